@@ -155,6 +155,14 @@ class GlacierState:
         path.mkdir(exist_ok=True)
         return path
 
+    def _next_seq(self) -> int:
+        """A persisted counter: listings keep creation order even within one clock tick."""
+        with self._lock:
+            path = self.root / "sequence"
+            value = int(path.read_text()) + 1 if path.is_file() else 1
+            path.write_text(str(value))
+            return value
+
     def _upload_lock(self, upload_id: str) -> threading.Lock:
         with self._lock:
             return self._upload_locks.setdefault(upload_id, threading.Lock())
@@ -179,7 +187,7 @@ class GlacierState:
         out = []
         for meta in sorted((self._vault_dir(vault) / "archives").glob("*.json")):
             out.append(_read_json(meta))
-        out.sort(key=lambda a: (a["CreationDate"], a["ArchiveId"]))
+        out.sort(key=lambda a: a["Seq"])
         return out
 
     def describe_vault(self, vault: str) -> dict[str, Any]:
@@ -276,6 +284,7 @@ class GlacierState:
             "CreationDate": iso(self.clock()),
             "Size": size,
             "SHA256TreeHash": tree_hash,
+            "Seq": self._next_seq(),
         })
         return archive_id
 
@@ -349,6 +358,7 @@ class GlacierState:
                 "LastActivity": now,
                 "Parts": {},
                 "ArchiveId": None,
+                "Seq": self._next_seq(),
             })
             return upload_id
 
@@ -421,7 +431,7 @@ class GlacierState:
                 )
                 if live:
                     docs.append(doc)
-        docs.sort(key=lambda d: (d["CreationDate"], d["MultipartUploadId"]))
+        docs.sort(key=lambda d: d["Seq"])
         page, nxt = paginate(docs, lambda d: d["MultipartUploadId"], marker, limit, 50)
         fields = ("MultipartUploadId", "VaultARN", "ArchiveDescription", "PartSizeInBytes",
                   "CreationDate")
@@ -523,6 +533,7 @@ class GlacierState:
             "VaultARN": self.arn(vault),
             "CreationDate": iso(now),
             "CreatedAt": now,
+            "Seq": self._next_seq(),
             "SNSTopic": params.get("SNSTopic"),
         }
         if kind == "inventory-retrieval":
@@ -600,7 +611,7 @@ class GlacierState:
 
     def _public_job(self, doc: dict[str, Any]) -> dict[str, Any]:
         done = self.clock() - doc["CreatedAt"] >= self.job_delay
-        out = {k: v for k, v in doc.items() if k not in ("CreatedAt", "Format")}
+        out = {k: v for k, v in doc.items() if k not in ("CreatedAt", "Format", "Seq")}
         out["Completed"] = done
         out["StatusCode"] = "Succeeded" if done else "InProgress"
         out["StatusMessage"] = "Succeeded" if done else None
@@ -619,8 +630,8 @@ class GlacierState:
 
     def list_jobs(self, vault: str, query: dict[str, str]) -> dict[str, Any]:
         folder = self._vault_dir(vault) / "jobs"
-        jobs = [self._public_job(_read_json(p)) for p in folder.glob("*.json")]
-        jobs.sort(key=lambda j: (j["CreationDate"], j["JobId"]))
+        raw = sorted((_read_json(p) for p in folder.glob("*.json")), key=lambda j: j["Seq"])
+        jobs = [self._public_job(j) for j in raw]
         if "completed" in query:
             if query["completed"] not in ("true", "false"):
                 raise invalid(f"Invalid completed value: {query['completed']!r}")
