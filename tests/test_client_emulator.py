@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import threading
 from pathlib import Path
@@ -178,7 +179,7 @@ def test_progress_goes_back_when_a_retry_rewinds(emulator: Emulator, tmp_path: P
     drops = emulator.stats()["faults"].get("drop-after", 0)
     assert drops >= 1, "the seed was chosen so that at least one attempt is dropped"
     assert seen[-1] == len(data)
-    assert any(b < a for a, b in zip(seen, seen[1:], strict=False)), "progress went backwards"
+    assert any(b < a for a, b in itertools.pairwise(seen)), "progress went backwards"
     assert emulator.stats()["part_bytes_received"] == (drops + 1) * len(data)
 
 
@@ -278,7 +279,7 @@ def test_bad_input_fails_before_any_request(client: GlacierClient, emulator: Emu
 def test_too_many_parts_is_refused_with_the_size_to_use(client: GlacierClient) -> None:
     from glacierd.glacier import limits
 
-    with pytest.raises(InvalidInputError, match="10001 parts.*at least 2097152"):
+    with pytest.raises(InvalidInputError, match=r"10001 parts.*at least 2097152"):
         limits.plan_part_size(10_001 * MIB, MIB, name="big.iso")
     assert limits.plan_part_size(200 * 1024 * MIB) == 32 * MIB
 

@@ -48,7 +48,7 @@ def test_multiupload_64mib_survives_fault_rate_0_2(tmp_path: Path) -> None:
 
 
 def test_download_of_corrupt_output_fails_and_leaves_no_file(tmp_path: Path) -> None:
-    data = random_file(tmp_path / "a.bin", 3 * MIB + 5, seed=9)
+    random_file(tmp_path / "a.bin", 3 * MIB + 5, seed=9)
     with Emulator(tmp_path / "emu") as emu:
         client = client_for(emu)
         client.create_vault("v")
@@ -145,7 +145,8 @@ def test_html_error_body_is_a_clear_glacier_error(
     with pytest.raises(cls) as info:
         client.list_vaults()
     text = str(info.value)
-    assert f"HTTP {status}" in text and "502 Bad Gateway" in text or "proxy says no" in text
+    assert f"HTTP {status}" in text, text
+    assert "502 Bad Gateway" in text and "proxy says no" in text, "the body is quoted"
     assert "secret" not in text
     expected_sleeps = 2 if status == 502 else 0
     assert len(policy.slept) == expected_sleeps  # type: ignore[attr-defined]

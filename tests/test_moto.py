@@ -63,5 +63,5 @@ def test_archives_and_jobs_against_moto(moto_client: GlacierClient) -> None:
     moto_client.delete_archive("m", archive_id)
     # moto answers 400 VaultNotFound where Glacier says 404 ResourceNotFoundException;
     # either way the caller gets a GlacierError that names the problem.
-    with pytest.raises(GlacierError, match="(?i)not found"):
+    with pytest.raises(GlacierError, match=r"(?i)not found"):
         moto_client.describe_vault("no-such-vault")

@@ -369,12 +369,12 @@ class GlacierRequestHandler(BaseHTTPRequestHandler):
         if amz_date[:8] != auth.date_stamp:
             raise ApiError(403, "InvalidSignatureException",
                            "The credential scope's date does not match x-amz-date")
-        if secret.token is not None:
-            if self.headers.get("x-amz-security-token") != secret.token or (
-                "x-amz-security-token" not in auth.signed_headers
-            ):
-                raise ApiError(403, "UnrecognizedClientException",
-                               "The security token included in the request is invalid.")
+        if secret.token is not None and (
+            self.headers.get("x-amz-security-token") != secret.token
+            or "x-amz-security-token" not in auth.signed_headers
+        ):
+            raise ApiError(403, "UnrecognizedClientException",
+                           "The security token included in the request is invalid.")
         signed: dict[str, list[str]] = {}
         for name in auth.signed_headers:
             values = self.headers.get_all(name)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from glacierd.glacier import limits, treehash
+from glacierd.glacier.errors import InvalidInputError
 
 Clock = Callable[[], float]
 MIB = limits.MIB
@@ -564,7 +565,7 @@ class GlacierState:
                 rng = params["RetrievalByteRange"]
                 try:
                     limits.check_retrieval_range(rng, size)
-                except limits.InvalidInputError as exc:
+                except InvalidInputError as exc:
                     raise invalid(f"Invalid RetrievalByteRange: {exc.message}") from None
                 first, last = limits.parse_byte_range(rng)
             data_path = self.archive_data_path(vault, archive_id)

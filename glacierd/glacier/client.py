@@ -36,7 +36,7 @@ import requests
 
 from . import errors, limits, treehash
 from .credentials import resolve_credentials
-from .progress import ByteCounter, ProgressCallback, ProgressTracker, null_counter
+from .progress import ByteCounter, ProgressCallback, ProgressTracker
 from .retry import RetryPolicy
 from .sigv4 import Credentials, SigV4Auth
 from .transport import FileBody, MemoryBody, Retry, Transport
@@ -435,7 +435,7 @@ class GlacierClient:
 
         try:
             with concurrent.futures.ThreadPoolExecutor(concurrency) as pool, open(path, "rb") as fh:
-                futures = []
+                futures: list[concurrent.futures.Future[None]] = []
                 for part in limits.part_ranges(size, part_size):
                     slots.acquire()
                     if any(f.done() and f.exception() for f in futures):
@@ -641,10 +641,8 @@ class GlacierClient:
                             f"{hasher.hexdigest()}, Glacier sent {answer.tree_hash}"
                         )
                 return hasher.hexdigest()
-            except (requests.RequestException, OSError) as exc:
-                if isinstance(exc, OSError) and not isinstance(exc, requests.RequestException):
-                    if exc.errno is not None:  # a local disk error: not worth retrying
-                        raise
+            except requests.RequestException as exc:
+                # Local disk errors (OSError from out.write) are not caught: not worth retrying.
                 last_error = errors.TransportError(f"job {job_id}: {type(exc).__name__}: {exc}")
             except errors.GlacierError as exc:
                 if not exc.retryable:

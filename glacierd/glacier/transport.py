@@ -65,11 +65,31 @@ class MemoryBody:
     sha256: str
 
     @property
-    def length(self) -> int:  # type: ignore[override]
+    def length(self) -> int:
         return len(memoryview(self.data).cast("B"))
 
     def open(self) -> BinaryIO:
-        return io.BytesIO(memoryview(self.data).cast("B"))
+        # Not io.BytesIO: that would copy the whole part, doubling the memory
+        # that concurrency x part_size is supposed to bound.
+        return _ViewReader(memoryview(self.data).cast("B"))  # type: ignore[return-value]
+
+
+class _ViewReader(io.RawIOBase):
+    """Reads a memoryview without copying it whole."""
+
+    def __init__(self, view: memoryview) -> None:
+        super().__init__()
+        self._view = view
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = len(self._view) if size is None or size < 0 else self._pos + size
+        chunk = self._view[self._pos : end].tobytes()
+        self._pos += len(chunk)
+        return chunk
 
 
 @dataclass(frozen=True)
