@@ -4,6 +4,7 @@ left under a final name."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import threading
 from collections.abc import Iterator
@@ -168,3 +169,40 @@ def test_connection_refused_is_retried_then_a_transport_error() -> None:
         client.list_vaults()
     assert len(policy.slept) == 3  # type: ignore[attr-defined]
     assert all(0 <= s <= 0.01 for s in policy.slept)  # type: ignore[attr-defined]
+
+
+def test_truncated_and_dropped_answers_are_retried(tmp_path: Path) -> None:
+    with Emulator(tmp_path / "emu") as emu:
+        client = client_for(emu, retry_policy=fast_policy(attempts=30))
+        for name in ("a", "b", "c"):
+            client.create_vault(name)
+        emu.faults.configure(0.5, ["truncate", "drop-before"], seed=7)
+        for _ in range(5):
+            assert [v["VaultName"] for v in client.list_vaults()] == ["a", "b", "c"]
+        emu.faults.configure(0.0)
+        assert emu.stats()["faults"].get("truncate", 0) >= 1
+
+
+def test_logs_never_contain_secrets_or_signatures(tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    with Emulator(tmp_path / "emu", session_token="tok-SECRET-123") as emu:
+        client = client_for(emu, retry_policy=fast_policy(attempts=4))
+        client.create_vault("v")
+        emu.faults.configure(0.5, seed=3)
+        for _ in range(4):
+            with contextlib.suppress(GlacierError):
+                client.upload_archive("v", b"data")
+        emu.faults.configure(0.0)
+        wrong = GlacierClient("us-east-1", endpoint_url=emu.endpoint_url,
+                              credentials=(emu.credentials.access_key, "wrong-SECRET"),
+                              retry_policy=fast_policy(attempts=2))
+        with pytest.raises(GlacierError):
+            wrong.list_vaults()
+    assert caplog.records, "the client does log"
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    for secret in (emu.credentials.secret_key, "wrong-SECRET", "tok-SECRET-123", "Signature=",
+                   "Credential="):
+        assert secret not in text
