@@ -1,0 +1,63 @@
+"""Resume planning (pure): given what the store acknowledged and what Glacier
+lists, decide which parts to skip, which to check for adoption, which to send.
+
+DESIGN invariant 3: only parts that were not acknowledged are sent again, and
+a part Glacier has that the store lacks (a crash between the 2xx and the
+commit) is adopted only if its tree hash matches the local bytes — which the
+caller checks, since that needs the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from glacierd.glacier.limits import PartRange, parse_byte_range
+
+
+@dataclass(frozen=True)
+class RemotePart:
+    index: int
+    offset: int
+    length: int
+    tree_hash: str
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    skip: tuple[int, ...]  # acknowledged here and present there with the same hash
+    adopt: tuple[RemotePart, ...]  # present there only: adopt if the local bytes match
+    send: tuple[int, ...]  # everything else
+    conflicts: tuple[int, ...]  # acknowledged here, but Glacier has other bytes
+
+
+def remote_parts(parts: Iterable[Mapping[str, str]], part_size: int) -> dict[int, RemotePart]:
+    """ListParts' ``Parts`` keyed by part index."""
+    out: dict[int, RemotePart] = {}
+    for part in parts:
+        first, last = parse_byte_range(part["RangeInBytes"])
+        if first % part_size:
+            continue  # not one of ours: a part size mismatch is caught by the caller
+        out[first // part_size] = RemotePart(first // part_size, first, last - first + 1,
+                                             part["SHA256TreeHash"])
+    return out
+
+
+def plan(ranges: Iterable[PartRange], acked: Mapping[int, tuple[int, str]],
+         remote: Mapping[int, RemotePart]) -> ResumePlan:
+    """``acked`` maps index to (length, tree hash) as the store has them."""
+    skip: list[int] = []
+    adopt: list[RemotePart] = []
+    send: list[int] = []
+    conflicts: list[int] = []
+    for r in ranges:
+        mine, theirs = acked.get(r.index), remote.get(r.index)
+        if theirs is not None and theirs.length != r.length:
+            theirs = None  # a different split: send ours, which overwrites it
+        if mine is not None and theirs is not None:
+            (skip if mine[1] == theirs.tree_hash else conflicts).append(r.index)
+        elif theirs is not None:
+            adopt.append(theirs)
+        else:
+            send.append(r.index)
+    return ResumePlan(tuple(skip), tuple(adopt), tuple(send), tuple(conflicts))

@@ -1,0 +1,178 @@
+"""The state store's tables (SQLAlchemy 2). Schema changes go through Alembic
+revisions in ``migrations/``; this module is what the newest revision builds.
+
+Times are UTC datetimes; sizes are bytes; mtimes are nanoseconds since the
+epoch (what ``os.stat`` gives, so a comparison is exact).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class FileState(enum.StrEnum):
+    PENDING = "pending"
+    UPLOADING = "uploading"
+    ARCHIVED = "archived"
+    FAILED = "failed"
+
+
+class UploadStatus(enum.StrEnum):
+    INITIATING = "initiating"  # row written, InitiateMultipartUpload not yet confirmed
+    UPLOADING = "uploading"  # upload id known; parts being sent
+    COMPLETING = "completing"  # final tree hash recorded; Complete sent or about to be
+    DONE = "done"  # archive id recorded in the same transaction
+    UNCONFIRMED = "unconfirmed"  # Complete's answer was lost and the upload id is gone:
+    # the next inventory decides (DESIGN invariant 5); never re-uploaded meanwhile
+    ABANDONED = "abandoned"  # file changed or upload id expired; a new upload replaces it
+
+
+UNFINISHED = (UploadStatus.INITIATING, UploadStatus.UPLOADING, UploadStatus.COMPLETING)
+
+
+class File(Base):
+    """A path the daemon has seen; never forgotten (DESIGN invariant 7)."""
+
+    __tablename__ = "files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text, unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    inode: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16), default=FileState.PENDING, index=True)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    retry_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    first_seen: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                    onupdate=utcnow)
+
+    uploads: Mapped[list[Upload]] = relationship(back_populates="file")
+
+
+class Upload(Base):
+    """One multipart upload of one version of a file."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="RESTRICT"), index=True)
+    vault: Mapped[str] = mapped_column(String(255))
+    upload_id: Mapped[str | None] = mapped_column(String(255), unique=True, default=None)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(Text)
+    part_size: Mapped[int] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    inode: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default=UploadStatus.INITIATING, index=True)
+    tree_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    bytes_acked: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_in_flight: Mapped[int] = mapped_column(BigInteger, default=0)
+    rate_bps: Mapped[float] = mapped_column(Float, default=0.0)
+    eta_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    progress_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                    onupdate=utcnow)
+
+    file: Mapped[File] = relationship(back_populates="uploads")
+    parts: Mapped[list[Part]] = relationship(back_populates="upload", order_by="Part.index",
+                                             cascade="all, delete-orphan")
+
+
+class Part(Base):
+    """A part Glacier acknowledged (DESIGN invariant 2)."""
+
+    __tablename__ = "parts"
+    __table_args__ = (UniqueConstraint("upload_id", "index", name="uq_parts_upload_index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    upload_id: Mapped[int] = mapped_column(ForeignKey("uploads.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    length: Mapped[int] = mapped_column(BigInteger)
+    tree_hash: Mapped[str] = mapped_column(String(64))
+    adopted: Mapped[bool] = mapped_column(default=False)
+    acknowledged_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    upload: Mapped[Upload] = relationship(back_populates="parts")
+
+
+class Archive(Base):
+    """The catalog: one row per archived version of a file."""
+
+    __tablename__ = "archives"
+    __table_args__ = (Index("ix_archives_source_path", "source_path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    archive_id: Mapped[str | None] = mapped_column(String(255), unique=True, default=None)
+    vault: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    tree_hash: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    source_path: Mapped[str] = mapped_column(Text)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"), default=None, index=True)
+    upload_id: Mapped[int | None] = mapped_column(ForeignKey("uploads.id"), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class Job(Base):
+    """A Glacier job glacierd started or follows (inventory or retrieval)."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(255), unique=True)
+    vault: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(32))
+    tier: Mapped[str | None] = mapped_column(String(16), default=None)
+    byte_range: Mapped[str | None] = mapped_column(String(64), default=None)
+    archive_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    status: Mapped[str] = mapped_column(String(16), default="InProgress", index=True)
+    output_path: Mapped[str | None] = mapped_column(Text, default=None)
+    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_total: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                    onupdate=utcnow)
+
+
+class Event(Base):
+    """What happened, for ``glacierd status``: errors, retries, completions."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    level: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"), default=None)

@@ -1,0 +1,352 @@
+"""``Store``: every write to glacierd's state goes through here.
+
+Each method is one transaction, committed before it returns: when a caller
+moves on, what it recorded survives a ``kill -9`` or a power cut
+(``synchronous=FULL``). Methods return frozen snapshots, never live ORM
+objects, so no caller can change state behind the store's back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from glacierd.errors import StoreError
+
+from .db import create_store_engine, translated_errors
+from .models import (
+    UNFINISHED,
+    Archive,
+    Event,
+    File,
+    FileState,
+    Part,
+    Upload,
+    UploadStatus,
+    utcnow,
+)
+from .schema import require_current
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
+    state: str
+    error: str | None
+    attempts: int
+    retry_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class PartRecord:
+    index: int
+    offset: int
+    length: int
+    tree_hash: str
+    adopted: bool
+
+
+@dataclass(frozen=True)
+class UploadRecord:
+    id: int
+    file_id: int
+    path: str
+    vault: str
+    upload_id: str | None
+    token: str
+    description: str
+    part_size: int
+    size: int
+    mtime_ns: int
+    inode: int
+    status: str
+    tree_hash: str | None
+    parts: tuple[PartRecord, ...]
+
+    @property
+    def acked(self) -> dict[int, PartRecord]:
+        return {p.index: p for p in self.parts}
+
+
+@dataclass(frozen=True)
+class ArchiveRecord:
+    id: int
+    archive_id: str | None
+    vault: str
+    size: int
+    tree_hash: str
+    source_path: str
+    mtime_ns: int
+    created_at: dt.datetime
+
+
+def _file(row: File) -> FileRecord:
+    return FileRecord(row.id, row.path, row.size, row.mtime_ns, row.inode, row.state, row.error,
+                      row.attempts, row.retry_at)
+
+
+def _upload(row: Upload) -> UploadRecord:
+    return UploadRecord(
+        row.id, row.file_id, row.file.path, row.vault, row.upload_id, row.token,
+        row.description, row.part_size, row.size, row.mtime_ns, row.inode, row.status,
+        row.tree_hash,
+        tuple(PartRecord(p.index, p.offset, p.length, p.tree_hash, p.adopted) for p in row.parts),
+    )
+
+
+def _archive(row: Archive) -> ArchiveRecord:
+    return ArchiveRecord(row.id, row.archive_id, row.vault, row.size, row.tree_hash,
+                         row.source_path, row.mtime_ns, row.created_at)
+
+
+class Store:
+    """The state store. Thread-safe: each call uses its own session."""
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str, *, check_schema: bool = True) -> Store:
+        """Open the database at ``url``; refuses one whose schema is not current."""
+        with translated_errors(url):
+            engine = create_store_engine(url)
+            if check_schema:
+                require_current(engine, url.removeprefix("sqlite:///"))
+        return cls(engine, url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        with translated_errors(self.url), self._sessions.begin() as session:
+            yield session
+
+    # --- files ---------------------------------------------------------------------
+
+    def file_seen(self, path: str, size: int, mtime_ns: int, inode: int) -> FileRecord:
+        """Record that ``path`` exists with this size and mtime (pending if new or changed)."""
+        with self._tx() as s:
+            row = s.scalar(select(File).where(File.path == path))
+            if row is None:
+                row = File(path=path, size=size, mtime_ns=mtime_ns, inode=inode,
+                           state=FileState.PENDING, attempts=0)
+                s.add(row)
+            elif (row.size, row.mtime_ns, row.inode) != (size, mtime_ns, inode):
+                row.size, row.mtime_ns, row.inode = size, mtime_ns, inode
+                if row.state != FileState.UPLOADING:
+                    row.state = FileState.PENDING
+                row.error, row.retry_at = None, None
+            s.flush()
+            return _file(row)
+
+    def file(self, path: str) -> FileRecord | None:
+        with self._tx() as s:
+            row = s.scalar(select(File).where(File.path == path))
+            return _file(row) if row else None
+
+    def file_by_id(self, file_id: int) -> FileRecord:
+        with self._tx() as s:
+            row = s.get(File, file_id)
+            if row is None:
+                raise StoreError(f"no file with id {file_id}")
+            return _file(row)
+
+    def set_file_state(self, file_id: int, state: FileState) -> None:
+        with self._tx() as s:
+            s.execute(update(File).where(File.id == file_id).values(state=state))
+
+    def record_failure(self, file_id: int, error: str, retry_at: dt.datetime | None,
+                       kind: str = "upload-failed") -> FileRecord:
+        """Mark a file failed with its error and next retry; it is never dropped."""
+        with self._tx() as s:
+            row = s.get(File, file_id)
+            if row is None:
+                raise StoreError(f"no file with id {file_id}")
+            row.state, row.error, row.retry_at = FileState.FAILED, error, retry_at
+            row.attempts += 1
+            s.add(Event(level="error", kind=kind, message=f"{row.path}: {error}",
+                        file_id=file_id))
+            s.flush()
+            return _file(row)
+
+    def record_empty_archive(self, file_id: int, vault: str, mtime_ns: int) -> ArchiveRecord:
+        """Glacier refuses empty archives: an empty file is archived with no archive id."""
+        from glacierd.glacier.treehash import tree_hash
+
+        with self._tx() as s:
+            row = s.get(File, file_id)
+            if row is None:
+                raise StoreError(f"no file with id {file_id}")
+            archive = Archive(archive_id=None, vault=vault, size=0, tree_hash=tree_hash(b""),
+                              source_path=row.path, mtime_ns=mtime_ns, file_id=file_id)
+            s.add(archive)
+            row.state, row.error, row.retry_at = FileState.ARCHIVED, None, None
+            s.add(Event(level="info", kind="archived", message=f"{row.path}: empty file, "
+                        "recorded without an archive", file_id=file_id))
+            s.flush()
+            return _archive(archive)
+
+    # --- uploads ---------------------------------------------------------------------
+
+    def create_upload(self, file_id: int, vault: str, token: str, description: str,
+                      part_size: int, size: int, mtime_ns: int, inode: int) -> UploadRecord:
+        with self._tx() as s:
+            row = Upload(file_id=file_id, vault=vault, token=token, description=description,
+                         part_size=part_size, size=size, mtime_ns=mtime_ns, inode=inode,
+                         status=UploadStatus.INITIATING)
+            s.add(row)
+            f = s.get(File, file_id)
+            assert f is not None
+            f.state = FileState.UPLOADING
+            s.flush()
+            return _upload(row)
+
+    def set_upload_id(self, upload: UploadRecord, upload_id: str) -> UploadRecord:
+        """DESIGN invariant 1: committed before the first part is sent."""
+        with self._tx() as s:
+            row = s.get(Upload, upload.id)
+            assert row is not None
+            row.upload_id, row.status = upload_id, UploadStatus.UPLOADING
+            s.flush()
+            return _upload(row)
+
+    def part_acknowledged(self, upload: UploadRecord, index: int, offset: int, length: int,
+                          tree_hash: str, *, adopted: bool = False) -> None:
+        """DESIGN invariant 2: after Glacier's 2xx, in its own committed transaction."""
+        with self._tx() as s:
+            existing = s.scalar(select(Part).where(Part.upload_id == upload.id,
+                                                   Part.index == index))
+            if existing is not None:
+                if existing.tree_hash != tree_hash or existing.offset != offset:
+                    raise StoreError(f"part {index} of upload {upload.id} was recorded with "
+                                     "another hash or offset")
+                return
+            s.add(Part(upload_id=upload.id, index=index, offset=offset, length=length,
+                       tree_hash=tree_hash, adopted=adopted))
+            s.execute(update(Upload).where(Upload.id == upload.id)
+                      .values(bytes_acked=Upload.bytes_acked + length))
+
+    def set_completing(self, upload: UploadRecord, tree_hash: str) -> UploadRecord:
+        """DESIGN invariant 5: the final hash is recorded before Complete is sent."""
+        with self._tx() as s:
+            row = s.get(Upload, upload.id)
+            assert row is not None
+            row.status, row.tree_hash = UploadStatus.COMPLETING, tree_hash
+            s.flush()
+            return _upload(row)
+
+    def finish_upload(self, upload: UploadRecord, archive_id: str) -> ArchiveRecord:
+        """The archive id, the upload's end and the file's state: one transaction."""
+        with self._tx() as s:
+            row = s.get(Upload, upload.id)
+            assert row is not None and row.tree_hash is not None
+            archive = s.scalar(select(Archive).where(Archive.archive_id == archive_id))
+            if archive is None:
+                archive = Archive(archive_id=archive_id, vault=row.vault, size=row.size,
+                                  tree_hash=row.tree_hash, description=row.description,
+                                  source_path=row.file.path, mtime_ns=row.mtime_ns,
+                                  file_id=row.file_id, upload_id=row.id)
+                s.add(archive)
+            row.status, row.error = UploadStatus.DONE, None
+            row.bytes_in_flight, row.eta_seconds = 0, 0.0
+            f = row.file
+            if (f.size, f.mtime_ns) == (row.size, row.mtime_ns):
+                f.state, f.error, f.retry_at = FileState.ARCHIVED, None, None
+            else:
+                f.state = FileState.PENDING  # a newer version arrived meanwhile
+            s.add(Event(level="info", kind="archived",
+                        message=f"{f.path}: archived ({row.size} bytes)", file_id=f.id))
+            s.flush()
+            return _archive(archive)
+
+    def end_upload(self, upload: UploadRecord, status: UploadStatus, reason: str) -> None:
+        """Abandon an upload (file changed, upload id gone) or mark it unconfirmed."""
+        assert status in (UploadStatus.ABANDONED, UploadStatus.UNCONFIRMED)
+        with self._tx() as s:
+            row = s.get(Upload, upload.id)
+            assert row is not None
+            row.status, row.error = status, reason
+            s.add(Event(level="warning", kind=f"upload-{status.value}",
+                        message=f"{row.file.path}: {reason}", file_id=row.file_id))
+
+    def unfinished_upload(self, file_id: int) -> UploadRecord | None:
+        with self._tx() as s:
+            row = s.scalar(select(Upload).where(Upload.file_id == file_id,
+                                                Upload.status.in_(UNFINISHED))
+                           .order_by(Upload.id.desc()))
+            return _upload(row) if row else None
+
+    def unconfirmed_upload(self, file_id: int) -> UploadRecord | None:
+        with self._tx() as s:
+            row = s.scalar(select(Upload).where(Upload.file_id == file_id,
+                                                Upload.status == UploadStatus.UNCONFIRMED)
+                           .order_by(Upload.id.desc()))
+            return _upload(row) if row else None
+
+    def unfinished_uploads(self) -> list[UploadRecord]:
+        with self._tx() as s:
+            rows = s.scalars(select(Upload).where(Upload.status.in_(UNFINISHED))
+                             .order_by(Upload.id))
+            return [_upload(r) for r in rows]
+
+    def upload(self, upload_id: int) -> UploadRecord:
+        with self._tx() as s:
+            row = s.get(Upload, upload_id)
+            if row is None:
+                raise StoreError(f"no upload with id {upload_id}")
+            return _upload(row)
+
+    def update_progress(self, upload: UploadRecord, in_flight: int, rate_bps: float,
+                        eta_seconds: float | None) -> None:
+        with self._tx() as s:
+            s.execute(update(Upload).where(Upload.id == upload.id).values(
+                bytes_in_flight=in_flight, rate_bps=rate_bps, eta_seconds=eta_seconds,
+                progress_at=utcnow()))
+
+    # --- catalog and events ----------------------------------------------------------
+
+    def archives(self, path_prefix: str | None = None) -> list[ArchiveRecord]:
+        with self._tx() as s:
+            query = select(Archive).where(Archive.deleted_at.is_(None))
+            if path_prefix:
+                query = query.where(Archive.source_path.startswith(path_prefix, autoescape=True))
+            rows = s.scalars(query.order_by(Archive.source_path, Archive.created_at))
+            return [_archive(r) for r in rows]
+
+    def archives_for(self, file_id: int) -> list[ArchiveRecord]:
+        with self._tx() as s:
+            rows = s.scalars(select(Archive).where(Archive.file_id == file_id)
+                             .order_by(Archive.id))
+            return [_archive(r) for r in rows]
+
+    def event(self, level: str, kind: str, message: str, file_id: int | None = None) -> None:
+        with self._tx() as s:
+            s.add(Event(level=level, kind=kind, message=message, file_id=file_id))
+
+    def events(self, kinds: Sequence[str] | None = None, limit: int = 100) -> list[tuple[str, str]]:
+        with self._tx() as s:
+            query = select(Event.kind, Event.message).order_by(Event.id.desc()).limit(limit)
+            if kinds:
+                query = query.where(Event.kind.in_(list(kinds)))
+            return [(k, m) for k, m in s.execute(query)]
+
+    def count_files(self) -> dict[str, int]:
+        with self._tx() as s:
+            return {state: n for state, n in s.execute(
+                select(File.state, func.count()).group_by(File.state))}
+
+
+def open_store(url: str) -> Store:
+    return Store.open(url)

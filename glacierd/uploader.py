@@ -1,0 +1,440 @@
+"""The resumable multipart uploader: every file goes to Glacier once, whatever
+happens to this process.
+
+The store is the record of truth (DESIGN.md §3). In order:
+
+1. the upload row (with its token and description) is committed, then
+   InitiateMultipartUpload is sent and its upload id committed — before any
+   part (invariant 1);
+2. parts go out on a bounded pool; each part's linear SHA-256 and tree hash
+   come from one pass over its bytes, and it is recorded as acknowledged in
+   its own transaction only after Glacier's 2xx (invariant 2);
+3. on resume, ListParts is reconciled with the store: acknowledged parts are
+   skipped, parts only Glacier has are adopted if their tree hash matches the
+   local bytes, the rest are sent (invariant 3); a changed file abandons the
+   upload (invariant 4);
+4. the final tree hash is committed as "completing" before Complete, and the
+   archive id in the transaction that ends the upload; a crash in between is
+   resolved by calling Complete again, never by uploading again (invariant 5).
+
+Per-file failures are recorded in the store with a retry time and returned as
+an ``Outcome``; nothing is dropped (invariant 7).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import logging
+import os
+import socket
+import stat
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from glacierd import description, faultpoints, resume
+from glacierd.errors import FileChangedError, UnreadableFileError
+from glacierd.glacier import GlacierClient, GlacierError, ResourceNotFoundException, limits
+from glacierd.glacier.errors import InvalidParameterValueException
+from glacierd.glacier.treehash import combine_hex, digests, tree_hash
+from glacierd.ratelimit import TokenBucket
+from glacierd.store.models import FileState, UploadStatus, utcnow
+from glacierd.store.repository import FileRecord, Store, UploadRecord
+
+log = logging.getLogger("glacierd.uploader")
+
+PROGRESS_INTERVAL = 1.0
+MAX_RESTARTS = 3
+RETRY_BASE = dt.timedelta(minutes=1)
+RETRY_CAP = dt.timedelta(hours=6)
+
+FileProgress = Callable[[str, int, int], None]
+"""``(path, bytes_done, bytes_total)``; ``bytes_done`` counts bytes sent, and
+goes down when a retry rewinds."""
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    vault: str
+    part_size: int = 16 * limits.MIB
+    concurrency: int = 4
+    follow_symlinks: bool = False
+    host: str = socket.gethostname()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    path: str
+    status: str  # archived | skipped | failed | unconfirmed
+    archive_id: str | None = None
+    size: int = 0
+    error: str | None = None
+
+
+def retry_delay(attempts: int) -> dt.timedelta:
+    """Back-off before a failed file is tried again: 1 min, 2, 4, ... up to 6 h."""
+    delay: dt.timedelta = RETRY_BASE * (2 ** min(attempts, 16))
+    return min(RETRY_CAP, delay)
+
+
+class _Progress:
+    """One upload's progress: acknowledged and in-flight bytes, rate and ETA,
+    written to the store at most once every ``PROGRESS_INTERVAL`` seconds."""
+
+    def __init__(self, store: Store, upload: UploadRecord, on_progress: FileProgress | None,
+                 clock: Callable[[], float]) -> None:
+        self._store = store
+        self._upload = upload
+        self._callback = on_progress
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.acked = sum(p.length for p in upload.parts)
+        self.in_flight = 0
+        self._last_write = 0.0
+        self._window: list[tuple[float, int]] = [(clock(), self.acked)]
+
+    def sent(self, delta: int) -> None:
+        with self._lock:
+            self.in_flight += delta
+            self._tick()
+
+    def acknowledged(self, length: int) -> None:
+        with self._lock:
+            self.in_flight -= length
+            self.acked += length
+            self._tick(force=self.acked >= self._upload.size)
+
+    def _tick(self, force: bool = False) -> None:
+        done = self.acked + max(0, self.in_flight)
+        if self._callback is not None:
+            self._callback(self._upload.path, done, self._upload.size)
+        now = self._clock()
+        if not force and now - self._last_write < PROGRESS_INTERVAL:
+            return
+        self._last_write = now
+        self._window.append((now, done))
+        self._window = [(t, b) for t, b in self._window if now - t <= 10.0] or self._window[-1:]
+        t0, b0 = self._window[0]
+        rate = (done - b0) / (now - t0) if now > t0 else 0.0
+        eta = (self._upload.size - done) / rate if rate > 0 else None
+        try:
+            self._store.update_progress(self._upload, max(0, self.in_flight), rate, eta)
+        except GlacierError as exc:  # progress is advisory; the parts table is the truth
+            log.warning("could not record progress: %s", exc)
+
+
+class Uploader:
+    """Uploads files through ``client`` to ``settings.vault``, recording in ``store``."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: GlacierClient,
+        settings: UploadSettings,
+        *,
+        limiter: TokenBucket | None = None,
+        on_progress: FileProgress | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.settings = settings
+        self.limiter = limiter
+        self.on_progress = on_progress
+        self.clock = clock
+        self.now = now
+        self.stopping = threading.Event()
+
+    # --- entry points --------------------------------------------------------------
+
+    def upload_path(self, path: str | os.PathLike[str]) -> Outcome:
+        """Upload one file (resuming its unfinished upload, if any)."""
+        abspath = os.path.abspath(os.fspath(path))
+        try:
+            st = self._stat(abspath)
+        except UnreadableFileError as exc:
+            record = self.store.file_seen(abspath, 0, 0, 0)
+            return self._failed(record, str(exc.message))
+        record = self.store.file_seen(abspath, st.st_size, st.st_mtime_ns, st.st_ino)
+        return self._upload_record(record, st)
+
+    def resume_all(self) -> list[Outcome]:
+        """Finish every upload the store has unfinished (at start-up)."""
+        return [self.upload_path(u.path) for u in self.store.unfinished_uploads()]
+
+    # --- the work --------------------------------------------------------------------
+
+    def _stat(self, path: str) -> os.stat_result:
+        try:
+            lst = os.lstat(path)
+            if stat.S_ISLNK(lst.st_mode) and not self.settings.follow_symlinks:
+                raise UnreadableFileError(
+                    f"{path}: is a symbolic link; set [upload] follow_symlinks = true to follow")
+            st = os.stat(path) if stat.S_ISLNK(lst.st_mode) else lst
+        except FileNotFoundError:
+            raise UnreadableFileError(f"{path}: no such file (it vanished?)") from None
+        except PermissionError:
+            raise UnreadableFileError(f"{path}: permission denied") from None
+        except OSError as exc:
+            raise UnreadableFileError(f"{path}: {exc.strerror}") from None
+        if not stat.S_ISREG(st.st_mode):
+            kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket"
+                    if stat.S_ISSOCK(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
+                    or stat.S_ISBLK(st.st_mode) else "a directory" if stat.S_ISDIR(st.st_mode)
+                    else "not a regular file")
+            raise UnreadableFileError(f"{path}: is {kind}, not a regular file")
+        if not os.access(path, os.R_OK):
+            raise UnreadableFileError(f"{path}: permission denied")
+        return st
+
+    def _upload_record(self, record: FileRecord, st: os.stat_result) -> Outcome:
+        for _restart in range(MAX_RESTARTS):
+            try:
+                return self._attempt(record, st)
+            except FileChangedError as exc:
+                log.warning("%s", exc)
+                try:
+                    st = self._stat(record.path)
+                except UnreadableFileError as gone:
+                    return self._failed(record, str(gone.message))
+                record = self.store.file_seen(record.path, st.st_size, st.st_mtime_ns,
+                                              st.st_ino)
+            except GlacierError as exc:
+                return self._failed(record, str(exc))
+        return self._failed(record, f"{record.path}: the file kept changing during upload")
+
+    def _attempt(self, record: FileRecord, st: os.stat_result) -> Outcome:
+        path = record.path
+        latest = self.store.archives_for(record.id)
+        if latest and (latest[-1].size, latest[-1].mtime_ns) == (st.st_size, st.st_mtime_ns):
+            if record.state != FileState.ARCHIVED:
+                self.store.set_file_state(record.id, FileState.ARCHIVED)
+            return Outcome(path, "skipped", latest[-1].archive_id, st.st_size)
+        unconfirmed = self.store.unconfirmed_upload(record.id)
+        if unconfirmed and (unconfirmed.size, unconfirmed.mtime_ns) == (st.st_size,
+                                                                          st.st_mtime_ns):
+            return Outcome(path, "unconfirmed", None, st.st_size,
+                           "Complete's answer was lost; the next inventory confirms it")
+        upload = self.store.unfinished_upload(record.id)
+        if st.st_size == 0:
+            if upload is not None:
+                self._abandon(upload, "the file is now empty")
+            archive = self.store.record_empty_archive(record.id, self.settings.vault,
+                                                      st.st_mtime_ns)
+            return Outcome(path, "archived", archive.archive_id, 0)
+        if upload is not None:
+            upload = self._reconcile(upload)
+        if upload is None:
+            upload = self._start(record, st)
+        if upload.status == UploadStatus.COMPLETING:
+            return self._complete(upload, resumed=True)
+        self._send_missing(upload)
+        self._check_unchanged(upload)
+        return self._complete(self.store.upload(upload.id), resumed=False)
+
+    def _start(self, record: FileRecord, st: os.stat_result) -> UploadRecord:
+        size = st.st_size
+        part_size = limits.plan_part_size(
+            size, max(self.settings.part_size, limits.smallest_part_size(size)), name=record.path)
+        token = uuid.uuid4().hex
+        desc = description.encode(description.ArchiveInfo(
+            path=record.path, host=self.settings.host, size=size, mtime_ns=st.st_mtime_ns,
+            token=token))
+        upload = self.store.create_upload(record.id, self.settings.vault, token, desc, part_size,
+                                          size, st.st_mtime_ns, st.st_ino)
+        faultpoints.hit("after-upload-row")
+        return self._initiate(upload)
+
+    def _initiate(self, upload: UploadRecord) -> UploadRecord:
+        upload_id = self.client.initiate_multipart_upload(upload.vault, upload.part_size,
+                                                          upload.description)
+        faultpoints.hit("after-initiate")
+        return self.store.set_upload_id(upload, upload_id)
+
+    def _abandon(self, upload: UploadRecord, reason: str) -> None:
+        if upload.upload_id:
+            try:
+                self.client.abort_multipart_upload(upload.vault, upload.upload_id)
+            except ResourceNotFoundException:
+                pass
+            except GlacierError as exc:  # housekeeping aborts it later; the token tells
+                log.warning("%s: could not abort upload %s: %s", upload.path, upload.upload_id,
+                            exc)
+        self.store.end_upload(upload, UploadStatus.ABANDONED, reason)
+
+    def _changed(self, upload: UploadRecord) -> str | None:
+        try:
+            st = os.stat(upload.path)
+        except OSError as exc:
+            return f"it can no longer be read ({exc.strerror})"
+        if (st.st_size, st.st_mtime_ns, st.st_ino) != (upload.size, upload.mtime_ns,
+                                                       upload.inode):
+            return (f"size/mtime/inode went from {upload.size}/{upload.mtime_ns}/{upload.inode} "
+                    f"to {st.st_size}/{st.st_mtime_ns}/{st.st_ino}")
+        return None
+
+    def _reconcile(self, upload: UploadRecord) -> UploadRecord | None:
+        """Bring an unfinished upload in line with Glacier; None if it must start over."""
+        change = self._changed(upload)
+        if change is not None:
+            self._abandon(upload, f"the file changed since the upload began: {change}")
+            return None
+        if upload.status == UploadStatus.INITIATING:
+            # A crash after Initiate but before its id was committed: the token finds it.
+            for listed in self.client.list_multipart_uploads(upload.vault):
+                if listed.get("ArchiveDescription") == upload.description:
+                    return self.store.set_upload_id(upload, listed["MultipartUploadId"])
+            return self._initiate(upload)
+        if upload.status == UploadStatus.COMPLETING:
+            return upload
+        assert upload.upload_id is not None
+        try:
+            listing = self.client.list_parts(upload.vault, upload.upload_id)
+        except ResourceNotFoundException:
+            self._abandon(upload, f"Glacier no longer knows upload id {upload.upload_id} "
+                                  "(expired after 24 h without activity?): starting over")
+            return None
+        if int(listing.get("PartSizeInBytes") or upload.part_size) != upload.part_size:
+            self._abandon(upload, "Glacier reports another part size for this upload")
+            return None
+        ranges = list(limits.part_ranges(upload.size, upload.part_size))
+        acked = {p.index: (p.length, p.tree_hash) for p in upload.parts}
+        decision = resume.plan(ranges, acked, resume.remote_parts(listing["Parts"],
+                                                                  upload.part_size))
+        if decision.conflicts:
+            self._abandon(upload, f"Glacier holds other bytes for parts {decision.conflicts[:5]}")
+            return None
+        if decision.adopt:
+            with open(upload.path, "rb") as fh:
+                for remote in decision.adopt:
+                    local = tree_hash(os.pread(fh.fileno(), remote.length, remote.offset))
+                    if local != remote.tree_hash:
+                        self._abandon(upload, f"part at offset {remote.offset} on Glacier does "
+                                              "not match the file: it changed")
+                        return None
+                    self.store.part_acknowledged(upload, remote.index, remote.offset,
+                                                 remote.length, remote.tree_hash, adopted=True)
+                    self.store.event("info", "part-adopted",
+                                     f"{upload.path}: adopted part {remote.index} that Glacier "
+                                     "had but the store lacked")
+        return self.store.upload(upload.id)
+
+    def _send_missing(self, upload: UploadRecord) -> None:
+        assert upload.upload_id is not None
+        upload_id = upload.upload_id
+        acked = upload.acked
+        todo = [r for r in limits.part_ranges(upload.size, upload.part_size)
+                if r.index not in acked]
+        if not todo:
+            return
+        progress = _Progress(self.store, upload, self.on_progress, self.clock)
+        limiter = self.limiter
+
+        def count(delta: int) -> None:
+            if limiter is not None and delta > 0:
+                limiter.consume(delta)
+            progress.sent(delta)
+
+        slots = threading.BoundedSemaphore(self.settings.concurrency)
+        failed = threading.Event()
+
+        def send(part: limits.PartRange, data: bytes) -> None:
+            try:
+                d = digests(data)  # both hashes from one pass over the bytes
+                self.client.upload_part(upload.vault, upload_id, part.offset, data,
+                                        d.tree_hash, sha256=d.sha256, counter=count)
+                faultpoints.hit("after-part-2xx")
+                self.store.part_acknowledged(upload, part.index, part.offset, part.length,
+                                             d.tree_hash)
+                progress.acknowledged(part.length)
+            except BaseException:
+                failed.set()
+                raise
+            finally:
+                slots.release()
+
+        futures: list[concurrent.futures.Future[None]] = []
+        with concurrent.futures.ThreadPoolExecutor(
+                self.settings.concurrency, thread_name_prefix="glacierd-part") as pool, \
+                open(upload.path, "rb") as fh:
+            for part in todo:
+                slots.acquire()
+                if failed.is_set() or self.stopping.is_set():
+                    slots.release()
+                    break
+                data = os.pread(fh.fileno(), part.length, part.offset)
+                if len(data) != part.length:
+                    slots.release()
+                    failed.set()
+                    break
+                futures.append(pool.submit(send, part, data))
+            concurrent.futures.wait(futures)
+        for future in futures:
+            future.result()  # the first failure, if any, propagates
+        if failed.is_set():  # a short read: the file shrank
+            self._check_unchanged(upload)
+            raise FileChangedError(f"{upload.path}: the file shrank during upload")
+        if self.stopping.is_set() and len(futures) < len(todo):
+            raise InterruptedError("stopping")
+
+    def _check_unchanged(self, upload: UploadRecord) -> None:
+        change = self._changed(upload)
+        if change is not None:
+            reason = f"{upload.path}: the file changed during upload ({change})"
+            self._abandon(upload, reason)
+            raise FileChangedError(reason)
+
+    def _complete(self, upload: UploadRecord, *, resumed: bool) -> Outcome:
+        assert upload.upload_id is not None
+        if upload.status != UploadStatus.COMPLETING:
+            hashes = [upload.acked[i].tree_hash
+                      for i in range(limits.part_count(upload.size, upload.part_size))]
+            upload = self.store.set_completing(upload, combine_hex(hashes))
+        assert upload.tree_hash is not None and upload.upload_id is not None
+        faultpoints.hit("before-complete")
+        try:
+            archive_id = self.client.complete_multipart_upload(
+                upload.vault, upload.upload_id, upload.size, upload.tree_hash)
+        except ResourceNotFoundException:
+            if resumed:
+                # An earlier Complete may have succeeded and its answer been lost: uploading
+                # again could make a second archive. The next inventory decides (invariant 5).
+                reason = ("Complete's answer was lost and the upload id is gone; the next "
+                          "inventory confirms the archive by token, tree hash and size")
+                self.store.end_upload(upload, UploadStatus.UNCONFIRMED, reason)
+                return Outcome(upload.path, "unconfirmed", None, upload.size, reason)
+            self._abandon(upload, f"upload id {upload.upload_id} vanished before Complete")
+            raise FileChangedError(
+                f"{upload.path}: the upload id vanished; starting over") from None
+        except InvalidParameterValueException as exc:
+            self._abandon(upload, f"Glacier refused Complete: {exc.message}")
+            raise FileChangedError(f"{upload.path}: Complete was refused; starting over") from exc
+        faultpoints.hit("after-complete")
+        archive = self.store.finish_upload(upload, archive_id)
+        log.info("%s: archived as %s (%d bytes)", upload.path, archive_id, upload.size)
+        return Outcome(upload.path, "archived", archive.archive_id, upload.size)
+
+    def _failed(self, record: FileRecord, error: str) -> Outcome:
+        retry_at = self.now() + retry_delay(record.attempts)
+        self.store.record_failure(record.id, error, retry_at)
+        log.error("%s (retry after %s)", error, retry_at.isoformat(timespec="seconds"))
+        return Outcome(record.path, "failed", None, record.size, error)
+
+
+def uploadable_files(paths: list[str], follow_symlinks: bool = False) -> list[Path]:
+    """Expand directories into the files below them, in a stable order."""
+    out: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir() and (follow_symlinks or not path.is_symlink()):
+            for root, dirs, files in os.walk(path, followlinks=follow_symlinks):
+                dirs.sort()
+                out.extend(Path(root) / name for name in sorted(files))
+        else:
+            out.append(path)
+    return out

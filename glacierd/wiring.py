@@ -1,0 +1,49 @@
+"""Building the parts from a config: the client, the vault check, the uploader.
+
+Shared by the CLI commands and (later) the daemon, so both make the same
+client from the same config.
+"""
+
+from __future__ import annotations
+
+from glacierd.config import Config
+from glacierd.errors import ConfigError
+from glacierd.glacier import GlacierClient, ResourceNotFoundException
+from glacierd.ratelimit import TokenBucket
+from glacierd.store.repository import Store
+from glacierd.uploader import FileProgress, Uploader, UploadSettings
+
+
+def make_client(config: Config) -> GlacierClient:
+    aws = config.aws
+    credentials = None
+    if aws.access_key_id and aws.secret_access_key:
+        credentials = (aws.access_key_id, aws.secret_access_key)
+    return GlacierClient(aws.region, credentials=credentials, profile=aws.profile,
+                         endpoint_url=aws.endpoint_url, retries=config.upload.retries)
+
+
+def ensure_vault(client: GlacierClient, config: Config) -> None:
+    """The vault must exist, or be created when ``[vault] create = true``."""
+    try:
+        client.describe_vault(config.vault.name)
+    except ResourceNotFoundException:
+        if not config.vault.create:
+            raise ConfigError(
+                f"{config.source}: [vault] name = {config.vault.name!r}: no such vault in "
+                f"{config.aws.region}; create it, or set [vault] create = true"
+            ) from None
+        client.create_vault(config.vault.name)
+
+
+def make_uploader(config: Config, store: Store, client: GlacierClient,
+                  on_progress: FileProgress | None = None) -> Uploader:
+    limit = config.upload.bandwidth_limit
+    return Uploader(
+        store, client,
+        UploadSettings(vault=config.vault.name, part_size=config.upload.part_size,
+                       concurrency=config.upload.concurrency,
+                       follow_symlinks=config.upload.follow_symlinks),
+        limiter=TokenBucket(limit) if limit else None,
+        on_progress=on_progress,
+    )
