@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -62,3 +65,20 @@ def random_file(path: Path, size: int, seed: int = 0) -> bytes:
     data = random_file_bytes(size, seed)
     path.write_bytes(data)
     return data
+
+
+@contextmanager
+def emulator_process(data_dir: Path, *extra: str) -> Iterator[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "glacierd.emulator", "--port", "0", "--data-dir", str(data_dir),
+         *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), (url, proc.stderr.read() if proc.stderr else "")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

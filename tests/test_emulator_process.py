@@ -5,31 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 from glacierd.emulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, fetch_stats
 from glacierd.glacier import GlacierClient, treehash
-from tests.conftest import MIB, fast_policy, random_file
-
-
-@contextmanager
-def emulator_process(data_dir: Path, *extra: str) -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "glacierd.emulator", "--port", "0", "--data-dir", str(data_dir),
-         *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), (url, proc.stderr.read() if proc.stderr else "")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+from tests.conftest import MIB, emulator_process, fast_policy, random_file
 
 
 def _client(url: str) -> GlacierClient:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     DateTime,
+    Dialect,
     Float,
     ForeignKey,
     Index,
@@ -22,10 +24,37 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every database.
+
+    SQLite keeps no time zone and hands back naive values; comparing those
+    with an aware "now" raises. This stores UTC and always returns aware UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use an aware UTC one")
+        result: dt.datetime = value.astimezone(dt.UTC)
+        return result
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        result: dt.datetime = (value.replace(tzinfo=dt.UTC) if value.tzinfo is None
+                               else value.astimezone(dt.UTC))
+        return result
 
 
 class Base(DeclarativeBase):
@@ -65,9 +94,9 @@ class File(Base):
     state: Mapped[str] = mapped_column(String(16), default=FileState.PENDING, index=True)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    retry_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
-    first_seen: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+    retry_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    first_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow,
                                                     onupdate=utcnow)
 
     uploads: Mapped[list[Upload]] = relationship(back_populates="file")
@@ -95,9 +124,9 @@ class Upload(Base):
     bytes_in_flight: Mapped[int] = mapped_column(BigInteger, default=0)
     rate_bps: Mapped[float] = mapped_column(Float, default=0.0)
     eta_seconds: Mapped[float | None] = mapped_column(Float, default=None)
-    progress_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+    progress_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow,
                                                     onupdate=utcnow)
 
     file: Mapped[File] = relationship(back_populates="uploads")
@@ -118,7 +147,7 @@ class Part(Base):
     length: Mapped[int] = mapped_column(BigInteger)
     tree_hash: Mapped[str] = mapped_column(String(64))
     adopted: Mapped[bool] = mapped_column(default=False)
-    acknowledged_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    acknowledged_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     upload: Mapped[Upload] = relationship(back_populates="parts")
 
@@ -139,8 +168,8 @@ class Archive(Base):
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
     file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"), default=None, index=True)
     upload_id: Mapped[int | None] = mapped_column(ForeignKey("uploads.id"), default=None)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class Job(Base):
@@ -160,8 +189,8 @@ class Job(Base):
     bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
     bytes_total: Mapped[int | None] = mapped_column(BigInteger, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow,
                                                     onupdate=utcnow)
 
 
@@ -171,7 +200,7 @@ class Event(Base):
     __tablename__ = "events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     level: Mapped[str] = mapped_column(String(8))
     kind: Mapped[str] = mapped_column(String(32))
     message: Mapped[str] = mapped_column(Text)

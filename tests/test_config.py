@@ -1,0 +1,85 @@
+"""Config: strict, and every error names the file and the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from glacierd import config
+from glacierd.errors import ConfigError
+
+GOOD = """
+[aws]
+region = "eu-west-1"
+endpoint_url = "http://127.0.0.1:9200"
+access_key_id = "AKID"
+secret_access_key = "s3cret"
+[vault]
+name = "backups"
+create = true
+[state]
+dir = "state"
+[upload]
+part_size_mib = 32
+concurrency = 2
+bandwidth_limit = "8M"
+retries = 3
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "glacierd.toml"
+    path.write_text(text)
+    return path
+
+
+def test_good_config(tmp_path: Path) -> None:
+    cfg = config.load(_write(tmp_path, GOOD))
+    assert cfg.aws.region == "eu-west-1" and cfg.vault.create is True
+    assert cfg.state.dir == tmp_path.resolve() / "state", "relative to the config file"
+    assert cfg.upload.part_size == 32 * 2**20 and cfg.upload.bandwidth_limit == 8 * 2**20
+    assert cfg.database_url == f"sqlite:///{tmp_path.resolve() / 'state' / 'glacierd.db'}"
+    assert "s3cret" not in repr(cfg)
+
+
+def test_defaults(tmp_path: Path) -> None:
+    cfg = config.load(_write(tmp_path, '[vault]\nname = "v"\n'))
+    assert (cfg.upload.part_size_mib, cfg.upload.concurrency, cfg.upload.bandwidth_limit) == (
+        16, 4, None)
+    assert cfg.vault.create is False and cfg.aws.region == "us-east-1"
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ('[vault]\nname = "v"\ncolour = "blue"\n', "[vault]: unknown key 'colour'"),
+    ('[vault]\nname = "v"\n[uplod]\n', "unknown section [uplod]"),
+    ("[aws]\n", "section [vault] is required"),
+    ('[vault]\ncreate = true\n', "[vault].name is required"),
+    ('[vault]\nname = "v"\ncreate = "yes"\n', "[vault].create must be true or false"),
+    ('[vault]\nname = "v"\n[upload]\nconcurrency = "4"\n', "[upload].concurrency must be a whole"),
+    ('[vault]\nname = "v"\n[upload]\npart_size_mib = 3\n', "[upload].part_size_mib = 3"),
+    ('[vault]\nname = "v"\n[upload]\nbandwidth_limit = "fast"\n', "[upload].bandwidth_limit"),
+    ('[vault]\nname = "bad name"\n', "not a valid vault name"),
+    ('[vault]\nname = "v"\n[aws]\naccess_key_id = "A"\n', "go together"),
+    ('[vault]\nname = "v"\n[aws]\nendpoint_url = "ftp://x"\n', "[aws].endpoint_url"),
+    ('[vault\nname = "v"\n', "not valid TOML"),
+])
+def test_bad_configs_name_file_and_key(tmp_path: Path, text: str, fragment: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        config.load(path)
+    assert fragment in info.value.message
+    assert str(path.name) in info.value.message
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such config file"):
+        config.load(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (1000, 1000), ("512K", 512 * 1024), ("8M", 8 * 2**20), ("1.5G", int(1.5 * 2**30)),
+    ("2MiB", 2 * 2**20), (None, None), ("unlimited", None),
+])
+def test_rates(value: object, expected: int | None) -> None:
+    assert config.parse_rate(value, "k") == expected

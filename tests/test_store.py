@@ -1,0 +1,75 @@
+"""The store: SQLite settings, file modes, and the schema gate."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from glacierd.errors import SchemaNotUpgradedError, SchemaTooNewError
+from glacierd.store import schema
+from glacierd.store.db import create_store_engine
+from glacierd.store.repository import Store
+
+
+def new_store(tmp_path: Path) -> Store:
+    url = f"sqlite:///{tmp_path / 'state' / 'glacierd.db'}"
+    engine = create_store_engine(url)
+    schema.upgrade(engine)
+    engine.dispose()
+    return Store.open(url)
+
+
+def test_sqlite_settings_and_modes(tmp_path: Path) -> None:
+    store = new_store(tmp_path)
+    with store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 10_000
+    store.file_seen("/x", 1, 1, 1)
+    db = tmp_path / "state" / "glacierd.db"
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
+    for extra in (db.with_name("glacierd.db-wal"), db.with_name("glacierd.db-shm")):
+        if extra.exists():
+            assert stat.S_IMODE(extra.stat().st_mode) & 0o077 == 0, extra
+
+
+def test_fresh_database_must_be_upgraded(tmp_path: Path) -> None:
+    with pytest.raises(SchemaNotUpgradedError, match="glacierd db upgrade"):
+        Store.open(f"sqlite:///{tmp_path / 'new.db'}")
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    store = new_store(tmp_path)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+    store.close()
+    url = store.url
+    with pytest.raises(SchemaTooNewError, match="9999_from_the_future"):
+        Store.open(url)
+    engine = create_store_engine(url)
+    with pytest.raises(SchemaTooNewError, match="no changes were made"):
+        schema.upgrade(engine)
+
+
+def test_upgrade_is_idempotent(tmp_path: Path) -> None:
+    store = new_store(tmp_path)
+    before, after = schema.upgrade(store.engine)
+    assert before == after == schema.head_revision()
+
+
+def test_files_are_never_forgotten_and_failures_are_recorded(tmp_path: Path) -> None:
+    import datetime as dt
+
+    store = new_store(tmp_path)
+    rec = store.file_seen("/data/a", 10, 100, 7)
+    failed = store.record_failure(rec.id, "boom", dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    assert failed.state == "failed" and failed.attempts == 1 and failed.error == "boom"
+    again = store.file_seen("/data/a", 11, 200, 7)  # changed: pending again, error cleared
+    assert again.state == "pending" and again.error is None and again.attempts == 1
+    assert store.count_files() == {"pending": 1}
+    assert ("upload-failed", "/data/a: boom") in store.events()

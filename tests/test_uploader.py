@@ -1,0 +1,204 @@
+"""The uploader in-process, against the emulator: outcomes are checked in the
+vault (bytes, tree hashes) and in the store (rows), not by absence of errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from glacierd import description
+from glacierd.emulator import Emulator
+from glacierd.glacier import GlacierClient, treehash
+from glacierd.store import schema
+from glacierd.store.db import create_store_engine
+from glacierd.store.models import Part, Upload
+from glacierd.store.repository import Store
+from glacierd.uploader import Uploader, UploadSettings
+from tests.conftest import MIB, client_for, fast_policy, random_file
+
+
+def open_store(tmp_path: Path) -> Store:
+    url = f"sqlite:///{tmp_path / 'state' / 'glacierd.db'}"
+    engine = create_store_engine(url)
+    schema.upgrade(engine)
+    engine.dispose()
+    return Store.open(url)
+
+
+def make_uploader(tmp_path: Path, client: GlacierClient, **settings: object) -> Uploader:
+    settings.setdefault("part_size", MIB)
+    return Uploader(open_store(tmp_path), client,
+                    UploadSettings(vault="v", **settings))  # type: ignore[arg-type]
+
+
+def vault_archives(emu: Emulator) -> list[dict[str, object]]:
+    return emu.state._archives("v")
+
+
+@pytest.mark.parametrize("size", [1, MIB - 1, MIB, MIB + 1, 50 * MIB])
+def test_uploads_finish_under_fault_rate_0_2(tmp_path: Path, size: int) -> None:
+    with Emulator(tmp_path / "emu") as emu:
+        client = client_for(emu, retry_policy=fast_policy(attempts=30, seed=size))
+        client.create_vault("v")
+        uploader = make_uploader(tmp_path, client, concurrency=4)
+        data = random_file(tmp_path / "f.bin", size, seed=size)
+        emu.faults.configure(0.2, seed=size)
+        outcome = uploader.upload_path(tmp_path / "f.bin")
+        emu.faults.configure(0.0)
+        assert outcome.status == "archived", outcome
+        archives = vault_archives(emu)
+        assert len(archives) == 1
+        assert archives[0]["SHA256TreeHash"] == treehash.tree_hash(data)
+        assert emu.state.archive_data_path("v", outcome.archive_id or "").read_bytes() == data
+        catalog = uploader.store.archives()
+        assert [(a.archive_id, a.size, a.tree_hash) for a in catalog] == [
+            (outcome.archive_id, size, treehash.tree_hash(data))]
+        info = description.decode(str(archives[0]["ArchiveDescription"]))
+        assert info is not None and info.path == str(tmp_path / "f.bin") and info.size == size
+        if size >= 50 * MIB:  # ~53 requests: faults certainly struck
+            assert sum(emu.stats()["faults"].values()) >= 5
+
+
+def test_parts_are_recorded_with_offsets_and_hashes(tmp_path: Path, emulator: Emulator) -> None:
+    client = client_for(emulator)
+    client.create_vault("v")
+    uploader = make_uploader(tmp_path, client)
+    data = random_file(tmp_path / "f.bin", 3 * MIB + 7)
+    uploader.upload_path(tmp_path / "f.bin")
+    with uploader.store.engine.connect() as conn:
+        parts = conn.execute(select(Part.index, Part.offset, Part.length, Part.tree_hash)
+                             .order_by(Part.index)).all()
+        upload = conn.execute(select(Upload.status, Upload.tree_hash, Upload.upload_id)).one()
+    assert [tuple(p) for p in parts] == [
+        (i, i * MIB, min(MIB, len(data) - i * MIB),
+         treehash.tree_hash(data[i * MIB:(i + 1) * MIB])) for i in range(4)]
+    assert upload.status == "done" and upload.tree_hash == treehash.tree_hash(data)
+    assert upload.upload_id
+
+
+def test_empty_file_is_archived_without_a_request(tmp_path: Path, emulator: Emulator) -> None:
+    client = client_for(emulator)
+    client.create_vault("v")
+    uploader = make_uploader(tmp_path, client)
+    (tmp_path / "empty").write_bytes(b"")
+    before = sum(emulator.stats()["requests"].values())
+    outcome = uploader.upload_path(tmp_path / "empty")
+    assert outcome.status == "archived" and outcome.archive_id is None
+    assert sum(emulator.stats()["requests"].values()) == before
+    [archive] = uploader.store.archives()
+    assert archive.archive_id is None and archive.size == 0
+    assert uploader.store.file(str(tmp_path / "empty")).state == "archived"  # type: ignore[union-attr]
+
+
+def test_unchanged_file_is_not_uploaded_twice_but_a_new_version_is(
+        tmp_path: Path, emulator: Emulator) -> None:
+    client = client_for(emulator)
+    client.create_vault("v")
+    uploader = make_uploader(tmp_path, client)
+    path = tmp_path / "doc.txt"
+    path.write_bytes(b"version one")
+    first = uploader.upload_path(path)
+    assert uploader.upload_path(path).status == "skipped"
+    path.write_bytes(b"version two, longer")
+    second = uploader.upload_path(path)
+    assert second.status == "archived" and second.archive_id != first.archive_id
+    assert [a.size for a in uploader.store.archives()] == [11, 19]
+    assert emulator.stats()["archives_created"] == 2
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_file_is_recorded_as_failed(tmp_path: Path, emulator: Emulator) -> None:
+    client = client_for(emulator)
+    uploader = make_uploader(tmp_path, client)
+    path = tmp_path / "secret"
+    path.write_bytes(b"x")
+    path.chmod(0)
+    outcome = uploader.upload_path(path)
+    assert outcome.status == "failed" and "permission denied" in (outcome.error or "")
+
+
+def test_special_files_symlinks_and_vanished_files_fail_with_reasons(
+        tmp_path: Path, emulator: Emulator) -> None:
+    client = client_for(emulator)
+    client.create_vault("v")
+    uploader = make_uploader(tmp_path, client)
+    os.mkfifo(tmp_path / "pipe")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "sock"))
+    (tmp_path / "target").write_bytes(b"data")
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    cases = {"pipe": "is a FIFO", "sock": "is a socket", "link": "symbolic link",
+             "gone": "no such file"}
+    for name, reason in cases.items():
+        outcome = uploader.upload_path(tmp_path / name)
+        assert outcome.status == "failed" and reason in (outcome.error or ""), outcome
+        record = uploader.store.file(str(tmp_path / name))
+        assert record is not None and record.state == "failed" and reason in (record.error or "")
+        assert record.retry_at is not None
+    sock.close()
+    follow = make_uploader(tmp_path, client, follow_symlinks=True)
+    assert follow.upload_path(tmp_path / "link").status == "archived"
+
+
+def test_failing_upload_stays_in_the_store_and_resumes_later(tmp_path: Path) -> None:
+    with Emulator(tmp_path / "emu") as emu:
+        client = client_for(emu, retry_policy=fast_policy(attempts=3))
+        client.create_vault("v")
+        uploader = make_uploader(tmp_path, client, concurrency=1)
+        data = random_file(tmp_path / "f.bin", 4 * MIB)
+        # Let two parts through, then fail everything (one part at a time, so the
+        # first two are acknowledged before the faults begin).
+        sent = {"n": 0}
+        original = client.upload_part
+
+        def flaky(*args: object, **kw: object) -> str:
+            sent["n"] += 1
+            if sent["n"] > 2:
+                emu.faults.configure(1.0, ["503"])
+            return original(*args, **kw)  # type: ignore[arg-type]
+
+        client.upload_part = flaky  # type: ignore[method-assign]
+        outcome = uploader.upload_path(tmp_path / "f.bin")
+        assert outcome.status == "failed" and "ServiceUnavailable" in (outcome.error or "")
+        record = uploader.store.file(str(tmp_path / "f.bin"))
+        assert record is not None and record.state == "failed" and record.attempts == 1
+        assert record.retry_at is not None and record.retry_at > dt.datetime.now(dt.UTC)
+        [unfinished] = uploader.store.unfinished_uploads()
+        assert len(unfinished.parts) >= 2, "acknowledged parts are kept"
+        emu.faults.configure(0.0)
+        client.upload_part = original  # type: ignore[method-assign]
+        emu.reset_stats()
+        outcome = uploader.upload_path(tmp_path / "f.bin")
+        assert outcome.status == "archived"
+        assert emu.stats()["part_bytes_received"] <= len(data) - len(unfinished.parts) * MIB
+        assert vault_archives(emu)[0]["SHA256TreeHash"] == treehash.tree_hash(data)
+
+
+def test_progress_reaches_the_store_at_most_once_a_second(tmp_path: Path,
+                                                          emulator: Emulator) -> None:
+    client = client_for(emulator)
+    client.create_vault("v")
+    store = open_store(tmp_path)
+    writes: list[int] = []
+    original = store.update_progress
+
+    def counting(*args: object, **kw: object) -> None:
+        writes.append(1)
+        original(*args, **kw)  # type: ignore[arg-type]
+
+    store.update_progress = counting  # type: ignore[method-assign]
+    frozen = [100.0]
+    uploader = Uploader(store, client, UploadSettings(vault="v", part_size=MIB),
+                        clock=lambda: frozen[0])
+    random_file(tmp_path / "f.bin", 8 * MIB)
+    uploader.upload_path(tmp_path / "f.bin")
+    # The clock never moved: one write at the start of the window and one at the end.
+    assert len(writes) <= 2
+    with store.engine.connect() as conn:
+        in_flight = conn.execute(select(func.max(Upload.bytes_in_flight))).scalar()
+    assert in_flight == 0
