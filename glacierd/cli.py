@@ -141,11 +141,17 @@ def archives(ctx: Context, prefix: str | None) -> None:
     store = _open_store(ctx)
     rows = store.archives(prefix)
     store.close()
+    console = Console()
+    if not console.is_terminal:  # piped: whole values, one archive a line, tab-separated
+        for row in rows:
+            click.echo("\t".join([row.source_path, str(row.size), row.created_at.isoformat(),
+                                  row.archive_id or "-"]))
+        return
     table = Table("path", "size", "created", "archive id")
     for row in rows:
         table.add_row(row.source_path, f"{row.size:,}", row.created_at.strftime("%Y-%m-%d %H:%M"),
                       row.archive_id or "(empty file)")
-    Console().print(table)
+    console.print(table)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
