@@ -27,6 +27,7 @@ import concurrent.futures
 import datetime as dt
 import logging
 import os
+import queue
 import socket
 import stat
 import threading
@@ -340,14 +341,24 @@ class Uploader:
                 limiter.consume(delta)
             progress.sent(delta)
 
-        slots = threading.BoundedSemaphore(self.settings.concurrency)
+        # A fixed pool of part buffers bounds memory at exactly concurrency x part size,
+        # allocated once (no fresh 16 MiB allocation, zeroing and faulting per part). The
+        # thread pool has spare threads so that a part's commit (an fsync) overlaps sends.
+        buffers: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        for _ in range(min(self.settings.concurrency, len(todo))):
+            buffers.put(bytearray(upload.part_size))
         failed = threading.Event()
 
-        def send(part: limits.PartRange, data: bytes) -> None:
+        def send(part: limits.PartRange, buffer: bytearray) -> None:
+            holding = True
             try:
+                data = memoryview(buffer)[: part.length]
                 d = digests(data)  # both hashes from one pass over the bytes
                 self.client.upload_part(upload.vault, upload_id, part.offset, data,
                                         d.tree_hash, sha256=d.sha256, counter=count)
+                data.release()
+                buffers.put(buffer)  # the bytes are no longer needed; the commit is
+                holding = False
                 faultpoints.hit("after-part-2xx")
                 self.store.part_acknowledged(upload, part.index, part.offset, part.length,
                                              d.tree_hash)
@@ -356,23 +367,24 @@ class Uploader:
                 failed.set()
                 raise
             finally:
-                slots.release()
+                if holding:
+                    buffers.put(buffer)
 
         futures: list[concurrent.futures.Future[None]] = []
         with concurrent.futures.ThreadPoolExecutor(
-                self.settings.concurrency, thread_name_prefix="glacierd-part") as pool, \
+                self.settings.concurrency + 2, thread_name_prefix="glacierd-part") as pool, \
                 open(upload.path, "rb") as fh:
             for part in todo:
-                slots.acquire()
+                buffer = buffers.get()
                 if failed.is_set() or self.stopping.is_set():
-                    slots.release()
+                    buffers.put(buffer)
                     break
-                data = os.pread(fh.fileno(), part.length, part.offset)
-                if len(data) != part.length:
-                    slots.release()
+                got = os.preadv(fh.fileno(), [memoryview(buffer)[: part.length]], part.offset)
+                if got != part.length:
+                    buffers.put(buffer)
                     failed.set()
                     break
-                futures.append(pool.submit(send, part, data))
+                futures.append(pool.submit(send, part, buffer))
             concurrent.futures.wait(futures)
         for future in futures:
             future.result()  # the first failure, if any, propagates

@@ -61,7 +61,7 @@ def test_boto3_runs_the_whole_api(glacier: Any, emulator: Emulator) -> None:
     done = glacier.complete_multipart_upload(vaultName="bv", uploadId=upload_id,
                                              archiveSize=str(len(data)), checksum=_tree(data))
     archive_id = done["archiveId"]
-    assert emulator.state.archive_data_path("bv", archive_id).read_bytes() == data
+    assert emulator.state.archive_bytes("bv", archive_id) == data
 
     job_id = glacier.initiate_job(vaultName="bv", jobParameters={
         "Type": "archive-retrieval", "ArchiveId": archive_id, "Tier": "Bulk"})["jobId"]
@@ -182,7 +182,7 @@ def test_complete_with_wrong_hash_or_gap_is_refused(glacier: Any, upload: str,
     done = glacier.complete_multipart_upload(vaultName="v", uploadId=upload,
                                              archiveSize=str(2 * MIB + 10),
                                              checksum=_tree(a + b + c))
-    assert emulator.state.archive_data_path("v", done["archiveId"]).read_bytes() == a + b + c
+    assert emulator.state.archive_bytes("v", done["archiveId"]) == a + b + c
 
 
 def test_short_part_before_the_last_is_refused_at_complete(glacier: Any, upload: str) -> None:

@@ -25,7 +25,7 @@ from tests.conftest import MIB, client_for, random_file, random_file_bytes
 
 
 def _archive_bytes(emu: Emulator, vault: str, archive_id: str) -> bytes:
-    return emu.state.archive_data_path(vault, archive_id).read_bytes()
+    return emu.state.archive_bytes(vault, archive_id)
 
 
 def test_vault_lifecycle_notifications_and_tags(client: GlacierClient) -> None:

@@ -42,7 +42,7 @@ def test_multiupload_64mib_survives_fault_rate_0_2(tmp_path: Path) -> None:
         assert set(stats["faults"]) >= {"drop-after", "500", "throttle"}
         meta = emu.state.archive("v", archive_id)
         assert meta["SHA256TreeHash"] == treehash.tree_hash(data)
-        assert emu.state.archive_data_path("v", archive_id).read_bytes() == data
+        assert emu.state.archive_bytes("v", archive_id) == data
         assert stats["archives_created"] == 1
         assert client.describe_vault("v")["NumberOfArchives"] == 1
         assert seen[-1] == len(data)
@@ -104,7 +104,7 @@ def test_upload_archive_retries_what_glacier_did_not_process(tmp_path: Path) -> 
         emu.faults.configure(0.6, ["throttle", "timeout"], seed=1)
         archive_id = client.upload_archive("v", b"throttled but safe")
         emu.faults.configure(0.0)
-        assert emu.state.archive_data_path("v", archive_id).read_bytes() == b"throttled but safe"
+        assert emu.state.archive_bytes("v", archive_id) == b"throttled but safe"
         assert emu.stats()["archives_created"] == 1
         assert emu.stats()["requests"]["UploadArchive"] > 1
 

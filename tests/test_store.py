@@ -59,7 +59,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
 def test_upgrade_is_idempotent(tmp_path: Path) -> None:
     store = new_store(tmp_path)
     before, after = schema.upgrade(store.engine)
-    assert before == after == schema.head_revision()
+    assert before == after == schema.HEAD
 
 
 def test_files_are_never_forgotten_and_failures_are_recorded(tmp_path: Path) -> None:
@@ -73,3 +73,45 @@ def test_files_are_never_forgotten_and_failures_are_recorded(tmp_path: Path) -> 
     assert again.state == "pending" and again.error is None and again.attempts == 1
     assert store.count_files() == {"pending": 1}
     assert ("upload-failed", "/data/a: boom") in store.events()
+
+
+def test_shipped_revision_list_matches_alembic() -> None:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(schema.alembic_config())
+    assert script.get_current_head() == schema.HEAD
+    ordered = [s.revision for s in script.walk_revisions()][::-1]
+    assert tuple(ordered) == schema.REVISIONS
+
+
+def test_model_and_migrations_agree(tmp_path: Path) -> None:
+    """Alembic's autogenerate finds nothing to add: the revisions build the models."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from glacierd.store.models import Base
+
+    store = new_store(tmp_path)
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_locked_database_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    import sqlite3
+
+    from glacierd.errors import StoreError
+
+    new_store(tmp_path).close()
+    db = tmp_path / "state" / "glacierd.db"
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        url = f"sqlite:///{db}"
+        store = Store(create_store_engine(url, busy_timeout_ms=200), url)
+        with pytest.raises(StoreError, match="locked by another process") as info:
+            store.file_seen("/x", 1, 1, 1)
+        assert str(db) in info.value.message
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

@@ -54,7 +54,7 @@ def test_uploads_finish_under_fault_rate_0_2(tmp_path: Path, size: int) -> None:
         archives = vault_archives(emu)
         assert len(archives) == 1
         assert archives[0]["SHA256TreeHash"] == treehash.tree_hash(data)
-        assert emu.state.archive_data_path("v", outcome.archive_id or "").read_bytes() == data
+        assert emu.state.archive_bytes("v", outcome.archive_id or "") == data
         catalog = uploader.store.archives()
         assert [(a.archive_id, a.size, a.tree_hash) for a in catalog] == [
             (outcome.archive_id, size, treehash.tree_hash(data))]

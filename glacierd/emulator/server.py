@@ -406,15 +406,17 @@ class GlacierRequestHandler(BaseHTTPRequestHandler):
         fd, name = tempfile.mkstemp(dir=state.tmp_dir(), suffix=".body")
         hasher = treehash.TreeHasher(linear=True)
         received = 0
+        buffer = memoryview(bytearray(_BLOCK))  # reused: no allocation per read
         try:
             with os.fdopen(fd, "wb") as out:
                 while received < length:
-                    chunk = self.rfile.read(min(_BLOCK, length - received))
-                    if not chunk:
+                    got = self.rfile.readinto(buffer[: min(_BLOCK, length - received)])
+                    if not got:
                         break
+                    chunk = buffer[:got]
                     out.write(chunk)
                     hasher.update(chunk)
-                    received += len(chunk)
+                    received += got
         except BaseException:
             Path(name).unlink(missing_ok=True)
             raise

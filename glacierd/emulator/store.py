@@ -16,6 +16,7 @@ Layout::
 
 from __future__ import annotations
 
+import bisect
 import csv
 import datetime as dt
 import io
@@ -68,11 +69,11 @@ def iso(ts: float) -> str:
 
 
 def _write_json(path: Path, doc: Any) -> None:
+    """Atomic (write, then rename) but not fsynced: the emulator survives its own
+    restart, not a power cut; an fsync per part would flush every part's data."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(doc, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
@@ -114,6 +115,42 @@ class ReceivedBody:
     length: int
     sha256: str
     tree_hash: str
+
+
+class Blob:
+    """Bytes kept as a sequence of files: an archive is the part files it was
+    uploaded in, so Complete is a rename however large the archive."""
+
+    def __init__(self, files: list[tuple[int, Path]], size: int) -> None:
+        self.files = sorted(files)
+        self.size = size
+
+    def chunks(self, first: int, last: int, block: int = MIB) -> Iterator[bytes]:
+        """Bytes ``first..last`` (inclusive), in blocks of at most ``block``."""
+        starts = [offset for offset, _ in self.files]
+        index = max(0, bisect.bisect_right(starts, first) - 1)
+        position = first
+        while position <= last and index < len(self.files):
+            start, path = self.files[index]
+            end = starts[index + 1] if index + 1 < len(starts) else self.size
+            with open(path, "rb") as fh:
+                fh.seek(position - start)
+                while position <= min(last, end - 1):
+                    data = fh.read(min(block, min(last, end - 1) - position + 1))
+                    if not data:
+                        return
+                    position += len(data)
+                    yield data
+            index += 1
+
+    def read(self) -> bytes:
+        return b"".join(self.chunks(0, self.size - 1)) if self.size else b""
+
+    def tree_hash(self, first: int, last: int) -> str:
+        hasher = treehash.TreeHasher()
+        for data in self.chunks(first, last):
+            hasher.update(data)
+        return hasher.hexdigest()
 
 
 class GlacierState:
@@ -273,13 +310,15 @@ class GlacierState:
     # --- archives ----------------------------------------------------------------
 
     def _store_archive(
-        self, vault: str, data_file: Path, size: int, tree_hash: str, description: str
+        self, vault: str, parts: Path, offsets: list[int], size: int, tree_hash: str,
+        description: str,
     ) -> str:
-        """Move an assembled archive into the vault; returns its id."""
+        """Move a folder of part files (``OFFSET.part``) into the vault; returns the id."""
         archive_id = new_id(138)
         folder = self._vault_dir(vault) / "archives"
-        os.replace(data_file, folder / f"{archive_id}.data")
+        os.replace(parts, folder / f"{archive_id}.parts")
         _write_json(folder / f"{archive_id}.json", {
+            "PartOffsets": offsets,
             "ArchiveId": archive_id,
             "ArchiveDescription": description,
             "CreationDate": iso(self.clock()),
@@ -299,7 +338,10 @@ class GlacierState:
         if tree_hash != body.tree_hash:
             raise invalid(f"Checksum mismatch: expected {tree_hash}, computed {body.tree_hash}")
         with self._lock:
-            return self._store_archive(vault, body.path, body.length, tree_hash, description)
+            parts = self.tmp_dir() / f"{new_id(16)}.parts"
+            parts.mkdir()
+            os.replace(body.path, parts / "0.part")
+            return self._store_archive(vault, parts, [0], body.length, tree_hash, description)
 
     def archive(self, vault: str, archive_id: str) -> dict[str, Any]:
         path = self._vault_dir(vault) / "archives" / f"{archive_id}.json"
@@ -308,15 +350,21 @@ class GlacierState:
         doc: dict[str, Any] = _read_json(path)
         return doc
 
-    def archive_data_path(self, vault: str, archive_id: str) -> Path:
-        return self._vault_dir(vault) / "archives" / f"{archive_id}.data"
+    def archive_data(self, vault: str, archive_id: str) -> Blob:
+        meta = self.archive(vault, archive_id)
+        folder = self._vault_dir(vault) / "archives" / f"{archive_id}.parts"
+        return Blob([(o, folder / f"{o}.part") for o in meta["PartOffsets"]], meta["Size"])
+
+    def archive_bytes(self, vault: str, archive_id: str) -> bytes:
+        """A whole archive's bytes (tests)."""
+        return self.archive_data(vault, archive_id).read()
 
     def delete_archive(self, vault: str, archive_id: str) -> None:
         with self._lock:
             self.archive(vault, archive_id)
             folder = self._vault_dir(vault) / "archives"
             (folder / f"{archive_id}.json").unlink()
-            (folder / f"{archive_id}.data").unlink(missing_ok=True)
+            shutil.rmtree(folder / f"{archive_id}.parts", ignore_errors=True)
 
     # --- multipart uploads ----------------------------------------------------
 
@@ -480,21 +528,16 @@ class GlacierState:
                 raise invalid(f"Checksum mismatch: the archive's tree hash is {computed}, "
                               f"the request says {tree_hash}")
             folder = self._upload_dir(vault, upload_id)
-            assembled = folder / "archive.assembling"
-            with open(assembled, "wb") as out:
-                for offset in offsets:
-                    with open(folder / f"{offset}.part", "rb") as part:
-                        shutil.copyfileobj(part, out, 4 * MIB)
-                out.flush()
-                os.fsync(out.fileno())
+            parts = self.tmp_dir() / f"{upload_id}.parts"
+            parts.mkdir(exist_ok=True)
+            for offset in offsets:  # renames only: no byte is copied
+                os.replace(folder / f"{offset}.part", parts / f"{offset}.part")
             with self._lock:
-                archive_id = self._store_archive(vault, assembled, size, tree_hash,
+                archive_id = self._store_archive(vault, parts, offsets, size, tree_hash,
                                                  doc["ArchiveDescription"])
                 doc.update(ArchiveId=archive_id, CompletedSize=size, CompletedTreeHash=tree_hash,
                            Parts={})
                 self._save_upload(vault, doc)
-            for offset in offsets:
-                (folder / f"{offset}.part").unlink(missing_ok=True)
             return archive_id
 
     def upload_is_completed(self, vault: str, upload_id: str) -> bool:
@@ -568,12 +611,11 @@ class GlacierState:
                 except InvalidInputError as exc:
                     raise invalid(f"Invalid RetrievalByteRange: {exc.message}") from None
                 first, last = limits.parse_byte_range(rng)
-            data_path = self.archive_data_path(vault, archive_id)
             range_hash = None
             if first == 0 and last == size - 1:
                 range_hash = archive["SHA256TreeHash"]
             elif limits.is_tree_hash_aligned(first, last, size):
-                range_hash = treehash.tree_hash_file(data_path, first, last - first + 1)
+                range_hash = self.archive_data(vault, archive_id).tree_hash(first, last)
             doc.update(
                 Action="ArchiveRetrieval",
                 ArchiveId=archive_id,
@@ -653,12 +695,13 @@ class GlacierState:
         if job["Action"] == "InventoryRetrieval":
             path = self._vault_dir(vault) / "jobs" / f"{job_id}.output"
             fmt = (job.get("InventoryRetrievalParameters") or {}).get("Format", "JSON")
-            return JobOutputSource(path, 0, path.stat().st_size, None, 0,
+            size = path.stat().st_size
+            return JobOutputSource(Blob([(0, path)], size), 0, size, None, 0,
                                    "text/csv" if fmt == "CSV" else "application/json", None)
         first, last = limits.parse_byte_range(job["RetrievalByteRange"])
         archive = self.archive(vault, job["ArchiveId"])
         return JobOutputSource(
-            self.archive_data_path(vault, job["ArchiveId"]), first, last - first + 1,
+            self.archive_data(vault, job["ArchiveId"]), first, last - first + 1,
             job["SHA256TreeHash"], first, "application/octet-stream",
             archive["ArchiveDescription"],
         )
@@ -666,9 +709,9 @@ class GlacierState:
 
 @dataclass(frozen=True)
 class JobOutputSource:
-    """Where a job's output bytes are: ``length`` bytes of ``path`` from ``offset``."""
+    """Where a job's output bytes are: ``length`` bytes of ``blob`` from ``offset``."""
 
-    path: Path
+    blob: Blob
     offset: int
     length: int
     tree_hash: str | None
@@ -690,18 +733,10 @@ class JobOutputSource:
             node *= 2
         if self.archive_offset % node:
             return None
-        return treehash.tree_hash_file(self.path, self.offset + first, last - first + 1)
+        return self.blob.tree_hash(self.offset + first, self.offset + last)
 
     def chunks(self, first: int, last: int, block: int = MIB) -> Iterator[bytes]:
-        with open(self.path, "rb") as fh:
-            fh.seek(self.offset + first)
-            remaining = last - first + 1
-            while remaining > 0:
-                data = fh.read(min(block, remaining))
-                if not data:
-                    return
-                remaining -= len(data)
-                yield data
+        return self.blob.chunks(self.offset + first, self.offset + last, block)
 
 
 def parse_content_range(value: str) -> tuple[int, int]:

@@ -74,13 +74,15 @@ class TreeHasher:
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data).cast("B")
-        if self._linear is not None:
-            self._linear.update(view)
         self._size += len(view)
         pos = 0
         while pos < len(view):
             take = min(LEAF_SIZE - self._leaf_len, len(view) - pos)
-            self._leaf.update(view[pos : pos + take])
+            piece = view[pos : pos + take]
+            # Both hashes per leaf while it is in cache, not two sweeps of a whole part.
+            if self._linear is not None:
+                self._linear.update(piece)
+            self._leaf.update(piece)
             self._leaf_len += take
             pos += take
             if self._leaf_len == LEAF_SIZE:

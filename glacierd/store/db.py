@@ -38,7 +38,7 @@ def _prepare_sqlite_file(path: Path) -> None:
         raise StoreError(f"{path}: cannot create the state database: {exc.strerror}") from exc
 
 
-def create_store_engine(url: str) -> Engine:
+def create_store_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
     """An engine for ``url`` with glacierd's settings (any SQLAlchemy URL works)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -46,7 +46,7 @@ def create_store_engine(url: str) -> Engine:
     database = parsed.database
     if database and database != ":memory:":
         _prepare_sqlite_file(Path(database))
-    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000,
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000,
                                               "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -55,7 +55,7 @@ def create_store_engine(url: str) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.close()
 
     return engine
@@ -65,8 +65,7 @@ def describe_operational_error(exc: OperationalError, url: str) -> str:
     text = str(exc.orig) if exc.orig is not None else str(exc)
     where = make_url(url).database or url
     if "locked" in text or "busy" in text:
-        return (f"{where}: the state database is locked by another process "
-                f"(waited {BUSY_TIMEOUT_MS // 1000}s): {text}")
+        return f"{where}: the state database is locked by another process: {text}"
     if "disk" in text and ("full" in text or "I/O" in text):
         return f"{where}: the disk holding the state database is full or failing: {text}"
     if "readonly" in text or "read-only" in text:
