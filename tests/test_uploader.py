@@ -202,3 +202,32 @@ def test_progress_reaches_the_store_at_most_once_a_second(tmp_path: Path,
     with store.engine.connect() as conn:
         in_flight = conn.execute(select(func.max(Upload.bytes_in_flight))).scalar()
     assert in_flight == 0
+
+
+def test_file_growing_during_upload_is_detected_and_uploaded_anew(
+        tmp_path: Path, emulator: Emulator) -> None:
+    client = client_for(emulator)
+    client.create_vault("v")
+    store = open_store(tmp_path)
+    path = tmp_path / "growing.log"
+    random_file(path, 4 * MIB, seed=1)
+    grown = {"done": False}
+
+    def grow(_path: str, done: int, _total: int) -> None:
+        if done >= 2 * MIB and not grown["done"]:
+            grown["done"] = True
+            with open(path, "ab") as fh:
+                fh.write(b"appended while uploading")
+
+    uploader = Uploader(store, client, UploadSettings(vault="v", part_size=MIB, concurrency=1),
+                        on_progress=grow)
+    outcome = uploader.upload_path(path)
+    final = path.read_bytes()
+    assert grown["done"] and outcome.status == "archived"
+    [archive] = vault_archives(emulator)
+    assert archive["SHA256TreeHash"] == treehash.tree_hash(final), "the new version, whole"
+    assert emulator.state.archive_bytes("v", str(archive["ArchiveId"])) == final
+    with store.engine.connect() as conn:
+        statuses = [s for (s,) in conn.execute(select(Upload.status).order_by(Upload.id))]
+    assert statuses == ["abandoned", "done"]
+    assert client.list_multipart_uploads("v") == [], "the abandoned upload was aborted"
