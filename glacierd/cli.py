@@ -30,10 +30,14 @@ from glacierd.glacier.errors import GlacierError
 DEFAULT_CONFIG = "/etc/glacierd/config.toml"
 
 
+DEFAULT_LOCAL_STATE = "glacierd-state"
+
+
 class Context:
-    def __init__(self, config_path: str, log_level: str) -> None:
+    def __init__(self, config_path: str, log_level: str, log_level_given: bool) -> None:
         self.config_path = config_path
         self.log_level = log_level
+        self.log_level_given = log_level_given
         self._config: config_mod.Config | None = None
 
     @property
@@ -54,7 +58,8 @@ def cli(ctx: click.Context, config_path: str, log_level: str) -> None:
     """glacierd: resumable backups to Amazon Glacier."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    ctx.obj = Context(config_path, log_level)
+    given = ctx.get_parameter_source("log_level") != click.core.ParameterSource.DEFAULT
+    ctx.obj = Context(config_path, log_level, given)
 
 
 def _open_store(ctx: Context) -> Any:
@@ -131,6 +136,112 @@ def upload(ctx: Context, paths: tuple[str, ...]) -> None:
     store.close()
     if failures:
         raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@click.option("--local", is_flag=True,
+              help="no AWS account: back up to an embedded Glacier emulator")
+@click.option("--watch", "watch_dirs", multiple=True, type=click.Path(file_okay=False),
+              help="with --local: a folder to watch (default ./inbox); repeatable")
+@click.option("--state-dir", default=None, type=click.Path(file_okay=False),
+              help=f"with --local: where state and the emulator's data go "
+                   f"(default ./{DEFAULT_LOCAL_STATE})")
+@click.pass_obj
+def run(ctx: Context, local: bool, watch_dirs: tuple[str, ...], state_dir: str | None) -> None:
+    """Run the backup daemon: watch folders, upload what settles, follow jobs."""
+    from glacierd.daemon import Daemon
+
+    if not local:
+        if watch_dirs or state_dir:
+            raise click.UsageError("--watch and --state-dir go with --local; otherwise the "
+                                   "config file says what to watch and where state goes")
+        config = ctx.config
+        _apply_log_level(ctx, config.daemon.log_level)
+        raise click.exceptions.Exit(Daemon(config).run())
+    _run_local(ctx, watch_dirs, state_dir)
+
+
+def _apply_log_level(ctx: Context, level: str) -> None:
+    if not ctx.log_level_given:
+        logging.getLogger().setLevel(level.upper())
+
+
+def _run_local(ctx: Context, watch_dirs: tuple[str, ...], state_dir: str | None) -> None:
+    from glacierd.daemon import Daemon, check_state_dir, local_config
+    from glacierd.emulator import Emulator
+    from glacierd.glacier import GlacierClient
+    from glacierd.store import schema
+    from glacierd.store.db import create_store_engine, translated_errors
+
+    state = Path(state_dir or DEFAULT_LOCAL_STATE).resolve()
+    watches = [Path(d).resolve() for d in (watch_dirs or ("inbox",))]
+    check_state_dir(state, "glacierd run --local")
+    for folder in watches:
+        folder.mkdir(parents=True, exist_ok=True)
+    _apply_log_level(ctx, "INFO")
+    emulator = Emulator(state / "emulator").start()
+    try:
+        config = local_config(state, watches, emulator.endpoint_url,
+                              emulator.credentials.access_key, emulator.credentials.secret_key)
+        with translated_errors(config.database_url):
+            engine = create_store_engine(config.database_url)
+            schema.upgrade(engine)
+            engine.dispose()
+        client = GlacierClient(config.aws.region, endpoint_url=emulator.endpoint_url,
+                               credentials=emulator.credentials)
+        shown = ", ".join(str(w) for w in watches)
+        click.echo(f"glacierd: backing up {shown} to a local Glacier emulator (data in "
+                   f"{state}).\nDrop files there; `glacierd status --local"
+                   + (f" --state-dir {state}" if state_dir else "")
+                   + "` shows progress. Ctrl-C stops.", err=True)
+        code = Daemon(config, client=client, reload=lambda: config).run()
+    finally:
+        emulator.stop()
+    raise click.exceptions.Exit(code)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="one JSON document")
+@click.option("--watch", "live", is_flag=True, help="refresh until interrupted")
+@click.option("--local", is_flag=True, help="the state of `glacierd run --local`")
+@click.option("--state-dir", default=None, type=click.Path(file_okay=False),
+              help=f"with --local (default ./{DEFAULT_LOCAL_STATE})")
+@click.pass_obj
+def status(ctx: Context, as_json: bool, live: bool, local: bool, state_dir: str | None) -> None:
+    """What glacierd is doing: daemon, queue, uploads, failures, jobs."""
+    import json
+    import time
+
+    from glacierd import status as status_mod
+    from glacierd.store.repository import Store
+
+    if local:
+        db = Path(state_dir or DEFAULT_LOCAL_STATE).resolve() / "glacierd.db"
+        if not db.exists():
+            raise click.ClickException(f"{db}: no state here; start `glacierd run --local` first")
+        url = f"sqlite:///{db}"
+    else:
+        url = ctx.config.database_url
+    store = Store.open(url)
+    try:
+        if as_json:
+            click.echo(json.dumps(status_mod.collect(store), indent=2))
+            return
+        console = Console()
+        if not live:
+            console.print(status_mod.render(status_mod.collect(store, all_files=False)))
+            return
+        from rich.live import Live
+
+        with Live(status_mod.render(status_mod.collect(store, all_files=False)),
+                  console=console, refresh_per_second=2) as view:
+            while True:
+                time.sleep(1)  # a refresh period, not synchronisation
+                view.update(status_mod.render(status_mod.collect(store, all_files=False)))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        store.close()
 
 
 @cli.command()

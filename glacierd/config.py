@@ -46,6 +46,28 @@ def parse_rate(value: object, where: str) -> int | None:
     raise ConfigError(f"{where} = {value!r} is not a rate like 500000, '512K', '8M' or '1G'")
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object, where: str) -> float | None:
+    """A duration: seconds as a number, or a string like ``"90s"``, ``"15m"``, ``"7d"``."""
+    if value is None or value in ("", "never", "off"):
+        return None
+    if isinstance(value, bool):
+        raise ConfigError(f"{where} must be a duration like 3600, '15m' or '7d'")
+    if isinstance(value, int | float):
+        if value <= 0:
+            raise ConfigError(f"{where} must be positive, not {value}")
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match and float(match.group(1)) > 0:
+            return float(match.group(1)) * _SECONDS[match.group(2)]
+    raise ConfigError(f"{where} = {value!r} is not a duration like 3600, '90s', '15m', '12h' "
+                      "or '7d'")
+
+
 def _check(cond: bool, message: str) -> None:
     if not cond:
         raise ConfigError(message)
@@ -110,12 +132,72 @@ class UploadSection:
         _check(0 <= self.retries <= 50, f"{where}.retries must be from 0 to 50")
 
 
+DEFAULT_IGNORES = ("*.part", "*.tmp", "~*", ".*.swp", ".#*", "*.glacierd-partial")
+
+
+@dataclass(frozen=True)
+class WatchSection:
+    path: Path
+    recursive: bool = True
+    include: list[str] = field(default_factory=lambda: ["*"])
+    exclude: list[str] = field(default_factory=list)
+    settle_seconds: float = 10.0
+    after_upload: str = "keep"
+    ignore_temporary: bool = True
+
+    def validate(self, where: str) -> None:
+        _check(self.settle_seconds >= 0, f"{where}.settle_seconds must not be negative")
+        ok = self.after_upload in ("keep", "delete") or (
+            self.after_upload.startswith("move:") and len(self.after_upload) > 5)
+        _check(ok, f"{where}.after_upload = {self.after_upload!r} must be keep, delete or "
+                   "move:DIR")
+
+    @property
+    def move_to(self) -> Path | None:
+        if not self.after_upload.startswith("move:"):
+            return None
+        target = Path(self.after_upload[5:]).expanduser()
+        return target if target.is_absolute() else self.path / target
+
+
+@dataclass(frozen=True)
+class ScheduleSection:
+    drain_seconds: float = 2.0
+    settle_check_seconds: float = 1.0
+    rescan_seconds: float = field(default=3600.0, metadata={"parse": parse_duration})
+    job_poll_seconds: float = field(default=900.0, metadata={"parse": parse_duration})
+    inventory_every: float | None = field(default=7 * 86400.0,
+                                          metadata={"parse": parse_duration})
+    housekeeping_seconds: float = field(default=3600.0, metadata={"parse": parse_duration})
+    keep_events_days: int = 30
+
+    def validate(self, where: str) -> None:
+        _check(self.drain_seconds > 0 and self.settle_check_seconds > 0,
+               f"{where}: drain_seconds and settle_check_seconds must be positive")
+        _check(self.keep_events_days >= 1, f"{where}.keep_events_days must be at least 1")
+
+
+@dataclass(frozen=True)
+class DaemonSection:
+    log_level: str = "INFO"
+    shutdown_grace_seconds: float = 30.0
+
+    def validate(self, where: str) -> None:
+        _check(self.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
+               f"{where}.log_level = {self.log_level!r} must be DEBUG, INFO, WARNING or ERROR")
+        _check(self.shutdown_grace_seconds >= 0,
+               f"{where}.shutdown_grace_seconds must not be negative")
+
+
 @dataclass(frozen=True)
 class Config:
     aws: AwsSection
     vault: VaultSection
     state: StateSection
     upload: UploadSection
+    schedule: ScheduleSection = field(default_factory=ScheduleSection)
+    daemon: DaemonSection = field(default_factory=DaemonSection)
+    watch: tuple[WatchSection, ...] = ()
     source: Path | None = None
 
     @property
@@ -129,6 +211,12 @@ SECTIONS: dict[str, tuple[type[Any], bool]] = {
     "vault": (VaultSection, True),
     "state": (StateSection, False),
     "upload": (UploadSection, False),
+    "schedule": (ScheduleSection, False),
+    "daemon": (DaemonSection, False),
+}
+LIST_SECTIONS: dict[str, type[Any]] = {
+    # [[name]]: arrays of tables
+    "watch": WatchSection,
 }
 
 
@@ -150,6 +238,15 @@ def _coerce(value: Any, tp: Any, where: str, base: Path) -> Any:
                 continue
         names = " or ".join(_type_name(o) for o in options if o is not type(None))
         raise ConfigError(f"{where} must be {names}, not {type(value).__name__} {value!r}")
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list, not {value!r}")
+        return [_coerce(v, item, f"{where}[{i}]", base) for i, v in enumerate(value)]
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where} must be a number, not {value!r}")
+        return float(value)
     if tp is Path:
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{where} must be a path (a string), not {value!r}")
@@ -198,9 +295,10 @@ def build_section(cls: type[Any], table: Any, where: str, base: Path) -> Any:
 def from_dict(doc: dict[str, Any], source: Path | None = None) -> Config:
     name = str(source) if source else "<config>"
     base = source.parent if source else Path.cwd()
-    unknown = sorted(set(doc) - set(SECTIONS))
+    known = [*SECTIONS, *LIST_SECTIONS]
+    unknown = sorted(set(doc) - set(known))
     if unknown:
-        raise ConfigError(f"{name}: unknown section [{unknown[0]}] (known: {', '.join(SECTIONS)})")
+        raise ConfigError(f"{name}: unknown section [{unknown[0]}] (known: {', '.join(known)})")
     sections: dict[str, Any] = {}
     for section, (cls, required) in SECTIONS.items():
         if section not in doc:
@@ -210,6 +308,13 @@ def from_dict(doc: dict[str, Any], source: Path | None = None) -> Config:
         else:
             table = doc[section]
         sections[section] = build_section(cls, table, f"{name}: [{section}]", base)
+    for section, cls in LIST_SECTIONS.items():
+        tables = doc.get(section, [])
+        if not isinstance(tables, list):
+            raise ConfigError(f"{name}: [{section}] must be written [[{section}]] (a list)")
+        sections[section] = tuple(
+            build_section(cls, table, f"{name}: [[{section}]] #{i + 1}", base)
+            for i, table in enumerate(tables))
     return Config(source=source, **sections)
 
 

@@ -34,6 +34,12 @@ class SchemaTooNewError(StoreError):
     exit_code = 75
 
 
+class AlreadyRunningError(GlacierError):
+    """Another glacierd daemon is running on this state directory."""
+
+    exit_code = 75  # EX_TEMPFAIL
+
+
 class UploadError(GlacierError):
     """An upload failed; it stays in the store and is retried."""
 
@@ -49,6 +55,7 @@ class UnreadableFileError(UploadError):
 
 
 __all__ = [
+    "AlreadyRunningError",
     "ConfigError",
     "FileChangedError",
     "GlacierError",

@@ -205,3 +205,18 @@ class Event(Base):
     kind: Mapped[str] = mapped_column(String(32))
     message: Mapped[str] = mapped_column(Text)
     file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"), default=None)
+
+
+class DaemonRecord(Base):
+    """The running daemon, as ``glacierd status`` sees it from another process."""
+
+    __tablename__ = "daemon"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    pid: Mapped[int] = mapped_column(Integer)
+    host: Mapped[str] = mapped_column(String(255))
+    vault: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    stopped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    status: Mapped[str] = mapped_column(Text, default="")

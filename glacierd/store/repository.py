@@ -22,9 +22,11 @@ from .db import create_store_engine, translated_errors
 from .models import (
     UNFINISHED,
     Archive,
+    DaemonRecord,
     Event,
     File,
     FileState,
+    Job,
     Part,
     Upload,
     UploadStatus,
@@ -342,11 +344,122 @@ class Store:
                 query = query.where(Event.kind.in_(list(kinds)))
             return [(k, m) for k, m in s.execute(query)]
 
+    def add_job(self, job_id: str, vault: str, kind: str, *, tier: str | None = None,
+                archive_id: str | None = None) -> JobRecord:
+        with self._tx() as s:
+            row = Job(job_id=job_id, vault=vault, kind=kind, tier=tier, archive_id=archive_id,
+                      status="InProgress")
+            s.add(row)
+            s.add(Event(level="info", kind="job-started", message=f"{kind} job {job_id}"))
+            s.flush()
+            return _job(row)
+
+    def update_job(self, job_id: str, status: str, *, output_path: str | None = None,
+                   error: str | None = None) -> None:
+        with self._tx() as s:
+            row = s.scalar(select(Job).where(Job.job_id == job_id))
+            if row is None:
+                raise StoreError(f"no job {job_id}")
+            row.status = status
+            if output_path is not None:
+                row.output_path = output_path
+            row.error = error
+            s.add(Event(level="error" if error else "info", kind="job-" + status.lower(),
+                        message=f"{row.kind} job {job_id}: {status}"
+                        + (f": {error}" if error else "")))
+
+    def jobs(self, statuses: Sequence[str] | None = None, kind: str | None = None,
+             limit: int = 50) -> list[JobRecord]:
+        with self._tx() as s:
+            query = select(Job).order_by(Job.id.desc()).limit(limit)
+            if statuses:
+                query = query.where(Job.status.in_(list(statuses)))
+            if kind:
+                query = query.where(Job.kind == kind)
+            return [_job(r) for r in s.scalars(query)]
+
+    def pending_files(self, now: dt.datetime, limit: int = 100) -> list[FileRecord]:
+        """The queue: pending files, then failed ones whose retry time has come."""
+        with self._tx() as s:
+            # "uploading" rows are only ever left over from an interrupted run: the
+            # daemon drains one file at a time, and never while a pass is running.
+            rows = s.scalars(select(File).where(
+                File.state.in_([FileState.UPLOADING, FileState.PENDING])
+                | ((File.state == FileState.FAILED) & (File.retry_at <= now))
+            ).order_by(File.state.desc(), File.id).limit(limit))
+            return [_file(r) for r in rows]
+
+    def prune_events(self, before: dt.datetime) -> int:
+        from sqlalchemy import delete
+
+        with self._tx() as s:
+            gone = s.scalar(select(func.count()).select_from(Event).where(Event.at < before))
+            s.execute(delete(Event).where(Event.at < before))
+            return int(gone or 0)
+
+    def tracked_tokens(self) -> set[str]:
+        """Tokens of uploads glacierd still means to finish (housekeeping spares them)."""
+        with self._tx() as s:
+            return set(s.scalars(select(Upload.token).where(Upload.status.in_(UNFINISHED))))
+
+    def heartbeat(self, pid: int, host: str, vault: str, started_at: dt.datetime,
+                  status: str) -> None:
+        with self._tx() as s:
+            row = s.get(DaemonRecord, 1)
+            now = utcnow()
+            if row is None:
+                row = DaemonRecord(id=1, pid=pid, host=host, vault=vault, started_at=started_at,
+                                   heartbeat_at=now, status=status)
+                s.add(row)
+            row.pid, row.host, row.vault, row.started_at = pid, host, vault, started_at
+            row.heartbeat_at, row.status, row.stopped_at = now, status, None
+
+    def daemon_stopped(self, pid: int) -> None:
+        with self._tx() as s:
+            row = s.get(DaemonRecord, 1)
+            if row is not None and row.pid == pid:
+                row.stopped_at = utcnow()
+                row.status = "stopped"
+
+    def daemon(self) -> DaemonInfo | None:
+        with self._tx() as s:
+            row = s.get(DaemonRecord, 1)
+            if row is None:
+                return None
+            return DaemonInfo(row.pid, row.host, row.vault, row.started_at, row.heartbeat_at,
+                              row.stopped_at, row.status)
+
     def count_files(self) -> dict[str, int]:
         with self._tx() as s:
             return {state: n for state, n in s.execute(
                 select(File.state, func.count()).group_by(File.state))}
 
 
-def open_store(url: str) -> Store:
-    return Store.open(url)
+@dataclass(frozen=True)
+class JobRecord:
+    job_id: str
+    vault: str
+    kind: str
+    status: str
+    tier: str | None
+    archive_id: str | None
+    output_path: str | None
+    error: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+def _job(row: Job) -> JobRecord:
+    return JobRecord(row.job_id, row.vault, row.kind, row.status, row.tier, row.archive_id,
+                     row.output_path, row.error, row.created_at, row.updated_at)
+
+
+@dataclass(frozen=True)
+class DaemonInfo:
+    pid: int
+    host: str
+    vault: str
+    started_at: dt.datetime
+    heartbeat_at: dt.datetime
+    stopped_at: dt.datetime | None
+    status: str

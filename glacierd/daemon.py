@@ -1,0 +1,421 @@
+"""``glacierd run``: the daemon. Wires the watcher, the scheduler and the
+uploader to the store, and owns the process's lifecycle.
+
+* one daemon per state directory (an flock'd pid file);
+* the watcher records settled files as pending; the scheduler drains the queue
+  one file at a time, retries failures when their time comes, polls Glacier
+  jobs, requests inventories and does the housekeeping;
+* SIGTERM/SIGINT: take no new work, let in-flight parts finish within
+  ``shutdown_grace_seconds``, record everything, exit 0; SIGHUP: reload the
+  config (a bad one is logged and the old one kept);
+* with ``NOTIFY_SOCKET``: READY, STATUS, WATCHDOG and STOPPING for systemd.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import logging
+import os
+import shutil
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from glacierd import config as config_mod
+from glacierd import description, wiring
+from glacierd.errors import AlreadyRunningError, ConfigError
+from glacierd.glacier import GlacierClient, GlacierError
+from glacierd.sdnotify import Notifier
+from glacierd.store.models import FileState, utcnow
+from glacierd.store.repository import Store
+from glacierd.uploader import Outcome, Uploader
+from glacierd.watcher import Watcher, check_watch_paths
+
+log = logging.getLogger("glacierd.daemon")
+
+HEARTBEAT_SECONDS = 5.0
+
+
+class InstanceLock:
+    """An exclusive flock on ``STATE_DIR/glacierd.pid``, which holds our pid.
+
+    The kernel drops the lock when the process dies, even by SIGKILL, so a
+    stale pid file never blocks a restart.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / "glacierd.pid"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise AlreadyRunningError(
+                f"another glacierd daemon (pid {holder}) is running on {self.path.parent}"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def check_state_dir(state_dir: Path, where: str) -> None:
+    try:
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{where}: [state] dir = {str(state_dir)!r}: cannot be created: "
+                          f"{exc.strerror}") from None
+    if not os.access(state_dir, os.W_OK | os.X_OK):
+        raise ConfigError(f"{where}: [state] dir = {str(state_dir)!r}: not writable")
+
+
+class Daemon:
+    """One run of the daemon. ``client`` may be injected (``--local``, tests)."""
+
+    def __init__(self, config: config_mod.Config, *, client: GlacierClient | None = None,
+                 notifier: Notifier | None = None,
+                 reload: Callable[[], config_mod.Config] | None = None) -> None:
+        self.config = config
+        self.where = str(config.source) if config.source else "glacierd"
+        self._client = client
+        self.notifier = notifier or Notifier()
+        self._reload_config = reload or (lambda: config_mod.load(self.config.source or ""))
+        self.stop_requested = threading.Event()
+        self.reload_requested = threading.Event()
+        self._draining = threading.Lock()
+        self.started_at = utcnow()
+        self.host = socket.gethostname()
+        self.store: Store | None = None
+        self.uploader: Uploader | None = None
+        self.watcher: Watcher | None = None
+        self.scheduler: Any = None
+
+    # --- start and stop ---------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Everything that can refuse to start, before anything runs."""
+        check_state_dir(self.config.state.dir, self.where)
+        check_watch_paths(self.config.watch, self.where)
+        if not self.config.watch:
+            log.warning("%s: no [[watch]] folders: only unfinished uploads will be done",
+                        self.where)
+        self.lock = InstanceLock(self.config.state.dir)
+        self.lock.acquire()
+        try:
+            self.store = Store.open(self.config.database_url)
+            self.client = self._client or wiring.make_client(self.config)
+            wiring.ensure_vault(self.client, self.config)
+        except BaseException:
+            self.lock.release()
+            raise
+        self.uploader = wiring.make_uploader(self.config, self.store, self.client)
+        self.watcher = self._make_watcher(self.config)
+
+    def _make_watcher(self, config: config_mod.Config) -> Watcher:
+        return Watcher(config.watch, self._record, skip=[config.state.dir])
+
+    def run(self) -> int:
+        self.prepare()
+        assert self.store is not None and self.watcher is not None
+        self._install_signals()
+        store = self.store
+        store.event("info", "daemon-started", f"glacierd started (pid {os.getpid()}) for vault "
+                                              f"{self.config.vault.name}")
+        self._heartbeat()
+        found = self.watcher.scan()
+        log.info("start-up scan: %d files in %d watched folders", found, len(self.config.watch))
+        self.watcher.start()
+        self._start_scheduler()
+        self.notifier.ready(self._status_text())
+        log.info("glacierd is running (pid %d)", os.getpid())
+        try:
+            while not self.stop_requested.wait(0.5):
+                if self.reload_requested.is_set():
+                    self.reload_requested.clear()
+                    self.reload()
+        finally:
+            self.shutdown()
+        return 0
+
+    def request_stop(self) -> None:
+        self.stop_requested.set()
+
+    def _install_signals(self) -> None:
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("received %s: stopping", signal.Signals(signum).name)
+            self.stop_requested.set()
+
+        def hup(_signum: int, _frame: FrameType | None) -> None:
+            self.reload_requested.set()
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, stop)
+            signal.signal(signal.SIGINT, stop)
+            signal.signal(signal.SIGHUP, hup)
+
+    def shutdown(self) -> None:
+        """Stop taking work, let in-flight parts finish within the grace period."""
+        self.notifier.stopping()
+        grace = self.config.daemon.shutdown_grace_seconds
+        if self.watcher is not None:
+            self.watcher.stop()
+        if self.uploader is not None:
+            self.uploader.stopping.set()
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+        if self._draining.acquire(timeout=grace):
+            self._draining.release()
+        else:
+            log.warning("in-flight parts did not finish within %.0fs; they resume at the next "
+                        "start", grace)
+        if self.store is not None:
+            self.store.daemon_stopped(os.getpid())
+            self.store.event("info", "daemon-stopped", f"glacierd stopped (pid {os.getpid()})")
+        self.lock.release()
+        log.info("glacierd stopped")
+
+    # --- scheduled work -----------------------------------------------------------
+
+    def _start_scheduler(self) -> None:
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        # APScheduler logs every run of every job at INFO: a line a second in the journal.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+        scheduler = BackgroundScheduler(
+            timezone=dt.UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+        )
+        self.scheduler = scheduler
+        self._schedule_jobs(self.config)
+        scheduler.start()
+
+    def _schedule_jobs(self, config: config_mod.Config) -> None:
+        sched = config.schedule
+        now = utcnow()
+        jobs: list[tuple[str, Callable[[], None], float | None, dt.datetime]] = [
+            ("settle", self._settle, sched.settle_check_seconds, now),
+            ("drain", self.drain, sched.drain_seconds, now),
+            ("heartbeat", self._heartbeat, HEARTBEAT_SECONDS, now),
+            ("rescan", self._rescan, sched.rescan_seconds, now + dt.timedelta(
+                seconds=sched.rescan_seconds)),
+            ("poll-jobs", self.poll_jobs, sched.job_poll_seconds, now),
+            ("inventory", self.maybe_request_inventory, min(sched.inventory_every or 3600, 3600),
+             now + dt.timedelta(seconds=5)),
+            ("housekeeping", self.housekeeping, sched.housekeeping_seconds,
+             now + dt.timedelta(seconds=30)),
+        ]
+        if self.notifier.watchdog_interval:
+            jobs.append(("watchdog", self._watchdog_ping, self.notifier.watchdog_interval, now))
+        for name, func, seconds, first in jobs:
+            if seconds is None:
+                continue
+            self.scheduler.add_job(self._guarded(name, func), "interval", seconds=seconds,
+                                   id=name, name=name, replace_existing=True,
+                                   next_run_time=first)
+
+    def _guarded(self, name: str, func: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                func()
+            except Exception as exc:  # a scheduled job must never take the daemon down
+                log.error("%s: %s: %s", name, type(exc).__name__, exc)
+                if self.store is not None:
+                    with contextlib.suppress(GlacierError):
+                        self.store.event("error", f"{name}-failed",
+                                         f"{type(exc).__name__}: {exc}")
+        return run
+
+    def _record(self, path: str, size: int, mtime_ns: int) -> None:
+        """A settled file: into the queue (the store), nothing more."""
+        assert self.store is not None
+        try:
+            inode = os.lstat(path).st_ino
+        except OSError:
+            return
+        record = self.store.file_seen(path, size, mtime_ns, inode)
+        if record.state == FileState.PENDING:
+            log.info("queued %s (%d bytes)", path, size)
+
+    def _settle(self) -> None:
+        assert self.watcher is not None
+        self.watcher.settle()
+
+    def _rescan(self) -> None:
+        assert self.watcher is not None
+        self.watcher.scan()
+
+    def drain(self) -> None:
+        """Upload what the queue holds, one file at a time, until it is empty."""
+        if not self._draining.acquire(blocking=False):
+            return
+        try:
+            assert self.store is not None
+            while not self.stop_requested.is_set():
+                batch = self.store.pending_files(utcnow(), limit=20)
+                if not batch:
+                    return
+                for record in batch:
+                    if self.stop_requested.is_set():
+                        return
+                    uploader = self.uploader
+                    assert uploader is not None
+                    try:
+                        outcome = uploader.upload_path(record.path)
+                    except InterruptedError:
+                        return  # stopping: the upload resumes at the next start
+                    self._after_upload(outcome)
+        finally:
+            self._draining.release()
+
+    def _after_upload(self, outcome: Outcome) -> None:
+        """keep, delete or move a file — only once its archive is committed."""
+        if outcome.status != "archived" or self.watcher is None or self.store is None:
+            return
+        watch = self.watcher.watch_for(outcome.path)
+        if watch is None or watch.after_upload == "keep":
+            return
+        path = Path(outcome.path)
+        try:
+            if watch.after_upload == "delete":
+                path.unlink()
+                self.store.event("info", "deleted", f"{path}: deleted after upload")
+            elif watch.move_to is not None:
+                target = watch.move_to / path.relative_to(watch.path)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(path), str(target))
+                self.store.event("info", "moved", f"{path}: moved to {target} after upload")
+        except OSError as exc:
+            self.store.event("error", "after-upload-failed", f"{path}: {exc}")
+
+    def poll_jobs(self) -> None:
+        """Follow Glacier jobs glacierd started; fetch finished inventories."""
+        assert self.store is not None
+        for job in self.store.jobs(statuses=["InProgress"]):
+            answer = self.client.describe_job(job.vault, job.job_id)
+            status = answer.get("StatusCode", "InProgress")
+            if status == "InProgress":
+                continue
+            if status == "Failed":
+                self.store.update_job(job.job_id, "Failed",
+                                      error=str(answer.get("StatusMessage") or "failed"))
+                continue
+            if job.kind == "inventory":
+                folder = self.config.state.dir / "inventories"
+                folder.mkdir(mode=0o700, exist_ok=True)
+                dest = folder / f"{utcnow():%Y%m%dT%H%M%SZ}-{job.job_id[:16]}.json"
+                self.client.download_job_output(job.vault, job.job_id, dest)
+                os.chmod(dest, 0o600)
+                self.store.update_job(job.job_id, "Downloaded", output_path=str(dest))
+            else:
+                self.store.update_job(job.job_id, "Succeeded")
+
+    def maybe_request_inventory(self) -> None:
+        every = self.config.schedule.inventory_every
+        if every is None:
+            return
+        assert self.store is not None
+        last = self.store.jobs(kind="inventory", limit=1)
+        if last and (utcnow() - last[0].created_at).total_seconds() < every:
+            return
+        job_id = self.client.initiate_inventory_job(self.config.vault.name)
+        self.store.add_job(job_id, self.config.vault.name, "inventory")
+        log.info("requested an inventory of %s (job %s)", self.config.vault.name, job_id)
+
+    def housekeeping(self) -> None:
+        """Abort this host's glacierd uploads the store no longer tracks; prune events."""
+        assert self.store is not None
+        tracked = self.store.tracked_tokens()
+        for upload in self.client.list_multipart_uploads(self.config.vault.name):
+            info = description.decode(upload.get("ArchiveDescription") or "")
+            if info is None or info.host != self.host or info.token in tracked:
+                continue
+            self.client.abort_multipart_upload(self.config.vault.name,
+                                               upload["MultipartUploadId"])
+            self.store.event("info", "housekeeping",
+                             f"aborted untracked upload of {info.path} ({info.token})")
+        keep = dt.timedelta(days=self.config.schedule.keep_events_days)
+        self.store.prune_events(utcnow() - keep)
+
+    def _status_text(self) -> str:
+        assert self.store is not None
+        counts = self.store.count_files()
+        queued = counts.get("pending", 0) + counts.get("uploading", 0)
+        failed = counts.get("failed", 0)
+        text = f"{counts.get('archived', 0)} archived, {queued} queued"
+        return text + (f", {failed} failed" if failed else "")
+
+    def _heartbeat(self) -> None:
+        assert self.store is not None
+        status = self._status_text()
+        self.store.heartbeat(os.getpid(), self.host, self.config.vault.name, self.started_at,
+                             status)
+        self.notifier.status(status)
+
+    def _watchdog_ping(self) -> None:
+        self.notifier.watchdog()
+
+    # --- reload ---------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """SIGHUP: apply a new config; keep the old one if the new one is bad."""
+        try:
+            new = self._reload_config()
+            check_watch_paths(new.watch, str(new.source))
+        except GlacierError as exc:
+            log.error("config not reloaded, keeping the running one: %s", exc)
+            if self.store is not None:
+                self.store.event("error", "reload-failed", str(exc))
+            return
+        if (new.vault, new.state, new.aws) != (self.config.vault, self.config.state,
+                                               self.config.aws):
+            log.warning("[vault], [state] and [aws] changes need a restart; applying the rest")
+            new = replace(new, vault=self.config.vault, state=self.config.state,
+                          aws=self.config.aws)
+        if new.watch != self.config.watch:
+            assert self.watcher is not None
+            self.watcher.stop()
+            self.watcher = self._make_watcher(new)
+            self.watcher.scan()
+            self.watcher.start()
+        if new.upload != self.config.upload and self.store is not None:
+            self.uploader = wiring.make_uploader(new, self.store, self.client)
+        self.config = new
+        if self.scheduler is not None:
+            self._schedule_jobs(new)
+        log.info("config reloaded from %s", new.source)
+        if self.store is not None:
+            self.store.event("info", "reloaded", f"config reloaded from {new.source}")
+
+
+def local_config(state_dir: Path, watch_dirs: list[Path], endpoint_url: str,
+                 access_key: str, secret_key: str) -> config_mod.Config:
+    """The embedded default: an emulator vault, watched inbox, no AWS account."""
+    return config_mod.Config(
+        aws=config_mod.AwsSection(region="us-east-1", endpoint_url=endpoint_url,
+                                  access_key_id=access_key, secret_access_key=secret_key),
+        vault=config_mod.VaultSection(name="local", create=True),
+        state=config_mod.StateSection(dir=state_dir),
+        upload=config_mod.UploadSection(),
+        schedule=config_mod.ScheduleSection(job_poll_seconds=10.0),
+        watch=tuple(config_mod.WatchSection(path=d, settle_seconds=3.0) for d in watch_dirs),
+        source=None,
+    )
+
+
+__all__ = ["ConfigError", "Daemon", "InstanceLock", "local_config"]

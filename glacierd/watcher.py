@@ -1,0 +1,243 @@
+"""Watched folders: find files, wait until they settle, record them as pending.
+
+The watcher never uploads: it writes ``pending`` rows into the store, which is
+the queue, so a crash loses nothing (DESIGN invariant 7). Three sources feed
+it: a scan at start (what arrived while the daemon was down), watchdog events,
+and a periodic rescan for what events missed (network filesystems, overflows).
+
+A file is taken once its size and mtime have been still for
+``settle_seconds``. ``Settler`` is that rule, pure, with time passed in;
+``Watcher`` adds the filesystem and watchdog around it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from glacierd.config import DEFAULT_IGNORES, WatchSection
+
+log = logging.getLogger("glacierd.watcher")
+
+
+def wanted(watch: WatchSection, path: Path) -> bool:
+    """Does ``path`` (below ``watch.path``) pass the include/exclude/ignore globs?
+
+    Patterns match the path relative to the watched folder, or any of its
+    components (so ``*.iso`` excludes ISO files at any depth, ``cache/*`` a
+    folder's content, and ``.git`` everything below any ``.git``).
+    """
+    try:
+        rel = PurePosixPath(path.relative_to(watch.path).as_posix())
+    except ValueError:
+        return False
+    if not watch.recursive and len(rel.parts) > 1:
+        return False
+    names = [str(rel), *rel.parts]
+
+    def matches(patterns: Iterable[str]) -> bool:
+        return any(fnmatch.fnmatchcase(name, pat) for pat in patterns for name in names)
+
+    if watch.ignore_temporary and any(fnmatch.fnmatchcase(rel.name, pat)
+                                      for pat in DEFAULT_IGNORES):
+        return False
+    if watch.exclude and matches(watch.exclude):
+        return False
+    return matches(watch.include)
+
+
+@dataclass
+class _Candidate:
+    size: int
+    mtime_ns: int
+    still_since: float
+
+
+class Settler:
+    """Tracks candidate files until they have been unchanged for a while (pure)."""
+
+    def __init__(self) -> None:
+        self._candidates: dict[str, _Candidate] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._candidates)
+
+    def observe(self, path: str, size: int, mtime_ns: int, now: float,
+                already_still_for: float = 0.0) -> None:
+        """Note a file as seen now (``already_still_for``: how long it has been unchanged)."""
+        with self._lock:
+            current = self._candidates.get(path)
+            if current is None or (current.size, current.mtime_ns) != (size, mtime_ns):
+                self._candidates[path] = _Candidate(size, mtime_ns, now - already_still_for)
+
+    def forget(self, path: str) -> None:
+        with self._lock:
+            self._candidates.pop(path, None)
+
+    def settled(self, now: float, settle_seconds: Callable[[str], float],
+                look: Callable[[str], tuple[int, int] | None]) -> list[tuple[str, int, int]]:
+        """Candidates still for long enough, as (path, size, mtime_ns); they are forgotten.
+
+        ``look(path)`` returns the file's current (size, mtime_ns), or None if it
+        is gone; a change restarts its clock.
+        """
+        ready: list[tuple[str, int, int]] = []
+        with self._lock:
+            items = list(self._candidates.items())
+        for path, cand in items:
+            seen = look(path)
+            with self._lock:
+                if seen is None:
+                    self._candidates.pop(path, None)
+                    continue
+                if seen != (cand.size, cand.mtime_ns):
+                    self._candidates[path] = _Candidate(seen[0], seen[1], now)
+                    continue
+                if now - cand.still_since >= settle_seconds(path):
+                    self._candidates.pop(path, None)
+                    ready.append((path, cand.size, cand.mtime_ns))
+        return ready
+
+
+class Watcher:
+    """Scans and watches the configured folders; hands settled files to ``record``.
+
+    ``record(path)`` is called for each settled file (the daemon makes it
+    write a pending row). Thread-safe; ``clock`` and ``wall`` are injectable.
+    """
+
+    def __init__(
+        self,
+        watches: Iterable[WatchSection],
+        record: Callable[[str, int, int], None],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        skip: Iterable[Path] = (),
+    ) -> None:
+        self.watches = tuple(watches)
+        self.record = record
+        self.clock = clock
+        self.wall = wall
+        self.skip = tuple(p.resolve() for p in skip)
+        self.settler = Settler()
+        self._observer: Any = None
+
+    def watch_for(self, path: str | Path) -> WatchSection | None:
+        p = Path(path)
+        best: WatchSection | None = None
+        for watch in self.watches:
+            if p.is_relative_to(watch.path) and (
+                    best is None or len(watch.path.parts) > len(best.path.parts)):
+                best = watch
+        return best
+
+    def consider(self, path: str | Path, *, from_scan: bool = False) -> None:
+        p = Path(path)
+        watch = self.watch_for(p)
+        if watch is None or not wanted(watch, p):
+            return
+        if any(p.is_relative_to(s) for s in self.skip):
+            return
+        try:
+            st = os.lstat(p)
+        except OSError:
+            self.settler.forget(str(p))
+            return
+        if stat.S_ISDIR(st.st_mode):
+            return
+        # A file found by a scan whose mtime is old has been still at least that long.
+        still = max(0.0, self.wall() - st.st_mtime) if from_scan else 0.0
+        self.settler.observe(str(p), st.st_size, st.st_mtime_ns, self.clock(), still)
+
+    def scan(self) -> int:
+        """Walk every watched folder; returns how many files were considered."""
+        count = 0
+        for watch in self.watches:
+            walker = os.walk(watch.path) if watch.recursive else [
+                (str(watch.path), [], [e.name for e in os.scandir(watch.path) if e.is_file()])]
+            for root, dirs, files in walker:
+                dirs.sort()
+                for name in files:
+                    self.consider(Path(root) / name, from_scan=True)
+                    count += 1
+        return count
+
+    def settle(self) -> int:
+        """Record every settled candidate; returns how many were recorded."""
+        def look(path: str) -> tuple[int, int] | None:
+            try:
+                st = os.lstat(path)
+            except OSError:
+                return None
+            return st.st_size, st.st_mtime_ns
+
+        def settle_seconds(path: str) -> float:
+            watch = self.watch_for(path)
+            return watch.settle_seconds if watch else 0.0
+
+        ready = self.settler.settled(self.clock(), settle_seconds, look)
+        for path, size, mtime_ns in ready:
+            self.record(path, size, mtime_ns)
+        return len(ready)
+
+    def start(self) -> None:
+        """Start watchdog observers (events only feed ``consider``)."""
+        from watchdog.events import FileSystemEvent, FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        watcher = self
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: FileSystemEvent) -> None:
+                if event.is_directory and event.event_type != "moved":
+                    return
+                target = getattr(event, "dest_path", "") or event.src_path
+                if event.event_type == "moved" and event.is_directory:
+                    for root, _dirs, files in os.walk(os.fsdecode(target)):
+                        for name in files:
+                            watcher.consider(Path(root) / name)
+                    return
+                if event.event_type in ("created", "modified", "closed", "moved"):
+                    watcher.consider(os.fsdecode(target))
+
+        observer = Observer()
+        for watch in self.watches:
+            observer.schedule(Handler(), str(watch.path), recursive=watch.recursive)
+        observer.daemon = True
+        observer.start()
+        self._observer = observer
+
+    def stop(self) -> None:
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=10)
+            self._observer = None
+
+
+def check_watch_paths(watches: Iterable[WatchSection], where: str) -> None:
+    """Refuse to start on a watch path that does not exist or cannot be read."""
+    from glacierd.errors import ConfigError
+
+    for i, watch in enumerate(watches, 1):
+        key = f"{where}: [[watch]] #{i}.path = {str(watch.path)!r}"
+        if not watch.path.exists():
+            raise ConfigError(f"{key}: no such folder")
+        if not watch.path.is_dir():
+            raise ConfigError(f"{key}: not a folder")
+        if not os.access(watch.path, os.R_OK | os.X_OK):
+            raise ConfigError(f"{key}: cannot be read (permission denied)")
+        move_to = watch.move_to
+        if move_to is not None and move_to.is_relative_to(watch.path) and wanted(
+                watch, move_to / "x"):
+            raise ConfigError(f"{where}: [[watch]] #{i}.after_upload moves files into a folder "
+                              "it watches; exclude it or choose another")
