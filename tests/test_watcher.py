@@ -1,0 +1,67 @@
+"""The watcher's rules, with time passed in: settling and filtering."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from glacierd.config import WatchSection
+from glacierd.watcher import Settler, Watcher, wanted
+
+
+def test_settle_waits_for_stillness() -> None:
+    settler = Settler()
+    sizes = {"/w/a": (10, 1)}
+    settler.observe("/w/a", 10, 1, now=100.0)
+
+    def look(path: str) -> tuple[int, int] | None:
+        return sizes.get(path)
+
+    assert settler.settled(105.0, lambda p: 10.0, look) == []
+    sizes["/w/a"] = (20, 2)  # still being written: the clock starts again
+    assert settler.settled(109.0, lambda p: 10.0, look) == []
+    assert settler.settled(118.0, lambda p: 10.0, look) == []
+    assert settler.settled(119.0, lambda p: 10.0, look) == [("/w/a", 20, 2)]
+    assert len(settler) == 0
+
+
+def test_a_file_that_vanishes_is_dropped() -> None:
+    settler = Settler()
+    settler.observe("/w/gone", 1, 1, now=0.0)
+    assert settler.settled(100.0, lambda p: 1.0, lambda p: None) == []
+    assert len(settler) == 0
+
+
+def test_scanned_old_files_count_as_already_still() -> None:
+    settler = Settler()
+    settler.observe("/w/old", 5, 5, now=50.0, already_still_for=3600.0)
+    assert settler.settled(50.0, lambda p: 10.0, lambda p: (5, 5)) == [("/w/old", 5, 5)]
+
+
+def test_globs_and_default_ignores() -> None:
+    watch = WatchSection(path=Path("/w"), exclude=["*.iso", "cache/*"], include=["*"])
+    assert wanted(watch, Path("/w/a.txt"))
+    assert wanted(watch, Path("/w/deep/er/b.jpg"))
+    assert not wanted(watch, Path("/w/disk.iso"))
+    assert not wanted(watch, Path("/w/sub/disk.iso"))
+    assert not wanted(watch, Path("/w/cache/x"))
+    for temp in ("x.part", "y.tmp", "~lock", ".doc.swp", ".#emacs", "a.glacierd-partial"):
+        assert not wanted(watch, Path("/w") / temp), temp
+    assert not wanted(watch, Path("/elsewhere/a.txt"))
+    flat = WatchSection(path=Path("/w"), recursive=False)
+    assert wanted(flat, Path("/w/a")) and not wanted(flat, Path("/w/sub/a"))
+    only = WatchSection(path=Path("/w"), include=["*.jpg"])
+    assert wanted(only, Path("/w/p/x.jpg")) and not wanted(only, Path("/w/x.png"))
+
+
+def test_watcher_records_settled_files_once(tmp_path: Path) -> None:
+    now = [1000.0]
+    recorded: list[str] = []
+    (tmp_path / "new.txt").write_text("x")
+    watch = WatchSection(path=tmp_path, settle_seconds=5)
+    watcher = Watcher([watch], lambda p, s, m: recorded.append(p), clock=lambda: now[0],
+                      wall=lambda: 0.0)  # the wall clock says: written just now
+    assert watcher.scan() == 1
+    assert watcher.settle() == 0
+    now[0] += 5
+    assert watcher.settle() == 1 and recorded == [str(tmp_path / "new.txt")]
+    assert watcher.settle() == 0
