@@ -83,3 +83,9 @@ def test_missing_file(tmp_path: Path) -> None:
 ])
 def test_rates(value: object, expected: int | None) -> None:
     assert config.parse_rate(value, "k") == expected
+
+
+def test_the_example_config_is_valid() -> None:
+    cfg = config.load(Path(__file__).parent.parent / "config.example.toml")
+    assert cfg.vault.name == "my-backups" and cfg.upload.concurrency == 4
+    assert cfg.schedule.inventory_every == 7 * 86400 and cfg.watch[0].settle_seconds == 10

@@ -1,0 +1,80 @@
+"""How long ``glacierd status`` takes on a large catalog.
+
+    python bench/status.py --files 100000
+
+Fills a fresh state database with N archived files (plus a few uploading and
+failed ones), then times the status document (`glacierd status`), the full
+``--json`` document (every file listed) and the rendering, best of 5.
+Target: status within 0.5 s with 100,000 archived files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from sqlalchemy import insert
+
+from glacierd import status
+from glacierd.store import schema
+from glacierd.store.db import create_store_engine
+from glacierd.store.models import Archive, File, Upload
+from glacierd.store.repository import Store
+
+
+def fill(store: Store, n: int) -> None:
+    now = dt.datetime.now(dt.UTC)
+    with store.engine.begin() as conn:
+        conn.execute(insert(File), [
+            {"id": i + 1, "path": f"/data/photos/{i // 1000:03d}/img_{i:06d}.jpg",
+             "size": 1_000_000 + i, "mtime_ns": i, "inode": i,
+             "state": "archived" if i < n - 20 else ("failed" if i % 2 else "uploading"),
+             "error": "ServiceUnavailableException" if i >= n - 20 and i % 2 else None,
+             "attempts": 0, "first_seen": now, "updated_at": now} for i in range(n)])
+        conn.execute(insert(Archive), [
+            {"archive_id": f"A{i:0138d}", "vault": "v", "size": 1_000_000 + i,
+             "tree_hash": "ab" * 32, "source_path": f"/data/photos/{i // 1000:03d}/img_{i:06d}.jpg",
+             "mtime_ns": i, "file_id": i + 1, "created_at": now} for i in range(n - 20)])
+        conn.execute(insert(Upload), [
+            {"file_id": i + 1, "vault": "v", "upload_id": f"U{i}", "token": f"t{i}",
+             "description": "d", "part_size": 2**24, "size": 1_000_000 + i, "mtime_ns": i,
+             "inode": i, "status": "uploading", "bytes_acked": 500_000,
+             "created_at": now, "updated_at": now} for i in range(n - 20, n, 2)])
+
+
+def best(fn: object, rounds: int = 5) -> float:
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'glacierd.db'}"
+        engine = create_store_engine(url)
+        schema.upgrade(engine)
+        engine.dispose()
+        store = Store.open(url)
+        fill(store, args.files)
+        console = Console(file=io.StringIO(), width=120)
+        summary = best(lambda: console.print(status.render(status.collect(store,
+                                                                          all_files=False))))
+        full = best(lambda: json.dumps(status.collect(store)))
+    print(f"{args.files} files: `glacierd status` {summary * 1000:.0f} ms (target <= 500 ms); "
+          f"`status --json` with every file {full * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
