@@ -89,8 +89,10 @@ class Daemon:
 
     def __init__(self, config: config_mod.Config, *, client: GlacierClient | None = None,
                  notifier: Notifier | None = None,
-                 reload: Callable[[], config_mod.Config] | None = None) -> None:
+                 reload: Callable[[], config_mod.Config] | None = None,
+                 now: Callable[[], dt.datetime] = utcnow) -> None:
         self.config = config
+        self.now = now
         self.where = str(config.source) if config.source else "glacierd"
         self._client = client
         self.notifier = notifier or Notifier()
@@ -267,7 +269,7 @@ class Daemon:
         try:
             assert self.store is not None
             while not self.stop_requested.is_set():
-                batch = self.store.pending_files(utcnow(), limit=20)
+                batch = self.store.pending_files(self.now(), limit=20)
                 if not batch:
                     return
                 for record in batch:
@@ -318,7 +320,7 @@ class Daemon:
             if job.kind == "inventory":
                 folder = self.config.state.dir / "inventories"
                 folder.mkdir(mode=0o700, exist_ok=True)
-                dest = folder / f"{utcnow():%Y%m%dT%H%M%SZ}-{job.job_id[:16]}.json"
+                dest = folder / f"{self.now():%Y%m%dT%H%M%SZ}-{job.job_id[:16]}.json"
                 self.client.download_job_output(job.vault, job.job_id, dest)
                 os.chmod(dest, 0o600)
                 self.store.update_job(job.job_id, "Downloaded", output_path=str(dest))
@@ -331,10 +333,10 @@ class Daemon:
             return
         assert self.store is not None
         last = self.store.jobs(kind="inventory", limit=1)
-        if last and (utcnow() - last[0].created_at).total_seconds() < every:
+        if last and (self.now() - last[0].created_at).total_seconds() < every:
             return
         job_id = self.client.initiate_inventory_job(self.config.vault.name)
-        self.store.add_job(job_id, self.config.vault.name, "inventory")
+        self.store.add_job(job_id, self.config.vault.name, "inventory", created_at=self.now())
         log.info("requested an inventory of %s (job %s)", self.config.vault.name, job_id)
 
     def housekeeping(self) -> None:
@@ -350,7 +352,7 @@ class Daemon:
             self.store.event("info", "housekeeping",
                              f"aborted untracked upload of {info.path} ({info.token})")
         keep = dt.timedelta(days=self.config.schedule.keep_events_days)
-        self.store.prune_events(utcnow() - keep)
+        self.store.prune_events(self.now() - keep)
 
     def _status_text(self) -> str:
         assert self.store is not None

@@ -345,10 +345,11 @@ class Store:
             return [(k, m) for k, m in s.execute(query)]
 
     def add_job(self, job_id: str, vault: str, kind: str, *, tier: str | None = None,
-                archive_id: str | None = None) -> JobRecord:
+                archive_id: str | None = None,
+                created_at: dt.datetime | None = None) -> JobRecord:
         with self._tx() as s:
             row = Job(job_id=job_id, vault=vault, kind=kind, tier=tier, archive_id=archive_id,
-                      status="InProgress")
+                      status="InProgress", created_at=created_at or utcnow())
             s.add(row)
             s.add(Event(level="info", kind="job-started", message=f"{kind} job {job_id}"))
             s.flush()

@@ -1,0 +1,79 @@
+"""The daemon's scheduled work, in-process, with the clock passed in."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from glacierd import description
+from glacierd.daemon import Daemon, local_config
+from glacierd.emulator import Emulator
+from glacierd.store import schema
+from glacierd.store.db import create_store_engine
+from tests.conftest import client_for
+
+T0 = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
+
+
+def make_daemon(tmp_path: Path, emu: Emulator, now: list[dt.datetime]) -> Daemon:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir(exist_ok=True)
+    config = local_config(tmp_path / "state", [inbox], emu.endpoint_url,
+                          emu.credentials.access_key, emu.credentials.secret_key)
+    engine = create_store_engine(config.database_url)
+    schema.upgrade(engine)
+    engine.dispose()
+    daemon = Daemon(config, client=client_for(emu), now=lambda: now[0])
+    daemon.prepare()
+    return daemon
+
+
+def test_inventory_is_requested_on_schedule_and_fetched(tmp_path: Path) -> None:
+    now = [T0]
+    with Emulator(tmp_path / "emu") as emu:
+        daemon = make_daemon(tmp_path, emu, now)
+        try:
+            assert daemon.store is not None
+            daemon.maybe_request_inventory()
+            assert len(daemon.store.jobs(kind="inventory")) == 1
+            now[0] = T0 + dt.timedelta(days=6)
+            daemon.maybe_request_inventory()
+            assert len(daemon.store.jobs(kind="inventory")) == 1, "not due before 7 days"
+            daemon.poll_jobs()
+            [job] = daemon.store.jobs(kind="inventory")
+            assert job.status == "Downloaded" and job.output_path
+            doc = json.loads(Path(job.output_path).read_text())
+            assert doc["VaultARN"].endswith(":vaults/local")
+            assert (Path(job.output_path).stat().st_mode & 0o777) == 0o600
+            now[0] = T0 + dt.timedelta(days=7, seconds=1)
+            daemon.maybe_request_inventory()
+            assert len(daemon.store.jobs(kind="inventory")) == 2
+        finally:
+            daemon.lock.release()
+
+
+def test_housekeeping_aborts_only_this_hosts_untracked_uploads(tmp_path: Path) -> None:
+    now = [T0]
+    with Emulator(tmp_path / "emu") as emu:
+        daemon = make_daemon(tmp_path, emu, now)
+        try:
+            client = daemon.client
+
+            def start(host: str, token: str) -> str:
+                desc = description.encode(description.ArchiveInfo(
+                    path="/x", host=host, size=1, mtime_ns=1, token=token))
+                return client.initiate_multipart_upload("local", 2**20, desc)
+
+            orphan = start(daemon.host, "orphan-token")
+            other_host = start("another-machine", "their-token")
+            foreign = client.initiate_multipart_upload("local", 2**20, "not glacierd's")
+            assert daemon.store is not None
+            daemon.store.event("info", "old", "an old event")
+            now[0] = T0 + dt.timedelta(days=60)
+            daemon.housekeeping()
+            left = {u["MultipartUploadId"] for u in client.list_multipart_uploads("local")}
+            assert left == {other_host, foreign} and orphan not in left
+            assert "old" not in [k for k, _ in daemon.store.events()]
+        finally:
+            daemon.lock.release()
