@@ -1,0 +1,112 @@
+"""Reading a vault inventory and reconciling it with the catalog (pure).
+
+Glacier's inventory lags (it is refreshed about once a day), so an archive
+missing from it is flagged only when the inventory is more than a day newer
+than the archive. Three findings:
+
+* ``adopt`` — archives in the vault the catalog lacks whose description is
+  glacierd's (a catalog rebuild, or a Complete whose answer was lost);
+* ``foreign`` — archives with someone else's description, listed only;
+* ``missing`` — catalog entries the vault should have listed but did not;
+* ``confirmed`` — unconfirmed uploads (DESIGN invariant 5) found in the vault,
+  matched by upload token, tree hash and size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from glacierd import description
+
+LAG = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class InventoryArchive:
+    archive_id: str
+    description: str
+    created: dt.datetime
+    size: int
+    tree_hash: str
+
+    @property
+    def info(self) -> description.ArchiveInfo | None:
+        return description.decode(self.description)
+
+
+@dataclass(frozen=True)
+class Inventory:
+    vault_arn: str
+    date: dt.datetime
+    archives: tuple[InventoryArchive, ...]
+
+    @property
+    def total_size(self) -> int:
+        return sum(a.size for a in self.archives)
+
+
+def parse_time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.UTC)
+
+
+def parse(raw: bytes | str) -> Inventory:
+    """An inventory in Glacier's JSON format."""
+    doc: dict[str, Any] = json.loads(raw)
+    archives = tuple(
+        InventoryArchive(str(a["ArchiveId"]), str(a.get("ArchiveDescription") or ""),
+                         parse_time(str(a["CreationDate"])), int(a["Size"]),
+                         str(a["SHA256TreeHash"]))
+        for a in doc.get("ArchiveList") or [])
+    return Inventory(str(doc.get("VaultARN", "")), parse_time(str(doc["InventoryDate"])),
+                     archives)
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    archive_id: str
+    created: dt.datetime
+    source_path: str
+
+
+@dataclass(frozen=True)
+class PendingConfirmation:
+    upload_row: int
+    token: str
+    tree_hash: str
+    size: int
+
+
+@dataclass
+class Reconciliation:
+    adopt: list[InventoryArchive] = field(default_factory=list)
+    foreign: list[InventoryArchive] = field(default_factory=list)
+    missing: list[CatalogEntry] = field(default_factory=list)
+    confirmed: list[tuple[PendingConfirmation, InventoryArchive]] = field(default_factory=list)
+
+
+def reconcile(inventory: Inventory, catalog: Iterable[CatalogEntry],
+              unconfirmed: Iterable[PendingConfirmation]) -> Reconciliation:
+    result = Reconciliation()
+    known = {c.archive_id: c for c in catalog}
+    by_token: dict[str, PendingConfirmation] = {u.token: u for u in unconfirmed}
+    listed = set()
+    for archive in inventory.archives:
+        listed.add(archive.archive_id)
+        if archive.archive_id in known:
+            continue
+        info = archive.info
+        pending = by_token.get(info.token) if info else None
+        if pending and (pending.tree_hash, pending.size) == (archive.tree_hash, archive.size):
+            result.confirmed.append((pending, archive))
+        elif info is not None:
+            result.adopt.append(archive)
+        else:
+            result.foreign.append(archive)
+    for entry in known.values():
+        if entry.archive_id not in listed and inventory.date - entry.created > LAG:
+            result.missing.append(entry)
+    return result
