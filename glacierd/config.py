@@ -161,6 +161,22 @@ class WatchSection:
 
 
 @dataclass(frozen=True)
+class RestoreSection:
+    dir: Path = Path("restored")
+    tier: str = "Standard"
+    segment_mib: int = 64
+    max_concurrent_jobs: int = 10
+
+    def validate(self, where: str) -> None:
+        _check(self.tier in ("Expedited", "Standard", "Bulk"),
+               f"{where}.tier = {self.tier!r} must be Expedited, Standard or Bulk")
+        _check(is_valid_part_size(self.segment_mib * MIB),
+               f"{where}.segment_mib = {self.segment_mib} must be a power of two from 1 to 4096")
+        _check(1 <= self.max_concurrent_jobs <= 1000,
+               f"{where}.max_concurrent_jobs must be from 1 to 1000")
+
+
+@dataclass(frozen=True)
 class ScheduleSection:
     drain_seconds: float = 2.0
     settle_check_seconds: float = 1.0
@@ -196,6 +212,7 @@ class Config:
     state: StateSection
     upload: UploadSection
     schedule: ScheduleSection = field(default_factory=ScheduleSection)
+    restore: RestoreSection = field(default_factory=RestoreSection)
     daemon: DaemonSection = field(default_factory=DaemonSection)
     watch: tuple[WatchSection, ...] = ()
     source: Path | None = None
@@ -212,6 +229,7 @@ SECTIONS: dict[str, tuple[type[Any], bool]] = {
     "state": (StateSection, False),
     "upload": (UploadSection, False),
     "schedule": (ScheduleSection, False),
+    "restore": (RestoreSection, False),
     "daemon": (DaemonSection, False),
 }
 LIST_SECTIONS: dict[str, type[Any]] = {

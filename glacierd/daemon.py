@@ -306,26 +306,10 @@ class Daemon:
             self.store.event("error", "after-upload-failed", f"{path}: {exc}")
 
     def poll_jobs(self) -> None:
-        """Follow Glacier jobs glacierd started; fetch finished inventories."""
+        """Follow Glacier jobs: apply finished inventories, download restores."""
         assert self.store is not None
-        for job in self.store.jobs(statuses=["InProgress"]):
-            answer = self.client.describe_job(job.vault, job.job_id)
-            status = answer.get("StatusCode", "InProgress")
-            if status == "InProgress":
-                continue
-            if status == "Failed":
-                self.store.update_job(job.job_id, "Failed",
-                                      error=str(answer.get("StatusMessage") or "failed"))
-                continue
-            if job.kind == "inventory":
-                folder = self.config.state.dir / "inventories"
-                folder.mkdir(mode=0o700, exist_ok=True)
-                dest = folder / f"{self.now():%Y%m%dT%H%M%SZ}-{job.job_id[:16]}.json"
-                self.client.download_job_output(job.vault, job.job_id, dest)
-                os.chmod(dest, 0o600)
-                self.store.update_job(job.job_id, "Downloaded", output_path=str(dest))
-            else:
-                self.store.update_job(job.job_id, "Succeeded")
+        poll_inventories(self.client, self.store, self.config.state.dir, self.now())
+        make_restorer(self.config, self.store, self.client, now=self.now).poll()
 
     def maybe_request_inventory(self) -> None:
         every = self.config.schedule.inventory_every
@@ -405,6 +389,34 @@ class Daemon:
             self.store.event("info", "reloaded", f"config reloaded from {new.source}")
 
 
+def poll_inventories(client: GlacierClient, store: Store, state_dir: Path,
+                     now: dt.datetime) -> int:
+    """Fetch and apply every finished inventory job; returns how many."""
+    from glacierd import catalog
+
+    fetched = 0
+    for job in store.jobs(statuses=["InProgress"], kind="inventory"):
+        answer = client.describe_job(job.vault, job.job_id)
+        status = answer.get("StatusCode", "InProgress")
+        if status == "Failed":
+            store.update_job(job.job_id, "Failed",
+                             error=str(answer.get("StatusMessage") or "failed"))
+        elif status == "Succeeded":
+            catalog.fetch_inventory(client, store, job, state_dir, now)
+            fetched += 1
+    return fetched
+
+
+def make_restorer(config: config_mod.Config, store: Store, client: GlacierClient,
+                  **kw: Any) -> Any:
+    from glacierd.restorer import Restorer, RestoreSettings
+
+    r = config.restore
+    return Restorer(store, client, RestoreSettings(
+        vault=config.vault.name, restore_dir=r.dir, tier=r.tier,
+        segment_size=r.segment_mib * 2**20, max_concurrent_jobs=r.max_concurrent_jobs), **kw)
+
+
 def local_config(state_dir: Path, watch_dirs: list[Path], endpoint_url: str,
                  access_key: str, secret_key: str) -> config_mod.Config:
     """The embedded default: an emulator vault, watched inbox, no AWS account."""
@@ -413,6 +425,7 @@ def local_config(state_dir: Path, watch_dirs: list[Path], endpoint_url: str,
                                   access_key_id=access_key, secret_access_key=secret_key),
         vault=config_mod.VaultSection(name="local", create=True),
         state=config_mod.StateSection(dir=state_dir),
+        restore=config_mod.RestoreSection(dir=state_dir.parent / "restored"),
         upload=config_mod.UploadSection(),
         schedule=config_mod.ScheduleSection(job_poll_seconds=10.0),
         watch=tuple(config_mod.WatchSection(path=d, settle_seconds=3.0) for d in watch_dirs),

@@ -40,6 +40,12 @@ class AlreadyRunningError(GlacierError):
     exit_code = 75  # EX_TEMPFAIL
 
 
+class RestoreError(GlacierError):
+    """A restore cannot be done as asked."""
+
+    exit_code = 65  # EX_DATAERR
+
+
 class UploadError(GlacierError):
     """An upload failed; it stays in the store and is retried."""
 
@@ -59,6 +65,7 @@ __all__ = [
     "ConfigError",
     "FileChangedError",
     "GlacierError",
+    "RestoreError",
     "SchemaNotUpgradedError",
     "SchemaTooNewError",
     "StoreError",

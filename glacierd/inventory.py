@@ -20,7 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from glacierd import description
+from glacierd.description import ArchiveInfo
+from glacierd.description import decode as decode_description
 
 LAG = dt.timedelta(days=1)
 
@@ -34,8 +35,8 @@ class InventoryArchive:
     tree_hash: str
 
     @property
-    def info(self) -> description.ArchiveInfo | None:
-        return description.decode(self.description)
+    def info(self) -> ArchiveInfo | None:
+        return decode_description(self.description)
 
 
 @dataclass(frozen=True)

@@ -220,3 +220,74 @@ class DaemonRecord(Base):
     heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     stopped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
     status: Mapped[str] = mapped_column(Text, default="")
+
+
+class RestoreStatus(enum.StrEnum):
+    REQUESTED = "requested"  # recorded; the retrieval job is not yet initiated
+    WAITING = "waiting"  # the retrieval job runs at Glacier
+    DOWNLOADING = "downloading"  # output being fetched; verified segments recorded
+    DONE = "done"  # renamed into place, mtime restored
+    FAILED = "failed"  # with its error; kept to retry
+
+
+class Restore(Base):
+    """One archive being brought back to a file."""
+
+    __tablename__ = "restores"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    archive_row: Mapped[int | None] = mapped_column(ForeignKey("archives.id"), default=None)
+    archive_id: Mapped[str | None] = mapped_column(String(255), default=None, index=True)
+    vault: Mapped[str] = mapped_column(String(255))
+    source_path: Mapped[str] = mapped_column(Text)
+    dest_path: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    tree_hash: Mapped[str] = mapped_column(String(64))
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    tier: Mapped[str] = mapped_column(String(16))
+    segment_size: Mapped[int] = mapped_column(BigInteger)
+    overwrite: Mapped[bool] = mapped_column(default=False)
+    job_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    job_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    status: Mapped[str] = mapped_column(String(16), default=RestoreStatus.REQUESTED, index=True)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    refetches: Mapped[int] = mapped_column(Integer, default=0)
+    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow,
+                                                    onupdate=utcnow)
+
+    segments: Mapped[list[RestoreSegment]] = relationship(
+        back_populates="restore", order_by="RestoreSegment.index", cascade="all, delete-orphan")
+
+
+class RestoreSegment(Base):
+    """A downloaded range whose tree hash was verified (and the partial file fsynced)."""
+
+    __tablename__ = "restore_segments"
+    __table_args__ = (UniqueConstraint("restore_id", "index", name="uq_restore_segment"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    restore_id: Mapped[int] = mapped_column(ForeignKey("restores.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    length: Mapped[int] = mapped_column(BigInteger)
+    tree_hash: Mapped[str] = mapped_column(String(64))
+    verified_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    restore: Mapped[Restore] = relationship(back_populates="segments")
+
+
+class InventoryRecord(Base):
+    """A vault inventory glacierd fetched: its summary, and where its output is."""
+
+    __tablename__ = "inventories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vault: Mapped[str] = mapped_column(String(255))
+    job_id: Mapped[str] = mapped_column(String(255), unique=True)
+    inventory_date: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    archive_count: Mapped[int] = mapped_column(Integer)
+    total_size: Mapped[int] = mapped_column(BigInteger)
+    output_path: Mapped[str] = mapped_column(Text)
+    fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

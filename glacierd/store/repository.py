@@ -26,8 +26,12 @@ from .models import (
     Event,
     File,
     FileState,
+    InventoryRecord,
     Job,
     Part,
+    Restore,
+    RestoreSegment,
+    RestoreStatus,
     Upload,
     UploadStatus,
     utcnow,
@@ -379,6 +383,163 @@ class Store:
                 query = query.where(Job.kind == kind)
             return [_job(r) for r in s.scalars(query)]
 
+    # --- restores ------------------------------------------------------------------
+
+    def add_restore(self, archive: ArchiveRecord, dest_path: str, tier: str, segment_size: int,
+                    overwrite: bool) -> RestoreRecord:
+        with self._tx() as s:
+            row = Restore(archive_row=archive.id, archive_id=archive.archive_id,
+                          vault=archive.vault, source_path=archive.source_path,
+                          dest_path=dest_path, size=archive.size, tree_hash=archive.tree_hash,
+                          mtime_ns=archive.mtime_ns, tier=tier, segment_size=segment_size,
+                          overwrite=overwrite, status=RestoreStatus.REQUESTED)
+            s.add(row)
+            s.add(Event(level="info", kind="restore-requested",
+                        message=f"{archive.source_path} -> {dest_path}"))
+            s.flush()
+            return _restore(row)
+
+    def restore(self, restore_id: int) -> RestoreRecord:
+        with self._tx() as s:
+            row = s.get(Restore, restore_id)
+            if row is None:
+                raise StoreError(f"no restore with id {restore_id}")
+            return _restore(row)
+
+    def open_restore(self, archive_row: int, dest_path: str) -> RestoreRecord | None:
+        """An earlier, unfinished restore of the same archive to the same place."""
+        with self._tx() as s:
+            row = s.scalar(select(Restore).where(Restore.archive_row == archive_row,
+                                                 Restore.dest_path == dest_path,
+                                                 Restore.status != RestoreStatus.DONE)
+                           .order_by(Restore.id.desc()))
+            return _restore(row) if row else None
+
+    def restores(self, statuses: Sequence[str] | None = None) -> list[RestoreRecord]:
+        with self._tx() as s:
+            query = select(Restore).order_by(Restore.id)
+            if statuses:
+                query = query.where(Restore.status.in_(list(statuses)))
+            return [_restore(r) for r in s.scalars(query)]
+
+    def restore_job(self, restore: RestoreRecord, job_id: str | None,
+                    requested_at: dt.datetime | None) -> RestoreRecord:
+        """The retrieval job for a restore (None: it must be initiated again)."""
+        with self._tx() as s:
+            row = s.get(Restore, restore.id)
+            assert row is not None
+            row.job_id, row.job_requested_at = job_id, requested_at
+            row.status = RestoreStatus.WAITING if job_id else RestoreStatus.REQUESTED
+            row.error = None
+            s.flush()
+            return _restore(row)
+
+    def set_restore_status(self, restore: RestoreRecord, status: RestoreStatus,
+                           error: str | None = None) -> None:
+        with self._tx() as s:
+            row = s.get(Restore, restore.id)
+            assert row is not None
+            row.status, row.error = status, error
+            if status == RestoreStatus.FAILED:
+                s.add(Event(level="error", kind="restore-failed",
+                            message=f"{row.source_path}: {error}"))
+            elif status == RestoreStatus.DONE:
+                row.bytes_done = row.size
+                s.add(Event(level="info", kind="restored",
+                            message=f"{row.source_path} -> {row.dest_path}"))
+
+    def segment_verified(self, restore: RestoreRecord, index: int, offset: int, length: int,
+                         tree_hash: str) -> None:
+        """A range is on disk (fsynced) and matched its tree hash: committed on its own."""
+        with self._tx() as s:
+            s.add(RestoreSegment(restore_id=restore.id, index=index, offset=offset,
+                                 length=length, tree_hash=tree_hash))
+            s.execute(update(Restore).where(Restore.id == restore.id)
+                      .values(bytes_done=Restore.bytes_done + length,
+                              status=RestoreStatus.DOWNLOADING))
+
+    def forget_segments(self, restore: RestoreRecord, refetch: bool = True) -> None:
+        """Start the download over (the partial file was lost or is wrong)."""
+        from sqlalchemy import delete
+
+        with self._tx() as s:
+            s.execute(delete(RestoreSegment).where(RestoreSegment.restore_id == restore.id))
+            values: dict[str, object] = {"bytes_done": 0}
+            if refetch:
+                values["refetches"] = Restore.refetches + 1
+            s.execute(update(Restore).where(Restore.id == restore.id).values(**values))
+
+    def count_refetch(self, restore: RestoreRecord) -> int:
+        with self._tx() as s:
+            row = s.get(Restore, restore.id)
+            assert row is not None
+            row.refetches += 1
+            return row.refetches
+
+    # --- inventories ---------------------------------------------------------------
+
+    def add_inventory(self, vault: str, job_id: str, inventory_date: dt.datetime,
+                      archive_count: int, total_size: int, output_path: str) -> None:
+        with self._tx() as s:
+            s.add(InventoryRecord(vault=vault, job_id=job_id, inventory_date=inventory_date,
+                                  archive_count=archive_count, total_size=total_size,
+                                  output_path=output_path))
+
+    def last_inventory(self, vault: str | None = None) -> InventorySummary | None:
+        with self._tx() as s:
+            query = select(InventoryRecord).order_by(InventoryRecord.id.desc()).limit(1)
+            if vault:
+                query = query.where(InventoryRecord.vault == vault)
+            row = s.scalar(query)
+            if row is None:
+                return None
+            return InventorySummary(row.vault, row.job_id, row.inventory_date, row.archive_count,
+                                    row.total_size, row.output_path, row.fetched_at)
+
+    def adopt_archive(self, vault: str, archive_id: str, size: int, tree_hash: str,
+                      description: str, source_path: str, mtime_ns: int,
+                      created_at: dt.datetime) -> bool:
+        """Add an archive found in an inventory to the catalog; False if known."""
+        with self._tx() as s:
+            if s.scalar(select(Archive.id).where(Archive.archive_id == archive_id)):
+                return False
+            file_id = s.scalar(select(File.id).where(File.path == source_path))
+            s.add(Archive(archive_id=archive_id, vault=vault, size=size, tree_hash=tree_hash,
+                          description=description, source_path=source_path, mtime_ns=mtime_ns,
+                          file_id=file_id, created_at=created_at))
+            return True
+
+    def confirm_upload(self, upload_row: int, archive_id: str) -> None:
+        """An unconfirmed upload found in the inventory (DESIGN invariant 5)."""
+        with self._tx() as s:
+            row = s.get(Upload, upload_row)
+            assert row is not None
+            row.status = UploadStatus.COMPLETING  # finish_upload expects it
+        self.finish_upload(self.upload(upload_row), archive_id)
+
+    def unconfirmed_uploads(self) -> list[UploadRecord]:
+        with self._tx() as s:
+            rows = s.scalars(select(Upload).where(Upload.status == UploadStatus.UNCONFIRMED))
+            return [_upload(r) for r in rows]
+
+    def catalog_entries(self, vault: str) -> list[ArchiveRecord]:
+        with self._tx() as s:
+            rows = s.scalars(select(Archive).where(Archive.vault == vault,
+                                                   Archive.archive_id.is_not(None),
+                                                   Archive.deleted_at.is_(None)))
+            return [_archive(r) for r in rows]
+
+    def mark_archive_deleted(self, archive_id: str) -> None:
+        with self._tx() as s:
+            s.execute(update(Archive).where(Archive.archive_id == archive_id)
+                      .values(deleted_at=utcnow()))
+            s.add(Event(level="info", kind="deleted-archive", message=archive_id))
+
+    def archive_by_id(self, archive_id: str) -> ArchiveRecord | None:
+        with self._tx() as s:
+            row = s.scalar(select(Archive).where(Archive.archive_id == archive_id))
+            return _archive(row) if row else None
+
     def pending_files(self, now: dt.datetime, limit: int = 100) -> list[FileRecord]:
         """The queue: pending files, then failed ones whose retry time has come."""
         with self._tx() as s:
@@ -434,6 +595,51 @@ class Store:
         with self._tx() as s:
             return {state: n for state, n in s.execute(
                 select(File.state, func.count()).group_by(File.state))}
+
+
+@dataclass(frozen=True)
+class RestoreRecord:
+    id: int
+    archive_id: str | None
+    vault: str
+    source_path: str
+    dest_path: str
+    size: int
+    tree_hash: str
+    mtime_ns: int
+    tier: str
+    segment_size: int
+    overwrite: bool
+    job_id: str | None
+    job_requested_at: dt.datetime | None
+    status: str
+    error: str | None
+    refetches: int
+    bytes_done: int
+    verified: tuple[tuple[int, str], ...]  # (segment index, tree hash), in order
+
+    @property
+    def partial_path(self) -> str:
+        return self.dest_path + ".glacierd-partial"
+
+
+def _restore(row: Restore) -> RestoreRecord:
+    return RestoreRecord(
+        row.id, row.archive_id, row.vault, row.source_path, row.dest_path, row.size,
+        row.tree_hash, row.mtime_ns, row.tier, row.segment_size, row.overwrite, row.job_id,
+        row.job_requested_at, row.status, row.error, row.refetches, row.bytes_done,
+        tuple((s.index, s.tree_hash) for s in row.segments))
+
+
+@dataclass(frozen=True)
+class InventorySummary:
+    vault: str
+    job_id: str
+    inventory_date: dt.datetime
+    archive_count: int
+    total_size: int
+    output_path: str
+    fetched_at: dt.datetime
 
 
 @dataclass(frozen=True)

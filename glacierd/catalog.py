@@ -1,0 +1,58 @@
+"""Applying a vault inventory to the catalog: the daemon's scheduled work and
+``glacierd inventory`` / ``catalog rebuild`` share this."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from pathlib import Path
+
+from glacierd import inventory
+from glacierd.glacier import GlacierClient
+from glacierd.store.repository import JobRecord, Store
+
+log = logging.getLogger("glacierd.catalog")
+
+
+def apply_inventory(store: Store, vault: str, job_id: str,
+                    output: Path) -> inventory.Reconciliation:
+    """Reconcile a downloaded inventory with the catalog and record what it found."""
+    inv = inventory.parse(output.read_bytes())
+    catalog = [inventory.CatalogEntry(str(a.archive_id), a.created_at, a.source_path)
+               for a in store.catalog_entries(vault)]
+    unconfirmed = [inventory.PendingConfirmation(u.id, u.token, u.tree_hash, u.size)
+                   for u in store.unconfirmed_uploads() if u.tree_hash]
+    result = inventory.reconcile(inv, catalog, unconfirmed)
+    for pending, archive in result.confirmed:
+        store.confirm_upload(pending.upload_row, archive.archive_id)
+        log.info("confirmed upload %d as archive %s", pending.upload_row, archive.archive_id)
+    for archive in result.adopt:
+        info = archive.info
+        assert info is not None
+        if store.adopt_archive(vault, archive.archive_id, archive.size, archive.tree_hash,
+                               archive.description, info.path, info.mtime_ns, archive.created):
+            store.event("info", "adopted", f"{info.path}: archive {archive.archive_id} found "
+                                           "in the vault, added to the catalog")
+    for entry in result.missing:
+        store.event("warning", "missing-in-vault",
+                    f"{entry.source_path}: archive {entry.archive_id} is not in the inventory of "
+                    f"{inv.date:%Y-%m-%d}")
+    for archive in result.foreign:
+        store.event("info", "foreign-archive",
+                    f"archive {archive.archive_id} ({archive.size} bytes) was not made by "
+                    f"glacierd: {archive.description[:80]!r}")
+    store.add_inventory(vault, job_id, inv.date, len(inv.archives), inv.total_size, str(output))
+    return result
+
+
+def fetch_inventory(client: GlacierClient, store: Store, job: JobRecord, state_dir: Path,
+                    now: dt.datetime) -> inventory.Reconciliation:
+    """Download a finished inventory job's output (mode 0600) and apply it."""
+    folder = state_dir / "inventories"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    dest = folder / f"{now:%Y%m%dT%H%M%SZ}-{job.job_id[:16]}.json"
+    client.download_job_output(job.vault, job.job_id, dest)
+    os.chmod(dest, 0o600)
+    store.update_job(job.job_id, "Downloaded", output_path=str(dest))
+    return apply_inventory(store, job.vault, job.job_id, dest)

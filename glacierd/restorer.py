@@ -1,0 +1,336 @@
+"""Restores: retrieval jobs, then resumable, verified downloads.
+
+Symmetric to the uploader (DESIGN.md §3): the request and its job are in the
+store; the output is fetched in tree-hash-aligned segments into
+``NAME.glacierd-partial``; each segment is checked against the tree hash
+Glacier sends for it, fsynced, and recorded as verified in its own
+transaction, so a restart continues at the first unverified segment. The
+file is renamed into place only when the whole tree hash matches the
+catalog's, with its mtime restored: the final name never holds a half or
+wrong file, and an existing file is never replaced without ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from glacierd.errors import RestoreError
+from glacierd.glacier import (
+    GlacierClient,
+    GlacierError,
+    InsufficientCapacityException,
+    ResourceNotFoundException,
+    limits,
+)
+from glacierd.glacier.treehash import TreeHasher, combine_hex
+from glacierd.safepath import safe_relative_path
+from glacierd.store.models import RestoreStatus, utcnow
+from glacierd.store.repository import ArchiveRecord, RestoreRecord, Store
+
+log = logging.getLogger("glacierd.restorer")
+
+JOB_LIFETIME = dt.timedelta(hours=24)  # Glacier keeps job output at least this long
+MAX_REFETCHES = 3
+_BLOCK = 1024 * 1024
+
+RestoreProgress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class RestoreSettings:
+    vault: str
+    restore_dir: Path
+    tier: str = "Standard"
+    segment_size: int = 64 * limits.MIB
+    max_concurrent_jobs: int = 10
+
+
+def pick_versions(archives: Iterable[ArchiveRecord], *, before: dt.datetime | None = None,
+                  version: int | None = None) -> list[ArchiveRecord]:
+    """One archive per source path: the newest, the newest before a date, or the
+    N-th version (1 is the oldest). Pure."""
+    by_path: dict[str, list[ArchiveRecord]] = {}
+    for archive in archives:
+        by_path.setdefault(archive.source_path, []).append(archive)
+    chosen = []
+    for path in sorted(by_path):
+        versions = sorted(by_path[path], key=lambda a: (a.created_at, a.id))
+        if before is not None:
+            versions = [a for a in versions if a.created_at < before]
+        if not versions:
+            continue
+        if version is not None:
+            if not 1 <= version <= len(versions):
+                continue
+            chosen.append(versions[version - 1])
+        else:
+            chosen.append(versions[-1])
+    return chosen
+
+
+class Restorer:
+    def __init__(self, store: Store, client: GlacierClient, settings: RestoreSettings, *,
+                 now: Callable[[], dt.datetime] = utcnow,
+                 on_progress: RestoreProgress | None = None) -> None:
+        self.store = store
+        self.client = client
+        self.settings = settings
+        self.now = now
+        self.on_progress = on_progress
+
+    # --- choosing what to restore -----------------------------------------------------
+
+    def select(self, paths: Iterable[str] = (), archive_ids: Iterable[str] = (), *,
+               before: dt.datetime | None = None,
+               version: int | None = None) -> list[ArchiveRecord]:
+        """Catalog entries for paths (files or folder prefixes) and archive ids."""
+        chosen: dict[int, ArchiveRecord] = {}
+        for given in paths:
+            path = os.path.abspath(given)
+            candidates = [a for a in self.store.archives(path)
+                          if a.source_path == path or a.source_path.startswith(
+                              path.rstrip("/") + "/")]
+            picked = pick_versions(candidates, before=before, version=version)
+            if not picked:
+                raise RestoreError(f"{given}: nothing in the catalog"
+                                   + (" matches that version or date"
+                                      if candidates else " under that path"))
+            chosen.update((a.id, a) for a in picked)
+        for archive_id in archive_ids:
+            archive = self.store.archive_by_id(archive_id)
+            if archive is None:
+                raise RestoreError(f"archive id {archive_id}: not in the catalog")
+            chosen[archive.id] = archive
+        return list(chosen.values())
+
+    def destination(self, archive: ArchiveRecord, to_dir: Path) -> Path:
+        relative, changed = safe_relative_path(archive.source_path)
+        if changed:
+            log.warning("archive %s: path %r made safe as %s", archive.archive_id,
+                        archive.source_path, relative)
+        return to_dir / relative
+
+    # --- requesting -------------------------------------------------------------------
+
+    def request(self, archives: Iterable[ArchiveRecord], to_dir: Path | None = None, *,
+                overwrite: bool = False, tier: str | None = None) -> list[RestoreRecord]:
+        """Record the restores and start their retrieval jobs (as slots allow)."""
+        target = (to_dir or self.settings.restore_dir).resolve()
+        planned = [(a, self.destination(a, target)) for a in archives]
+        if not overwrite:
+            existing = [str(dest) for _, dest in planned if dest.exists()]
+            if existing:
+                raise RestoreError(f"{existing[0]} exists (and {len(existing) - 1} more); "
+                                   "nothing was requested: use --overwrite to replace them"
+                                   if len(existing) > 1 else
+                                   f"{existing[0]} exists; nothing was requested: use "
+                                   "--overwrite to replace it")
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RestoreError(f"{target}: the restore folder cannot be created: "
+                               f"{exc.strerror}") from None
+        if not os.access(target, os.W_OK | os.X_OK):
+            raise RestoreError(f"{target}: the restore folder is not writable")
+        records = []
+        for archive, dest in planned:
+            previous = self.store.open_restore(archive.id, str(dest))
+            if previous is not None:  # asked again: resume it, verified segments and all
+                record = self.store.restore_job(previous, previous.job_id,
+                                                previous.job_requested_at)
+                records.append(record)
+                continue
+            record = self.store.add_restore(archive, str(dest), tier or self.settings.tier,
+                                            self.settings.segment_size, overwrite)
+            if archive.archive_id is None:  # an empty file: Glacier has nothing to give
+                self._finish_empty(record)
+            records.append(self.store.restore(record.id))
+        self.start_jobs()
+        return [self.store.restore(r.id) for r in records]
+
+    def _finish_empty(self, record: RestoreRecord) -> None:
+        dest = Path(record.dest_path)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(record.partial_path)
+        with open(partial, "wb") as fh:
+            os.fsync(fh.fileno())
+        os.utime(partial, ns=(record.mtime_ns, record.mtime_ns))
+        os.replace(partial, dest)
+        self.store.set_restore_status(record, RestoreStatus.DONE)
+
+    def start_jobs(self) -> None:
+        """Initiate retrieval jobs for requested restores, up to the concurrency limit."""
+        waiting = len(self.store.restores([RestoreStatus.WAITING, RestoreStatus.DOWNLOADING]))
+        for record in self.store.restores([RestoreStatus.REQUESTED]):
+            if waiting >= self.settings.max_concurrent_jobs:
+                return
+            self._initiate(record)
+            waiting += 1
+
+    def _initiate(self, record: RestoreRecord) -> None:
+        assert record.archive_id is not None
+        try:
+            job_id = self.client.initiate_archive_retrieval(
+                record.vault, record.archive_id, tier=record.tier,
+                description="glacierd restore")
+        except InsufficientCapacityException as exc:
+            self.store.set_restore_status(record, RestoreStatus.FAILED,
+                                          f"no Expedited capacity now ({exc.message}); "
+                                          "request it again with --tier Standard")
+            return
+        except ResourceNotFoundException:
+            self.store.set_restore_status(record, RestoreStatus.FAILED,
+                                          f"archive {record.archive_id} is not in vault "
+                                          f"{record.vault}")
+            return
+        self.store.restore_job(record, job_id, self.now())
+        self.store.add_job(job_id, record.vault, "archive-retrieval", tier=record.tier,
+                           archive_id=record.archive_id, created_at=self.now())
+
+    # --- following jobs and downloading -----------------------------------------------------
+
+    def poll(self) -> None:
+        """Start due jobs, follow running ones, download what is ready."""
+        self.start_jobs()
+        for record in self.store.restores([RestoreStatus.WAITING, RestoreStatus.DOWNLOADING]):
+            self._follow(record)
+
+    def _follow(self, record: RestoreRecord) -> None:
+        assert record.job_id is not None
+        expired = (record.job_requested_at is not None
+                   and self.now() - record.job_requested_at > JOB_LIFETIME)
+        try:
+            job = None if expired else self.client.describe_job(record.vault, record.job_id)
+        except ResourceNotFoundException:
+            job = None
+        if job is None:
+            log.info("%s: retrieval job %s expired; requesting it again", record.source_path,
+                     record.job_id)
+            self.store.restore_job(record, None, None)
+            self._initiate(self.store.restore(record.id))
+            return
+        status = job.get("StatusCode")
+        if status == "InProgress":
+            return
+        if status == "Failed":
+            self.store.update_job(record.job_id, "Failed",
+                                  error=str(job.get("StatusMessage") or "failed"))
+            self.store.set_restore_status(record, RestoreStatus.FAILED,
+                                          f"retrieval job failed: {job.get('StatusMessage')}")
+            return
+        try:
+            self.download(record)
+        except ResourceNotFoundException:
+            self.store.restore_job(record, None, None)
+            self._initiate(self.store.restore(record.id))
+
+    def download(self, record: RestoreRecord) -> RestoreRecord:
+        """Fetch the unverified segments, verify the whole, rename into place."""
+        assert record.job_id is not None
+        dest, partial = Path(record.dest_path), Path(record.partial_path)
+        if dest.exists() and not record.overwrite:
+            self.store.set_restore_status(record, RestoreStatus.FAILED,
+                                          f"{dest} appeared meanwhile; not overwritten")
+            return self.store.restore(record.id)
+        verified = dict(record.verified)
+        if verified and not partial.exists():
+            self.store.forget_segments(record, refetch=False)
+            verified = {}
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(partial, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            return self._fail(record, f"{partial}: cannot be written: {exc.strerror}")
+        done = sum(p.length for p in limits.part_ranges(record.size, record.segment_size)
+                   if p.index in verified)
+        try:
+            for seg in limits.part_ranges(record.size, record.segment_size):
+                if seg.index in verified:
+                    continue
+                verified[seg.index] = self._segment(record, fd, seg)
+                done += seg.length
+                if self.on_progress:
+                    self.on_progress(record.dest_path, done, record.size)
+        except OSError as exc:
+            reason = ("the disk is full" if exc.errno == errno.ENOSPC else exc.strerror)
+            return self._fail(record, f"{partial}: {reason}; the verified part is kept and "
+                                      "the restore can be retried")
+        except _SegmentRejected as exc:
+            return self._fail(record, str(exc))
+        finally:
+            os.close(fd)
+        whole = combine_hex(verified[i] for i in range(len(verified)))
+        if whole != record.tree_hash:
+            self.store.forget_segments(record)
+            again = self.store.restore(record.id)
+            if again.refetches > MAX_REFETCHES:
+                partial.unlink(missing_ok=True)
+                return self._fail(record, f"the downloaded archive's tree hash {whole} does not "
+                                          f"match the catalog's {record.tree_hash}")
+            return again
+        os.utime(partial, ns=(record.mtime_ns, record.mtime_ns))
+        os.replace(partial, dest)
+        _fsync_dir(dest.parent)
+        self.store.set_restore_status(record, RestoreStatus.DONE)
+        self.store.update_job(record.job_id, "Downloaded", output_path=str(dest))
+        log.info("restored %s to %s", record.source_path, dest)
+        return self.store.restore(record.id)
+
+    def _segment(self, record: RestoreRecord, fd: int, seg: limits.PartRange) -> str:
+        assert record.job_id is not None
+        for _attempt in range(MAX_REFETCHES + 1):
+            hasher = TreeHasher()
+            position = seg.offset
+            with self.client.get_job_output(record.vault, record.job_id,
+                                            (seg.offset, seg.last)) as answer:
+                try:
+                    for chunk in answer.iter_content(_BLOCK):
+                        os.pwrite(fd, chunk, position)  # a local OSError propagates
+                        hasher.update(chunk)
+                        position += len(chunk)
+                except requests.RequestException as exc:  # before OSError: it subclasses it
+                    log.info("%s: bytes %d-%d: %s; fetching them again", record.source_path,
+                             seg.offset, seg.last, exc)
+                    continue
+                sent = answer.tree_hash
+            got = hasher.hexdigest()
+            if position - seg.offset == seg.length and (sent is None or sent == got):
+                os.fsync(fd)
+                self.store.segment_verified(record, seg.index, seg.offset, seg.length, got)
+                return got
+            count = self.store.count_refetch(record)
+            log.warning("%s: bytes %d-%d do not match their tree hash (%s); fetching them "
+                        "again (%d)", record.source_path, seg.offset, seg.last, sent, count)
+        raise _SegmentRejected(f"bytes {seg.offset}-{seg.last} did not match their tree hash "
+                               f"after {MAX_REFETCHES + 1} attempts")
+
+    def _fail(self, record: RestoreRecord, reason: str) -> RestoreRecord:
+        self.store.set_restore_status(record, RestoreStatus.FAILED, reason)
+        log.error("%s: %s", record.source_path, reason)
+        return self.store.restore(record.id)
+
+
+class _SegmentRejected(Exception):
+    pass
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+__all__ = ["GlacierError", "RestoreSettings", "Restorer", "pick_versions"]
