@@ -1,0 +1,229 @@
+"""Restores end to end: real processes, the emulator's jobs taking their time,
+files compared byte for byte and mtime for mtime."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from glacierd import description
+from glacierd.emulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, fetch_stats
+from glacierd.glacier import GlacierClient
+from tests.conftest import MIB, emulator_process, fast_policy, random_file
+
+pytestmark = pytest.mark.slow
+
+
+def write_config(tmp_path: Path, url: str, *, segment_mib: int = 4) -> Path:
+    cfg = tmp_path / "glacierd.toml"
+    cfg.write_text(f"""
+[aws]
+endpoint_url = "{url}"
+access_key_id = "{DEFAULT_ACCESS_KEY}"
+secret_access_key = "{DEFAULT_SECRET_KEY}"
+[vault]
+name = "r"
+create = true
+[state]
+dir = "state"
+[upload]
+part_size_mib = 4
+[restore]
+dir = "restored"
+segment_mib = {segment_mib}
+""")
+    return cfg
+
+
+def run(cfg: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "glacierd.cli", "--config", str(cfg), *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def make_files(folder: Path) -> dict[Path, bytes]:
+    folder.mkdir(parents=True)
+    files = {
+        folder / "empty.txt": b"",
+        folder / "one.bin": b"x",
+        folder / "five.bin": random.Random(5).randbytes(5 * MIB + 1),
+        folder / "big" / "sixty-four.bin": random.Random(64).randbytes(64 * MIB),
+        folder / "été" / "café ☕.txt": b"non-ASCII names survive",
+    }
+    for i, (path, data) in enumerate(files.items()):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        os.utime(path, ns=(1_700_000_000_000_000_000 + i, 1_700_000_000_123_456_789 + i * 1000))
+    return files
+
+
+def test_archive_delete_restore_by_folder_is_identical(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    files = make_files(data_dir)
+    mtimes = {p: p.stat().st_mtime_ns for p in files}
+    with emulator_process(tmp_path / "emu", "--job-delay", "2") as url:
+        cfg = write_config(tmp_path, url)
+        assert run(cfg, "db", "upgrade").returncode == 0
+        up = run(cfg, "upload", str(data_dir))
+        assert up.returncode == 0, up.stderr
+        for path in files:
+            path.unlink()
+        dry = run(cfg, "restore", str(data_dir), "--dry-run")
+        assert dry.returncode == 0 and f"5 archives, {sum(map(len, files.values())):,} bytes" in (
+            dry.stdout)
+        assert fetch_stats(url)["requests"].get("InitiateJob", 0) == 0, "a dry run costs nothing"
+        started = time.monotonic()
+        back = run(cfg, "restore", str(data_dir), "--wait")
+        assert back.returncode == 0, back.stderr
+        assert time.monotonic() - started >= 2, "the jobs took their delay"
+    restored = tmp_path / "restored"
+    for path, data in files.items():
+        target = restored / str(path).lstrip("/")
+        assert target.read_bytes() == data, path
+        assert target.stat().st_mtime_ns == mtimes[path], path
+    assert not list(restored.rglob("*.glacierd-partial"))
+
+
+def test_restore_refuses_to_overwrite_and_unknown_paths(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "a.txt").write_text("original")
+    with emulator_process(tmp_path / "emu") as url:
+        cfg = write_config(tmp_path, url)
+        assert run(cfg, "db", "upgrade").returncode == 0
+        assert run(cfg, "upload", str(data_dir)).returncode == 0
+        target = tmp_path / "restored" / str(data_dir / "a.txt").lstrip("/")
+        target.parent.mkdir(parents=True)
+        target.write_text("do not touch")
+        refused = run(cfg, "restore", str(data_dir / "a.txt"), "--wait")
+        assert refused.returncode == 65 and "exists" in refused.stderr
+        assert target.read_text() == "do not touch"
+        unknown = run(cfg, "restore", str(tmp_path / "never-archived"))
+        assert unknown.returncode == 65 and "never-archived" in unknown.stderr
+        bad_id = run(cfg, "restore", "--archive-id", "NOPE")
+        assert bad_id.returncode == 65 and "NOPE" in bad_id.stderr
+        forced = run(cfg, "restore", str(data_dir / "a.txt"), "--wait", "--overwrite")
+        assert forced.returncode == 0, forced.stderr
+        assert target.read_text() == "original"
+
+
+def _verified_segments(state_db: Path) -> int:
+    with sqlite3.connect(f"file:{state_db}?mode=ro", uri=True, timeout=10) as conn:
+        try:
+            return int(conn.execute("SELECT count(*) FROM restore_segments").fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0
+
+
+def test_sigkill_during_download_resumes_at_the_first_unverified_segment(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    data = random_file(data_dir / "big.bin", 64 * MIB, seed=9)
+    segment = 4 * MIB
+    rng = random.Random(7)
+    with emulator_process(tmp_path / "emu") as url:
+        cfg = write_config(tmp_path, url, segment_mib=4)
+        assert run(cfg, "db", "upgrade").returncode == 0
+        assert run(cfg, "upload", str(data_dir)).returncode == 0
+        (data_dir / "big.bin").unlink()
+        state_db = tmp_path / "state" / "glacierd.db"
+        baseline = fetch_stats(url)["job_output_bytes_sent"]
+        kills = 0
+        while kills < 4:
+            before = _verified_segments(state_db)
+            proc = subprocess.Popen([sys.executable, "-m", "glacierd.cli", "--config", str(cfg),
+                                     "restore", str(data_dir), "--wait"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 60
+            while _verified_segments(state_db) <= before and proc.poll() is None:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)  # polling another process's database
+            time.sleep(rng.uniform(0, 0.05))
+            if proc.poll() is not None:
+                break
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+            kills += 1
+        assert kills >= 3, f"the download finished after {kills} kills"
+        final = run(cfg, "restore", str(data_dir), "--wait")
+        assert final.returncode == 0, final.stderr
+        served = fetch_stats(url)["job_output_bytes_sent"] - baseline
+    target = tmp_path / "restored" / str(data_dir / "big.bin").lstrip("/")
+    assert target.read_bytes() == data
+    assert served <= len(data) + kills * segment, (served, kills)
+
+
+def test_corrupted_output_never_lands_under_the_final_name(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    files = {data_dir / f"f{i}.bin": random_file(data_dir / f"f{i}.bin", 3 * MIB + i, seed=i)
+             for i in range(4)}
+    with emulator_process(tmp_path / "emu", "--corrupt-rate", "0.35", "--seed", "5") as url:
+        cfg = write_config(tmp_path, url, segment_mib=1)
+        assert run(cfg, "db", "upgrade").returncode == 0
+        assert run(cfg, "upload", str(data_dir)).returncode == 0
+        for path in files:
+            path.unlink()
+        result = run(cfg, "restore", str(data_dir), "--wait")
+        stats = fetch_stats(url)
+    assert stats["faults"].get("corrupt", 0) >= 1, "corruption did happen"
+    for path, data in files.items():
+        target = tmp_path / "restored" / str(path).lstrip("/")
+        if target.exists():
+            assert target.read_bytes() == data, "a file under its final name is always right"
+        else:
+            assert "tree hash" in result.stderr
+    assert result.returncode == 0 or "failed" in result.stderr
+
+
+def test_catalog_rebuild_after_losing_the_state_database(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    files = make_files(data_dir)
+    with emulator_process(tmp_path / "emu", "--job-delay", "1") as url:
+        cfg = write_config(tmp_path, url)
+        assert run(cfg, "db", "upgrade").returncode == 0
+        assert run(cfg, "upload", str(data_dir)).returncode == 0
+        before = run(cfg, "archives").stdout
+        for leftover in (tmp_path / "state").glob("glacierd.db*"):
+            leftover.unlink()
+        assert run(cfg, "db", "upgrade").returncode == 0
+        assert run(cfg, "archives").stdout.strip() == ""
+        rebuilt = run(cfg, "catalog", "rebuild")
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        after = run(cfg, "archives").stdout
+    rows = [line.split("\t") for line in after.strip().splitlines()]
+    listed = {(r[0], int(r[1])) for r in rows}
+    nonempty = {(str(p), len(d)) for p, d in files.items() if d}
+    assert listed == nonempty, "every archived file is back with its path and size"
+    assert len(before.strip().splitlines()) == len(files), "the empty file had no archive"
+
+
+def test_hostile_description_paths_restore_inside_the_restore_folder(tmp_path: Path) -> None:
+    with emulator_process(tmp_path / "emu") as url:
+        cfg = write_config(tmp_path, url)
+        assert run(cfg, "db", "upgrade").returncode == 0
+        client = GlacierClient("us-east-1", endpoint_url=url,
+                               credentials=(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY),
+                               retry_policy=fast_policy())
+        client.create_vault("r")
+        ids = {}
+        for evil in ("../../outside", "/etc/x"):
+            desc = description.encode(description.ArchiveInfo(
+                path=evil, host="attacker", size=5, mtime_ns=1, token=f"t{len(ids)}"))
+            ids[evil] = client.upload_archive("r", b"pwned", description=desc)
+        assert run(cfg, "catalog", "rebuild").returncode == 0
+        for archive_id in ids.values():
+            answer = run(cfg, "restore", "--archive-id", archive_id, "--wait")
+            assert answer.returncode == 0, answer.stderr
+    restored = tmp_path / "restored"
+    assert (restored / "outside").read_bytes() == b"pwned"
+    assert (restored / "etc" / "x").read_bytes() == b"pwned"
+    assert not (tmp_path.parent / "outside").exists()
+    assert not (tmp_path / "outside").exists()
