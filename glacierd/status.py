@@ -19,6 +19,8 @@ from glacierd.store.models import (
     File,
     FileState,
     Job,
+    Restore,
+    RestoreStatus,
     Upload,
     UploadStatus,
     utcnow,
@@ -90,6 +92,13 @@ def collect(store: Store, *, all_files: bool = True, recent: int = 10) -> dict[s
              "age_seconds": (now - r.created_at).total_seconds(), "error": r.error}
             for r in conn.execute(select(Job.job_id, Job.kind, Job.status, Job.created_at,
                                          Job.error).order_by(desc(Job.id)).limit(20))]
+        doc["restores"] = [
+            {"path": r.source_path, "dest": r.dest_path, "status": r.status, "size": r.size,
+             "bytes_done": r.bytes_done, "error": r.error}
+            for r in conn.execute(select(Restore.source_path, Restore.dest_path, Restore.status,
+                                         Restore.size, Restore.bytes_done, Restore.error)
+                                  .where(Restore.status != RestoreStatus.DONE)
+                                  .order_by(Restore.id).limit(100))]
         inventory = conn.execute(select(Job.created_at, Job.output_path)
                                  .where(Job.kind == "inventory", Job.status == "Downloaded")
                                  .order_by(desc(Job.id)).limit(1)).first()
@@ -154,6 +163,15 @@ def render(doc: dict[str, Any]) -> Any:
                                                  width=30),
                           f"{_size(done)} / {_size(u['size'])}", f"{_size(u['rate_bps'])}/s",
                           eta)
+        parts.append(table)
+    if doc.get("restores"):
+        table = Table("restoring", "progress", "bytes", "status", box=None)
+        for r in doc["restores"]:
+            table.add_row(r["path"], ProgressBar(total=max(r["size"], 1),
+                                                 completed=r["bytes_done"], width=30),
+                          f"{_size(r['bytes_done'])} / {_size(r['size'])}",
+                          Text(r["status"] + (f": {r['error']}" if r["error"] else ""),
+                               style="red" if r["status"] == "failed" else ""))
         parts.append(table)
     if doc["recent"]:
         table = Table("recently archived", "size", "when", box=None)

@@ -1,0 +1,75 @@
+"""The restorer in-process, with the clock passed in."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from glacierd.emulator import Emulator
+from glacierd.glacier import InsufficientCapacityException
+from glacierd.restorer import Restorer, RestoreSettings, pick_versions
+from glacierd.store.repository import ArchiveRecord
+from glacierd.uploader import Uploader, UploadSettings
+from tests.conftest import MIB, client_for, random_file
+from tests.test_uploader import open_store
+
+T0 = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
+
+
+def _archived(tmp_path: Path, emu: Emulator) -> tuple[Restorer, bytes, list[dt.datetime]]:
+    client = client_for(emu)
+    client.create_vault("v")
+    store = open_store(tmp_path)
+    (tmp_path / "src").mkdir()
+    data = random_file(tmp_path / "src" / "f.bin", 2 * MIB + 5, seed=2)
+    Uploader(store, client, UploadSettings(vault="v", part_size=MIB)).upload_path(
+        tmp_path / "src" / "f.bin")
+    now = [T0]
+    restorer = Restorer(store, client, RestoreSettings(vault="v", restore_dir=tmp_path / "out",
+                                                       segment_size=MIB), now=lambda: now[0])
+    return restorer, data, now
+
+
+def test_an_expired_job_is_requested_again(tmp_path: Path) -> None:
+    with Emulator(tmp_path / "emu", job_delay=3600) as emu:
+        restorer, _data, now = _archived(tmp_path, emu)
+        [record] = restorer.request(restorer.select([str(tmp_path / "src")]))
+        first_job = record.job_id
+        restorer.poll()
+        assert restorer.store.restore(record.id).job_id == first_job, "still running: kept"
+        now[0] = T0 + dt.timedelta(hours=25)
+        restorer.poll()
+        again = restorer.store.restore(record.id)
+        assert again.job_id != first_job and again.status == "waiting"
+        assert emu.stats()["requests"]["InitiateJob"] == 2
+
+
+def test_expedited_without_capacity_suggests_standard(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    with Emulator(tmp_path / "emu") as emu:
+        restorer, _data, _now = _archived(tmp_path, emu)
+
+        def no_capacity(*args: object, **kw: object) -> str:
+            raise InsufficientCapacityException("Not enough capacity", status=400)
+
+        monkeypatch.setattr(restorer.client, "initiate_archive_retrieval", no_capacity)
+        [record] = restorer.request(restorer.select([str(tmp_path / "src")]), tier="Expedited")
+        assert record.status == "failed"
+        assert "--tier Standard" in (record.error or "")
+        monkeypatch.undo()
+        # Asking again resumes the same request rather than adding another.
+        [again] = restorer.request(restorer.select([str(tmp_path / "src")]))
+        assert again.id == record.id and again.status == "waiting"
+
+
+def test_versions_are_picked_by_date_or_number() -> None:
+    def arch(i: int, path: str, day: int) -> ArchiveRecord:
+        return ArchiveRecord(i, f"a{i}", "v", 1, "h", path, 1, T0 + dt.timedelta(days=day))
+
+    archives = [arch(1, "/f", 1), arch(2, "/f", 5), arch(3, "/f", 9), arch(4, "/g", 2)]
+    assert [a.id for a in pick_versions(archives)] == [3, 4]
+    assert [a.id for a in pick_versions(archives, version=1)] == [1, 4]
+    assert [a.id for a in pick_versions(archives, before=T0 + dt.timedelta(days=6))] == [2, 4]
+    assert [a.id for a in pick_versions(archives, version=3)] == [3]
