@@ -539,7 +539,9 @@ def emulator(ctx: click.Context) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        cli.main(args=argv, prog_name="glacierd", standalone_mode=False)
+        # Without standalone mode, click *returns* the code of an Exit it caught.
+        code = cli.main(args=argv, prog_name="glacierd", standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.exceptions.Abort:

@@ -227,3 +227,38 @@ def test_hostile_description_paths_restore_inside_the_restore_folder(tmp_path: P
     assert (restored / "etc" / "x").read_bytes() == b"pwned"
     assert not (tmp_path.parent / "outside").exists()
     assert not (tmp_path / "outside").exists()
+
+
+def test_verify_delete_vaults_and_jobs_commands(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "same.txt").write_text("unchanged")
+    (data_dir / "edited.txt").write_text("before")
+    (data_dir / "lost.txt").write_text("will vanish")
+    with emulator_process(tmp_path / "emu") as url:
+        cfg = write_config(tmp_path, url)
+        assert run(cfg, "db", "upgrade").returncode == 0
+        assert run(cfg, "upload", str(data_dir)).returncode == 0
+        (data_dir / "edited.txt").write_text("after!")
+        (data_dir / "lost.txt").unlink()
+        verify = run(cfg, "verify", str(data_dir))
+        assert verify.returncode == 1
+        assert f"changed\t{data_dir / 'edited.txt'}" in verify.stdout
+        assert f"missing\t{data_dir / 'lost.txt'}" in verify.stdout
+        assert "1 unchanged, 1 changed, 1 missing" in verify.stdout
+        unconfirmed = run(cfg, "delete", str(data_dir / "lost.txt"))
+        assert unconfirmed.returncode == 1 and "younger than 90 days" in unconfirmed.stderr
+        assert "--yes" in unconfirmed.stderr
+        deleted = run(cfg, "delete", str(data_dir / "lost.txt"), "--yes")
+        assert deleted.returncode == 0, deleted.stderr
+        client = GlacierClient("us-east-1", endpoint_url=url,
+                               credentials=(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY))
+        assert client.describe_vault("r")["NumberOfArchives"] == 2
+        assert str(data_dir / "lost.txt") not in run(cfg, "archives").stdout
+        vaults = run(cfg, "vaults")
+        assert vaults.returncode == 0 and "r" in vaults.stdout
+        assert run(cfg, "inventory", "--refresh", "--wait").returncode == 0
+        inv = run(cfg, "inventory")
+        assert "2 archives" in inv.stdout, inv.stdout
+        jobs = run(cfg, "jobs")
+        assert jobs.returncode == 0 and "inventory" in jobs.stdout

@@ -231,3 +231,28 @@ def test_file_growing_during_upload_is_detected_and_uploaded_anew(
         statuses = [s for (s,) in conn.execute(select(Upload.status).order_by(Upload.id))]
     assert statuses == ["abandoned", "done"]
     assert client.list_multipart_uploads("v") == [], "the abandoned upload was aborted"
+
+
+def test_cli_upload_exits_1_when_a_file_failed(tmp_path: Path, emulator: Emulator) -> None:
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"""[aws]
+endpoint_url = "{emulator.endpoint_url}"
+access_key_id = "{emulator.credentials.access_key}"
+secret_access_key = "{emulator.credentials.secret_key}"
+[vault]
+name = "v"
+create = true
+[state]
+dir = "state"
+""")
+    glacierd = [sys.executable, "-m", "glacierd.cli", "--config", str(cfg)]
+    assert subprocess.run([*glacierd, "db", "upgrade"], timeout=60).returncode == 0
+    (tmp_path / "ok.txt").write_text("fine")
+    os.mkfifo(tmp_path / "pipe")
+    answer = subprocess.run([*glacierd, "upload", str(tmp_path / "ok.txt"),
+                             str(tmp_path / "pipe")], capture_output=True, text=True, timeout=60)
+    assert answer.returncode == 1
+    assert "is a FIFO" in answer.stderr and "archived" in answer.stdout
