@@ -30,6 +30,7 @@ from glacierd.glacier import (
     ResourceNotFoundException,
     limits,
 )
+from glacierd.glacier.files import fsync_dir
 from glacierd.glacier.treehash import TreeHasher, combine_hex
 from glacierd.safepath import safe_relative_path
 from glacierd.store.models import RestoreStatus, utcnow
@@ -278,7 +279,7 @@ class Restorer:
             return again
         os.utime(partial, ns=(record.mtime_ns, record.mtime_ns))
         os.replace(partial, dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
         self.store.set_restore_status(record, RestoreStatus.DONE)
         self.store.update_job(record.job_id, "Downloaded", output_path=str(dest))
         log.info("restored %s to %s", record.source_path, dest)
@@ -320,17 +321,6 @@ class Restorer:
 
 class _SegmentRejected(Exception):
     pass
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 __all__ = ["GlacierError", "RestoreSettings", "Restorer", "pick_versions"]

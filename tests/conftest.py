@@ -16,6 +16,7 @@ import pytest
 
 from glacierd.emulator import Emulator
 from glacierd.glacier import GlacierClient, RetryPolicy
+from glacierd.store.repository import Store
 
 MIB = 1024 * 1024
 
@@ -82,3 +83,50 @@ def emulator_process(data_dir: Path, *extra: str) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def aws_config(url: str, vault: str) -> str:
+    """The [aws], [vault] and [state] sections every test config starts with."""
+    from glacierd.emulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
+
+    return f"""
+[aws]
+endpoint_url = "{url}"
+access_key_id = "{DEFAULT_ACCESS_KEY}"
+secret_access_key = "{DEFAULT_SECRET_KEY}"
+[vault]
+name = "{vault}"
+create = true
+[state]
+dir = "state"
+"""
+
+
+def query_state(state_db: Path, sql: str) -> list[tuple[object, ...]]:
+    """Read another process's state database (read-only; empty until it exists)."""
+    import sqlite3
+
+    if not state_db.exists():
+        return []
+    with sqlite3.connect(f"file:{state_db}?mode=ro", uri=True, timeout=10) as conn:
+        try:
+            return list(conn.execute(sql).fetchall())
+        except sqlite3.OperationalError:  # no schema yet
+            return []
+
+
+def count_rows(state_db: Path, table: str) -> int:
+    rows = query_state(state_db, f"SELECT count(*) FROM {table}")
+    return int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
+
+
+def store_at_head(tmp_path: Path) -> Store:
+    """A fresh state database, upgraded to the newest schema."""
+    from glacierd.store import schema
+    from glacierd.store.db import create_store_engine
+
+    url = f"sqlite:///{tmp_path / 'state' / 'glacierd.db'}"
+    engine = create_store_engine(url)
+    schema.upgrade(engine)
+    engine.dispose()
+    return Store.open(url)

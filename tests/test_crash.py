@@ -20,7 +20,14 @@ import pytest
 from glacierd import description
 from glacierd.emulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, fetch_stats
 from glacierd.glacier import GlacierClient, treehash
-from tests.conftest import MIB, emulator_process, fast_policy, random_file
+from tests.conftest import (
+    MIB,
+    aws_config,
+    count_rows,
+    emulator_process,
+    fast_policy,
+    random_file,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -29,16 +36,7 @@ def write_config(tmp_path: Path, url: str, *, part_mib: int = 1, concurrency: in
                  bandwidth: str | None = None) -> Path:
     cfg = tmp_path / "glacierd.toml"
     limit = f'bandwidth_limit = "{bandwidth}"\n' if bandwidth else ""
-    cfg.write_text(f"""
-[aws]
-endpoint_url = "{url}"
-access_key_id = "{DEFAULT_ACCESS_KEY}"
-secret_access_key = "{DEFAULT_SECRET_KEY}"
-[vault]
-name = "crash"
-create = true
-[state]
-dir = "state"
+    cfg.write_text(aws_config(url, "crash") + f"""
 [upload]
 part_size_mib = {part_mib}
 concurrency = {concurrency}
@@ -64,13 +62,7 @@ def run(cfg: Path, *args: str, fault: str | None = None) -> subprocess.Completed
 
 
 def acked_parts(state_db: Path) -> int:
-    if not state_db.exists():
-        return 0
-    with sqlite3.connect(f"file:{state_db}?mode=ro", uri=True, timeout=10) as conn:
-        try:
-            return int(conn.execute("SELECT count(*) FROM parts").fetchone()[0])
-        except sqlite3.OperationalError:
-            return 0
+    return count_rows(state_db, "parts")
 
 
 def vault_inventory(url: str) -> list[dict[str, object]]:

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -20,7 +19,15 @@ import pytest
 
 from glacierd.emulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, fetch_stats
 from glacierd.glacier import GlacierClient, treehash
-from tests.conftest import MIB, emulator_process, fast_policy, random_file
+from tests.conftest import (
+    MIB,
+    aws_config,
+    count_rows,
+    emulator_process,
+    fast_policy,
+    query_state,
+    random_file,
+)
 from tests.test_crash import archives_of
 
 pytestmark = pytest.mark.slow
@@ -36,16 +43,9 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 def write_config(tmp_path: Path, url: str, inbox: Path, *, extra_watch: str = "",
                  upload: str = "", grace: float = 30, vault_create: bool = True) -> Path:
     cfg = tmp_path / "glacierd.toml"
-    cfg.write_text(f"""
-[aws]
-endpoint_url = "{url}"
-access_key_id = "{DEFAULT_ACCESS_KEY}"
-secret_access_key = "{DEFAULT_SECRET_KEY}"
-[vault]
-name = "daemon"
-create = {str(vault_create).lower()}
-[state]
-dir = "state"
+    base = aws_config(url, "daemon").replace("create = true",
+                                             f"create = {str(vault_create).lower()}")
+    cfg.write_text(base + f"""
 [upload]
 part_size_mib = 1
 {upload}
@@ -82,21 +82,11 @@ def daemon(cfg: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.
 
 
 def file_states(state_db: Path) -> dict[str, str]:
-    if not state_db.exists():
-        return {}
-    with sqlite3.connect(f"file:{state_db}?mode=ro", uri=True, timeout=10) as conn:
-        try:
-            return dict(conn.execute("SELECT path, state FROM files").fetchall())
-        except sqlite3.OperationalError:
-            return {}
+    return {str(p): str(st) for p, st in query_state(state_db, "SELECT path, state FROM files")}
 
 
 def acked_parts(state_db: Path) -> int:
-    with sqlite3.connect(f"file:{state_db}?mode=ro", uri=True, timeout=10) as conn:
-        try:
-            return int(conn.execute("SELECT count(*) FROM parts").fetchone()[0])
-        except sqlite3.OperationalError:
-            return 0
+    return count_rows(state_db, "parts")
 
 
 def test_daemon_archives_what_lands_in_the_watched_folder(tmp_path: Path) -> None:
@@ -312,8 +302,7 @@ def test_reload_keeps_old_config_on_error_and_applies_a_good_one(tmp_path: Path)
 
 
 def _events(state_db: Path) -> list[str]:
-    with sqlite3.connect(f"file:{state_db}?mode=ro", uri=True, timeout=10) as conn:
-        return [k for (k,) in conn.execute("SELECT kind FROM events")]
+    return [str(kind) for (kind,) in query_state(state_db, "SELECT kind FROM events")]
 
 
 def test_after_upload_delete_and_move(tmp_path: Path) -> None:

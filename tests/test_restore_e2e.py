@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,23 +16,21 @@ import pytest
 from glacierd import description
 from glacierd.emulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, fetch_stats
 from glacierd.glacier import GlacierClient
-from tests.conftest import MIB, emulator_process, fast_policy, random_file
+from tests.conftest import (
+    MIB,
+    aws_config,
+    count_rows,
+    emulator_process,
+    fast_policy,
+    random_file,
+)
 
 pytestmark = pytest.mark.slow
 
 
 def write_config(tmp_path: Path, url: str, *, segment_mib: int = 4) -> Path:
     cfg = tmp_path / "glacierd.toml"
-    cfg.write_text(f"""
-[aws]
-endpoint_url = "{url}"
-access_key_id = "{DEFAULT_ACCESS_KEY}"
-secret_access_key = "{DEFAULT_SECRET_KEY}"
-[vault]
-name = "r"
-create = true
-[state]
-dir = "state"
+    cfg.write_text(aws_config(url, "r") + f"""
 [upload]
 part_size_mib = 4
 [restore]
@@ -115,11 +112,7 @@ def test_restore_refuses_to_overwrite_and_unknown_paths(tmp_path: Path) -> None:
 
 
 def _verified_segments(state_db: Path) -> int:
-    with sqlite3.connect(f"file:{state_db}?mode=ro", uri=True, timeout=10) as conn:
-        try:
-            return int(conn.execute("SELECT count(*) FROM restore_segments").fetchone()[0])
-        except sqlite3.OperationalError:
-            return 0
+    return count_rows(state_db, "restore_segments")
 
 
 def test_sigkill_during_download_resumes_at_the_first_unverified_segment(tmp_path: Path) -> None:

@@ -12,14 +12,9 @@ from glacierd.errors import SchemaNotUpgradedError, SchemaTooNewError
 from glacierd.store import schema
 from glacierd.store.db import create_store_engine
 from glacierd.store.repository import Store
+from tests.conftest import store_at_head
 
-
-def new_store(tmp_path: Path) -> Store:
-    url = f"sqlite:///{tmp_path / 'state' / 'glacierd.db'}"
-    engine = create_store_engine(url)
-    schema.upgrade(engine)
-    engine.dispose()
-    return Store.open(url)
+new_store = store_at_head
 
 
 def test_sqlite_settings_and_modes(tmp_path: Path) -> None:

@@ -14,20 +14,11 @@ from sqlalchemy import func, select
 from glacierd import description
 from glacierd.emulator import Emulator
 from glacierd.glacier import GlacierClient, treehash
-from glacierd.store import schema
-from glacierd.store.db import create_store_engine
 from glacierd.store.models import Part, Upload
-from glacierd.store.repository import Store
 from glacierd.uploader import Uploader, UploadSettings
-from tests.conftest import MIB, client_for, fast_policy, random_file
+from tests.conftest import MIB, client_for, fast_policy, random_file, store_at_head
 
-
-def open_store(tmp_path: Path) -> Store:
-    url = f"sqlite:///{tmp_path / 'state' / 'glacierd.db'}"
-    engine = create_store_engine(url)
-    schema.upgrade(engine)
-    engine.dispose()
-    return Store.open(url)
+open_store = store_at_head
 
 
 def make_uploader(tmp_path: Path, client: GlacierClient, **settings: object) -> Uploader:

@@ -36,6 +36,7 @@ import requests
 
 from . import errors, limits, treehash
 from .credentials import resolve_credentials
+from .files import fsync_dir
 from .progress import ByteCounter, ProgressCallback, ProgressTracker
 from .retry import RetryPolicy
 from .sigv4 import Credentials, SigV4Auth
@@ -603,7 +604,7 @@ class GlacierClient:
                     f"{expected}; nothing was written to {dest_path}"
                 )
             os.replace(tmp_name, dest_path)
-            _fsync_dir(dest_path.parent)
+            fsync_dir(dest_path.parent)
             return whole if is_archive else None
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
@@ -694,14 +695,3 @@ def _iso(value: dt.datetime | str) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path or ".", os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
