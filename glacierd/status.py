@@ -124,7 +124,7 @@ def collect(store: Store, *, all_files: bool = True, recent: int = 10) -> dict[s
                 {"path": path, "state": state, "size": size,
                  "bytes_done": size if state == archived else (acked or 0),
                  "archive_id": archive_id if state == archived else None, "error": error}
-                for path, state, size, error, archive_id, acked in rows.tuples()]
+                for path, state, size, error, archive_id, acked in rows]
     return doc
 
 

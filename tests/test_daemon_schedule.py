@@ -16,7 +16,8 @@ from tests.conftest import client_for
 T0 = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 
 
-def make_daemon(tmp_path: Path, emu: Emulator, now: list[dt.datetime]) -> Daemon:
+def make_daemon(tmp_path: Path, emu: Emulator, now: list[dt.datetime],
+                **client_kw: object) -> Daemon:
     inbox = tmp_path / "inbox"
     inbox.mkdir(exist_ok=True)
     config = local_config(tmp_path / "state", [inbox], emu.endpoint_url,
@@ -24,7 +25,7 @@ def make_daemon(tmp_path: Path, emu: Emulator, now: list[dt.datetime]) -> Daemon
     engine = create_store_engine(config.database_url)
     schema.upgrade(engine)
     engine.dispose()
-    daemon = Daemon(config, client=client_for(emu), now=lambda: now[0])
+    daemon = Daemon(config, client=client_for(emu, **client_kw), now=lambda: now[0])
     daemon.prepare()
     return daemon
 
@@ -75,5 +76,38 @@ def test_housekeeping_aborts_only_this_hosts_untracked_uploads(tmp_path: Path) -
             left = {u["MultipartUploadId"] for u in client.list_multipart_uploads("local")}
             assert left == {other_host, foreign} and orphan not in left
             assert "old" not in [k for k, _ in daemon.store.events()]
+        finally:
+            daemon.lock.release()
+
+
+def test_daemon_downloads_a_requested_restore_and_status_shows_it(tmp_path: Path) -> None:
+    from glacierd import status
+    from glacierd.daemon import make_restorer
+    from glacierd.uploader import Uploader, UploadSettings
+
+    # One clock for the emulator, the client's signatures and the daemon.
+    now = [dt.datetime.now(dt.UTC)]
+    start = now[0]
+    with Emulator(tmp_path / "emu", job_delay=3600, clock=lambda: now[0].timestamp()) as emu:
+        daemon = make_daemon(tmp_path, emu, now, clock=lambda: now[0])
+        try:
+            assert daemon.store is not None
+            src = tmp_path / "src"
+            src.mkdir()
+            (src / "doc.txt").write_bytes(b"bring me back")
+            Uploader(daemon.store, daemon.client, UploadSettings(vault="local")).upload_path(
+                src / "doc.txt")
+            restorer = make_restorer(daemon.config, daemon.store, daemon.client, now=daemon.now)
+            [record] = restorer.request(restorer.select([str(src)]))  # what `restore` does
+            daemon.poll_jobs()
+            shown = status.collect(daemon.store)["restores"]
+            assert [(r["path"], r["status"]) for r in shown] == [(str(src / "doc.txt"),
+                                                                  "waiting")]
+            now[0] = start + dt.timedelta(hours=2)  # the job's delay has passed
+            daemon.poll_jobs()
+            done = daemon.store.restore(record.id)
+            assert done.status == "done"
+            assert Path(done.dest_path).read_bytes() == b"bring me back"
+            assert status.collect(daemon.store)["restores"] == []
         finally:
             daemon.lock.release()
