@@ -32,6 +32,7 @@ from glacierd import config as config_mod
 from glacierd import description, wiring
 from glacierd.errors import AlreadyRunningError, ConfigError
 from glacierd.glacier import GlacierClient, GlacierError
+from glacierd.restorer import Restorer, RestoreSettings
 from glacierd.sdnotify import Notifier
 from glacierd.store.models import FileState, utcnow
 from glacierd.store.repository import Store
@@ -408,9 +409,7 @@ def poll_inventories(client: GlacierClient, store: Store, state_dir: Path,
 
 
 def make_restorer(config: config_mod.Config, store: Store, client: GlacierClient,
-                  **kw: Any) -> Any:
-    from glacierd.restorer import Restorer, RestoreSettings
-
+                  **kw: Any) -> Restorer:
     r = config.restore
     return Restorer(store, client, RestoreSettings(
         vault=config.vault.name, restore_dir=r.dir, tier=r.tier,
