@@ -34,18 +34,48 @@ DEFAULT_CONFIG = "/etc/glacierd/config.toml"
 DEFAULT_LOCAL_STATE = "glacierd-state"
 
 
+LOCAL_ENDPOINT_FILE = "local-endpoint.json"
+
+
 class Context:
-    def __init__(self, config_path: str, log_level: str, log_level_given: bool) -> None:
+    def __init__(self, config_path: str, log_level: str, log_level_given: bool,
+                 local: bool = False, state_dir: str | None = None) -> None:
         self.config_path = config_path
         self.log_level = log_level
         self.log_level_given = log_level_given
+        self.local = local
+        self.state_dir = Path(state_dir or DEFAULT_LOCAL_STATE).resolve()
         self._config: config_mod.Config | None = None
 
     @property
     def config(self) -> config_mod.Config:
         if self._config is None:
-            self._config = config_mod.load(self.config_path)
+            self._config = self._local_config() if self.local else config_mod.load(
+                self.config_path)
         return self._config
+
+    @property
+    def database_url(self) -> str:
+        """The state database; with --local it needs no running daemon."""
+        if self.local:
+            return f"sqlite:///{self.state_dir / 'glacierd.db'}"
+        return self.config.database_url
+
+    def _local_config(self) -> config_mod.Config:
+        """The config of the `glacierd run --local` that is running on ``state_dir``."""
+        import json
+
+        from glacierd.daemon import local_config
+
+        published = self.state_dir / LOCAL_ENDPOINT_FILE
+        try:
+            doc = json.loads(published.read_text())
+        except (OSError, ValueError):
+            raise click.ClickException(
+                f"no `glacierd run --local` is running on {self.state_dir}: start it first "
+                "(its emulator lives in that process)") from None
+        return local_config(self.state_dir, [], doc["endpoint_url"], doc["access_key"],
+                            doc["secret_key"])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,19 +84,27 @@ class Context:
               show_default=True, help="config file (or $GLACIERD_CONFIG)")
 @click.option("--log-level", default="WARNING", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option("--local", "local", is_flag=True,
+              help="act on the running `glacierd run --local` instead of a config file")
+@click.option("--state-dir", "state_dir", default=None, type=click.Path(file_okay=False),
+              help=f"with --local (default ./{DEFAULT_LOCAL_STATE})")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str, log_level: str) -> None:
+def cli(ctx: click.Context, config_path: str, log_level: str, local: bool,
+        state_dir: str | None) -> None:
     """glacierd: resumable backups to Amazon Glacier."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     given = ctx.get_parameter_source("log_level") != click.core.ParameterSource.DEFAULT
-    ctx.obj = Context(config_path, log_level, given)
+    ctx.obj = Context(config_path, log_level, given, local, state_dir)
 
 
 def _open_store(ctx: Context) -> Any:
     from glacierd.store.repository import Store
 
-    return Store.open(ctx.config.database_url)
+    if ctx.local and not (ctx.state_dir / "glacierd.db").exists():
+        raise click.ClickException(f"{ctx.state_dir}: no glacierd state here; start "
+                                   "`glacierd run --local` first")
+    return Store.open(ctx.database_url)
 
 
 @cli.group()
@@ -130,6 +168,8 @@ def upload(ctx: Context, paths: tuple[str, ...]) -> None:
             if outcome.status == "failed":
                 failures += 1
                 console.print(f"[red]failed[/red] {outcome.error}")
+            elif outcome.status == "busy":
+                console.print(f"[yellow]busy[/yellow] {outcome.path}: {outcome.error}")
             elif outcome.status == "unconfirmed":
                 console.print(f"[yellow]unconfirmed[/yellow] {outcome.path}: {outcome.error}")
             else:
@@ -152,6 +192,9 @@ def run(ctx: Context, local: bool, watch_dirs: tuple[str, ...], state_dir: str |
     """Run the backup daemon: watch folders, upload what settles, follow jobs."""
     from glacierd.daemon import Daemon
 
+    local = local or ctx.local
+    if state_dir is None and ctx.local:
+        state_dir = str(ctx.state_dir)
     if not local:
         if watch_dirs or state_dir:
             raise click.UsageError("--watch and --state-dir go with --local; otherwise the "
@@ -190,6 +233,7 @@ def _run_local(ctx: Context, watch_dirs: tuple[str, ...], state_dir: str | None)
             engine.dispose()
         client = GlacierClient(config.aws.region, endpoint_url=emulator.endpoint_url,
                                credentials=emulator.credentials)
+        _publish_local_endpoint(state, emulator)
         shown = ", ".join(str(w) for w in watches)
         click.echo(f"glacierd: backing up {shown} to a local Glacier emulator (data in "
                    f"{state}).\nDrop files there; `glacierd status --local"
@@ -197,8 +241,24 @@ def _run_local(ctx: Context, watch_dirs: tuple[str, ...], state_dir: str | None)
                    + "` shows progress. Ctrl-C stops.", err=True)
         code = Daemon(config, client=client, reload=lambda: config).run()
     finally:
+        (state / LOCAL_ENDPOINT_FILE).unlink(missing_ok=True)
         emulator.stop()
     raise click.exceptions.Exit(code)
+
+
+def _publish_local_endpoint(state: Path, emulator: Any) -> None:
+    """Let `glacierd --local COMMAND` find this process's emulator (file mode 0600)."""
+    import json
+    import os
+
+    doc = {"endpoint_url": emulator.endpoint_url, "pid": os.getpid(),
+           "access_key": emulator.credentials.access_key,
+           "secret_key": emulator.credentials.secret_key}
+    tmp = state / f".{LOCAL_ENDPOINT_FILE}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(doc, fh)
+    os.replace(tmp, state / LOCAL_ENDPOINT_FILE)
 
 
 @cli.command()
@@ -216,8 +276,8 @@ def status(ctx: Context, as_json: bool, live: bool, local: bool, state_dir: str 
     from glacierd import status as status_mod
     from glacierd.store.repository import Store
 
-    if local:
-        db = Path(state_dir or DEFAULT_LOCAL_STATE).resolve() / "glacierd.db"
+    if local or ctx.local:
+        db = (Path(state_dir).resolve() if state_dir else ctx.state_dir) / "glacierd.db"
         if not db.exists():
             raise click.ClickException(f"{db}: no state here; start `glacierd run --local` first")
         url = f"sqlite:///{db}"
@@ -271,9 +331,10 @@ def _services(ctx: Context) -> tuple[Any, Any]:
     """The store and a client whose vault exists."""
     from glacierd import wiring
 
+    config = ctx.config  # with --local: fails here, clearly, if no local daemon runs
     store = _open_store(ctx)
-    client = wiring.make_client(ctx.config)
-    wiring.ensure_vault(client, ctx.config)
+    client = wiring.make_client(config)
+    wiring.ensure_vault(client, config)
     return store, client
 
 

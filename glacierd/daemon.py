@@ -269,11 +269,14 @@ class Daemon:
             return
         try:
             assert self.store is not None
+            seen: set[int] = set()  # one try per file a pass: a busy file waits for the next
             while not self.stop_requested.is_set():
-                batch = self.store.pending_files(self.now(), limit=20)
+                batch = [r for r in self.store.pending_files(self.now(), limit=20 + len(seen))
+                         if r.id not in seen]
                 if not batch:
                     return
                 for record in batch:
+                    seen.add(record.id)
                     if self.stop_requested.is_set():
                         return
                     uploader = self.uploader

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import fcntl
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -145,8 +146,9 @@ class Restorer:
         for archive, dest in planned:
             previous = self.store.open_restore(archive.id, str(dest))
             if previous is not None:  # asked again: resume it, verified segments and all
-                record = self.store.restore_job(previous, previous.job_id,
-                                                previous.job_requested_at)
+                record = self.store.restore_job(  # no job yet: clear the old claim too
+                    previous, previous.job_id,
+                    previous.job_requested_at if previous.job_id else None)
                 records.append(record)
                 continue
             record = self.store.add_restore(archive, str(dest), tier or self.settings.tier,
@@ -178,6 +180,8 @@ class Restorer:
 
     def _initiate(self, record: RestoreRecord) -> None:
         assert record.archive_id is not None
+        if not self.store.claim_restore(record, self.now()):
+            return  # another process is starting this one
         try:
             job_id = self.client.initiate_archive_retrieval(
                 record.vault, record.archive_id, tier=record.tier,
@@ -192,6 +196,9 @@ class Restorer:
                                           f"archive {record.archive_id} is not in vault "
                                           f"{record.vault}")
             return
+        except BaseException:
+            self.store.release_restore(record)  # someone may try again
+            raise
         self.store.restore_job(record, job_id, self.now())
         self.store.add_job(job_id, record.vault, "archive-retrieval", tier=record.tier,
                            archive_id=record.archive_id, created_at=self.now())
@@ -237,19 +244,29 @@ class Restorer:
         """Fetch the unverified segments, verify the whole, rename into place."""
         assert record.job_id is not None
         dest, partial = Path(record.dest_path), Path(record.partial_path)
-        if dest.exists() and not record.overwrite:
-            self.store.set_restore_status(record, RestoreStatus.FAILED,
-                                          f"{dest} appeared meanwhile; not overwritten")
-            return self.store.restore(record.id)
-        verified = dict(record.verified)
-        if verified and not partial.exists():
-            self.store.forget_segments(record, refetch=False)
-            verified = {}
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(partial, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             return self._fail(record, f"{partial}: cannot be written: {exc.strerror}")
+        try:  # the daemon and `restore --wait` may both get here: one downloads
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return self.store.restore(record.id)
+        record = self.store.restore(record.id)  # what another process did meanwhile
+        if record.status in (RestoreStatus.DONE, RestoreStatus.FAILED) or record.job_id is None:
+            if os.fstat(fd).st_size == 0:
+                partial.unlink(missing_ok=True)  # created only to take the lock
+            os.close(fd)
+            return record
+        if dest.exists() and not record.overwrite:
+            os.close(fd)
+            return self._fail(record, f"{dest} appeared meanwhile; not overwritten")
+        verified = dict(record.verified)
+        if verified and os.fstat(fd).st_size == 0:  # the partial file was lost
+            self.store.forget_segments(record, refetch=False)
+            verified = {}
         done = sum(p.length for p in limits.part_ranges(record.size, record.segment_size)
                    if p.index in verified)
         try:

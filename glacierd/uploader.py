@@ -24,7 +24,10 @@ an ``Outcome``; nothing is dropped (invariant 7).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import datetime as dt
+import fcntl
+import hashlib
 import logging
 import os
 import queue
@@ -33,7 +36,7 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,12 +68,15 @@ class UploadSettings:
     concurrency: int = 4
     follow_symlinks: bool = False
     host: str = socket.gethostname()
+    lock_dir: Path | None = None
+    """Where per-file locks live (the state directory's ``locks/``): the daemon and
+    a foreground ``glacierd upload`` must never upload one file twice at once."""
 
 
 @dataclass(frozen=True)
 class Outcome:
     path: str
-    status: str  # archived | skipped | failed | unconfirmed
+    status: str  # archived | skipped | failed | unconfirmed | busy
     archive_id: str | None = None
     size: int = 0
     error: str | None = None
@@ -161,8 +167,35 @@ class Uploader:
         except UnreadableFileError as exc:
             record = self.store.file_seen(abspath, 0, 0, 0)
             return self._failed(record, str(exc.message))
-        record = self.store.file_seen(abspath, st.st_size, st.st_mtime_ns, st.st_ino)
-        return self._upload_record(record, st)
+        with self._file_lock(abspath) as mine:
+            if not mine:
+                return Outcome(abspath, "busy", None, st.st_size,
+                               "another glacierd process is uploading it")
+            record = self.store.file_seen(abspath, st.st_size, st.st_mtime_ns, st.st_ino)
+            return self._upload_record(record, st)
+
+    @contextlib.contextmanager
+    def _file_lock(self, path: str) -> Iterator[bool]:
+        """An exclusive, non-blocking flock for this path (always granted without a lock dir).
+
+        Lock files are kept, never deleted: deleting one could let a waiter lock a
+        file that no longer has that name.
+        """
+        if self.settings.lock_dir is None:
+            yield True
+            return
+        self.settings.lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        name = hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+        fd = os.open(self.settings.lock_dir / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
 
     def resume_all(self) -> list[Outcome]:
         """Finish every upload the store has unfinished (at start-up)."""

@@ -324,3 +324,36 @@ def test_after_upload_delete_and_move(tmp_path: Path) -> None:
     assert (done / "sub" / "kept.bin").read_bytes() == kept
     assert len(archives_of(listing, inbox / "gone.bin")) == 1
     assert len(archives_of(listing, drop / "sub" / "kept.bin")) == 1
+
+
+def test_local_mode_round_trip_with_real_processes(tmp_path: Path) -> None:
+    state, inbox = tmp_path / "state", tmp_path / "inbox"
+    base = [sys.executable, "-m", "glacierd.cli"]
+    local = [*base, "--local", "--state-dir", str(state)]
+    refused = subprocess.run([*local, "restore", str(inbox)], capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode != 0 and "run --local" in refused.stderr
+    proc = subprocess.Popen([*base, "run", "--local", "--state-dir", str(state), "--watch",
+                             str(inbox)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        wait_until(lambda: (state / "local-endpoint.json").exists(), 60, "the local daemon")
+        assert (state / "local-endpoint.json").stat().st_mode & 0o077 == 0
+        data = random_file(inbox / "notes.bin", 1500 * 1000, seed=11)
+        wait_until(lambda: file_states(state / "glacierd.db").get(str(inbox / "notes.bin"))
+                   == "archived", 60, "the upload")
+        status = json.loads(subprocess.run([*local, "status", "--json"], capture_output=True,
+                                           text=True, timeout=60).stdout)
+        assert status["daemon"]["running"] and status["files"][0]["state"] == "archived"
+        (inbox / "notes.bin").unlink()
+        back = subprocess.run([*local, "restore", str(inbox), "--wait"], capture_output=True,
+                              text=True, timeout=120)
+        assert back.returncode == 0, back.stderr
+        restored = tmp_path / "restored" / str(inbox / "notes.bin").lstrip("/")
+        assert restored.read_bytes() == data
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    assert not (state / "local-endpoint.json").exists(), "removed when the daemon stops"
+    listing = subprocess.run([*local, "archives"], capture_output=True, text=True, timeout=60)
+    assert str(inbox / "notes.bin") in listing.stdout, "the catalog needs no running daemon"

@@ -111,3 +111,35 @@ def test_daemon_downloads_a_requested_restore_and_status_shows_it(tmp_path: Path
             assert status.collect(daemon.store)["restores"] == []
         finally:
             daemon.lock.release()
+
+
+def test_drain_leaves_a_busy_file_for_the_next_pass(tmp_path: Path) -> None:
+    import fcntl
+    import hashlib
+    import os
+
+    now = [T0]
+    with Emulator(tmp_path / "emu") as emu:
+        daemon = make_daemon(tmp_path, emu, now)
+        try:
+            assert daemon.store is not None
+            inbox = tmp_path / "inbox"
+            for name in ("a.txt", "b.txt"):
+                (inbox / name).write_text(name)
+                st = (inbox / name).stat()
+                daemon.store.file_seen(str(inbox / name), st.st_size, st.st_mtime_ns, st.st_ino)
+            locks = daemon.config.state.dir / "locks"
+            locks.mkdir(exist_ok=True)
+            key = hashlib.sha256(str(inbox / "a.txt").encode()).hexdigest()[:32]
+            holder = os.open(locks / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(holder, fcntl.LOCK_EX)
+            try:
+                daemon.drain()  # returns: it does not spin on the busy file
+            finally:
+                os.close(holder)
+            states = daemon.store.count_files()
+            assert states == {"pending": 1, "archived": 1}
+            daemon.drain()
+            assert daemon.store.count_files() == {"archived": 2}
+        finally:
+            daemon.lock.release()

@@ -73,3 +73,29 @@ def test_versions_are_picked_by_date_or_number() -> None:
     assert [a.id for a in pick_versions(archives, version=1)] == [1, 4]
     assert [a.id for a in pick_versions(archives, before=T0 + dt.timedelta(days=6))] == [2, 4]
     assert [a.id for a in pick_versions(archives, version=3)] == [3]
+
+
+def test_two_processes_never_download_or_initiate_the_same_restore(tmp_path: Path) -> None:
+    """The daemon and `restore --wait` share a store: one claims the job, one downloads."""
+    import fcntl
+    import os
+
+    with Emulator(tmp_path / "emu") as emu:
+        restorer, data, _now = _archived(tmp_path, emu)
+        [record] = restorer.request(restorer.select([str(tmp_path / "src")]))
+        assert not restorer.store.claim_restore(record, T0), "already started: no second job"
+        assert emu.stats()["requests"]["InitiateJob"] == 1
+        partial = Path(record.partial_path)
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        holder = os.open(partial, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(holder, fcntl.LOCK_EX)  # "the other process" is downloading
+        try:
+            left = restorer.download(restorer.store.restore(record.id))
+            assert left.status == "waiting" and left.verified == ()
+            assert emu.stats()["requests"].get("GetJobOutput", 0) == 0
+        finally:
+            os.close(holder)
+        done = restorer.download(restorer.store.restore(record.id))
+        assert done.status == "done" and Path(done.dest_path).read_bytes() == data
+        again = restorer.download(restorer.store.restore(record.id))  # late second process
+        assert again.status == "done" and not partial.exists()

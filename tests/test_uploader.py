@@ -247,3 +247,30 @@ dir = "state"
                              str(tmp_path / "pipe")], capture_output=True, text=True, timeout=60)
     assert answer.returncode == 1
     assert "is a FIFO" in answer.stderr and "archived" in answer.stdout
+
+
+def test_a_file_another_process_is_uploading_is_left_to_it(tmp_path: Path,
+                                                           emulator: Emulator) -> None:
+    import fcntl
+    import hashlib
+
+    client = client_for(emulator)
+    client.create_vault("v")
+    locks = tmp_path / "state" / "locks"
+    uploader = make_uploader(tmp_path, client, lock_dir=locks)
+    path = tmp_path / "shared.bin"
+    data = random_file(path, 2 * MIB, seed=21)
+    locks.mkdir(parents=True)
+    name = hashlib.sha256(str(path).encode()).hexdigest()[:32]
+    holder = os.open(locks / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # "the daemon" holds this file
+    try:
+        busy = uploader.upload_path(path)
+        assert busy.status == "busy"
+        assert sum(emulator.stats()["requests"].values()) == 1, "only CreateVault was sent"
+    finally:
+        os.close(holder)
+    done = uploader.upload_path(path)
+    assert done.status == "archived"
+    assert emulator.state.archive_bytes("v", done.archive_id or "") == data
+    assert emulator.stats()["archives_created"] == 1

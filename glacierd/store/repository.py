@@ -422,6 +422,27 @@ class Store:
                 query = query.where(Restore.status.in_(list(statuses)))
             return [_restore(r) for r in s.scalars(query)]
 
+    def claim_restore(self, restore: RestoreRecord, now: dt.datetime) -> bool:
+        """Atomically take a requested restore for initiation; False if another process did.
+
+        Two processes (the daemon and ``restore --wait``) may poll the same store; a
+        retrieval costs money, so only the one whose conditional UPDATE lands starts it.
+        """
+        with self._tx() as s:
+            claimed = s.execute(
+                update(Restore)
+                .where(Restore.id == restore.id, Restore.status == RestoreStatus.REQUESTED,
+                       Restore.job_requested_at.is_(None))
+                .values(job_requested_at=now)
+                .returning(Restore.id)).first()
+            return claimed is not None
+
+    def release_restore(self, restore: RestoreRecord) -> None:
+        with self._tx() as s:
+            s.execute(update(Restore).where(Restore.id == restore.id,
+                                            Restore.status == RestoreStatus.REQUESTED)
+                      .values(job_requested_at=None))
+
     def restore_job(self, restore: RestoreRecord, job_id: str | None,
                     requested_at: dt.datetime | None) -> RestoreRecord:
         """The retrieval job for a restore (None: it must be initiated again)."""
