@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from glacierd import description
@@ -16,8 +18,10 @@ from tests.conftest import client_for
 T0 = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 
 
-def make_daemon(tmp_path: Path, emu: Emulator, now: list[dt.datetime],
-                **client_kw: object) -> Daemon:
+@contextmanager
+def prepared_daemon(tmp_path: Path, emu: Emulator, now: list[dt.datetime],
+                    **client_kw: object) -> Iterator[Daemon]:
+    """A daemon with everything started but its loop: the test calls its jobs."""
     inbox = tmp_path / "inbox"
     inbox.mkdir(exist_ok=True)
     config = local_config(tmp_path / "state", [inbox], emu.endpoint_url,
@@ -27,57 +31,52 @@ def make_daemon(tmp_path: Path, emu: Emulator, now: list[dt.datetime],
     engine.dispose()
     daemon = Daemon(config, client=client_for(emu, **client_kw), now=lambda: now[0])
     daemon.prepare()
-    return daemon
+    try:
+        yield daemon
+    finally:
+        daemon.lock.release()
 
 
 def test_inventory_is_requested_on_schedule_and_fetched(tmp_path: Path) -> None:
     now = [T0]
-    with Emulator(tmp_path / "emu") as emu:
-        daemon = make_daemon(tmp_path, emu, now)
-        try:
-            assert daemon.store is not None
-            daemon.maybe_request_inventory()
-            assert len(daemon.store.jobs(kind="inventory")) == 1
-            now[0] = T0 + dt.timedelta(days=6)
-            daemon.maybe_request_inventory()
-            assert len(daemon.store.jobs(kind="inventory")) == 1, "not due before 7 days"
-            daemon.poll_jobs()
-            [job] = daemon.store.jobs(kind="inventory")
-            assert job.status == "Downloaded" and job.output_path
-            doc = json.loads(Path(job.output_path).read_text())
-            assert doc["VaultARN"].endswith(":vaults/local")
-            assert (Path(job.output_path).stat().st_mode & 0o777) == 0o600
-            now[0] = T0 + dt.timedelta(days=7, seconds=1)
-            daemon.maybe_request_inventory()
-            assert len(daemon.store.jobs(kind="inventory")) == 2
-        finally:
-            daemon.lock.release()
+    with Emulator(tmp_path / "emu") as emu, prepared_daemon(tmp_path, emu, now) as daemon:
+        assert daemon.store is not None
+        daemon.maybe_request_inventory()
+        assert len(daemon.store.jobs(kind="inventory")) == 1
+        now[0] = T0 + dt.timedelta(days=6)
+        daemon.maybe_request_inventory()
+        assert len(daemon.store.jobs(kind="inventory")) == 1, "not due before 7 days"
+        daemon.poll_jobs()
+        [job] = daemon.store.jobs(kind="inventory")
+        assert job.status == "Downloaded" and job.output_path
+        doc = json.loads(Path(job.output_path).read_text())
+        assert doc["VaultARN"].endswith(":vaults/local")
+        assert (Path(job.output_path).stat().st_mode & 0o777) == 0o600
+        now[0] = T0 + dt.timedelta(days=7, seconds=1)
+        daemon.maybe_request_inventory()
+        assert len(daemon.store.jobs(kind="inventory")) == 2
 
 
 def test_housekeeping_aborts_only_this_hosts_untracked_uploads(tmp_path: Path) -> None:
     now = [T0]
-    with Emulator(tmp_path / "emu") as emu:
-        daemon = make_daemon(tmp_path, emu, now)
-        try:
-            client = daemon.client
+    with Emulator(tmp_path / "emu") as emu, prepared_daemon(tmp_path, emu, now) as daemon:
+        client = daemon.client
 
-            def start(host: str, token: str) -> str:
-                desc = description.encode(description.ArchiveInfo(
-                    path="/x", host=host, size=1, mtime_ns=1, token=token))
-                return client.initiate_multipart_upload("local", 2**20, desc)
+        def start(host: str, token: str) -> str:
+            desc = description.encode(description.ArchiveInfo(
+                path="/x", host=host, size=1, mtime_ns=1, token=token))
+            return client.initiate_multipart_upload("local", 2**20, desc)
 
-            orphan = start(daemon.host, "orphan-token")
-            other_host = start("another-machine", "their-token")
-            foreign = client.initiate_multipart_upload("local", 2**20, "not glacierd's")
-            assert daemon.store is not None
-            daemon.store.event("info", "old", "an old event")
-            now[0] = T0 + dt.timedelta(days=60)
-            daemon.housekeeping()
-            left = {u["MultipartUploadId"] for u in client.list_multipart_uploads("local")}
-            assert left == {other_host, foreign} and orphan not in left
-            assert "old" not in [k for k, _ in daemon.store.events()]
-        finally:
-            daemon.lock.release()
+        orphan = start(daemon.host, "orphan-token")
+        other_host = start("another-machine", "their-token")
+        foreign = client.initiate_multipart_upload("local", 2**20, "not glacierd's")
+        assert daemon.store is not None
+        daemon.store.event("info", "old", "an old event")
+        now[0] = T0 + dt.timedelta(days=60)
+        daemon.housekeeping()
+        left = {u["MultipartUploadId"] for u in client.list_multipart_uploads("local")}
+        assert left == {other_host, foreign} and orphan not in left
+        assert "old" not in [k for k, _ in daemon.store.events()]
 
 
 def test_daemon_downloads_a_requested_restore_and_status_shows_it(tmp_path: Path) -> None:
@@ -88,29 +87,26 @@ def test_daemon_downloads_a_requested_restore_and_status_shows_it(tmp_path: Path
     # One clock for the emulator, the client's signatures and the daemon.
     now = [dt.datetime.now(dt.UTC)]
     start = now[0]
-    with Emulator(tmp_path / "emu", job_delay=3600, clock=lambda: now[0].timestamp()) as emu:
-        daemon = make_daemon(tmp_path, emu, now, clock=lambda: now[0])
-        try:
-            assert daemon.store is not None
-            src = tmp_path / "src"
-            src.mkdir()
-            (src / "doc.txt").write_bytes(b"bring me back")
-            Uploader(daemon.store, daemon.client, UploadSettings(vault="local")).upload_path(
-                src / "doc.txt")
-            restorer = make_restorer(daemon.config, daemon.store, daemon.client, now=daemon.now)
-            [record] = restorer.request(restorer.select([str(src)]))  # what `restore` does
-            daemon.poll_jobs()
-            shown = status.collect(daemon.store)["restores"]
-            assert [(r["path"], r["status"]) for r in shown] == [(str(src / "doc.txt"),
-                                                                  "waiting")]
-            now[0] = start + dt.timedelta(hours=2)  # the job's delay has passed
-            daemon.poll_jobs()
-            done = daemon.store.restore(record.id)
-            assert done.status == "done"
-            assert Path(done.dest_path).read_bytes() == b"bring me back"
-            assert status.collect(daemon.store)["restores"] == []
-        finally:
-            daemon.lock.release()
+    with (Emulator(tmp_path / "emu", job_delay=3600, clock=lambda: now[0].timestamp()) as emu,
+          prepared_daemon(tmp_path, emu, now, clock=lambda: now[0]) as daemon):
+        assert daemon.store is not None
+        src = tmp_path / "src"
+        src.mkdir()
+        (src / "doc.txt").write_bytes(b"bring me back")
+        Uploader(daemon.store, daemon.client, UploadSettings(vault="local")).upload_path(
+            src / "doc.txt")
+        restorer = make_restorer(daemon.config, daemon.store, daemon.client, now=daemon.now)
+        [record] = restorer.request(restorer.select([str(src)]))  # what `restore` does
+        daemon.poll_jobs()
+        shown = status.collect(daemon.store)["restores"]
+        assert [(r["path"], r["status"]) for r in shown] == [(str(src / "doc.txt"),
+                                                              "waiting")]
+        now[0] = start + dt.timedelta(hours=2)  # the job's delay has passed
+        daemon.poll_jobs()
+        done = daemon.store.restore(record.id)
+        assert done.status == "done"
+        assert Path(done.dest_path).read_bytes() == b"bring me back"
+        assert status.collect(daemon.store)["restores"] == []
 
 
 def test_drain_leaves_a_busy_file_for_the_next_pass(tmp_path: Path) -> None:
@@ -119,27 +115,23 @@ def test_drain_leaves_a_busy_file_for_the_next_pass(tmp_path: Path) -> None:
     import os
 
     now = [T0]
-    with Emulator(tmp_path / "emu") as emu:
-        daemon = make_daemon(tmp_path, emu, now)
+    with Emulator(tmp_path / "emu") as emu, prepared_daemon(tmp_path, emu, now) as daemon:
+        assert daemon.store is not None
+        inbox = tmp_path / "inbox"
+        for name in ("a.txt", "b.txt"):
+            (inbox / name).write_text(name)
+            st = (inbox / name).stat()
+            daemon.store.file_seen(str(inbox / name), st.st_size, st.st_mtime_ns, st.st_ino)
+        locks = daemon.config.state.dir / "locks"
+        locks.mkdir(exist_ok=True)
+        key = hashlib.sha256(str(inbox / "a.txt").encode()).hexdigest()[:32]
+        holder = os.open(locks / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(holder, fcntl.LOCK_EX)
         try:
-            assert daemon.store is not None
-            inbox = tmp_path / "inbox"
-            for name in ("a.txt", "b.txt"):
-                (inbox / name).write_text(name)
-                st = (inbox / name).stat()
-                daemon.store.file_seen(str(inbox / name), st.st_size, st.st_mtime_ns, st.st_ino)
-            locks = daemon.config.state.dir / "locks"
-            locks.mkdir(exist_ok=True)
-            key = hashlib.sha256(str(inbox / "a.txt").encode()).hexdigest()[:32]
-            holder = os.open(locks / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(holder, fcntl.LOCK_EX)
-            try:
-                daemon.drain()  # returns: it does not spin on the busy file
-            finally:
-                os.close(holder)
-            states = daemon.store.count_files()
-            assert states == {"pending": 1, "archived": 1}
-            daemon.drain()
-            assert daemon.store.count_files() == {"archived": 2}
+            daemon.drain()  # returns: it does not spin on the busy file
         finally:
-            daemon.lock.release()
+            os.close(holder)
+        states = daemon.store.count_files()
+        assert states == {"pending": 1, "archived": 1}
+        daemon.drain()
+        assert daemon.store.count_files() == {"archived": 2}
