@@ -208,6 +208,9 @@ def run(ctx: Context, local: bool, watch_dirs: tuple[str, ...], state_dir: str |
 def _apply_log_level(ctx: Context, level: str) -> None:
     if not ctx.log_level_given:
         logging.getLogger().setLevel(level.upper())
+        # Libraries' own INFO lines are noise in a daemon's journal.
+        for noisy in ("alembic", "apscheduler", "watchdog"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _run_local(ctx: Context, watch_dirs: tuple[str, ...], state_dir: str | None) -> None:
@@ -233,13 +236,13 @@ def _run_local(ctx: Context, watch_dirs: tuple[str, ...], state_dir: str | None)
             engine.dispose()
         client = GlacierClient(config.aws.region, endpoint_url=emulator.endpoint_url,
                                credentials=emulator.credentials)
-        _publish_local_endpoint(state, emulator)
         shown = ", ".join(str(w) for w in watches)
         click.echo(f"glacierd: backing up {shown} to a local Glacier emulator (data in "
                    f"{state}).\nDrop files there; `glacierd status --local"
                    + (f" --state-dir {state}" if state_dir else "")
                    + "` shows progress. Ctrl-C stops.", err=True)
-        code = Daemon(config, client=client, reload=lambda: config).run()
+        code = Daemon(config, client=client, reload=lambda: config,
+                      on_ready=lambda: _publish_local_endpoint(state, emulator)).run()
     finally:
         (state / LOCAL_ENDPOINT_FILE).unlink(missing_ok=True)
         emulator.stop()

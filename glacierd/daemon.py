@@ -91,9 +91,11 @@ class Daemon:
     def __init__(self, config: config_mod.Config, *, client: GlacierClient | None = None,
                  notifier: Notifier | None = None,
                  reload: Callable[[], config_mod.Config] | None = None,
-                 now: Callable[[], dt.datetime] = utcnow) -> None:
+                 now: Callable[[], dt.datetime] = utcnow,
+                 on_ready: Callable[[], None] | None = None) -> None:
         self.config = config
         self.now = now
+        self.on_ready = on_ready
         self.where = str(config.source) if config.source else "glacierd"
         self._client = client
         self.notifier = notifier or Notifier()
@@ -140,11 +142,15 @@ class Daemon:
         store.event("info", "daemon-started", f"glacierd started (pid {os.getpid()}) for vault "
                                               f"{self.config.vault.name}")
         self._heartbeat()
+        # Events first, then the scan: a file landing in between is seen twice (harmless),
+        # never by neither.
+        self.watcher.start()
         found = self.watcher.scan()
         log.info("start-up scan: %d files in %d watched folders", found, len(self.config.watch))
-        self.watcher.start()
         self._start_scheduler()
         self.notifier.ready(self._status_text())
+        if self.on_ready is not None:
+            self.on_ready()
         log.info("glacierd is running (pid %d)", os.getpid())
         try:
             while not self.stop_requested.wait(0.5):
@@ -381,8 +387,8 @@ class Daemon:
             assert self.watcher is not None
             self.watcher.stop()
             self.watcher = self._make_watcher(new)
-            self.watcher.scan()
             self.watcher.start()
+            self.watcher.scan()
         if new.upload != self.config.upload and self.store is not None:
             self.uploader = wiring.make_uploader(new, self.store, self.client)
         self.config = new
