@@ -135,3 +135,43 @@ def test_drain_leaves_a_busy_file_for_the_next_pass(tmp_path: Path) -> None:
         assert states == {"pending": 1, "archived": 1}
         daemon.drain()
         assert daemon.store.count_files() == {"archived": 2}
+
+
+def test_a_file_landing_right_after_the_start_up_scan_is_not_missed(tmp_path: Path) -> None:
+    """Watching starts before the scan: a file arriving just after it is still seen."""
+    import threading
+    import time
+
+    from glacierd.watcher import Watcher
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    with Emulator(tmp_path / "emu") as emu:
+        config = local_config(tmp_path / "state", [inbox], emu.endpoint_url,
+                              emu.credentials.access_key, emu.credentials.secret_key)
+        engine = create_store_engine(config.database_url)
+        schema.upgrade(engine)
+        engine.dispose()
+        daemon = Daemon(config, client=client_for(emu))
+        real_scan = Watcher.scan
+
+        def scan_then_a_file_arrives(self: Watcher) -> int:
+            found = real_scan(self)
+            (inbox / "late.txt").write_text("arrived just after the scan")
+            return found
+
+        Watcher.scan = scan_then_a_file_arrives  # type: ignore[method-assign]
+        try:
+            runner = threading.Thread(target=daemon.run)
+            runner.start()
+            deadline = time.monotonic() + 30
+            while daemon.store is None or daemon.store.count_files().get("archived") != 1:
+                assert time.monotonic() < deadline, "the late file was never archived"
+                time.sleep(0.1)  # polling the daemon's store: no event to wait on
+        finally:
+            Watcher.scan = real_scan  # type: ignore[method-assign]
+            daemon.request_stop()
+            runner.join(timeout=30)
+        assert daemon.store is not None
+        [archive] = daemon.store.archives()
+        assert archive.source_path == str(inbox / "late.txt")
