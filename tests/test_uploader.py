@@ -274,3 +274,53 @@ def test_a_file_another_process_is_uploading_is_left_to_it(tmp_path: Path,
     assert done.status == "archived"
     assert emulator.state.archive_bytes("v", done.archive_id or "") == data
     assert emulator.stats()["archives_created"] == 1
+
+
+def test_lost_complete_answer_with_vanished_upload_id_waits_for_the_inventory(
+        tmp_path: Path, emulator: Emulator) -> None:
+    """DESIGN invariant 5: never upload again; the next inventory confirms the archive."""
+    import shutil
+
+    from glacierd import catalog
+    from glacierd.store.models import UploadStatus
+
+    client = client_for(emulator)
+    client.create_vault("v")
+    uploader = make_uploader(tmp_path, client)
+    path = tmp_path / "precious.bin"
+    data = random_file(path, 3 * MIB + 3, seed=31)
+    record = uploader.store.file_seen(str(path), len(data), path.stat().st_mtime_ns,
+                                      path.stat().st_ino)
+    # Run an upload up to Complete, let Complete succeed at Glacier, and lose its answer.
+    original = client.complete_multipart_upload
+
+    def answer_lost(*args: object, **kw: object) -> str:
+        original(*args, **kw)  # type: ignore[arg-type]
+        raise InterruptedError("crash before the commit")
+
+    client.complete_multipart_upload = answer_lost  # type: ignore[method-assign]
+    with pytest.raises(InterruptedError):
+        uploader.upload_path(path)
+    client.complete_multipart_upload = original  # type: ignore[method-assign]
+    [pending] = uploader.store.unfinished_uploads()
+    assert pending.status == UploadStatus.COMPLETING
+    # Glacier forgets the upload id (as it may, some time after Complete).
+    assert pending.upload_id is not None
+    shutil.rmtree(emulator.state._upload_dir("v", pending.upload_id))
+    outcome = uploader.upload_path(path)
+    assert outcome.status == "unconfirmed"
+    assert uploader.upload_path(path).status == "unconfirmed", "still not uploaded again"
+    assert emulator.stats()["archives_created"] == 1
+    assert uploader.store.file_by_id(record.id).state != "archived"
+    # The next inventory finds it by token, tree hash and size.
+    job = client.initiate_inventory_job("v")
+    uploader.store.add_job(job, "v", "inventory")
+    [job_record] = uploader.store.jobs(kind="inventory")
+    found = catalog.fetch_inventory(client, uploader.store, job_record, tmp_path / "state",
+                                    dt.datetime.now(dt.UTC))
+    assert len(found.confirmed) == 1 and found.adopt == []
+    [archive] = uploader.store.archives()
+    assert archive.source_path == str(path) and archive.size == len(data)
+    assert uploader.store.file_by_id(record.id).state == "archived"
+    assert uploader.upload_path(path).status == "skipped"
+    assert emulator.stats()["archives_created"] == 1, "one archive, ever"
