@@ -172,7 +172,9 @@ def upload(ctx: Context, paths: tuple[str, ...]) -> None:
                 console.print(f"[yellow]busy[/yellow] {outcome.path}: {outcome.error}")
             elif outcome.status == "unconfirmed":
                 console.print(f"[yellow]unconfirmed[/yellow] {outcome.path}: {outcome.error}")
-            else:
+            elif console.is_terminal:  # above the live bars, not through them
+                bars.console.print(f"{outcome.status} {outcome.path}", highlight=False)
+            else:  # piped: one line a file, whole archive id
                 click.echo(f"{outcome.status} {outcome.path} {outcome.archive_id or '-'}")
     store.close()
     if failures:
