@@ -1,0 +1,154 @@
+"""The ``glacierd`` command. Errors become exit codes here and only here:
+every ``GlacierError`` (config, store, Glacier, bad input) is printed as its
+message and ends the process with its class's exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from glacierd import __version__
+from glacierd import config as config_mod
+from glacierd.glacier.errors import GlacierError
+
+DEFAULT_CONFIG = "/etc/glacierd/config.toml"
+
+
+DEFAULT_LOCAL_STATE = "glacierd-state"
+
+
+LOCAL_ENDPOINT_FILE = "local-endpoint.json"
+
+
+class Context:
+    def __init__(self, config_path: str, log_level: str, log_level_given: bool,
+                 local: bool = False, state_dir: str | None = None) -> None:
+        self.config_path = config_path
+        self.log_level = log_level
+        self.log_level_given = log_level_given
+        self.local = local
+        self.state_dir = Path(state_dir or DEFAULT_LOCAL_STATE).resolve()
+        self._config: config_mod.Config | None = None
+
+    @property
+    def config(self) -> config_mod.Config:
+        if self._config is None:
+            self._config = self._local_config() if self.local else config_mod.load(
+                self.config_path)
+        return self._config
+
+    @property
+    def database_url(self) -> str:
+        """The state database; with --local it needs no running daemon."""
+        if self.local:
+            return f"sqlite:///{self.state_dir / 'glacierd.db'}"
+        return self.config.database_url
+
+    def _local_config(self) -> config_mod.Config:
+        """The config of the `glacierd run --local` that is running on ``state_dir``."""
+        import json
+
+        from glacierd.daemon import local_config
+
+        published = self.state_dir / LOCAL_ENDPOINT_FILE
+        try:
+            doc = json.loads(published.read_text())
+        except (OSError, ValueError):
+            raise click.ClickException(
+                f"no `glacierd run --local` is running on {self.state_dir}: start it first "
+                "(its emulator lives in that process)") from None
+        return local_config(self.state_dir, [], doc["endpoint_url"], doc["access_key"],
+                            doc["secret_key"])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="glacierd")
+@click.option("--config", "config_path", envvar="GLACIERD_CONFIG", default=DEFAULT_CONFIG,
+              show_default=True, help="config file (or $GLACIERD_CONFIG)")
+@click.option("--log-level", default="WARNING", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option("--local", "local", is_flag=True,
+              help="act on the running `glacierd run --local` instead of a config file")
+@click.option("--state-dir", "state_dir", default=None, type=click.Path(file_okay=False),
+              help=f"with --local (default ./{DEFAULT_LOCAL_STATE})")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str, log_level: str, local: bool,
+        state_dir: str | None) -> None:
+    """glacierd: resumable backups to Amazon Glacier."""
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    given = ctx.get_parameter_source("log_level") != click.core.ParameterSource.DEFAULT
+    ctx.obj = Context(config_path, log_level, given, local, state_dir)
+
+
+def open_store(ctx: Context) -> Any:
+    from glacierd.store.repository import Store
+
+    if ctx.local and not (ctx.state_dir / "glacierd.db").exists():
+        raise click.ClickException(f"{ctx.state_dir}: no glacierd state here; start "
+                                   "`glacierd run --local` first")
+    return Store.open(ctx.database_url)
+
+
+def services(ctx: Context) -> tuple[Any, Any]:
+    """The store and a client whose vault exists."""
+    from glacierd import wiring
+
+    config = ctx.config  # with --local: fails here, clearly, if no local daemon runs
+    store = open_store(ctx)
+    client = wiring.make_client(config)
+    wiring.ensure_vault(client, config)
+    return store, client
+
+
+def parse_date(value: str | None) -> Any:
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-11-28 or "
+                                 "2026-11-28T12:00") from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def emulator(ctx: click.Context) -> None:
+    """Run the Glacier emulator (same options as ``python -m glacierd.emulator``)."""
+    from glacierd.emulator.__main__ import main as emulator_main
+
+    raise click.exceptions.Exit(emulator_main(list(ctx.args)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        # Without standalone mode, click *returns* the code of an Exit it caught.
+        code = cli.main(args=argv, prog_name="glacierd", standalone_mode=False)
+        return code if isinstance(code, int) else 0
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except GlacierError as exc:
+        # Glacier's own errors keep their code and request id; ours are their message.
+        click.echo(f"glacierd: {exc if exc.status is not None else exc.message}", err=True)
+        return exc.exit_code
+    return 0
+
+
+
+
+# The commands register themselves on ``cli`` when their modules are imported.
+from glacierd.cli import backup_commands, restore_commands  # noqa: E402, F401
