@@ -197,10 +197,6 @@ class Uploader:
         finally:
             os.close(fd)
 
-    def resume_all(self) -> list[Outcome]:
-        """Finish every upload the store has unfinished (at start-up)."""
-        return [self.upload_path(u.path) for u in self.store.unfinished_uploads()]
-
     # --- the work --------------------------------------------------------------------
 
     def _stat(self, path: str) -> os.stat_result:
