@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import io
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -71,7 +70,7 @@ def main() -> None:
         console = Console(file=io.StringIO(), width=120)
         summary = best(lambda: console.print(status.render(status.collect(store,
                                                                           all_files=False))))
-        full = best(lambda: json.dumps(status.collect(store)))
+        full = best(lambda: status.to_json(store))
     print(f"{args.files} files: `glacierd status` {summary * 1000:.0f} ms (target <= 500 ms); "
           f"`status --json` with every file {full * 1000:.0f} ms")
 

@@ -9,10 +9,11 @@ stays fast on a catalog of 100,000 files. ``render`` draws it with rich;
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from typing import Any
 
-from sqlalchemy import desc, func, select
+from sqlalchemy import desc, func, select, text
 
 from glacierd.store.models import (
     Archive,
@@ -126,6 +127,37 @@ def collect(store: Store, *, all_files: bool = True, recent: int = 10) -> dict[s
                  "archive_id": archive_id if state == archived else None, "error": error}
                 for path, state, size, error, archive_id, acked in rows]
     return doc
+
+
+_FILES_JSON_SQLITE = text("""
+SELECT json_group_array(json(doc)) FROM (
+  SELECT json_object(
+    'path', f.path, 'state', f.state, 'size', f.size,
+    'bytes_done', CASE WHEN f.state = 'archived' THEN f.size ELSE coalesce(u.bytes_acked, 0) END,
+    'archive_id', CASE WHEN f.state = 'archived' THEN a.archive_id END,
+    'error', f.error) AS doc
+  FROM files f
+  LEFT JOIN (SELECT file_id, max(id) AS aid FROM archives GROUP BY file_id) n
+         ON n.file_id = f.id
+  LEFT JOIN archives a ON a.id = n.aid
+  LEFT JOIN uploads u ON u.file_id = f.id AND u.status IN ('uploading', 'completing')
+  ORDER BY f.path)
+""")
+
+
+def to_json(store: Store) -> str:
+    """``collect`` as one compact JSON document, built fast for a large catalog.
+
+    On SQLite the ``files`` array is written by SQLite itself (its JSON functions),
+    which is several times faster than building 100,000 dicts in Python.
+    """
+    doc = collect(store, all_files=False)
+    if store.engine.dialect.name != "sqlite":
+        return json.dumps(collect(store))
+    with store.engine.connect() as conn:
+        files = conn.execute(_FILES_JSON_SQLITE).scalar() or "[]"
+    head = json.dumps(doc)
+    return head[:-1] + ', "files": ' + str(files) + "}"
 
 
 def _size(n: float) -> str:

@@ -212,9 +212,11 @@ def status(ctx: Context, as_json: bool, live: bool, local: bool, state_dir: str 
         url = ctx.config.database_url
     store = Store.open(url)
     try:
-        if as_json:  # compact when piped: 100,000 files serialise twice as fast
-            indent = 2 if sys.stdout.isatty() else None
-            click.echo(json.dumps(status_mod.collect(store), indent=indent))
+        if as_json:  # piped (scripts): compact and built by the database; a terminal: indented
+            if sys.stdout.isatty():
+                click.echo(json.dumps(status_mod.collect(store), indent=2))
+            else:
+                click.echo(status_mod.to_json(store))
             return
         console = Console()
         if not live:
