@@ -1,7 +1,5 @@
 """``python -m glacierd.cli``."""
 
-import sys
+from glacierd.cli import entry
 
-from glacierd.cli import main
-
-sys.exit(main())
+entry()

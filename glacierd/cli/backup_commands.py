@@ -8,17 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
 
 from glacierd.cli import (
     DEFAULT_LOCAL_STATE,
@@ -26,7 +15,9 @@ from glacierd.cli import (
     Context,
     cli,
     open_store,
+    startup_done,
 )
+from glacierd.cli.terminal import print_table, transfer_view
 
 
 @cli.group()
@@ -70,34 +61,20 @@ def upload(ctx: Context, paths: tuple[str, ...]) -> None:
     client = wiring.make_client(config)
     wiring.ensure_vault(client, config)
     files = uploadable_files(list(paths), config.upload.follow_symlinks)
-    console = Console(stderr=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-               TransferSpeedColumn(), TimeRemainingColumn())
     failures = 0
-    with Progress(*columns, console=console, transient=False,
-                  disable=not console.is_terminal) as bars:
-        tasks: dict[str, TaskID] = {}
-
-        def on_progress(path: str, done: int, total: int) -> None:
-            task = tasks.get(path)
-            if task is None:
-                task = tasks[path] = bars.add_task(Path(path).name, total=total)
-            bars.update(task, completed=done, total=total)
-
-        uploader = wiring.make_uploader(config, store, client, on_progress)
+    with transfer_view() as view:
+        uploader = wiring.make_uploader(config, store, client, view.progress)
         for path in files:
             outcome = uploader.upload_path(path)
             if outcome.status == "failed":
                 failures += 1
-                console.print(f"[red]failed[/red] {outcome.error}")
-            elif outcome.status == "busy":
-                console.print(f"[yellow]busy[/yellow] {outcome.path}: {outcome.error}")
-            elif outcome.status == "unconfirmed":
-                console.print(f"[yellow]unconfirmed[/yellow] {outcome.path}: {outcome.error}")
-            elif console.is_terminal:  # above the live bars, not through them
-                bars.console.print(f"{outcome.status} {outcome.path}", highlight=False)
+                view.problem("failed", str(outcome.error))
+            elif outcome.status in ("busy", "unconfirmed"):
+                view.problem(outcome.status, f"{outcome.path}: {outcome.error}")
+            elif view.live:  # a whole archive id would wrap across the bars
+                view.result(f"{outcome.status} {outcome.path}")
             else:  # piped: one line a file, whole archive id
-                click.echo(f"{outcome.status} {outcome.path} {outcome.archive_id or '-'}")
+                view.result(f"{outcome.status} {outcome.path} {outcome.archive_id or '-'}")
     store.close()
     if failures:
         raise click.exceptions.Exit(1)
@@ -116,6 +93,7 @@ def run(ctx: Context, local: bool, watch_dirs: tuple[str, ...], state_dir: str |
     """Run the backup daemon: watch folders, upload what settles, follow jobs."""
     from glacierd.daemon import Daemon
 
+    startup_done()
     local = local or ctx.local
     if state_dir is None and ctx.local:
         state_dir = str(ctx.state_dir)
@@ -203,6 +181,7 @@ def status(ctx: Context, as_json: bool, live: bool, local: bool, state_dir: str 
     from glacierd import status as status_mod
     from glacierd.store.repository import Store
 
+    startup_done()
     if local or ctx.local:
         db = (Path(state_dir).resolve() if state_dir else ctx.state_dir) / "glacierd.db"
         if not db.exists():
@@ -218,6 +197,8 @@ def status(ctx: Context, as_json: bool, live: bool, local: bool, state_dir: str 
             else:
                 click.echo(status_mod.to_json(store))
             return
+        from rich.console import Console
+
         console = Console()
         if not live:
             console.print(status_mod.render(status_mod.collect(store, all_files=False)))
@@ -243,16 +224,13 @@ def archives(ctx: Context, prefix: str | None) -> None:
     store = open_store(ctx)
     rows = store.archives(prefix)
     store.close()
-    console = Console()
-    if not console.is_terminal:  # piped: whole values, one archive a line, tab-separated
+    if not sys.stdout.isatty():  # piped: whole values, one archive a line, tab-separated
         for row in rows:
             click.echo("\t".join([row.source_path, str(row.size), row.created_at.isoformat(),
                                   row.archive_id or "-"]))
         return
-    table = Table("path", "size", "created", "archive id")
-    for row in rows:
-        table.add_row(row.source_path, f"{row.size:,}", row.created_at.strftime("%Y-%m-%d %H:%M"),
-                      row.archive_id or "(empty file)")
-    console.print(table)
+    print_table(("path", "size", "created", "archive id"),
+                ((row.source_path, f"{row.size:,}", row.created_at.strftime("%Y-%m-%d %H:%M"),
+                  row.archive_id or "(empty file)") for row in rows))
 
 

@@ -8,17 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
 
 from glacierd.cli import (
     Context,
@@ -27,6 +16,7 @@ from glacierd.cli import (
     parse_date,
     services,
 )
+from glacierd.cli.terminal import print_table, transfer_view
 
 
 @cli.command()
@@ -80,18 +70,8 @@ def restore(ctx: Context, paths: tuple[str, ...], archive_ids: tuple[str, ...],
 def _wait_for_restores(restorer: Any, ids: list[int]) -> None:
     import time
 
-    console = Console(stderr=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-               TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, disable=not console.is_terminal) as bars:
-        tasks: dict[str, TaskID] = {}
-
-        def on_progress(path: str, done: int, total: int) -> None:
-            if path not in tasks:
-                tasks[path] = bars.add_task(Path(path).name, total=total)
-            bars.update(tasks[path], completed=done, total=total)
-
-        restorer.on_progress = on_progress
+    with transfer_view() as view:
+        restorer.on_progress = view.progress
         while True:
             records = [restorer.store.restore(i) for i in ids]
             if all(r.status in ("done", "failed") for r in records):
@@ -171,11 +151,10 @@ def catalog_rebuild(ctx: Context) -> None:
 def jobs(ctx: Context) -> None:
     """Glacier jobs glacierd started or follows."""
     store = open_store(ctx)
-    table = Table("job id", "kind", "status", "created", "error")
-    for job in store.jobs(limit=200):
-        table.add_row(job.job_id[:24] + "...", job.kind, job.status,
-                      job.created_at.strftime("%Y-%m-%d %H:%M"), job.error or "")
-    Console().print(table)
+    print_table(("job id", "kind", "status", "created", "error"),
+                ((job.job_id[:24] + "...", job.kind, job.status,
+                  job.created_at.strftime("%Y-%m-%d %H:%M"), job.error or "")
+                 for job in store.jobs(limit=200)))
 
 
 @cli.command()
@@ -186,14 +165,14 @@ def vaults(ctx: Context) -> None:
 
     store = open_store(ctx)
     client = wiring.make_client(ctx.config)
-    table = Table("vault", "archives", "size", "last inventory")
+    rows = []
     for vault in client.list_vaults():
         last = store.last_inventory(vault["VaultName"])
-        table.add_row(vault["VaultName"], str(vault.get("NumberOfArchives", "?")),
-                      f"{vault.get('SizeInBytes', 0):,}",
-                      last.inventory_date.strftime("%Y-%m-%d") if last else
-                      (vault.get("LastInventoryDate") or "never"))
-    Console().print(table)
+        rows.append((vault["VaultName"], str(vault.get("NumberOfArchives", "?")),
+                     f"{vault.get('SizeInBytes', 0):,}",
+                     last.inventory_date.strftime("%Y-%m-%d") if last else
+                     (vault.get("LastInventoryDate") or "never")))
+    print_table(("vault", "archives", "size", "last inventory"), rows)
 
 
 @cli.command()
