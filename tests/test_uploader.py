@@ -324,3 +324,71 @@ def test_lost_complete_answer_with_vanished_upload_id_waits_for_the_inventory(
     assert uploader.store.file_by_id(record.id).state == "archived"
     assert uploader.upload_path(path).status == "skipped"
     assert emulator.stats()["archives_created"] == 1, "one archive, ever"
+
+
+def test_full_state_disk_stops_with_a_message_and_loses_nothing(
+        tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The disk under the state database fills up mid-upload: the command stops
+    with a message naming the database (exit code 74, no traceback); parts Glacier
+    acknowledged meanwhile are adopted, not sent again, once there is room."""
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from glacierd.cli import main
+    from glacierd.store import repository
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"""[aws]
+endpoint_url = "{emulator.endpoint_url}"
+access_key_id = "{emulator.credentials.access_key}"
+secret_access_key = "{emulator.credentials.secret_key}"
+[vault]
+name = "v"
+create = true
+[state]
+dir = "{tmp_path / 'state'}"
+[upload]
+part_size_mib = 1
+concurrency = 1
+""")
+    assert main(["--config", str(cfg), "db", "upgrade"]) == 0
+    data = random_file(tmp_path / "f.bin", 6 * MIB)
+    disk = {"full": False, "parts": 0}
+    real_engine = repository.create_store_engine
+
+    def engine_on_a_filling_disk(url: str, *args: object, **kw: object) -> Engine:
+        engine = real_engine(url, *args, **kw)  # type: ignore[arg-type]
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def write(conn: object, cursor: object, statement: str, *rest: object) -> None:
+            verb = statement.lstrip().split(" ", 1)[0].upper()
+            if verb not in ("INSERT", "UPDATE", "DELETE"):
+                return
+            if disk["full"]:
+                raise sqlite3.OperationalError("database or disk is full")  # SQLITE_FULL
+            if statement.lstrip().upper().startswith("INSERT INTO PARTS"):
+                disk["parts"] += 1
+                disk["full"] = disk["parts"] >= 2
+        return engine
+
+    monkeypatch.setattr(repository, "create_store_engine", engine_on_a_filling_disk)
+    capsys.readouterr()
+    assert main(["--config", str(cfg), "upload", str(tmp_path / "f.bin")]) == 74
+    err = capsys.readouterr().err
+    assert str(tmp_path / "state" / "glacierd.db") in err
+    assert "the disk holding the state database is full" in err
+    assert "Traceback" not in err
+    assert emulator.state._archives("v") == []
+    sent_before = emulator.stats()["part_bytes_received"]
+    assert 2 * MIB <= sent_before <= 3 * MIB  # the third part was sent, not committed
+
+    disk["full"] = False
+    disk["parts"] = -10_000  # room again
+    assert main(["--config", str(cfg), "upload", str(tmp_path / "f.bin")]) == 0
+    [archive] = emulator.state._archives("v")
+    assert archive["SHA256TreeHash"] == treehash.tree_hash(data)
+    resent = emulator.stats()["part_bytes_received"] - sent_before
+    assert resent == len(data) - sent_before, "acknowledged parts were adopted, not resent"
