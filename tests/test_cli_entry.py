@@ -37,6 +37,7 @@ dir = "{tmp_path / 'state'}"
 
     monkeypatch.setattr(Store, "open", classmethod(observed_open))
     monkeypatch.setattr(sys, "argv", ["glacierd", "--config", str(cfg), "archives"])
+    monkeypatch.setattr(cli, "_collection_deferred", False)  # restored after the test
     try:
         with pytest.raises(SystemExit) as finished:
             cli.entry()
