@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import dataclasses
 import hashlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,19 +73,60 @@ def sha256_twice(path: str) -> None:
                 digest.update(chunk)
 
 
-def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Run a command; its wall seconds and peak RSS in MiB."""
+@dataclasses.dataclass
+class Run:
+    seconds: float
+    peak_mib: float
+    cpu: float  # the contender's own user + system seconds
+    emulator_cpu: float = 0.0  # its emulator's, during the run
+
+    @property
+    def cores_busy(self) -> float:
+        """How many of the machine's cores the run kept busy, on average."""
+        return (self.cpu + self.emulator_cpu) / self.seconds
+
+
+def process_cpu(pid: int) -> float:
+    """User + system seconds a live process has used so far."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(argv: list[str], emulator_pid: int | None = None) -> Run:
+    """Run a command: its wall seconds, peak RSS, and the CPU it and its emulator used."""
+    emulator_before = process_cpu(emulator_pid) if emulator_pid else 0.0
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{argv[:4]} failed with status {status}")
-    return elapsed, usage.ru_maxrss / 1024
+    emulator = process_cpu(emulator_pid) - emulator_before if emulator_pid else 0.0
+    return Run(elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, emulator)
 
 
-def run_one(kind: str, tmp: Path, path: Path, args: argparse.Namespace, rnd: int
-            ) -> tuple[float, float]:
+def quiet_machine(payload: Path) -> None:
+    """The same starting point for every run.
+
+    Dirty pages of earlier runs are written back now: the kernel would otherwise
+    flush them ~30 s later, on the cores of whichever run happens to be going.
+    Where allowed (root), the page cache is emptied too, and the payload read back
+    into it: the emulator's writes then find free memory instead of making the
+    kernel reclaim pages, which cost up to a CPU-second per GiB in some runs.
+    """
+    os.sync()
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as fh:
+            fh.write("1\n")
+    except OSError:
+        return
+    with open(payload, "rb") as fh:
+        while fh.read(4 * MIB):
+            pass
+
+
+def run_one(kind: str, tmp: Path, path: Path, args: argparse.Namespace, rnd: int) -> Run:
     if kind == "sha256x2":
         return timed([sys.executable, __file__, "--child", "sha256x2", "--path", str(path)])
     emu = subprocess.Popen([sys.executable, "-m", "glacierd.emulator", "--port", "0",
@@ -94,7 +137,7 @@ def run_one(kind: str, tmp: Path, path: Path, args: argparse.Namespace, rnd: int
     try:
         if kind == "boto3":
             return timed([sys.executable, __file__, "--child", "boto3", "--url", url,
-                          "--path", str(path), "--part-mib", str(args.part_mib)])
+                          "--path", str(path), "--part-mib", str(args.part_mib)], emu.pid)
         cfg = tmp / f"glacierd-{rnd}.toml"
         cfg.write_text(f"""[aws]
 endpoint_url = "{url}"
@@ -111,7 +154,7 @@ concurrency = {args.concurrency}
 """)
         glacierd = [sys.executable, "-m", "glacierd.cli", "--config", str(cfg)]
         subprocess.run([*glacierd, "db", "upgrade"], check=True, stdout=subprocess.DEVNULL)
-        return timed([*glacierd, "upload", str(path)])
+        return timed([*glacierd, "upload", str(path)], emu.pid)
     finally:
         emu.terminate()
         emu.wait()
@@ -137,8 +180,7 @@ def main() -> None:
 
     compileall.compile_dir(str(Path(glacierd.__file__).parent), quiet=1)
     kinds = ("sha256x2", "glacierd", "boto3")
-    seconds: dict[str, list[float]] = {k: [] for k in kinds}
-    peaks: dict[str, list[float]] = {k: [] for k in kinds}
+    runs: dict[str, list[Run]] = {k: [] for k in kinds}
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as name:
         tmp = Path(name)
         path = tmp / "payload.bin"
@@ -147,29 +189,33 @@ def main() -> None:
                 fh.write(os.urandom(MIB))
         for rnd in range(args.rounds):
             for kind in kinds:
-                # Write back the dirty pages of earlier runs first: the kernel would
-                # otherwise flush them ~30 s later, on the cores of whichever run
-                # happens to be going then.
-                os.sync()
-                elapsed, peak = run_one(kind, tmp, path, args, rnd)
-                seconds[kind].append(elapsed)
-                peaks[kind].append(peak)
+                quiet_machine(path)
+                runs[kind].append(run_one(kind, tmp, path, args, rnd))
                 for emu_dir in tmp.glob("emu-*"):  # keep the disk from filling up
                     subprocess.run(["rm", "-rf", str(emu_dir)], check=True)
     size = args.size_mib
-    rate = {k: size / min(v) for k, v in seconds.items()}
+    best = {k: min(v, key=lambda r: r.seconds) for k, v in runs.items()}
+    rate = {k: size / r.seconds for k, r in best.items()}
+    peak = {k: max(r.peak_mib for r in v) for k, v in runs.items()}
     budget = 64 + args.concurrency * args.part_mib
     print(f"file {size} MiB, parts {args.part_mib} MiB, glacierd concurrency "
           f"{args.concurrency}, best of {args.rounds} rounds")
-    print(f"{'':<10}{'MiB/s':>9}{'peak RSS MiB':>15}")
+    print(f"{'':<10}{'MiB/s':>9}{'peak RSS MiB':>15}{'CPU s':>8}{'emulator CPU s':>16}"
+          f"{'cores busy':>12}")
     for kind in kinds:
-        print(f"{kind:<10}{rate[kind]:>9.1f}{max(peaks[kind]):>15.1f}")
+        r = best[kind]
+        print(f"{kind:<10}{rate[kind]:>9.1f}{peak[kind]:>15.1f}{r.cpu:>8.2f}"
+              f"{r.emulator_cpu:>16.2f}{r.cores_busy:>12.2f}")
     print(f"glacierd / boto3 throughput: {rate['glacierd'] / rate['boto3']:.2f}x (target >= 2)")
-    print(f"glacierd peak RSS {max(peaks['glacierd']):.0f} MiB; budget 64 + "
+    # Each round's pair ran back to back: their ratio is less exposed to the machine's drift.
+    paired = sorted(b.seconds / g.seconds for g, b in zip(runs["glacierd"], runs["boto3"],
+                                                                   strict=True))
+    print(f"  round by round: {' '.join(f'{x:.2f}x' for x in paired)}; "
+          f"median {statistics.median(paired):.2f}x")
+    print(f"glacierd peak RSS {peak['glacierd']:.0f} MiB; budget 64 + "
           f"{args.concurrency} x {args.part_mib} = {budget} MiB")
-    print(json.dumps({"mib_per_s": rate, "peak_rss_mib": {k: max(v) for k, v in peaks.items()},
-                      "seconds": seconds}))
-
+    print(json.dumps({"mib_per_s": rate, "peak_rss_mib": peak,
+                      "runs": {k: [dataclasses.asdict(r) for r in v] for k, v in runs.items()}}))
 
 if __name__ == "__main__":
     main()

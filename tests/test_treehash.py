@@ -58,6 +58,26 @@ def test_one_pass_yields_linear_and_tree_hash() -> None:
     assert d.tree_hash == _oracle(data)
 
 
+@pytest.mark.parametrize("size", SIZES)
+def test_linear_and_tree_hash_of_any_size_fed_in_any_chunks(size: int) -> None:
+    """The first leaf is taken from the linear hash's state: check the seams."""
+    import hashlib
+
+    data = _data(size, 99)
+    rng = random.Random(size)
+    hasher = TreeHasher(linear=True)
+    pos = 0
+    while pos < len(data):
+        step = rng.choice([1, 63, 64, 4096, MIB - 1, MIB, MIB + 1, 2 * MIB])
+        hasher.update(data[pos : pos + step])
+        pos += step
+        if rng.random() < 0.3:  # a digest mid-way must not disturb what follows
+            assert hasher.hexdigest() == _oracle(data[:pos])
+            assert hasher.linear_hexdigest() == hashlib.sha256(data[:pos]).hexdigest()
+    assert hasher.hexdigest() == _oracle(data)
+    assert hasher.linear_hexdigest() == hashlib.sha256(data).hexdigest()
+
+
 @pytest.mark.parametrize("part_mib", [1, 2, 4])
 @pytest.mark.parametrize("size", [MIB, 5 * MIB + 1, 8 * MIB, 13 * MIB - 1])
 def test_part_hashes_combine_into_the_archive_hash(part_mib: int, size: int) -> None:

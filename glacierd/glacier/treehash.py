@@ -56,15 +56,21 @@ class TreeHasher:
     Glacier's level-by-level pairing. With ``linear=True`` the same pass also
     computes the plain SHA-256 that ``x-amz-content-sha256`` needs, so a part's
     bytes are read once for both.
+
+    The first leaf is hashed once, not twice: the linear hash and the first
+    leaf's hash start from the same state and take the same first MiB (a whole
+    number of SHA-256 blocks), so the leaf's digest is a finished copy of the
+    linear hash. That is a 16th of the work for a 1 MiB part, a 32nd for 16 MiB.
     """
 
-    __slots__ = ("_leaf", "_leaf_len", "_linear", "_size", "_stack")
+    __slots__ = ("_first_leaf_is_linear", "_leaf", "_leaf_len", "_linear", "_size", "_stack")
 
     def __init__(self, *, linear: bool = False) -> None:
         self._stack: list[tuple[int, bytes]] = []  # (height, digest), heights strictly decreasing
         self._leaf = hashlib.sha256()
         self._leaf_len = 0
         self._linear = hashlib.sha256() if linear else None
+        self._first_leaf_is_linear = linear
         self._size = 0
 
     @property
@@ -82,14 +88,22 @@ class TreeHasher:
             # Both hashes per leaf while it is in cache, not two sweeps of a whole part.
             if self._linear is not None:
                 self._linear.update(piece)
-            self._leaf.update(piece)
+            if not self._first_leaf_is_linear:
+                self._leaf.update(piece)
             self._leaf_len += take
             pos += take
             if self._leaf_len == LEAF_SIZE:
                 self._push_leaf()
 
+    def _leaf_digest(self) -> bytes:
+        if self._first_leaf_is_linear:
+            assert self._linear is not None
+            return self._linear.digest()  # hashlib digests do not end the hash
+        return self._leaf.digest()
+
     def _push_leaf(self) -> None:
-        node = (0, self._leaf.digest())
+        node = (0, self._leaf_digest())
+        self._first_leaf_is_linear = False
         self._leaf = hashlib.sha256()
         self._leaf_len = 0
         while self._stack and self._stack[-1][0] == node[0]:
@@ -101,7 +115,7 @@ class TreeHasher:
         """The tree hash of everything fed so far (the hasher stays usable)."""
         nodes = [d for _, d in self._stack]
         if self._leaf_len:
-            nodes.append(self._leaf.digest())
+            nodes.append(self._leaf_digest())
         if not nodes:
             return hashlib.sha256(b"").digest()
         root = nodes[-1]
