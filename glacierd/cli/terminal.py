@@ -18,7 +18,7 @@ import click
 
 
 class TransferView(Protocol):
-    live: bool  # bars are drawn: keep lines short
+    live: bool  # result lines share a terminal with the bars: keep them short
 
     def progress(self, path: str, done: int, total: int) -> None:
         """A file's bytes so far; may go down when a part is retried."""
@@ -44,12 +44,12 @@ class _PlainView:
 
 
 class _BarsView:
-    live = True
     _COLOURS = {"failed": "red"}
 
     def __init__(self, bars: Any) -> None:
         self._bars = bars
         self._tasks: dict[str, Any] = {}
+        self.live = sys.stdout.isatty()  # else results go, whole, to a file or a pipe
 
     def progress(self, path: str, done: int, total: int) -> None:
         task = self._tasks.get(path)
@@ -58,7 +58,7 @@ class _BarsView:
         self._bars.update(task, completed=done, total=total)
 
     def result(self, text: str) -> None:
-        if sys.stdout.isatty():  # the bars' terminal: print above them, not through them
+        if self.live:  # the bars' terminal: print above them, not through them
             self._bars.console.print(text, highlight=False, markup=False)
         else:
             click.echo(text)
