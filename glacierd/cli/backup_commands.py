@@ -199,7 +199,8 @@ def status(ctx: Context, as_json: bool, live: bool, local: bool, state_dir: str 
             return
         from rich.console import Console
 
-        console = Console()
+        # Piped (a log, a journal, grep): wide enough that no line is folded at 80.
+        console = Console() if sys.stdout.isatty() else Console(width=200)
         if not live:
             console.print(status_mod.render(status_mod.collect(store, all_files=False)))
             return
