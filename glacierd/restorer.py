@@ -165,7 +165,7 @@ class Restorer:
         partial = Path(record.partial_path)
         with open(partial, "wb") as fh:
             os.fsync(fh.fileno())
-        os.utime(partial, ns=(record.mtime_ns, record.mtime_ns))
+        _give_back_metadata(partial, record)
         os.replace(partial, dest)
         self.store.set_restore_status(record, RestoreStatus.DONE)
 
@@ -294,7 +294,7 @@ class Restorer:
                 return self._fail(record, f"the downloaded archive's tree hash {whole} does not "
                                           f"match the catalog's {record.tree_hash}")
             return again
-        os.utime(partial, ns=(record.mtime_ns, record.mtime_ns))
+        _give_back_metadata(partial, record)
         os.replace(partial, dest)
         fsync_dir(dest.parent)
         self.store.set_restore_status(record, RestoreStatus.DONE)
@@ -341,3 +341,12 @@ class _SegmentRejected(Exception):
 
 
 __all__ = ["GlacierError", "RestoreSettings", "Restorer", "pick_versions"]
+
+
+def _give_back_metadata(partial: Path, record: RestoreRecord) -> None:
+    """The file's recorded mode and mtime, set on the verified partial file just
+    before it is renamed into place (until then it stays 0600: its bytes are not
+    yet known to be right). Archives recorded without a mode keep 0600."""
+    if record.mode is not None:
+        os.chmod(partial, record.mode)
+    os.utime(partial, ns=(record.mtime_ns, record.mtime_ns))

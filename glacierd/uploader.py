@@ -254,8 +254,9 @@ class Uploader:
         if st.st_size == 0:
             if upload is not None:
                 self._abandon(upload, "the file is now empty")
-            archive = self.store.record_empty_archive(record.id, self.settings.vault,
-                                                      st.st_mtime_ns)
+            archive = self.store.record_empty_archive(
+                record.id, self.settings.vault, st.st_mtime_ns,
+                self._description(record, st, uuid.uuid4().hex))
             return Outcome(path, "archived", archive.archive_id, 0)
         if upload is not None:
             upload = self._reconcile(upload)
@@ -272,13 +273,16 @@ class Uploader:
         part_size = limits.plan_part_size(
             size, max(self.settings.part_size, limits.smallest_part_size(size)), name=record.path)
         token = uuid.uuid4().hex
-        desc = description.encode(description.ArchiveInfo(
-            path=record.path, host=self.settings.host, size=size, mtime_ns=st.st_mtime_ns,
-            token=token))
+        desc = self._description(record, st, token)
         upload = self.store.create_upload(record.id, self.settings.vault, token, desc, part_size,
                                           size, st.st_mtime_ns, st.st_ino)
         faultpoints.hit("after-upload-row")
         return self._initiate(upload)
+
+    def _description(self, record: FileRecord, st: os.stat_result, token: str) -> str:
+        return description.encode(description.ArchiveInfo(
+            path=record.path, host=self.settings.host, size=st.st_size, mtime_ns=st.st_mtime_ns,
+            token=token, mode=stat.S_IMODE(st.st_mode)))
 
     def _initiate(self, upload: UploadRecord) -> UploadRecord:
         upload_id = self.client.initiate_multipart_upload(upload.vault, upload.part_size,

@@ -30,3 +30,15 @@ def test_long_path_is_shortened_but_still_valid() -> None:
 def test_foreign_descriptions_are_not_ours() -> None:
     assert description.decode("holiday photos") is None
     assert description.decode("glacierd1 !!!not-base64") is None
+
+
+def test_mode_is_recorded_without_set_id_bits_and_bad_values_are_ignored() -> None:
+    info = ArchiveInfo(path="/x", host="h", size=1, mtime_ns=1, token="t", mode=0o4755)
+    back = description.decode(description.encode(info))
+    assert back is not None and back.mode == 0o755
+    older = description.decode(description.encode(ArchiveInfo("/x", "h", 1, 1, "t")))
+    assert older is not None and older.mode is None
+    for bad in ("755", -1, 0o1000, True, 7.5):
+        doc = {"p": "/x", "h": "h", "s": 1, "m": 1, "t": None, "u": "t", "o": bad}
+        decoded = description.decode(description._encode_doc(doc))
+        assert decoded is not None and decoded.mode is None, bad

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import time
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,55 @@ def test_two_processes_never_download_or_initiate_the_same_restore(tmp_path: Pat
         assert done.status == "done" and Path(done.dest_path).read_bytes() == data
         again = restorer.download(restorer.store.restore(record.id))  # late second process
         assert again.status == "done" and not partial.exists()
+
+
+def test_restored_files_get_their_recorded_mode_back(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The description records a file's permission bits (never set-id bits); a
+    restore gives them back. Archives recorded before modes were (no "o") are 0600."""
+    import stat
+
+    from glacierd import description
+
+    with Emulator(tmp_path / "emu") as emu:
+        client = client_for(emu)
+        client.create_vault("v")
+        store = open_store(tmp_path)
+        src = tmp_path / "src"
+        src.mkdir()
+        modes = {"script.sh": 0o755, "shared.txt": 0o640, "empty": 0o751, "setuid": 0o4755}
+        contents = {}
+        for name, mode in modes.items():
+            if name == "empty":
+                (src / name).write_bytes(b"")
+            contents[name] = (src / name).read_bytes() if name == "empty" else random_file(
+                src / name, MIB + 3, seed=len(name))
+            (src / name).chmod(mode)
+        uploader = Uploader(store, client, UploadSettings(vault="v", part_size=MIB))
+        for name in modes:
+            assert uploader.upload_path(src / name).status == "archived"
+        contents["old.bin"] = random_file(src / "old.bin", 1000, seed=9)
+        (src / "old.bin").chmod(0o644)
+        encode = description.encode
+
+        def encode_as_before_modes(info: description.ArchiveInfo) -> str:
+            return encode(dataclasses.replace(info, mode=None))
+
+        monkeypatch.setattr(description, "encode", encode_as_before_modes)
+        assert uploader.upload_path(src / "old.bin").status == "archived"
+        monkeypatch.undo()
+
+        restorer = Restorer(store, client, RestoreSettings(
+            vault="v", restore_dir=tmp_path / "out", segment_size=MIB))
+        records = restorer.request(restorer.select([str(src)]))
+        deadline = time.monotonic() + 30
+        while any(store.restore(r.id).status not in ("done", "failed") for r in records):
+            assert time.monotonic() < deadline, "restores did not finish"
+            restorer.poll()
+        expected = {**{n: m & 0o777 for n, m in modes.items()}, "old.bin": 0o600}
+        for record in records:
+            dest = Path(store.restore(record.id).dest_path)
+            name = dest.name
+            assert dest.read_bytes() == contents[name], name
+            assert stat.S_IMODE(dest.stat().st_mode) == expected[name], name
+        assert sorted(Path(r.dest_path).name for r in records) == sorted(expected)

@@ -259,6 +259,7 @@ class Restore(Base):
 
     segments: Mapped[list[RestoreSegment]] = relationship(
         back_populates="restore", order_by="RestoreSegment.index", cascade="all, delete-orphan")
+    archive: Mapped[Archive | None] = relationship(viewonly=True)
 
 
 class RestoreSegment(Base):

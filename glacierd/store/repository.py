@@ -187,8 +187,10 @@ class Store:
             s.flush()
             return _file(row)
 
-    def record_empty_archive(self, file_id: int, vault: str, mtime_ns: int) -> ArchiveRecord:
-        """Glacier refuses empty archives: an empty file is archived with no archive id."""
+    def record_empty_archive(self, file_id: int, vault: str, mtime_ns: int,
+                             description: str | None = None) -> ArchiveRecord:
+        """Glacier refuses empty archives: an empty file is archived with no archive id
+        (its description, kept here only, still carries its mode)."""
         from glacierd.glacier.treehash import tree_hash
 
         with self._tx() as s:
@@ -196,7 +198,8 @@ class Store:
             if row is None:
                 raise StoreError(f"no file with id {file_id}")
             archive = Archive(archive_id=None, vault=vault, size=0, tree_hash=tree_hash(b""),
-                              source_path=row.path, mtime_ns=mtime_ns, file_id=file_id)
+                              description=description, source_path=row.path,
+                              mtime_ns=mtime_ns, file_id=file_id)
             s.add(archive)
             row.state, row.error, row.retry_at = FileState.ARCHIVED, None, None
             s.add(Event(level="info", kind="archived", message=f"{row.path}: empty file, "
@@ -639,6 +642,8 @@ class RestoreRecord:
     bytes_done: int
     verified: tuple[tuple[int, str], ...]  # (segment index, tree hash), in order
 
+    mode: int | None = None  # the file's permission bits, from its archive's description
+
     @property
     def partial_path(self) -> str:
         return self.dest_path + ".glacierd-partial"
@@ -649,7 +654,15 @@ def _restore(row: Restore) -> RestoreRecord:
         row.id, row.archive_id, row.vault, row.source_path, row.dest_path, row.size,
         row.tree_hash, row.mtime_ns, row.tier, row.segment_size, row.overwrite, row.job_id,
         row.job_requested_at, row.status, row.error, row.refetches, row.bytes_done,
-        tuple((s.index, s.tree_hash) for s in row.segments))
+        tuple((s.index, s.tree_hash) for s in row.segments),
+        _recorded_mode(row.archive.description if row.archive is not None else None))
+
+
+def _recorded_mode(text: str | None) -> int | None:
+    from glacierd import description
+
+    info = description.decode(text) if text else None
+    return info.mode if info is not None else None
 
 
 @dataclass(frozen=True)
