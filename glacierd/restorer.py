@@ -340,9 +340,6 @@ class _SegmentRejected(Exception):
     pass
 
 
-__all__ = ["GlacierError", "RestoreSettings", "Restorer", "pick_versions"]
-
-
 def _give_back_metadata(partial: Path, record: RestoreRecord) -> None:
     """The file's recorded mode and mtime, set on the verified partial file just
     before it is renamed into place (until then it stays 0600: its bytes are not
@@ -350,3 +347,6 @@ def _give_back_metadata(partial: Path, record: RestoreRecord) -> None:
     if record.mode is not None:
         os.chmod(partial, record.mode)
     os.utime(partial, ns=(record.mtime_ns, record.mtime_ns))
+
+
+__all__ = ["GlacierError", "RestoreSettings", "Restorer", "pick_versions"]

@@ -122,8 +122,9 @@ def test_restored_files_get_their_recorded_mode_back(tmp_path: Path,
         for name, mode in modes.items():
             if name == "empty":
                 (src / name).write_bytes(b"")
-            contents[name] = (src / name).read_bytes() if name == "empty" else random_file(
-                src / name, MIB + 3, seed=len(name))
+                contents[name] = b""
+            else:
+                contents[name] = random_file(src / name, MIB + 3, seed=len(name))
             (src / name).chmod(mode)
         uploader = Uploader(store, client, UploadSettings(vault="v", part_size=MIB))
         for name in modes:

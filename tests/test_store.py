@@ -110,3 +110,27 @@ def test_locked_database_is_a_message_not_a_traceback(tmp_path: Path) -> None:
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def test_listing_restores_is_two_queries_whatever_their_number(tmp_path: Path) -> None:
+    """Each RestoreRecord carries its segments and its archive's mode: loaded with
+    the rows, not one query per restore (the daemon lists them every poll)."""
+    from sqlalchemy import event
+
+    from glacierd.store.models import Archive, Restore
+
+    store = store_at_head(tmp_path)
+    with store._tx() as s:
+        for i in range(5):
+            archive = Archive(archive_id=f"a{i}", vault="v", size=1, tree_hash="0" * 64,
+                              source_path=f"/f{i}", mtime_ns=1)
+            s.add(archive)
+            s.flush()
+            s.add(Restore(archive_row=archive.id, archive_id=archive.archive_id, vault="v",
+                          source_path=archive.source_path, dest_path=f"/out/f{i}", size=1,
+                          tree_hash="0" * 64, mtime_ns=1, tier="Standard", segment_size=1))
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_rest: statements.append(statement))
+    assert len(store.restores(["requested"])) == 5
+    assert len(statements) == 2, statements

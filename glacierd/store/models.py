@@ -257,9 +257,12 @@ class Restore(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow,
                                                     onupdate=utcnow)
 
+    # Every RestoreRecord reads its segments and its archive's description (the mode):
+    # loaded with the rows, so that a listing of restores is two queries, not 1 + N.
     segments: Mapped[list[RestoreSegment]] = relationship(
-        back_populates="restore", order_by="RestoreSegment.index", cascade="all, delete-orphan")
-    archive: Mapped[Archive | None] = relationship(viewonly=True)
+        back_populates="restore", order_by="RestoreSegment.index", cascade="all, delete-orphan",
+        lazy="selectin")
+    archive: Mapped[Archive | None] = relationship(viewonly=True, lazy="joined")
 
 
 class RestoreSegment(Base):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from glacierd import description
 from glacierd.errors import StoreError
 
 from .db import create_store_engine, translated_errors
@@ -659,8 +660,6 @@ def _restore(row: Restore) -> RestoreRecord:
 
 
 def _recorded_mode(text: str | None) -> int | None:
-    from glacierd import description
-
     info = description.decode(text) if text else None
     return info.mode if info is not None else None
 
