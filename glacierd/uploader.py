@@ -44,8 +44,9 @@ from glacierd import description, faultpoints, resume
 from glacierd.errors import FileChangedError, UnreadableFileError
 from glacierd.glacier import GlacierClient, GlacierError, ResourceNotFoundException, limits
 from glacierd.glacier.errors import InvalidParameterValueException
-from glacierd.glacier.treehash import combine_hex, digests, tree_hash
+from glacierd.glacier.treehash import Digests, combine_hex, digests, tree_hash
 from glacierd.ratelimit import TokenBucket
+from glacierd.readahead import FileIdentity, ReadAhead, ReadyPart
 from glacierd.store.models import FileState, UploadStatus, utcnow
 from glacierd.store.repository import FileRecord, Store, UploadRecord
 
@@ -159,8 +160,13 @@ class Uploader:
 
     # --- entry points --------------------------------------------------------------
 
-    def upload_path(self, path: str | os.PathLike[str]) -> Outcome:
-        """Upload one file (resuming its unfinished upload, if any)."""
+    def upload_path(self, path: str | os.PathLike[str],
+                    readahead: ReadAhead | None = None) -> Outcome:
+        """Upload one file (resuming its unfinished upload, if any).
+
+        ``readahead``: its parts are sent if they are of this file as the upload
+        finds it (see ``glacierd.readahead``); the caller still closes it.
+        """
         abspath = os.path.abspath(os.fspath(path))
         try:
             st = self._stat(abspath)
@@ -172,7 +178,7 @@ class Uploader:
                 return Outcome(abspath, "busy", None, st.st_size,
                                "another glacierd process is uploading it")
             record = self.store.file_seen(abspath, st.st_size, st.st_mtime_ns, st.st_ino)
-            return self._upload_record(record, st)
+            return self._upload_record(record, st, readahead)
 
     @contextlib.contextmanager
     def _file_lock(self, path: str) -> Iterator[bool]:
@@ -222,10 +228,11 @@ class Uploader:
             raise UnreadableFileError(f"{path}: permission denied")
         return st
 
-    def _upload_record(self, record: FileRecord, st: os.stat_result) -> Outcome:
+    def _upload_record(self, record: FileRecord, st: os.stat_result,
+                       readahead: ReadAhead | None) -> Outcome:
         for _restart in range(MAX_RESTARTS):
             try:
-                return self._attempt(record, st)
+                return self._attempt(record, st, readahead)
             except FileChangedError as exc:
                 log.warning("%s", exc)
                 try:
@@ -238,7 +245,8 @@ class Uploader:
                 return self._failed(record, str(exc))
         return self._failed(record, f"{record.path}: the file kept changing during upload")
 
-    def _attempt(self, record: FileRecord, st: os.stat_result) -> Outcome:
+    def _attempt(self, record: FileRecord, st: os.stat_result,
+                 readahead: ReadAhead | None) -> Outcome:
         path = record.path
         latest = self.store.archives_for(record.id)
         if latest and (latest[-1].size, latest[-1].mtime_ns) == (st.st_size, st.st_mtime_ns):
@@ -264,14 +272,16 @@ class Uploader:
             upload = self._start(record, st)
         if upload.status == UploadStatus.COMPLETING:
             return self._complete(upload, resumed=True)
-        self._send_missing(upload)
+        ready = readahead.claim(upload.path, FileIdentity(upload.size, upload.mtime_ns,
+                                                          upload.inode),
+                                upload.part_size) if readahead else []
+        self._send_missing(upload, ready)
         self._check_unchanged(upload)
         return self._complete(self.store.upload(upload.id), resumed=False)
 
     def _start(self, record: FileRecord, st: os.stat_result) -> UploadRecord:
         size = st.st_size
-        part_size = limits.plan_part_size(
-            size, max(self.settings.part_size, limits.smallest_part_size(size)), name=record.path)
+        part_size = limits.upload_part_size(size, self.settings.part_size, name=record.path)
         token = uuid.uuid4().hex
         desc = self._description(record, st, token)
         upload = self.store.create_upload(record.id, self.settings.vault, token, desc, part_size,
@@ -358,7 +368,9 @@ class Uploader:
                                      "had but the store lacked")
         return self.store.upload(upload.id)
 
-    def _send_missing(self, upload: UploadRecord) -> None:
+    def _send_missing(self, upload: UploadRecord, ready: list[ReadyPart]) -> None:
+        """Send the parts Glacier lacks; ``ready`` ones (read ahead, of this upload's
+        file and part size) go first, without reading or hashing them again."""
         assert upload.upload_id is not None
         upload_id = upload.upload_id
         acked = upload.acked
@@ -375,18 +387,23 @@ class Uploader:
             progress.sent(delta)
 
         # A fixed pool of part buffers bounds memory at exactly concurrency x part size,
-        # allocated once (no fresh 16 MiB allocation, zeroing and faulting per part). The
-        # thread pool has spare threads so that a part's commit (an fsync) overlaps sends.
+        # allocated once (no fresh 16 MiB allocation, zeroing and faulting per part); the
+        # buffers of parts read ahead are part of it. The thread pool has spare threads
+        # so that a part's commit (an fsync) overlaps sends.
+        pool_size = min(self.settings.concurrency, len(todo))
+        wanted = {part.index for part in todo}
+        prepared = [r for r in ready if r.part.index in wanted][:pool_size]
         buffers: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-        for _ in range(min(self.settings.concurrency, len(todo))):
-            buffers.put(bytearray(upload.part_size))
+        spare = [r.buffer for r in ready if r not in prepared]
+        for _ in range(pool_size - len(prepared)):
+            buffers.put(spare.pop() if spare else bytearray(upload.part_size))
         failed = threading.Event()
 
-        def send(part: limits.PartRange, buffer: bytearray) -> None:
+        def send(part: limits.PartRange, buffer: bytearray, known: Digests | None) -> None:
             holding = True
             try:
                 data = memoryview(buffer)[: part.length]
-                d = digests(data)  # both hashes from one pass over the bytes
+                d = known or digests(data)  # both hashes from one pass over the sent bytes
                 self.client.upload_part(upload.vault, upload_id, part.offset, data,
                                         d.tree_hash, sha256=d.sha256, counter=count)
                 data.release()
@@ -404,10 +421,13 @@ class Uploader:
                     buffers.put(buffer)
 
         futures: list[concurrent.futures.Future[None]] = []
+        done_ahead = {r.part.index for r in prepared}
         with concurrent.futures.ThreadPoolExecutor(
                 self.settings.concurrency + 2, thread_name_prefix="glacierd-part") as pool, \
                 open(upload.path, "rb") as fh:
-            for part in todo:
+            for r in prepared:
+                futures.append(pool.submit(send, r.part, r.buffer, r.digests))
+            for part in (p for p in todo if p.index not in done_ahead):
                 buffer = buffers.get()
                 if failed.is_set() or self.stopping.is_set():
                     buffers.put(buffer)
@@ -417,7 +437,7 @@ class Uploader:
                     buffers.put(buffer)
                     failed.set()
                     break
-                futures.append(pool.submit(send, part, buffer))
+                futures.append(pool.submit(send, part, buffer, None))
             concurrent.futures.wait(futures)
         for future in futures:
             future.result()  # the first failure, if any, propagates
@@ -470,16 +490,3 @@ class Uploader:
         log.error("%s (retry after %s)", error, retry_at.isoformat(timespec="seconds"))
         return Outcome(record.path, "failed", None, record.size, error)
 
-
-def uploadable_files(paths: list[str], follow_symlinks: bool = False) -> list[Path]:
-    """Expand directories into the files below them, in a stable order."""
-    out: list[Path] = []
-    for given in paths:
-        path = Path(given)
-        if path.is_dir() and (follow_symlinks or not path.is_symlink()):
-            for root, dirs, files in os.walk(path, followlinks=follow_symlinks):
-                dirs.sort()
-                out.extend(Path(root) / name for name in sorted(files))
-        else:
-            out.append(path)
-    return out

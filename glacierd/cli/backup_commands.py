@@ -53,19 +53,25 @@ def upload(ctx: Context, paths: tuple[str, ...]) -> None:
 
     Run it again after an interruption and it continues where it stopped.
     """
-    from glacierd import wiring
-    from glacierd.uploader import uploadable_files
+    from glacierd.readahead import ReadAhead
+    from glacierd.sources import uploadable_files
 
     config = ctx.config
-    store = open_store(ctx)
-    client = wiring.make_client(config)
-    wiring.ensure_vault(client, config)
     files = uploadable_files(list(paths), config.upload.follow_symlinks)
     failures = 0
-    with transfer_view() as view:
+    # The first file's first parts are read and hashed while the store's code loads.
+    with ReadAhead(files[0] if files else None, config.upload.part_size,
+                   config.upload.concurrency,
+                   follow_symlinks=config.upload.follow_symlinks) as readahead, \
+            transfer_view() as view:
+        from glacierd import wiring
+
+        store = open_store(ctx)
+        client = wiring.make_client(config)
+        wiring.ensure_vault(client, config)
         uploader = wiring.make_uploader(config, store, client, view.progress)
         for path in files:
-            outcome = uploader.upload_path(path)
+            outcome = uploader.upload_path(path, readahead)
             if outcome.status == "failed":
                 failures += 1
                 view.problem("failed", str(outcome.error))

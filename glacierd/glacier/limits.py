@@ -73,6 +73,15 @@ def plan_part_size(archive_size: int, preferred: int | None = None, *, name: str
     return preferred
 
 
+def upload_part_size(archive_size: int, configured: int, *, name: str = "") -> int:
+    """The part size glacierd uploads ``archive_size`` bytes with, given the
+    configured one: raised to the smallest that fits in 10,000 parts when the file
+    is too big for it (a configured default, unlike an explicit choice above, is
+    a preference)."""
+    return plan_part_size(archive_size, max(configured, smallest_part_size(archive_size)),
+                          name=name)
+
+
 def part_count(archive_size: int, part_size: int) -> int:
     return max(1, -(-archive_size // part_size))
 
