@@ -165,9 +165,16 @@ class Uploader:
         """Upload one file (resuming its unfinished upload, if any).
 
         ``readahead``: its parts are sent if they are of this file as the upload
-        finds it (see ``glacierd.readahead``); the caller still closes it.
+        finds it (see ``glacierd.readahead``). It is closed on return, used or not
+        (a skipped file, say): the memory it holds is the next upload's budget.
         """
-        abspath = os.path.abspath(os.fspath(path))
+        try:
+            return self._upload_path(os.path.abspath(os.fspath(path)), readahead)
+        finally:
+            if readahead is not None:
+                readahead.close()
+
+    def _upload_path(self, abspath: str, readahead: ReadAhead | None) -> Outcome:
         try:
             st = self._stat(abspath)
         except UnreadableFileError as exc:

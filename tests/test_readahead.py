@@ -187,3 +187,18 @@ def test_a_file_changed_after_the_read_ahead_is_uploaded_as_it_is_now(
     assert outcome.status == "archived"
     assert emulator.state.archive_bytes("v", outcome.archive_id or "") == data
     assert hashed == [MIB, MIB]
+
+
+def test_parts_nobody_used_are_given_back_when_the_file_is_done(
+        tmp_path: Path, emulator: Emulator) -> None:
+    client = client_for(emulator)
+    client.create_vault("v")
+    uploader = Uploader(store_at_head(tmp_path), client,
+                        UploadSettings(vault="v", part_size=MIB, concurrency=2))
+    path = tmp_path / "f.bin"
+    random_file(path, 3 * MIB)
+    assert uploader.upload_path(path).status == "archived"
+    ahead = ReadAhead(path, MIB, 2)
+    assert uploader.upload_path(path, ahead).status == "skipped"
+    # Kept, the two buffers would be on top of the next upload's own.
+    assert ahead.claim(str(path), identity(path), MIB) == []

@@ -70,8 +70,8 @@ def upload(ctx: Context, paths: tuple[str, ...]) -> None:
         client = wiring.make_client(config)
         wiring.ensure_vault(client, config)
         uploader = wiring.make_uploader(config, store, client, view.progress)
-        for path in files:
-            outcome = uploader.upload_path(path, readahead)
+        for number, path in enumerate(files):
+            outcome = uploader.upload_path(path, readahead if number == 0 else None)
             if outcome.status == "failed":
                 failures += 1
                 view.problem("failed", str(outcome.error))
