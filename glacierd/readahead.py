@@ -92,10 +92,9 @@ class ReadAhead:
     def claim(self, path: str, identity: FileIdentity, part_size: int) -> list[ReadyPart]:
         """The parts read ahead, if they are of this file as it is now and cut the same way.
 
-        Waits for the reading to end (it is bounded: ``count`` parts). A claim
-        takes the parts: a second one gets none.
+        Waits for the reading to end. A claim takes the parts: a second one gets none.
         """
-        self._join()
+        self.wait()
         ready, self._ready = self._ready, []
         if (path, identity, part_size) != (self.path, self.identity, self.part_size):
             return []
@@ -103,10 +102,11 @@ class ReadAhead:
 
     def close(self) -> None:
         self._closed.set()
-        self._join()
+        self.wait()
         self._ready = []
 
-    def _join(self) -> None:
+    def wait(self) -> None:
+        """Until the reading ends (it is bounded: ``count`` parts)."""
         if self._thread.ident is not None:  # started
             self._thread.join()
 

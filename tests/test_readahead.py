@@ -58,7 +58,7 @@ def test_parts_of_another_cut_or_a_changed_file_are_dropped(tmp_path: Path) -> N
     with ReadAhead(path, MIB, 2) as ahead:
         ready_wrong_cut = ahead.claim(str(path), before, 2 * MIB)
     with ReadAhead(path, MIB, 2) as ahead:
-        ahead._join()
+        ahead.wait()
         os.utime(path, ns=(before.mtime_ns + 1, before.mtime_ns + 1))
         ready_changed = ahead.claim(str(path), identity(path), MIB)
     with ReadAhead(path, MIB, 2) as ahead:
@@ -124,12 +124,17 @@ def counting_digests(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-def test_upload_sends_the_parts_read_ahead_without_reading_them_again(
-        tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def vault_uploader(tmp_path: Path, emulator: Emulator, concurrency: int) -> Uploader:
+    """An uploader with 1 MiB parts to vault "v" of the emulator."""
     client = client_for(emulator)
     client.create_vault("v")
-    uploader = Uploader(store_at_head(tmp_path), client,
-                        UploadSettings(vault="v", part_size=MIB, concurrency=3))
+    return Uploader(store_at_head(tmp_path), client,
+                    UploadSettings(vault="v", part_size=MIB, concurrency=concurrency))
+
+
+def test_upload_sends_the_parts_read_ahead_without_reading_them_again(
+        tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    uploader = vault_uploader(tmp_path, emulator, concurrency=3)
     data = random_file(tmp_path / "f.bin", 5 * MIB + 3)
     hashed = counting_digests(monkeypatch)
     with ReadAhead(tmp_path / "f.bin", MIB, 3) as ahead:
@@ -143,14 +148,11 @@ def test_upload_sends_the_parts_read_ahead_without_reading_them_again(
 
 def test_resumed_upload_uses_only_the_parts_it_still_needs(
         tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    client = client_for(emulator)
-    client.create_vault("v")
-    uploader = Uploader(store_at_head(tmp_path), client,
-                        UploadSettings(vault="v", part_size=MIB, concurrency=2))
+    uploader = vault_uploader(tmp_path, emulator, concurrency=2)
     path = tmp_path / "f.bin"
     data = random_file(path, 4 * MIB)
     # An earlier run that stopped after part 0: the store and Glacier both have it.
-    store, st = uploader.store, os.stat(path)
+    store, client, st = uploader.store, uploader.client, os.stat(path)
     record = store.file_seen(str(path), st.st_size, st.st_mtime_ns, st.st_ino)
     upload = store.create_upload(record.id, "v", "token", "an earlier run", MIB, st.st_size,
                                  st.st_mtime_ns, st.st_ino)
@@ -172,15 +174,12 @@ def test_resumed_upload_uses_only_the_parts_it_still_needs(
 
 def test_a_file_changed_after_the_read_ahead_is_uploaded_as_it_is_now(
         tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    client = client_for(emulator)
-    client.create_vault("v")
-    uploader = Uploader(store_at_head(tmp_path), client,
-                        UploadSettings(vault="v", part_size=MIB, concurrency=2))
+    uploader = vault_uploader(tmp_path, emulator, concurrency=2)
     path = tmp_path / "f.bin"
     random_file(path, 2 * MIB, seed=1)
     hashed = counting_digests(monkeypatch)
     with ReadAhead(path, MIB, 2) as ahead:
-        ahead._join()
+        ahead.wait()
         data = random_file(path, 2 * MIB, seed=2)  # rewritten in place: new mtime
         os.utime(path, ns=(1, 10**18))
         outcome = uploader.upload_path(path, ahead)
@@ -191,10 +190,7 @@ def test_a_file_changed_after_the_read_ahead_is_uploaded_as_it_is_now(
 
 def test_parts_nobody_used_are_given_back_when_the_file_is_done(
         tmp_path: Path, emulator: Emulator) -> None:
-    client = client_for(emulator)
-    client.create_vault("v")
-    uploader = Uploader(store_at_head(tmp_path), client,
-                        UploadSettings(vault="v", part_size=MIB, concurrency=2))
+    uploader = vault_uploader(tmp_path, emulator, concurrency=2)
     path = tmp_path / "f.bin"
     random_file(path, 3 * MIB)
     assert uploader.upload_path(path).status == "archived"
