@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from glacierd import description
@@ -115,6 +115,14 @@ def _archive(row: Archive) -> ArchiveRecord:
                          row.source_path, row.mtime_ns, row.created_at)
 
 
+# The per-part statements, built once (each part commits its own transaction).
+_RECORDED_PART = select(Part.tree_hash, Part.offset).where(
+    Part.upload_id == bindparam("upload"), Part.index == bindparam("index"))
+_NEW_PART = insert(Part)
+_BYTES_ACKED = update(Upload).where(Upload.id == bindparam("upload")).values(
+    bytes_acked=Upload.bytes_acked + bindparam("length"))
+
+
 class Store:
     """The state store. Thread-safe: each call uses its own session."""
 
@@ -139,6 +147,14 @@ class Store:
     def _tx(self) -> Iterator[Session]:
         with translated_errors(self.url), self._sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def _core_tx(self) -> Iterator[Connection]:
+        """A transaction without an ORM session, for the per-part hot path: a
+        session's set-up and unit of work cost about 1 ms of CPU a commit, three
+        times the statements' own cost, on the cores that hash and send."""
+        with translated_errors(self.url), self.engine.begin() as conn:
+            yield conn
 
     # --- files ---------------------------------------------------------------------
 
@@ -235,18 +251,17 @@ class Store:
     def part_acknowledged(self, upload: UploadRecord, index: int, offset: int, length: int,
                           tree_hash: str, *, adopted: bool = False) -> None:
         """DESIGN invariant 2: after Glacier's 2xx, in its own committed transaction."""
-        with self._tx() as s:
-            existing = s.scalar(select(Part).where(Part.upload_id == upload.id,
-                                                   Part.index == index))
+        with self._core_tx() as conn:
+            existing = conn.execute(_RECORDED_PART, {"upload": upload.id, "index": index}).first()
             if existing is not None:
-                if existing.tree_hash != tree_hash or existing.offset != offset:
+                if (existing.tree_hash, existing.offset) != (tree_hash, offset):
                     raise StoreError(f"part {index} of upload {upload.id} was recorded with "
                                      "another hash or offset")
                 return
-            s.add(Part(upload_id=upload.id, index=index, offset=offset, length=length,
-                       tree_hash=tree_hash, adopted=adopted))
-            s.execute(update(Upload).where(Upload.id == upload.id)
-                      .values(bytes_acked=Upload.bytes_acked + length))
+            conn.execute(_NEW_PART, {"upload_id": upload.id, "index": index, "offset": offset,
+                                     "length": length, "tree_hash": tree_hash,
+                                     "adopted": adopted})
+            conn.execute(_BYTES_ACKED, {"upload": upload.id, "length": length})
 
     def set_completing(self, upload: UploadRecord, tree_hash: str) -> UploadRecord:
         """DESIGN invariant 5: the final hash is recorded before Complete is sent."""
