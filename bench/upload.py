@@ -1,7 +1,7 @@
 """Upload throughput and peak memory: glacierd against boto3, same emulator,
 same file, in the same run.
 
-    python bench/upload.py                      # 1 GiB, 16 MiB parts, concurrency 4
+    python bench/upload.py                      # 1 GiB, 16 MiB parts, concurrency 4, 5 rounds
     python bench/upload.py --size-mib 256 --rounds 1
 
 Contenders, each in its own process (peak RSS is that process's own, read
@@ -165,7 +165,7 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--part-mib", type=int, default=16)
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--child")
     parser.add_argument("--url", default="")
     parser.add_argument("--path", default="")
