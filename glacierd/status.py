@@ -151,9 +151,9 @@ def to_json(store: Store) -> str:
     On SQLite the ``files`` array is written by SQLite itself (its JSON functions),
     which is several times faster than building 100,000 dicts in Python.
     """
-    doc = collect(store, all_files=False)
     if store.engine.dialect.name != "sqlite":
         return json.dumps(collect(store))
+    doc = collect(store, all_files=False)
     with store.engine.connect() as conn:
         files = conn.execute(_FILES_JSON_SQLITE).scalar() or "[]"
     head = json.dumps(doc)

@@ -17,6 +17,7 @@ import pytest
 from glacierd.emulator import Emulator
 from glacierd.glacier import GlacierClient, RetryPolicy
 from glacierd.store.repository import Store
+from glacierd.uploader import Uploader, UploadSettings
 
 MIB = 1024 * 1024
 
@@ -130,3 +131,13 @@ def store_at_head(tmp_path: Path) -> Store:
     schema.upgrade(engine)
     engine.dispose()
     return Store.open(url)
+
+
+def vault_uploader(tmp_path: Path, emulator: Emulator, **settings: object) -> Uploader:
+    """An uploader to vault "v" of ``emulator`` (created here), 1 MiB parts unless told,
+    with its state store at head under ``tmp_path``."""
+    client = client_for(emulator)
+    client.create_vault("v")
+    settings.setdefault("part_size", MIB)
+    return Uploader(store_at_head(tmp_path), client,
+                    UploadSettings(vault="v", **settings))  # type: ignore[arg-type]

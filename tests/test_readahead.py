@@ -17,8 +17,7 @@ from glacierd.emulator import Emulator
 from glacierd.glacier import treehash
 from glacierd.readahead import FileIdentity, ReadAhead
 from glacierd.store.models import Part
-from glacierd.uploader import Uploader, UploadSettings
-from tests.conftest import MIB, client_for, random_file, store_at_head
+from tests.conftest import MIB, random_file, vault_uploader
 
 
 def identity(path: Path) -> FileIdentity:
@@ -122,14 +121,6 @@ def counting_digests(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(uploader_mod, "digests", digests)
     return calls
-
-
-def vault_uploader(tmp_path: Path, emulator: Emulator, concurrency: int) -> Uploader:
-    """An uploader with 1 MiB parts to vault "v" of the emulator."""
-    client = client_for(emulator)
-    client.create_vault("v")
-    return Uploader(store_at_head(tmp_path), client,
-                    UploadSettings(vault="v", part_size=MIB, concurrency=concurrency))
 
 
 def test_upload_sends_the_parts_read_ahead_without_reading_them_again(

@@ -23,6 +23,7 @@ from tests.conftest import (
     fast_policy,
     random_file,
     store_at_head,
+    vault_uploader,
 )
 
 open_store = store_at_head
@@ -63,9 +64,7 @@ def test_uploads_finish_under_fault_rate_0_2(tmp_path: Path, size: int) -> None:
 
 
 def test_parts_are_recorded_with_offsets_and_hashes(tmp_path: Path, emulator: Emulator) -> None:
-    client = client_for(emulator)
-    client.create_vault("v")
-    uploader = make_uploader(tmp_path, client)
+    uploader = vault_uploader(tmp_path, emulator)
     data = random_file(tmp_path / "f.bin", 3 * MIB + 7)
     uploader.upload_path(tmp_path / "f.bin")
     with uploader.store.engine.connect() as conn:
@@ -80,9 +79,7 @@ def test_parts_are_recorded_with_offsets_and_hashes(tmp_path: Path, emulator: Em
 
 
 def test_empty_file_is_archived_without_a_request(tmp_path: Path, emulator: Emulator) -> None:
-    client = client_for(emulator)
-    client.create_vault("v")
-    uploader = make_uploader(tmp_path, client)
+    uploader = vault_uploader(tmp_path, emulator)
     (tmp_path / "empty").write_bytes(b"")
     before = sum(emulator.stats()["requests"].values())
     outcome = uploader.upload_path(tmp_path / "empty")
@@ -95,9 +92,7 @@ def test_empty_file_is_archived_without_a_request(tmp_path: Path, emulator: Emul
 
 def test_unchanged_file_is_not_uploaded_twice_but_a_new_version_is(
         tmp_path: Path, emulator: Emulator) -> None:
-    client = client_for(emulator)
-    client.create_vault("v")
-    uploader = make_uploader(tmp_path, client)
+    uploader = vault_uploader(tmp_path, emulator)
     path = tmp_path / "doc.txt"
     path.write_bytes(b"version one")
     first = uploader.upload_path(path)
@@ -122,9 +117,7 @@ def test_unreadable_file_is_recorded_as_failed(tmp_path: Path, emulator: Emulato
 
 def test_special_files_symlinks_and_vanished_files_fail_with_reasons(
         tmp_path: Path, emulator: Emulator) -> None:
-    client = client_for(emulator)
-    client.create_vault("v")
-    uploader = make_uploader(tmp_path, client)
+    uploader = vault_uploader(tmp_path, emulator)
     os.mkfifo(tmp_path / "pipe")
     sock = socket.socket(socket.AF_UNIX)
     sock.bind(str(tmp_path / "sock"))
@@ -139,7 +132,7 @@ def test_special_files_symlinks_and_vanished_files_fail_with_reasons(
         assert record is not None and record.state == "failed" and reason in (record.error or "")
         assert record.retry_at is not None
     sock.close()
-    follow = make_uploader(tmp_path, client, follow_symlinks=True)
+    follow = make_uploader(tmp_path, uploader.client, follow_symlinks=True)
     assert follow.upload_path(tmp_path / "link").status == "archived"
 
 
@@ -252,10 +245,8 @@ def test_a_file_another_process_is_uploading_is_left_to_it(tmp_path: Path,
     import fcntl
     import hashlib
 
-    client = client_for(emulator)
-    client.create_vault("v")
     locks = tmp_path / "state" / "locks"
-    uploader = make_uploader(tmp_path, client, lock_dir=locks)
+    uploader = vault_uploader(tmp_path, emulator, lock_dir=locks)
     path = tmp_path / "shared.bin"
     data = random_file(path, 2 * MIB, seed=21)
     locks.mkdir(parents=True)
@@ -282,9 +273,8 @@ def test_lost_complete_answer_with_vanished_upload_id_waits_for_the_inventory(
     from glacierd import catalog
     from glacierd.store.models import UploadStatus
 
-    client = client_for(emulator)
-    client.create_vault("v")
-    uploader = make_uploader(tmp_path, client)
+    uploader = vault_uploader(tmp_path, emulator)
+    client = uploader.client
     path = tmp_path / "precious.bin"
     data = random_file(path, 3 * MIB + 3, seed=31)
     record = uploader.store.file_seen(str(path), len(data), path.stat().st_mtime_ns,
