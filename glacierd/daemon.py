@@ -19,21 +19,20 @@ import fcntl
 import logging
 import os
 import shutil
-import signal
 import socket
 import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from glacierd import config as config_mod
-from glacierd import description, wiring
+from glacierd import description, faultpoints, wiring
 from glacierd.errors import AlreadyRunningError, ConfigError
 from glacierd.glacier import GlacierClient, GlacierError
 from glacierd.restorer import Restorer, RestoreSettings
 from glacierd.sdnotify import Notifier
+from glacierd.signals import DaemonSignals
 from glacierd.store.models import FileState, utcnow
 from glacierd.store.repository import Store
 from glacierd.uploader import Outcome, Uploader
@@ -42,6 +41,19 @@ from glacierd.watcher import Watcher, check_watch_paths
 log = logging.getLogger("glacierd.daemon")
 
 HEARTBEAT_SECONDS = 5.0
+
+
+class _NoSkipWarnings(logging.Filter):
+    """A drain (or any job) that outlasts its interval is normal: APScheduler's
+    "skipped: maximum number of running instances reached", every interval for
+    the whole of a long upload, would flood the journal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances" not in str(record.msg)
+
+
+_scheduler_log = logging.getLogger("glacierd.scheduler")
+_scheduler_log.addFilter(_NoSkipWarnings())
 
 
 class InstanceLock:
@@ -92,7 +104,8 @@ class Daemon:
                  notifier: Notifier | None = None,
                  reload: Callable[[], config_mod.Config] | None = None,
                  now: Callable[[], dt.datetime] = utcnow,
-                 on_ready: Callable[[], None] | None = None) -> None:
+                 on_ready: Callable[[], None] | None = None,
+                 signals: DaemonSignals | None = None) -> None:
         self.config = config
         self.now = now
         self.on_ready = on_ready
@@ -100,8 +113,11 @@ class Daemon:
         self._client = client
         self.notifier = notifier or Notifier()
         self._reload_config = reload or (lambda: config_mod.load(self.config.source or ""))
-        self.stop_requested = threading.Event()
-        self.reload_requested = threading.Event()
+        # The CLI installs these first thing (a SIGTERM during start-up ends the run
+        # cleanly); a daemon built elsewhere installs them when it runs.
+        self.signals = signals or DaemonSignals()
+        self.stop_requested = self.signals.stop
+        self.reload_requested = self.signals.reload
         self._draining = threading.Lock()
         self.started_at = utcnow()
         self.host = socket.gethostname()
@@ -135,9 +151,22 @@ class Daemon:
         return Watcher(config.watch, self._record, skip=[config.state.dir])
 
     def run(self) -> int:
+        self.signals.install()
+        faultpoints.hit("daemon-starting")
         self.prepare()
+        try:
+            if not self.stop_requested.is_set():  # a SIGTERM while starting: stop at once
+                self._start()
+            while not self.stop_requested.wait(0.5):
+                if self.reload_requested.is_set():
+                    self.reload_requested.clear()
+                    self.reload()
+        finally:
+            self.shutdown()
+        return 0
+
+    def _start(self) -> None:
         assert self.store is not None and self.watcher is not None
-        self._install_signals()
         store = self.store
         store.event("info", "daemon-started", f"glacierd started (pid {os.getpid()}) for vault "
                                               f"{self.config.vault.name}")
@@ -152,30 +181,9 @@ class Daemon:
         if self.on_ready is not None:
             self.on_ready()
         log.info("glacierd is running (pid %d)", os.getpid())
-        try:
-            while not self.stop_requested.wait(0.5):
-                if self.reload_requested.is_set():
-                    self.reload_requested.clear()
-                    self.reload()
-        finally:
-            self.shutdown()
-        return 0
 
     def request_stop(self) -> None:
         self.stop_requested.set()
-
-    def _install_signals(self) -> None:
-        def stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("received %s: stopping", signal.Signals(signum).name)
-            self.stop_requested.set()
-
-        def hup(_signum: int, _frame: FrameType | None) -> None:
-            self.reload_requested.set()
-
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, stop)
-            signal.signal(signal.SIGINT, stop)
-            signal.signal(signal.SIGHUP, hup)
 
     def shutdown(self) -> None:
         """Stop taking work, let in-flight parts finish within the grace period."""
@@ -207,6 +215,7 @@ class Daemon:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
         scheduler = BackgroundScheduler(
+            logger=_scheduler_log,
             timezone=dt.UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         )
@@ -389,8 +398,10 @@ class Daemon:
             self.watcher = self._make_watcher(new)
             self.watcher.start()
             self.watcher.scan()
-        if new.upload != self.config.upload and self.store is not None:
-            self.uploader = wiring.make_uploader(new, self.store, self.client)
+        if new.upload != self.config.upload and self.uploader is not None:
+            # One uploader for the daemon's life: a drain under way keeps it, and
+            # shutdown stops it; a second one would upload on, unstopped.
+            self.uploader.reconfigure(wiring.upload_settings(new), wiring.make_limiter(new))
         self.config = new
         if self.scheduler is not None:
             self._schedule_jobs(new)

@@ -1,5 +1,6 @@
-"""Named crash points for tests: ``GLACIERD_FAULT_POINT=name[:N]`` makes the
-process SIGKILL itself the N-th time (default first) it reaches ``hit(name)``.
+"""Named crash points for tests: ``GLACIERD_FAULT_POINT=name[:N][@SIGNAL]`` makes
+the process send itself SIGKILL (or the signal named, e.g. ``@TERM``) the N-th
+time (default first) it reaches ``hit(name)``.
 
 This is how the crash tests kill glacierd *exactly* between a part's 2xx and
 the store's commit, or between Complete and its commit — moments a random
@@ -20,6 +21,7 @@ def hit(name: str) -> None:
     spec = os.environ.get("GLACIERD_FAULT_POINT")
     if not spec:
         return
+    spec, _, signame = spec.partition("@")
     target, _, nth = spec.partition(":")
     if target != name:
         return
@@ -27,4 +29,4 @@ def hit(name: str) -> None:
         _counts[name] = _counts.get(name, 0) + 1
         reached = _counts[name] >= int(nth or 1)
     if reached:
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.Signals["SIG" + signame] if signame else signal.SIGKILL)

@@ -158,6 +158,11 @@ class Uploader:
         self.now = now
         self.stopping = threading.Event()
 
+    def reconfigure(self, settings: UploadSettings, limiter: TokenBucket | None) -> None:
+        """New settings (a reload) for the files that start from now on; a file
+        under way keeps the part size and pool it started with."""
+        self.settings, self.limiter = settings, limiter
+
     # --- entry points --------------------------------------------------------------
 
     def upload_path(self, path: str | os.PathLike[str],

@@ -36,15 +36,19 @@ def ensure_vault(client: GlacierClient, config: Config) -> None:
         client.create_vault(config.vault.name)
 
 
+def upload_settings(config: Config) -> UploadSettings:
+    return UploadSettings(vault=config.vault.name, part_size=config.upload.part_size,
+                          concurrency=config.upload.concurrency,
+                          follow_symlinks=config.upload.follow_symlinks,
+                          lock_dir=config.state.dir / "locks")
+
+
+def make_limiter(config: Config) -> TokenBucket | None:
+    limit = config.upload.bandwidth_limit
+    return TokenBucket(limit) if limit else None
+
+
 def make_uploader(config: Config, store: Store, client: GlacierClient,
                   on_progress: FileProgress | None = None) -> Uploader:
-    limit = config.upload.bandwidth_limit
-    return Uploader(
-        store, client,
-        UploadSettings(vault=config.vault.name, part_size=config.upload.part_size,
-                       concurrency=config.upload.concurrency,
-                       follow_symlinks=config.upload.follow_symlinks,
-                       lock_dir=config.state.dir / "locks"),
-        limiter=TokenBucket(limit) if limit else None,
-        on_progress=on_progress,
-    )
+    return Uploader(store, client, upload_settings(config), limiter=make_limiter(config),
+                    on_progress=on_progress)

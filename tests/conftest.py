@@ -73,7 +73,7 @@ def random_file(path: Path, size: int, seed: int = 0) -> bytes:
 def emulator_process(data_dir: Path, *extra: str) -> Iterator[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "glacierd.emulator", "--port", "0", "--data-dir", str(data_dir),
-         *extra],
+         "--test-endpoints", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

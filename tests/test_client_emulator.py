@@ -163,6 +163,8 @@ def test_progress_is_monotonic_and_thread_safe_without_faults(
     assert dones == sorted(dones) and dones[-1] == 8 * MIB + 3
     assert {t for _, t, _ in seen} == {8 * MIB + 3}
     assert len({name for _, _, name in seen}) > 1, "bytes are reported from the sending threads"
+    steps = [b - a for a, b in zip([0, *dones], dones, strict=False)]
+    assert max(steps) <= 256 * 1024, "progress is reported at least every 256 KiB"
 
 
 def test_progress_goes_back_when_a_retry_rewinds(emulator: Emulator, tmp_path: Path) -> None:

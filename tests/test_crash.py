@@ -193,7 +193,7 @@ def test_file_changed_between_runs_abandons_and_starts_over(tmp_path: Path) -> N
 
 
 def test_expired_upload_id_starts_over(tmp_path: Path) -> None:
-    import urllib.request
+    from glacierd.emulator import control
 
     data = random_file(tmp_path / "f.bin", 5 * MIB, seed=5)
     with emulator_process(tmp_path / "emu") as url:
@@ -203,9 +203,7 @@ def test_expired_upload_id_starts_over(tmp_path: Path) -> None:
         assert crashed.returncode == -signal.SIGKILL
         with sqlite3.connect(tmp_path / "state" / "glacierd.db") as conn:
             (upload_id,) = conn.execute("SELECT upload_id FROM uploads").fetchone()
-        request = urllib.request.Request(f"{url}/__uploads/expire", method="POST",
-                                         data=json.dumps({"upload_id": upload_id}).encode())
-        urllib.request.urlopen(request, timeout=10).close()
+        control(url, "/__uploads/expire", {"upload_id": upload_id})
         done = run(cfg, "upload", str(tmp_path / "f.bin"))
         assert done.returncode == 0, done.stderr
         stats = fetch_stats(url)

@@ -326,6 +326,36 @@ def test_after_upload_delete_and_move(tmp_path: Path) -> None:
     assert len(archives_of(listing, drop / "sub" / "kept.bin")) == 1
 
 
+def _check_local_emulator_is_private(state: Path) -> None:
+    """Its own keys (0600), not the public defaults; no test endpoints to anyone."""
+    import urllib.error
+    import urllib.request
+
+    from glacierd.glacier import GlacierError
+
+    published = json.loads((state / "local-endpoint.json").read_text())
+    keys = state / "local-credentials.json"
+    assert keys.stat().st_mode & 0o077 == 0
+    assert published["access_key"] != DEFAULT_ACCESS_KEY
+    assert published["secret_key"] == json.loads(keys.read_text())["secret_key"]
+    url = published["endpoint_url"]
+    public = GlacierClient("us-east-1", endpoint_url=url, retry_policy=fast_policy(1),
+                           credentials=(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY))
+    with pytest.raises(GlacierError) as refused:
+        public.list_vaults()
+    assert refused.value.status == 403
+    for secret in (None, DEFAULT_SECRET_KEY, published["secret_key"]):
+        request = urllib.request.Request(
+            f"{url}/__faults", method="POST", data=b'{"rate": 1.0}',
+            headers={"Authorization": f"Bearer {secret}"} if secret else {})
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(request, timeout=10)
+        assert answer.value.code in (400, 403, 404)
+    mine = GlacierClient("us-east-1", endpoint_url=url, retry_policy=fast_policy(1),
+                         credentials=(published["access_key"], published["secret_key"]))
+    assert [v["VaultName"] for v in mine.list_vaults()] == ["local"], "no fault was injected"
+
+
 def test_local_mode_round_trip_with_real_processes(tmp_path: Path) -> None:
     state, inbox = tmp_path / "state", tmp_path / "inbox"
     base = [sys.executable, "-m", "glacierd.cli"]
@@ -339,6 +369,11 @@ def test_local_mode_round_trip_with_real_processes(tmp_path: Path) -> None:
     try:
         wait_until(lambda: (state / "local-endpoint.json").exists(), 60, "the local daemon")
         assert (state / "local-endpoint.json").stat().st_mode & 0o077 == 0
+        _check_local_emulator_is_private(state)
+        second = subprocess.run([*base, "run", "--local", "--state-dir", str(state)],
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 75 and "Traceback" not in second.stderr
+        assert (state / "local-endpoint.json").exists(), "the refused run left it alone"
         data = random_file(inbox / "notes.bin", 1500 * 1000, seed=11)
         wait_until(lambda: file_states(state / "glacierd.db").get(str(inbox / "notes.bin"))
                    == "archived", 60, "the upload")

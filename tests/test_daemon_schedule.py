@@ -6,9 +6,11 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from glacierd import description
+from glacierd.config import UploadSection
 from glacierd.daemon import Daemon, local_config
 from glacierd.emulator import Emulator
 from glacierd.store import schema
@@ -20,12 +22,14 @@ T0 = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 
 @contextmanager
 def prepared_daemon(tmp_path: Path, emu: Emulator, now: list[dt.datetime],
-                    **client_kw: object) -> Iterator[Daemon]:
+                    upload: UploadSection | None = None, **client_kw: object) -> Iterator[Daemon]:
     """A daemon with everything started but its loop: the test calls its jobs."""
     inbox = tmp_path / "inbox"
     inbox.mkdir(exist_ok=True)
     config = local_config(tmp_path / "state", [inbox], emu.endpoint_url,
                           emu.credentials.access_key, emu.credentials.secret_key)
+    if upload is not None:
+        config = replace(config, upload=upload)
     engine = create_store_engine(config.database_url)
     schema.upgrade(engine)
     engine.dispose()

@@ -97,6 +97,11 @@ def upload(ctx: Context, paths: tuple[str, ...]) -> None:
 @click.pass_obj
 def run(ctx: Context, local: bool, watch_dirs: tuple[str, ...], state_dir: str | None) -> None:
     """Run the backup daemon: watch folders, upload what settles, follow jobs."""
+    from glacierd import faultpoints
+    from glacierd.signals import DaemonSignals
+
+    signals = DaemonSignals().install()  # before the slow imports: a SIGTERM now stops cleanly
+    faultpoints.hit("run-command")
     from glacierd.daemon import Daemon
 
     startup_done()
@@ -109,8 +114,8 @@ def run(ctx: Context, local: bool, watch_dirs: tuple[str, ...], state_dir: str |
                                    "config file says what to watch and where state goes")
         config = ctx.config
         _apply_log_level(ctx, config.daemon.log_level)
-        raise click.exceptions.Exit(Daemon(config).run())
-    _run_local(ctx, watch_dirs, state_dir)
+        raise click.exceptions.Exit(Daemon(config, signals=signals).run())
+    _run_local(ctx, watch_dirs, state_dir, signals)
 
 
 def _apply_log_level(ctx: Context, level: str) -> None:
@@ -121,7 +126,8 @@ def _apply_log_level(ctx: Context, level: str) -> None:
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _run_local(ctx: Context, watch_dirs: tuple[str, ...], state_dir: str | None) -> None:
+def _run_local(ctx: Context, watch_dirs: tuple[str, ...], state_dir: str | None,
+               signals: Any) -> None:
     from glacierd.daemon import Daemon, check_state_dir, local_config
     from glacierd.emulator import Emulator
     from glacierd.glacier import GlacierClient
@@ -134,7 +140,8 @@ def _run_local(ctx: Context, watch_dirs: tuple[str, ...], state_dir: str | None)
     for folder in watches:
         folder.mkdir(parents=True, exist_ok=True)
     _apply_log_level(ctx, "INFO")
-    emulator = Emulator(state / "emulator").start()
+    access_key, secret_key = _local_credentials(state)
+    emulator = Emulator(state / "emulator", access_key=access_key, secret_key=secret_key).start()
     try:
         config = local_config(state, watches, emulator.endpoint_url,
                               emulator.credentials.access_key, emulator.credentials.secret_key)
@@ -149,12 +156,43 @@ def _run_local(ctx: Context, watch_dirs: tuple[str, ...], state_dir: str | None)
                    f"{state}).\nDrop files there; `glacierd status --local"
                    + (f" --state-dir {state}" if state_dir else "")
                    + "` shows progress. Ctrl-C stops.", err=True)
-        code = Daemon(config, client=client, reload=lambda: config,
+        code = Daemon(config, client=client, reload=lambda: config, signals=signals,
                       on_ready=lambda: _publish_local_endpoint(state, emulator)).run()
     finally:
-        (state / LOCAL_ENDPOINT_FILE).unlink(missing_ok=True)
+        _withdraw_local_endpoint(state)
         emulator.stop()
     raise click.exceptions.Exit(code)
+
+
+LOCAL_CREDENTIALS_FILE = "local-credentials.json"
+
+
+def _local_credentials(state: Path) -> tuple[str, str]:
+    """This state folder's own emulator keys, made once (0600): with public default
+    keys any local process could read the backups of `run --local` back."""
+    import json
+    import os
+    import secrets
+
+    path = state / LOCAL_CREDENTIALS_FILE
+    try:
+        doc = json.loads(path.read_text())
+        return str(doc["access_key"]), str(doc["secret_key"])
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise click.ClickException(f"{path}: unreadable ({exc}); remove it and start again "
+                                   "(the local emulator's data stays)") from None
+    doc = {"access_key": "GLD" + secrets.token_hex(8).upper(),
+           "secret_key": secrets.token_urlsafe(30)}
+    tmp = state / f".{LOCAL_CREDENTIALS_FILE}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(doc, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return doc["access_key"], doc["secret_key"]
 
 
 def _publish_local_endpoint(state: Path, emulator: Any) -> None:
@@ -170,6 +208,21 @@ def _publish_local_endpoint(state: Path, emulator: Any) -> None:
     with os.fdopen(fd, "w") as fh:
         json.dump(doc, fh)
     os.replace(tmp, state / LOCAL_ENDPOINT_FILE)
+
+
+def _withdraw_local_endpoint(state: Path) -> None:
+    """Remove the endpoint file only if this process published it: a second
+    `run --local` that was refused must leave the running one reachable."""
+    import json
+    import os
+
+    published = state / LOCAL_ENDPOINT_FILE
+    try:
+        mine = json.loads(published.read_text()).get("pid") == os.getpid()
+    except (OSError, ValueError, AttributeError):
+        return
+    if mine:
+        published.unlink(missing_ok=True)
 
 
 @cli.command()

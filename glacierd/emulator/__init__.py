@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_REGION",
     "DEFAULT_SECRET_KEY",
     "Emulator",
+    "control",
     "fetch_stats",
 ]
 
@@ -62,6 +63,7 @@ class Emulator:
         seed: int | None = None,
         upload_expiry: float = 24 * 3600,
         clock: Callable[[], float] = time.time,
+        test_endpoints: bool = False,
     ) -> None:
         self.state = GlacierState(data_dir, region=region, account_id=account_id,
                                   job_delay=job_delay, upload_expiry=upload_expiry, clock=clock)
@@ -70,7 +72,7 @@ class Emulator:
         self.region = region
         self._server = EmulatorHTTPServer(
             (host, port), self.state, {access_key: Secret(secret_key, session_token)},
-            self.faults, clock,
+            self.faults, clock, test_endpoints,
         )
         self._thread: threading.Thread | None = None
 
@@ -108,8 +110,20 @@ class Emulator:
         self.stop()
 
 
-def fetch_stats(endpoint_url: str) -> dict[str, Any]:
+def control(endpoint_url: str, path: str, doc: dict[str, Any] | None = None,
+            secret_key: str = DEFAULT_SECRET_KEY) -> Any:
+    """Call a test endpoint (``/__stats``, ``/__faults`` ...) of an emulator in another
+    process started with ``--test-endpoints``: GET without ``doc``, else POST it."""
+    request = urllib.request.Request(
+        f"{endpoint_url}{path}", method="GET" if doc is None else "POST",
+        data=None if doc is None else json.dumps(doc).encode(),
+        headers={"Authorization": f"Bearer {secret_key}"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        body = answer.read()
+        return json.loads(body) if body else None
+
+
+def fetch_stats(endpoint_url: str, secret_key: str = DEFAULT_SECRET_KEY) -> dict[str, Any]:
     """``GET /__stats`` of an emulator in another process."""
-    with urllib.request.urlopen(f"{endpoint_url}/__stats", timeout=10) as answer:
-        doc: dict[str, Any] = json.loads(answer.read())
-        return doc
+    doc: dict[str, Any] = control(endpoint_url, "/__stats", secret_key=secret_key)
+    return doc

@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upload-expiry", type=float, default=24 * 3600,
                         help="seconds of inactivity after which a multipart upload vanishes")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--test-endpoints", action="store_true",
+                        help="serve /__stats, /__faults and /__uploads/expire (tests only; "
+                             "they need Authorization: Bearer SECRET_KEY)")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
@@ -56,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             account_id=args.account_id, job_delay=args.job_delay, fault_rate=args.fault_rate,
             fault_kinds=[k for k in args.fault_kinds.split(",") if k],
             corrupt_rate=args.corrupt_rate, seed=args.seed, upload_expiry=args.upload_expiry,
+            test_endpoints=args.test_endpoints,
         )
     except (OSError, ValueError) as exc:
         print(f"glacierd emulator: {exc}", file=sys.stderr)

@@ -8,7 +8,11 @@ read), the credential scope must name this region and ``glacier``, and the
 clock skew must be within 15 minutes. Upload bodies are streamed to disk and
 hashed on the way, so a 4 GiB part needs no more than a buffer of memory.
 
-Test endpoints (unsigned; the server only listens on loopback by default):
+Test endpoints, served only when the emulator is started for tests
+(``test_endpoints``; ``--test-endpoints``), and then only to a request that
+carries ``Authorization: Bearer SECRET_KEY`` of one of its credentials: the
+embedded ``glacierd run --local`` serves none, so another local user can
+neither read its counters nor inject faults into a user's backups.
 
 * ``GET /__stats`` — counters as JSON; ``POST /__stats/reset`` zeroes them;
 * ``POST /__faults`` — ``{"rate", "kinds", "corrupt_rate", "seed"}``;
@@ -98,8 +102,10 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         credentials: dict[str, Secret],
         faults: FaultPlan,
         clock: Callable[[], float],
+        test_endpoints: bool = False,
     ) -> None:
         super().__init__(address, GlacierRequestHandler)
+        self.test_endpoints = test_endpoints
         self.state = state
         self.credentials = credentials
         self.faults = faults
@@ -233,7 +239,7 @@ class GlacierRequestHandler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         url = urlsplit(self.path)
-        if url.path.startswith("/__"):
+        if url.path.startswith("/__") and self.server.test_endpoints:
             self._control(url.path)
             return
         request_id = new_id(52)
@@ -611,6 +617,11 @@ class GlacierRequestHandler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         request_id = new_id(52)
         try:
+            given = self.headers.get("Authorization", "").removeprefix("Bearer ").encode()
+            if not any(hmac.compare_digest(given, secret.secret_key.encode())
+                       for secret in self.server.credentials.values()):
+                raise ApiError(403, "AccessDeniedException",
+                               "test endpoints need Authorization: Bearer SECRET_KEY")
             doc = json.loads(raw) if raw else {}
             if path == "/__stats" and self.command == "GET":
                 self._send_json(200, request_id, self.server.stats.snapshot())

@@ -36,7 +36,7 @@ from .sigv4 import EMPTY_SHA256, SigV4Auth
 log = logging.getLogger("glacierd.glacier")
 
 API_VERSION = "2012-06-01"
-_SEND_BLOCK = 1024 * 1024  # one tree-hash leaf; fewer, larger sends cost less Python
+_SEND_BLOCK = 256 * 1024  # progress (and the bandwidth limit) at least this often
 
 
 class Retry(enum.Enum):
