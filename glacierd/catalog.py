@@ -10,6 +10,7 @@ from pathlib import Path
 
 from glacierd import inventory
 from glacierd.glacier import GlacierClient
+from glacierd.pathtext import shown
 from glacierd.store.repository import JobRecord, Store
 
 log = logging.getLogger("glacierd.catalog")
@@ -30,14 +31,18 @@ def apply_inventory(store: Store, vault: str, job_id: str,
     for archive in result.adopt:
         info = archive.info
         assert info is not None
+        if info.problems:
+            store.event("warning", "description-problem",
+                        f"archive {archive.archive_id}: its description has out-of-range fields "
+                        f"({', '.join(info.problems)}); they were ignored")
         if store.adopt_archive(vault, archive.archive_id, archive.size, archive.tree_hash,
                                archive.description, info.path, info.mtime_ns, archive.created):
-            store.event("info", "adopted", f"{info.path}: archive {archive.archive_id} found "
-                                           "in the vault, added to the catalog")
+            store.event("info", "adopted", f"{shown(info.path)}: archive {archive.archive_id} "
+                                           "found in the vault, added to the catalog")
     for entry in result.missing:
         store.event("warning", "missing-in-vault",
-                    f"{entry.source_path}: archive {entry.archive_id} is not in the inventory of "
-                    f"{inv.date:%Y-%m-%d}")
+                    f"{shown(entry.source_path)}: archive {entry.archive_id} is not in the "
+                    f"inventory of {inv.date:%Y-%m-%d}")
     for archive in result.foreign:
         store.event("info", "foreign-archive",
                     f"archive {archive.archive_id} ({archive.size} bytes) was not made by "
@@ -48,11 +53,14 @@ def apply_inventory(store: Store, vault: str, job_id: str,
 
 def fetch_inventory(client: GlacierClient, store: Store, job: JobRecord, state_dir: Path,
                     now: dt.datetime) -> inventory.Reconciliation:
-    """Download a finished inventory job's output (mode 0600) and apply it."""
+    """Download a finished inventory job's output (mode 0600) and apply it; the job
+    counts as done only once its output was applied (else the next poll retries)."""
     folder = state_dir / "inventories"
     folder.mkdir(mode=0o700, exist_ok=True)
     dest = folder / f"{now:%Y%m%dT%H%M%SZ}-{job.job_id[:16]}.json"
     client.download_job_output(job.vault, job.job_id, dest)
     os.chmod(dest, 0o600)
+    result = apply_inventory(store, job.vault, job.job_id, dest)
+    # Only now: a job marked done before its output was applied would never be retried.
     store.update_job(job.job_id, "Downloaded", output_path=str(dest))
-    return apply_inventory(store, job.vault, job.job_id, dest)
+    return result

@@ -30,6 +30,7 @@ from glacierd import config as config_mod
 from glacierd import description, faultpoints, wiring
 from glacierd.errors import AlreadyRunningError, ConfigError
 from glacierd.glacier import GlacierClient, GlacierError
+from glacierd.pathtext import shown
 from glacierd.restorer import Restorer, RestoreSettings
 from glacierd.sdnotify import Notifier
 from glacierd.signals import DaemonSignals
@@ -268,7 +269,7 @@ class Daemon:
             return
         record = self.store.file_seen(path, size, mtime_ns, inode)
         if record.state == FileState.PENDING:
-            log.info("queued %s (%d bytes)", path, size)
+            log.info("queued %s (%d bytes)", shown(path), size)
 
     def _settle(self) -> None:
         assert self.watcher is not None
@@ -315,14 +316,15 @@ class Daemon:
         try:
             if watch.after_upload == "delete":
                 path.unlink()
-                self.store.event("info", "deleted", f"{path}: deleted after upload")
+                self.store.event("info", "deleted", f"{shown(path)}: deleted after upload")
             elif watch.move_to is not None:
                 target = watch.move_to / path.relative_to(watch.path)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(str(path), str(target))
-                self.store.event("info", "moved", f"{path}: moved to {target} after upload")
+                self.store.event("info", "moved",
+                                 f"{shown(path)}: moved to {shown(target)} after upload")
         except OSError as exc:
-            self.store.event("error", "after-upload-failed", f"{path}: {exc}")
+            self.store.event("error", "after-upload-failed", f"{shown(path)}: {exc}")
 
     def poll_jobs(self) -> None:
         """Follow Glacier jobs: apply finished inventories, download restores."""
@@ -353,7 +355,7 @@ class Daemon:
             self.client.abort_multipart_upload(self.config.vault.name,
                                                upload["MultipartUploadId"])
             self.store.event("info", "housekeeping",
-                             f"aborted untracked upload of {info.path} ({info.token})")
+                             f"aborted untracked upload of {shown(info.path)} ({info.token})")
         keep = dt.timedelta(days=self.config.schedule.keep_events_days)
         self.store.prune_events(self.now() - keep)
 
@@ -433,7 +435,8 @@ def make_restorer(config: config_mod.Config, store: Store, client: GlacierClient
     r = config.restore
     return Restorer(store, client, RestoreSettings(
         vault=config.vault.name, restore_dir=r.dir, tier=r.tier,
-        segment_size=r.segment_mib * 2**20, max_concurrent_jobs=r.max_concurrent_jobs), **kw)
+        segment_size=r.segment_mib * 2**20, max_concurrent_jobs=r.max_concurrent_jobs,
+        lock_dir=config.state.dir / "locks"), **kw)
 
 
 def local_config(state_dir: Path, watch_dirs: list[Path], endpoint_url: str,

@@ -11,6 +11,15 @@ long to fit keeps its head and gets ``...#`` plus a SHA-256 prefix of the
 whole path appended (``"P": true`` marks it shortened); the full path stays in
 the state store.
 
+A path that is not valid Unicode text (a name whose bytes are not UTF-8,
+which Python holds with surrogate escapes) is written in
+``glacierd.pathtext``'s escaped form with ``"pe": "escaped"``, the explicit
+marker that says how to read it back; any other path is plain JSON text.
+
+Numbers out of range (a size or mode that is not one, an mtime beyond what a
+file system can hold) are dropped when a description is read: ``problems``
+says which, so an inventory applies the rest of the archive and warns.
+
 ``o``, the file's permission bits (``0o777`` at most), lets a restore give
 the file back its mode; descriptions written before it was added restore as
 0600. Set-id and sticky bits are never recorded.
@@ -28,10 +37,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from glacierd import pathtext
 from glacierd.glacier.limits import MAX_DESCRIPTION
 
 PREFIX = "glacierd1 "
 PERMISSION_BITS = 0o777
+MAX_SIZE = 2**63 - 1
+MTIME_RANGE = (-(2**63), 2**63 - 1)  # nanoseconds: what a 64-bit column and stat hold
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,7 @@ class ArchiveInfo:
     tree_hash: str | None = None
     shortened: bool = False
     mode: int | None = None  # permission bits, 0o777 at most
+    problems: tuple[str, ...] = ()  # fields that were out of range and were dropped
 
 
 def _encode_doc(doc: dict[str, object]) -> str:
@@ -51,19 +64,33 @@ def _encode_doc(doc: dict[str, object]) -> str:
     return PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
+def _is_text(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def encode(info: ArchiveInfo) -> str:
-    doc: dict[str, object] = {"p": info.path, "h": info.host, "s": info.size,
+    path = info.path
+    doc: dict[str, object] = {"h": info.host, "s": info.size,
                               "m": info.mtime_ns, "t": info.tree_hash, "u": info.token}
+    if not _is_text(path):
+        path = pathtext.escape(path)
+        doc["pe"] = "escaped"
+    doc["p"] = path
     if info.mode is not None:
         doc["o"] = info.mode & PERMISSION_BITS
     text = _encode_doc(doc)
     if len(text) <= MAX_DESCRIPTION:
         return text
     digest = hashlib.sha256(info.path.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-    keep = len(info.path)
+    keep = len(path)
     while keep > 0:
         keep = keep * 3 // 4
-        doc["p"] = info.path[:keep] + "...#" + digest
+        head = pathtext.cut(path, keep) if doc.get("pe") else path[:keep]
+        doc["p"] = head + "...#" + digest
         doc["P"] = True
         text = _encode_doc(doc)
         if len(text) <= MAX_DESCRIPTION:
@@ -78,19 +105,44 @@ def _mode(value: object) -> int | None:
     return None
 
 
+def _number(doc: dict[str, object], key: str, low: int, high: int,
+            problems: list[str]) -> int:
+    """A whole number within [low, high]; else 0, with the key noted in ``problems``."""
+    value = doc.get(key)
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+        return value
+    problems.append(f"{key}={str(value)[:40]}")
+    return 0
+
+
 def decode(description: str) -> ArchiveInfo | None:
-    """The info in a glacierd description, or None for anyone else's."""
+    """The info in a glacierd description, or None for anyone else's.
+
+    Never raises, whatever the description holds: it comes from the vault,
+    which anyone with access to it can write.
+    """
     if not description.startswith(PREFIX):
         return None
     body = description[len(PREFIX):]
     try:
         raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         doc = json.loads(raw.decode("utf-8"))
+        if not isinstance(doc, dict) or not isinstance(doc.get("p"), str):
+            return None
+        path = doc["p"]
+        if doc.get("pe") == "escaped":
+            path = pathtext.unescape(path)
+        problems: list[str] = []
+        size = _number(doc, "s", 0, MAX_SIZE, problems)
+        mtime_ns = _number(doc, "m", *MTIME_RANGE, problems)
+        tree_hash = doc.get("t")
+        if "o" in doc and _mode(doc["o"]) is None:
+            problems.append(f"o={str(doc['o'])[:40]}")
         return ArchiveInfo(
-            path=str(doc["p"]), host=str(doc["h"]), size=int(doc["s"]),
-            mtime_ns=int(doc["m"]), token=str(doc["u"]),
-            tree_hash=doc.get("t"), shortened=bool(doc.get("P", False)),
-            mode=_mode(doc.get("o")),
+            path=path, host=str(doc["h"]), size=size, mtime_ns=mtime_ns, token=str(doc["u"]),
+            tree_hash=tree_hash if isinstance(tree_hash, str) else None,
+            shortened=bool(doc.get("P", False)), mode=_mode(doc.get("o")),
+            problems=tuple(problems),
         )
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
         return None

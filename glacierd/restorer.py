@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
-import fcntl
 import logging
 import os
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
+from glacierd import faultpoints, locks
 from glacierd.errors import RestoreError
 from glacierd.glacier import (
     GlacierClient,
@@ -32,7 +33,8 @@ from glacierd.glacier import (
     limits,
 )
 from glacierd.glacier.files import fsync_dir
-from glacierd.glacier.treehash import TreeHasher, combine_hex
+from glacierd.glacier.treehash import TreeHasher, combine_hex, tree_hash_file
+from glacierd.pathtext import shown
 from glacierd.safepath import safe_relative_path
 from glacierd.store.models import RestoreStatus, utcnow
 from glacierd.store.repository import ArchiveRecord, RestoreRecord, Store
@@ -53,6 +55,9 @@ class RestoreSettings:
     tier: str = "Standard"
     segment_size: int = 64 * limits.MIB
     max_concurrent_jobs: int = 10
+    lock_dir: Path | None = None
+    """The state directory's ``locks/``: the daemon and ``restore --wait`` never
+    download one restore at the same time (one of them gets its lock)."""
 
 
 def pick_versions(archives: Iterable[ArchiveRecord], *, before: dt.datetime | None = None,
@@ -116,8 +121,8 @@ class Restorer:
     def destination(self, archive: ArchiveRecord, to_dir: Path) -> Path:
         relative, changed = safe_relative_path(archive.source_path)
         if changed:
-            log.warning("archive %s: path %r made safe as %s", archive.archive_id,
-                        archive.source_path, relative)
+            log.warning("archive %s: path %s made safe as %s", archive.archive_id,
+                        shown(archive.source_path), shown(relative))
         return to_dir / relative
 
     # --- requesting -------------------------------------------------------------------
@@ -127,24 +132,35 @@ class Restorer:
         """Record the restores and start their retrieval jobs (as slots allow)."""
         target = (to_dir or self.settings.restore_dir).resolve()
         planned = [(a, self.destination(a, target)) for a in archives]
+        # A file already in place with the archive's size and tree hash is a finished
+        # restore (a rerun after some files landed, or a kill before the DONE record).
+        finished = {a.id for a, dest in planned if already_restored(dest, a.size, a.tree_hash)}
         if not overwrite:
-            existing = [str(dest) for _, dest in planned if dest.exists()]
+            existing = [shown(dest) for a, dest in planned
+                        if a.id not in finished and os.path.lexists(dest)]
             if existing:
-                raise RestoreError(f"{existing[0]} exists (and {len(existing) - 1} more); "
-                                   "nothing was requested: use --overwrite to replace them"
-                                   if len(existing) > 1 else
-                                   f"{existing[0]} exists; nothing was requested: use "
-                                   "--overwrite to replace it")
+                raise RestoreError(f"{existing[0]} exists (and {len(existing) - 1} more) with "
+                                   "other content; nothing was requested: use --overwrite to "
+                                   "replace them" if len(existing) > 1 else
+                                   f"{existing[0]} exists with other content; nothing was "
+                                   "requested: use --overwrite to replace it")
         try:
             target.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise RestoreError(f"{target}: the restore folder cannot be created: "
+            raise RestoreError(f"{shown(target)}: the restore folder cannot be created: "
                                f"{exc.strerror}") from None
         if not os.access(target, os.W_OK | os.X_OK):
-            raise RestoreError(f"{target}: the restore folder is not writable")
+            raise RestoreError(f"{shown(target)}: the restore folder is not writable")
         records = []
         for archive, dest in planned:
             previous = self.store.open_restore(archive.id, str(dest))
+            if archive.id in finished:
+                record = previous or self.store.add_restore(
+                    archive, str(dest), tier or self.settings.tier, self.settings.segment_size,
+                    overwrite)
+                self.store.set_restore_status(record, RestoreStatus.DONE)
+                records.append(record)
+                continue
             if previous is not None:  # asked again: resume it, verified segments and all
                 record = self.store.restore_job(  # no job yet: clear the old claim too
                     previous, previous.job_id,
@@ -199,9 +215,7 @@ class Restorer:
         except BaseException:
             self.store.release_restore(record)  # someone may try again
             raise
-        self.store.restore_job(record, job_id, self.now())
-        self.store.add_job(job_id, record.vault, "archive-retrieval", tier=record.tier,
-                           archive_id=record.archive_id, created_at=self.now())
+        self.store.restore_job(record, job_id, self.now(), new_job=True)
 
     # --- following jobs and downloading -----------------------------------------------------
 
@@ -220,7 +234,7 @@ class Restorer:
         except ResourceNotFoundException:
             job = None
         if job is None:
-            log.info("%s: retrieval job %s expired; requesting it again", record.source_path,
+            log.info("%s: retrieval job %s expired; requesting it again", shown(record.source_path),
                      record.job_id)
             self.store.restore_job(record, None, None)
             self._initiate(self.store.restore(record.id))
@@ -229,7 +243,7 @@ class Restorer:
         if status == "InProgress":
             return
         if status == "Failed":
-            self.store.update_job(record.job_id, "Failed",
+            self.store.update_job(record.job_id, "Failed", missing_ok=True,
                                   error=str(job.get("StatusMessage") or "failed"))
             self.store.set_restore_status(record, RestoreStatus.FAILED,
                                           f"retrieval job failed: {job.get('StatusMessage')}")
@@ -241,28 +255,30 @@ class Restorer:
             self._initiate(self.store.restore(record.id))
 
     def download(self, record: RestoreRecord) -> RestoreRecord:
-        """Fetch the unverified segments, verify the whole, rename into place."""
-        assert record.job_id is not None
+        """Fetch the unverified segments, verify the whole, rename into place.
+
+        The daemon and ``restore --wait`` may both get here: the one that holds the
+        restore's lock does it all, the DONE record included; the other leaves it.
+        """
+        with locks.exclusive(self.settings.lock_dir, f"restore {record.id}") as mine:
+            if not mine:
+                return self.store.restore(record.id)
+            return self._download(self.store.restore(record.id))  # as others left it
+
+    def _download(self, record: RestoreRecord) -> RestoreRecord:
+        if record.status in (RestoreStatus.DONE, RestoreStatus.FAILED) or record.job_id is None:
+            return record
         dest, partial = Path(record.dest_path), Path(record.partial_path)
+        if already_restored(dest, record.size, record.tree_hash):  # killed before DONE
+            self.store.set_restore_status(record, RestoreStatus.DONE)
+            return self.store.restore(record.id)
+        if os.path.lexists(dest) and not record.overwrite:
+            return self._fail(record, f"{shown(dest)} appeared meanwhile; not overwritten")
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(partial, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
-            return self._fail(record, f"{partial}: cannot be written: {exc.strerror}")
-        try:  # the daemon and `restore --wait` may both get here: one downloads
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return self.store.restore(record.id)
-        record = self.store.restore(record.id)  # what another process did meanwhile
-        if record.status in (RestoreStatus.DONE, RestoreStatus.FAILED) or record.job_id is None:
-            if os.fstat(fd).st_size == 0:
-                partial.unlink(missing_ok=True)  # created only to take the lock
-            os.close(fd)
-            return record
-        if dest.exists() and not record.overwrite:
-            os.close(fd)
-            return self._fail(record, f"{dest} appeared meanwhile; not overwritten")
+            return self._fail(record, f"{shown(partial)}: cannot be written: {exc.strerror}")
         verified = dict(record.verified)
         if verified and os.fstat(fd).st_size == 0:  # the partial file was lost
             self.store.forget_segments(record, refetch=False)
@@ -279,7 +295,7 @@ class Restorer:
                     self.on_progress(record.dest_path, done, record.size)
         except OSError as exc:
             reason = ("the disk is full" if exc.errno == errno.ENOSPC else exc.strerror)
-            return self._fail(record, f"{partial}: {reason}; the verified part is kept and "
+            return self._fail(record, f"{shown(partial)}: {reason}; the verified part is kept and "
                                       "the restore can be retried")
         except _SegmentRejected as exc:
             return self._fail(record, str(exc))
@@ -296,10 +312,12 @@ class Restorer:
             return again
         _give_back_metadata(partial, record)
         os.replace(partial, dest)
+        faultpoints.hit("after-restore-rename")
         fsync_dir(dest.parent)
         self.store.set_restore_status(record, RestoreStatus.DONE)
-        self.store.update_job(record.job_id, "Downloaded", output_path=str(dest))
-        log.info("restored %s to %s", record.source_path, dest)
+        self.store.update_job(record.job_id, "Downloaded", output_path=str(dest),
+                              missing_ok=True)
+        log.info("restored %s to %s", shown(record.source_path), shown(dest))
         return self.store.restore(record.id)
 
     def _segment(self, record: RestoreRecord, fd: int, seg: limits.PartRange) -> str:
@@ -315,7 +333,7 @@ class Restorer:
                         hasher.update(chunk)
                         position += len(chunk)
                 except requests.RequestException as exc:  # before OSError: it subclasses it
-                    log.info("%s: bytes %d-%d: %s; fetching them again", record.source_path,
+                    log.info("%s: bytes %d-%d: %s; fetching them again", shown(record.source_path),
                              seg.offset, seg.last, exc)
                     continue
                 sent = answer.tree_hash
@@ -332,12 +350,26 @@ class Restorer:
 
     def _fail(self, record: RestoreRecord, reason: str) -> RestoreRecord:
         self.store.set_restore_status(record, RestoreStatus.FAILED, reason)
-        log.error("%s: %s", record.source_path, reason)
+        log.error("%s: %s", shown(record.source_path), reason)
         return self.store.restore(record.id)
 
 
 class _SegmentRejected(Exception):
     pass
+
+
+def already_restored(dest: Path, size: int, tree_hash: str) -> bool:
+    """Is ``dest`` a regular file with exactly this size and tree hash?"""
+    try:
+        st = os.lstat(dest)
+    except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+        return False
+    try:
+        return tree_hash_file(dest) == tree_hash
+    except OSError:
+        return False
 
 
 def _give_back_metadata(partial: Path, record: RestoreRecord) -> None:
@@ -346,7 +378,11 @@ def _give_back_metadata(partial: Path, record: RestoreRecord) -> None:
     yet known to be right). Archives recorded without a mode keep 0600."""
     if record.mode is not None:
         os.chmod(partial, record.mode)
-    os.utime(partial, ns=(record.mtime_ns, record.mtime_ns))
+    try:
+        os.utime(partial, ns=(record.mtime_ns, record.mtime_ns))
+    except (OverflowError, OSError) as exc:  # an mtime this file system cannot hold
+        log.warning("%s: mtime %d not restored: %s", shown(record.dest_path), record.mtime_ns,
+                    exc)
 
 
 __all__ = ["GlacierError", "RestoreSettings", "Restorer", "pick_versions"]

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import desc, func, select, text
 
+from glacierd.pathtext import guard, shown
 from glacierd.store.models import (
     Archive,
     File,
@@ -73,17 +74,17 @@ def collect(store: Store, *, all_files: bool = True, recent: int = 10) -> dict[s
                                       UploadStatus.INITIATING]))
             .order_by(Upload.id)).all()
         doc["uploads"] = [
-            {"path": r.path, "size": r.size, "bytes_acked": r.bytes_acked,
+            {"path": shown(r.path), "size": r.size, "bytes_acked": r.bytes_acked,
              "bytes_in_flight": r.bytes_in_flight, "rate_bps": r.rate_bps,
              "eta_seconds": r.eta_seconds, "status": r.status} for r in active]
         doc["recent"] = [
-            {"path": r.source_path, "size": r.size, "archive_id": r.archive_id,
+            {"path": shown(r.source_path), "size": r.size, "archive_id": r.archive_id,
              "archived_at": _iso(r.created_at)}
             for r in conn.execute(select(Archive.source_path, Archive.size, Archive.archive_id,
                                          Archive.created_at)
                                   .order_by(desc(Archive.id)).limit(recent))]
         doc["failures"] = [
-            {"path": r.path, "error": r.error, "attempts": r.attempts,
+            {"path": shown(r.path), "error": r.error, "attempts": r.attempts,
              "retry_at": _iso(r.retry_at)}
             for r in conn.execute(select(File.path, File.error, File.attempts, File.retry_at)
                                   .where(File.state == FileState.FAILED)
@@ -94,7 +95,8 @@ def collect(store: Store, *, all_files: bool = True, recent: int = 10) -> dict[s
             for r in conn.execute(select(Job.job_id, Job.kind, Job.status, Job.created_at,
                                          Job.error).order_by(desc(Job.id)).limit(20))]
         doc["restores"] = [
-            {"path": r.source_path, "dest": r.dest_path, "status": r.status, "size": r.size,
+            {"path": shown(r.source_path), "dest": shown(r.dest_path), "status": r.status,
+             "size": r.size,
              "bytes_done": r.bytes_done, "error": r.error}
             for r in conn.execute(select(Restore.source_path, Restore.dest_path, Restore.status,
                                          Restore.size, Restore.bytes_done, Restore.error)
@@ -122,7 +124,7 @@ def collect(store: Store, *, all_files: bool = True, recent: int = 10) -> dict[s
                 .order_by(File.path))
             archived = FileState.ARCHIVED.value  # a plain str compares faster than the enum
             doc["files"] = [
-                {"path": path, "state": state, "size": size,
+                {"path": shown(path), "state": state, "size": size,
                  "bytes_done": size if state == archived else (acked or 0),
                  "archive_id": archive_id if state == archived else None, "error": error}
                 for path, state, size, error, archive_id, acked in rows]
@@ -191,7 +193,7 @@ def render(doc: dict[str, Any]) -> Any:
         for u in doc["uploads"]:
             done = u["bytes_acked"] + u["bytes_in_flight"]
             eta = f"{u['eta_seconds']:.0f}s" if u["eta_seconds"] else "-"
-            table.add_row(u["path"], ProgressBar(total=max(u["size"], 1), completed=done,
+            table.add_row(Text(u["path"]), ProgressBar(total=max(u["size"], 1), completed=done,
                                                  width=30),
                           f"{_size(done)} / {_size(u['size'])}", f"{_size(u['rate_bps'])}/s",
                           eta)
@@ -199,21 +201,22 @@ def render(doc: dict[str, Any]) -> Any:
     if doc.get("restores"):
         table = Table("restoring", "progress", "bytes", "status", box=None)
         for r in doc["restores"]:
-            table.add_row(r["path"], ProgressBar(total=max(r["size"], 1),
+            table.add_row(Text(r["path"]), ProgressBar(total=max(r["size"], 1),
                                                  completed=r["bytes_done"], width=30),
                           f"{_size(r['bytes_done'])} / {_size(r['size'])}",
-                          Text(r["status"] + (f": {r['error']}" if r["error"] else ""),
+                          Text(r["status"] + (f": {guard(r['error'])}" if r["error"] else ""),
                                style="red" if r["status"] == "failed" else ""))
         parts.append(table)
     if doc["recent"]:
         table = Table("recently archived", "size", "when", box=None)
         for r in doc["recent"]:
-            table.add_row(r["path"], _size(r["size"]), r["archived_at"])
+            table.add_row(Text(r["path"]), _size(r["size"]), r["archived_at"])
         parts.append(table)
     if doc["failures"]:
         table = Table("failed", "error", "next retry", box=None)
         for f in doc["failures"]:
-            table.add_row(f["path"], Text(f["error"] or "", style="red"), f["retry_at"] or "-")
+            table.add_row(Text(f["path"]), Text(guard(f["error"] or ""), style="red"),
+                          f["retry_at"] or "-")
         parts.append(table)
     if doc["jobs"]:
         table = Table("Glacier job", "kind", "status", "age", box=None)

@@ -24,10 +24,7 @@ an ``Outcome``; nothing is dropped (invariant 7).
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import datetime as dt
-import fcntl
-import hashlib
 import logging
 import os
 import queue
@@ -36,15 +33,16 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from glacierd import description, faultpoints, resume
+from glacierd import description, faultpoints, locks, resume
 from glacierd.errors import FileChangedError, UnreadableFileError
 from glacierd.glacier import GlacierClient, GlacierError, ResourceNotFoundException, limits
 from glacierd.glacier.errors import InvalidParameterValueException
 from glacierd.glacier.treehash import Digests, combine_hex, digests, tree_hash
+from glacierd.pathtext import shown
 from glacierd.ratelimit import TokenBucket
 from glacierd.readahead import FileIdentity, ReadAhead, ReadyPart
 from glacierd.store.models import FileState, UploadStatus, utcnow
@@ -185,35 +183,12 @@ class Uploader:
         except UnreadableFileError as exc:
             record = self.store.file_seen(abspath, 0, 0, 0)
             return self._failed(record, str(exc.message))
-        with self._file_lock(abspath) as mine:
+        with locks.exclusive(self.settings.lock_dir, abspath) as mine:
             if not mine:
                 return Outcome(abspath, "busy", None, st.st_size,
                                "another glacierd process is uploading it")
             record = self.store.file_seen(abspath, st.st_size, st.st_mtime_ns, st.st_ino)
             return self._upload_record(record, st, readahead)
-
-    @contextlib.contextmanager
-    def _file_lock(self, path: str) -> Iterator[bool]:
-        """An exclusive, non-blocking flock for this path (always granted without a lock dir).
-
-        Lock files are kept, never deleted: deleting one could let a waiter lock a
-        file that no longer has that name.
-        """
-        if self.settings.lock_dir is None:
-            yield True
-            return
-        self.settings.lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        name = hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:32]
-        fd = os.open(self.settings.lock_dir / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            yield True
-        finally:
-            os.close(fd)
 
     # --- the work --------------------------------------------------------------------
 
@@ -222,22 +197,23 @@ class Uploader:
             lst = os.lstat(path)
             if stat.S_ISLNK(lst.st_mode) and not self.settings.follow_symlinks:
                 raise UnreadableFileError(
-                    f"{path}: is a symbolic link; set [upload] follow_symlinks = true to follow")
+                    f"{shown(path)}: is a symbolic link; set [upload] follow_symlinks = true "
+                    "to follow")
             st = os.stat(path) if stat.S_ISLNK(lst.st_mode) else lst
         except FileNotFoundError:
-            raise UnreadableFileError(f"{path}: no such file (it vanished?)") from None
+            raise UnreadableFileError(f"{shown(path)}: no such file (it vanished?)") from None
         except PermissionError:
-            raise UnreadableFileError(f"{path}: permission denied") from None
+            raise UnreadableFileError(f"{shown(path)}: permission denied") from None
         except OSError as exc:
-            raise UnreadableFileError(f"{path}: {exc.strerror}") from None
+            raise UnreadableFileError(f"{shown(path)}: {exc.strerror}") from None
         if not stat.S_ISREG(st.st_mode):
             kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket"
                     if stat.S_ISSOCK(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
                     or stat.S_ISBLK(st.st_mode) else "a directory" if stat.S_ISDIR(st.st_mode)
                     else "not a regular file")
-            raise UnreadableFileError(f"{path}: is {kind}, not a regular file")
+            raise UnreadableFileError(f"{shown(path)}: is {kind}, not a regular file")
         if not os.access(path, os.R_OK):
-            raise UnreadableFileError(f"{path}: permission denied")
+            raise UnreadableFileError(f"{shown(path)}: permission denied")
         return st
 
     def _upload_record(self, record: FileRecord, st: os.stat_result,
@@ -255,7 +231,7 @@ class Uploader:
                                               st.st_ino)
             except GlacierError as exc:
                 return self._failed(record, str(exc))
-        return self._failed(record, f"{record.path}: the file kept changing during upload")
+        return self._failed(record, f"{shown(record.path)}: the file kept changing during upload")
 
     def _attempt(self, record: FileRecord, st: os.stat_result,
                  readahead: ReadAhead | None) -> Outcome:
@@ -319,8 +295,8 @@ class Uploader:
             except ResourceNotFoundException:
                 pass
             except GlacierError as exc:  # housekeeping aborts it later; the token tells
-                log.warning("%s: could not abort upload %s: %s", upload.path, upload.upload_id,
-                            exc)
+                log.warning("%s: could not abort upload %s: %s", shown(upload.path),
+                            upload.upload_id, exc)
         self.store.end_upload(upload, UploadStatus.ABANDONED, reason)
 
     def _changed(self, upload: UploadRecord) -> str | None:
@@ -365,6 +341,9 @@ class Uploader:
         if decision.conflicts:
             self._abandon(upload, f"Glacier holds other bytes for parts {decision.conflicts[:5]}")
             return None
+        lost = [index for index in decision.send if index in acked]
+        if lost:  # the plan is what is sent: the store's record follows it
+            upload = self.store.forget_parts(upload, lost)
         if decision.adopt:
             with open(upload.path, "rb") as fh:
                 for remote in decision.adopt:
@@ -376,8 +355,8 @@ class Uploader:
                     self.store.part_acknowledged(upload, remote.index, remote.offset,
                                                  remote.length, remote.tree_hash, adopted=True)
                     self.store.event("info", "part-adopted",
-                                     f"{upload.path}: adopted part {remote.index} that Glacier "
-                                     "had but the store lacked")
+                                     f"{shown(upload.path)}: adopted part {remote.index} that "
+                                     "Glacier had but the store lacked")
         return self.store.upload(upload.id)
 
     def _send_missing(self, upload: UploadRecord, ready: list[ReadyPart]) -> None:
@@ -455,14 +434,14 @@ class Uploader:
             future.result()  # the first failure, if any, propagates
         if failed.is_set():  # a short read: the file shrank
             self._check_unchanged(upload)
-            raise FileChangedError(f"{upload.path}: the file shrank during upload")
+            raise FileChangedError(f"{shown(upload.path)}: the file shrank during upload")
         if self.stopping.is_set() and len(futures) < len(todo):
             raise InterruptedError("stopping")
 
     def _check_unchanged(self, upload: UploadRecord) -> None:
         change = self._changed(upload)
         if change is not None:
-            reason = f"{upload.path}: the file changed during upload ({change})"
+            reason = f"{shown(upload.path)}: the file changed during upload ({change})"
             self._abandon(upload, reason)
             raise FileChangedError(reason)
 
@@ -487,13 +466,14 @@ class Uploader:
                 return Outcome(upload.path, "unconfirmed", None, upload.size, reason)
             self._abandon(upload, f"upload id {upload.upload_id} vanished before Complete")
             raise FileChangedError(
-                f"{upload.path}: the upload id vanished; starting over") from None
+                f"{shown(upload.path)}: the upload id vanished; starting over") from None
         except InvalidParameterValueException as exc:
             self._abandon(upload, f"Glacier refused Complete: {exc.message}")
-            raise FileChangedError(f"{upload.path}: Complete was refused; starting over") from exc
+            raise FileChangedError(
+                f"{shown(upload.path)}: Complete was refused; starting over") from exc
         faultpoints.hit("after-complete")
         archive = self.store.finish_upload(upload, archive_id)
-        log.info("%s: archived as %s (%d bytes)", upload.path, archive_id, upload.size)
+        log.info("%s: archived as %s (%d bytes)", shown(upload.path), archive_id, upload.size)
         return Outcome(upload.path, "archived", archive.archive_id, upload.size)
 
     def _failed(self, record: FileRecord, error: str) -> Outcome:

@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from glacierd.config import DEFAULT_IGNORES, WatchSection
+from glacierd.pathtext import shown
 
 log = logging.getLogger("glacierd.watcher")
 
@@ -185,10 +186,20 @@ class Watcher:
             watch = self.watch_for(path)
             return watch.settle_seconds if watch else 0.0
 
-        ready = self.settler.settled(self.clock(), settle_seconds, look)
+        now = self.clock()
+        ready = self.settler.settled(now, settle_seconds, look)
+        recorded = 0
         for path, size, mtime_ns in ready:
-            self.record(path, size, mtime_ns)
-        return len(ready)
+            try:
+                self.record(path, size, mtime_ns)
+            except Exception as exc:  # one file (or a full state disk) never loses the others
+                log.error("%s: not queued yet, will try again: %s: %s", shown(path),
+                          type(exc).__name__, exc)
+                # Still a candidate, already settled: the next pass records it.
+                self.settler.observe(path, size, mtime_ns, now, settle_seconds(path))
+            else:
+                recorded += 1
+        return recorded
 
     def start(self) -> None:
         """Start watchdog observers (events only feed ``consider``)."""

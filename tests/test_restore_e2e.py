@@ -255,3 +255,29 @@ def test_verify_delete_vaults_and_jobs_commands(tmp_path: Path) -> None:
         assert "2 archives" in inv.stdout, inv.stdout
         jobs = run(cfg, "jobs")
         assert jobs.returncode == 0 and "inventory" in jobs.stdout
+
+
+def test_a_restore_killed_after_a_rename_finishes_when_run_again(tmp_path: Path) -> None:
+    """Killed between the rename into place and the DONE record, with some files of
+    the folder in place and some not: the same command finishes the rest."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    files = {data_dir / f"f{i}.bin": random_file(data_dir / f"f{i}.bin", MIB + i, seed=i)
+             for i in range(3)}
+    with emulator_process(tmp_path / "emu") as url:
+        cfg = write_config(tmp_path, url)
+        assert run(cfg, "db", "upgrade").returncode == 0
+        assert run(cfg, "upload", str(data_dir)).returncode == 0
+        killed = subprocess.run(
+            [sys.executable, "-m", "glacierd.cli", "--config", str(cfg), "restore",
+             str(data_dir), "--wait"], capture_output=True, text=True, timeout=120,
+            env={**os.environ, "GLACIERD_FAULT_POINT": "after-restore-rename:2"})
+        assert killed.returncode == -signal.SIGKILL
+        restored = tmp_path / "restored" / str(data_dir).lstrip("/")
+        assert len(list(restored.glob("f*.bin"))) == 2, "two in place, the second unrecorded"
+        again = run(cfg, "restore", str(data_dir), "--wait")
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.count("restored ") == 3
+    for path, data in files.items():
+        assert (restored / path.name).read_bytes() == data
+    assert not list(restored.rglob("*.glacierd-partial"))

@@ -79,24 +79,21 @@ def test_versions_are_picked_by_date_or_number() -> None:
 
 def test_two_processes_never_download_or_initiate_the_same_restore(tmp_path: Path) -> None:
     """The daemon and `restore --wait` share a store: one claims the job, one downloads."""
-    import fcntl
-    import os
+    from glacierd import locks
 
     with Emulator(tmp_path / "emu") as emu:
         restorer, data, _now = _archived(tmp_path, emu)
+        restorer.settings = dataclasses.replace(restorer.settings, lock_dir=tmp_path / "locks")
         [record] = restorer.request(restorer.select([str(tmp_path / "src")]))
         assert not restorer.store.claim_restore(record, T0), "already started: no second job"
         assert emu.stats()["requests"]["InitiateJob"] == 1
         partial = Path(record.partial_path)
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        holder = os.open(partial, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(holder, fcntl.LOCK_EX)  # "the other process" is downloading
-        try:
+        # "the other process" is downloading: it holds the restore's lock
+        with locks.exclusive(tmp_path / "locks", f"restore {record.id}") as held:
+            assert held
             left = restorer.download(restorer.store.restore(record.id))
             assert left.status == "waiting" and left.verified == ()
             assert emu.stats()["requests"].get("GetJobOutput", 0) == 0
-        finally:
-            os.close(holder)
         done = restorer.download(restorer.store.restore(record.id))
         assert done.status == "done" and Path(done.dest_path).read_bytes() == data
         again = restorer.download(restorer.store.restore(record.id))  # late second process
@@ -154,3 +151,52 @@ def test_restored_files_get_their_recorded_mode_back(tmp_path: Path,
             assert dest.read_bytes() == contents[name], name
             assert stat.S_IMODE(dest.stat().st_mode) == expected[name], name
         assert sorted(Path(r.dest_path).name for r in records) == sorted(expected)
+
+
+def test_a_restore_and_the_daemon_never_download_one_archive_together(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second process arrives between the first one's rename and its DONE record:
+    it leaves the restore alone (no second download, no second 'restored')."""
+    import glacierd.restorer as restorer_mod
+
+    with Emulator(tmp_path / "emu") as emu:
+        restorer, data, _now = _archived(tmp_path, emu)
+        settings = dataclasses.replace(restorer.settings, lock_dir=tmp_path / "locks")
+        first = Restorer(restorer.store, restorer.client, settings, now=restorer.now)
+        second = Restorer(restorer.store, client_for(emu), settings, now=restorer.now)
+        [record] = first.request(first.select([str(tmp_path / "src")]), overwrite=True)
+        real_fsync_dir = restorer_mod.fsync_dir
+        served: list[int] = []
+
+        def in_the_window(folder: Path) -> None:
+            before = emu.stats()["job_output_bytes_sent"]
+            second.poll()  # the daemon's poll, while the first holds the restore
+            served.append(emu.stats()["job_output_bytes_sent"] - before)
+            real_fsync_dir(folder)
+
+        monkeypatch.setattr(restorer_mod, "fsync_dir", in_the_window)
+        first.poll()
+        done = first.store.restore(record.id)
+        events = [kind for kind, _ in first.store.events()]
+    assert done.status == "done" and Path(done.dest_path).read_bytes() == data
+    assert served == [0], "the second process downloaded nothing"
+    assert events.count("restored") == 1 and "restore-failed" not in events
+
+
+def test_a_restore_pointing_at_a_job_the_store_never_recorded_still_finishes(
+        tmp_path: Path) -> None:
+    """An older glacierd could be killed between recording a restore's job id and
+    inserting the job row; that restore still completes."""
+    from sqlalchemy import delete
+
+    from glacierd.store.models import Job
+
+    with Emulator(tmp_path / "emu") as emu:
+        restorer, data, _now = _archived(tmp_path, emu)
+        [record] = restorer.request(restorer.select([str(tmp_path / "src")]))
+        assert [j.job_id for j in restorer.store.jobs()] == [record.job_id], "one transaction"
+        with restorer.store._tx() as s:
+            s.execute(delete(Job))
+        restorer.poll()
+        done = restorer.store.restore(record.id)
+    assert done.status == "done" and Path(done.dest_path).read_bytes() == data

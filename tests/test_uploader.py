@@ -381,3 +381,39 @@ concurrency = 1
     assert archive["SHA256TreeHash"] == treehash.tree_hash(data)
     resent = emulator.stats()["part_bytes_received"] - sent_before
     assert resent == len(data) - len(held) * MIB, "parts Glacier held were adopted, not resent"
+
+
+def test_resume_sends_what_the_plan_says_even_a_part_recorded_as_acknowledged(
+        tmp_path: Path, emulator: Emulator) -> None:
+    """A part the store records as acknowledged but the service does not list is sent
+    again on resume, not skipped (which made Complete fail and the upload restart)."""
+    uploader = vault_uploader(tmp_path, emulator, concurrency=1)
+    data = random_file(tmp_path / "f.bin", 3 * MIB + 7, seed=33)
+    original = uploader.client.upload_part
+
+    def loses_part_one(vault: str, upload_id: str, offset: int, *args: object,
+                       **kw: object) -> str:
+        if offset == MIB:  # a 2xx for bytes the service then lost
+            return ""
+        return original(vault, upload_id, offset, *args, **kw)  # type: ignore[arg-type]
+
+    def crash(*_args: object, **_kw: object) -> None:
+        raise KeyboardInterrupt("killed before Complete")
+
+    uploader.client.upload_part = loses_part_one  # type: ignore[method-assign,assignment]
+    uploader._complete = crash  # type: ignore[method-assign,assignment]
+    with pytest.raises(KeyboardInterrupt):
+        uploader.upload_path(tmp_path / "f.bin")
+    [unfinished] = uploader.store.unfinished_uploads()
+    assert sorted(unfinished.acked) == [0, 1, 2, 3]
+    resumed = Uploader(uploader.store, uploader.client.__class__(
+        "us-east-1", endpoint_url=emulator.endpoint_url, credentials=emulator.credentials,
+        retry_policy=fast_policy()), uploader.settings)
+    emulator.reset_stats()
+    outcome = resumed.upload_path(tmp_path / "f.bin")
+    assert outcome.status == "archived"
+    assert emulator.stats()["part_bytes_received"] == MIB, "only the lost part, not from zero"
+    [archive] = vault_archives(emulator)
+    assert archive["SHA256TreeHash"] == treehash.tree_hash(data)
+    kinds = [kind for kind, _ in resumed.store.events()]
+    assert "part-lost" in kinds and "upload-abandoned" not in kinds

@@ -18,6 +18,7 @@ from glacierd.cli import (
     startup_done,
 )
 from glacierd.cli.terminal import print_table, transfer_view
+from glacierd.pathtext import shown
 
 
 @cli.group()
@@ -76,11 +77,11 @@ def upload(ctx: Context, paths: tuple[str, ...]) -> None:
                 failures += 1
                 view.problem("failed", str(outcome.error))
             elif outcome.status in ("busy", "unconfirmed"):
-                view.problem(outcome.status, f"{outcome.path}: {outcome.error}")
+                view.problem(outcome.status, f"{shown(outcome.path)}: {outcome.error}")
             elif view.live:  # a whole archive id would wrap across the bars
-                view.result(f"{outcome.status} {outcome.path}")
+                view.result(f"{outcome.status} {shown(outcome.path)}")
             else:  # piped: one line a file, whole archive id
-                view.result(f"{outcome.status} {outcome.path} {outcome.archive_id or '-'}")
+                view.result(f"{outcome.status} {shown(outcome.path)} {outcome.archive_id or '-'}")
     store.close()
     if failures:
         raise click.exceptions.Exit(1)
@@ -181,7 +182,7 @@ def _local_credentials(state: Path) -> tuple[str, str]:
     except FileNotFoundError:
         pass
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise click.ClickException(f"{path}: unreadable ({exc}); remove it and start again "
+        raise click.ClickException(f"{shown(path)}: unreadable ({exc}); remove it and start again "
                                    "(the local emulator's data stays)") from None
     doc = {"access_key": "GLD" + secrets.token_hex(8).upper(),
            "secret_key": secrets.token_urlsafe(30)}
@@ -286,11 +287,12 @@ def archives(ctx: Context, prefix: str | None) -> None:
     store.close()
     if not sys.stdout.isatty():  # piped: whole values, one archive a line, tab-separated
         for row in rows:
-            click.echo("\t".join([row.source_path, str(row.size), row.created_at.isoformat(),
-                                  row.archive_id or "-"]))
+            click.echo("\t".join([shown(row.source_path), str(row.size),
+                                  row.created_at.isoformat(), row.archive_id or "-"]))
         return
     print_table(("path", "size", "created", "archive id"),
-                ((row.source_path, f"{row.size:,}", row.created_at.strftime("%Y-%m-%d %H:%M"),
-                  row.archive_id or "(empty file)") for row in rows))
+                ((shown(row.source_path), f"{row.size:,}",
+                  row.created_at.strftime("%Y-%m-%d %H:%M"), row.archive_id or "(empty file)")
+                 for row in rows))
 
 

@@ -17,6 +17,7 @@ from glacierd.cli import (
     services,
 )
 from glacierd.cli.terminal import print_table, transfer_view
+from glacierd.pathtext import shown
 
 
 @cli.command()
@@ -53,13 +54,13 @@ def restore(ctx: Context, paths: tuple[str, ...], archive_ids: tuple[str, ...],
                f"(tier {tier or ctx.config.restore.tier})")
     if dry_run:
         for archive in chosen:
-            click.echo(f"  {archive.source_path} ({archive.size:,} bytes)")
+            click.echo(f"  {shown(archive.source_path)} ({archive.size:,} bytes)")
         return
     records = restorer.request(chosen, Path(to_dir) if to_dir else None, overwrite=overwrite,
                                tier=tier)
     failed = [r for r in records if r.status == "failed"]
     for record in failed:
-        click.echo(f"failed {record.source_path}: {record.error}", err=True)
+        click.echo(f"failed {shown(record.source_path)}: {record.error}", err=True)
     if not wait:
         click.echo("requested; the daemon downloads them when Glacier is ready "
                    "(`glacierd status` shows progress), or run again with --wait")
@@ -81,10 +82,10 @@ def _wait_for_restores(restorer: Any, ids: list[int]) -> None:
     failures = 0
     for record in records:
         if record.status == "done":
-            click.echo(f"restored {record.dest_path}")
+            click.echo(f"restored {shown(record.dest_path)}")
         else:
             failures += 1
-            click.echo(f"failed {record.source_path}: {record.error}", err=True)
+            click.echo(f"failed {shown(record.source_path)}: {record.error}", err=True)
     if failures:
         raise click.exceptions.Exit(1)
 
@@ -198,7 +199,7 @@ def verify(ctx: Context, path: str | None) -> None:
             state = "unchanged" if tree_hash_file(local) == archive.tree_hash else "changed"
         counts[state] += 1
         if state != "unchanged":
-            click.echo(f"{state}\t{archive.source_path}")
+            click.echo(f"{state}\t{shown(archive.source_path)}")
     click.echo(", ".join(f"{n} {state}" for state, n in counts.items()))
     if counts["changed"] or counts["missing"]:
         raise click.exceptions.Exit(1)
@@ -229,11 +230,11 @@ def delete(ctx: Context, path: str | None, archive_id: str | None, yes: bool) ->
         full = os.path.abspath(str(path))
         targets = [a for a in store.archives(full) if a.source_path == full and a.archive_id]
         if not targets:
-            raise RestoreError(f"{path}: no archive of it in the catalog")
+            raise RestoreError(f"{shown(full)}: no archive of it in the catalog")
     for archive in targets:
         age = utcnow() - archive.created_at
         if age.days < 90:
-            click.echo(f"warning: {archive.source_path} was archived {age.days} days ago; "
+            click.echo(f"warning: {shown(archive.source_path)} was archived {age.days} days ago; "
                        "Glacier charges for deleting archives younger than 90 days", err=True)
     if not yes:
         click.echo(f"would delete {len(targets)} archives; add --yes to do it", err=True)
@@ -243,6 +244,6 @@ def delete(ctx: Context, path: str | None, archive_id: str | None, yes: bool) ->
         with contextlib.suppress(ResourceNotFoundException):  # already gone: fine
             client.delete_archive(archive.vault, archive.archive_id)
         store.mark_archive_deleted(archive.archive_id)
-        click.echo(f"deleted {archive.source_path} ({archive.archive_id[:16]}...)")
+        click.echo(f"deleted {shown(archive.source_path)} ({archive.archive_id[:16]}...)")
 
 

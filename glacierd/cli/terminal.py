@@ -54,7 +54,12 @@ class _BarsView:
     def progress(self, path: str, done: int, total: int) -> None:
         task = self._tasks.get(path)
         if task is None:
-            task = self._tasks[path] = self._bars.add_task(Path(path).name, total=total)
+            from rich.markup import escape
+
+            from glacierd.pathtext import shown
+
+            task = self._tasks[path] = self._bars.add_task(escape(shown(Path(path).name)),
+                                                           total=total)
         self._bars.update(task, completed=done, total=total)
 
     def result(self, text: str) -> None:
@@ -97,8 +102,11 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
     """A table on stdout, drawn by rich (imported here, when one is printed)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from glacierd.pathtext import guard
 
     table = Table(*headers)
-    for row in rows:
-        table.add_row(*row)
+    for row in rows:  # plain text: a name like "[red]x" is not markup, an ESC is shown escaped
+        table.add_row(*(Text(guard(cell)) for cell in row))
     Console().print(table)

@@ -29,6 +29,7 @@ from .errors import (
     ThrottlingException,
     TransportError,
     UnrecognizedClientException,
+    UnverifiedOutputError,
 )
 from .retry import RetryPolicy
 from .sigv4 import Credentials, SigV4Auth
@@ -60,6 +61,7 @@ __all__ = [
     "TransportError",
     "TreeHasher",
     "UnrecognizedClientException",
+    "UnverifiedOutputError",
     "combine_hex",
     "resolve_credentials",
     "tree_hash",

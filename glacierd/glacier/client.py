@@ -591,13 +591,17 @@ class GlacierClient:
         segment_hashes: list[str] = []
         try:
             with os.fdopen(fd, "wb") as out:
-                for seg in limits.part_ranges(total, segment_size) if total else []:
-                    segment_hashes.append(
-                        self._download_segment(vault, job_id, seg, total, out, tracker)
-                    )
+                if total:
+                    for seg in limits.part_ranges(total, segment_size):
+                        segment_hashes.append(
+                            self._download_segment(vault, job_id, seg, total, out, tracker)
+                        )
+                    whole = treehash.combine_hex(segment_hashes)
+                else:  # the job does not say how big its output is
+                    whole = self._download_unsized(vault, job_id, out, tracker,
+                                                   expected, is_archive, dest_path)
                 out.flush()
                 os.fsync(out.fileno())
-            whole = treehash.combine_hex(segment_hashes) if total else None
             if expected and whole != expected:
                 raise errors.ChecksumMismatchError(
                     f"job {job_id}: downloaded output has tree hash {whole}, the job says "
@@ -609,6 +613,41 @@ class GlacierClient:
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
+
+    def _download_unsized(self, vault: str, job_id: str, out: Any, tracker: ProgressTracker,
+                          expected: str | None, is_archive: bool, dest: Path) -> str:
+        """The whole output of a job that lists no size, checked against every size
+        and hash there is (the job's tree hash, the answer's tree hash and length).
+
+        A peer that leaves the size out must not turn a lost archive into an empty
+        file: with nothing at all to check the bytes against, this refuses.
+        """
+        hasher = treehash.TreeHasher()
+        got = 0
+        with self.get_job_output(vault, job_id) as answer:
+            for chunk in answer.iter_content(_DOWNLOAD_BLOCK):
+                out.write(chunk)
+                hasher.update(chunk)
+                got += len(chunk)
+                tracker(len(chunk))
+            length = answer.response.headers.get("Content-Length")
+            sent_hash = answer.tree_hash
+        computed = hasher.hexdigest()
+        if length is not None and length.isdigit() and int(length) != got:
+            raise errors.TransportError(
+                f"job {job_id}: got {got} of {length} bytes; nothing was written to {dest}")
+        hashes = [h for h in (expected, sent_hash) if h]
+        for known in hashes:
+            if known != computed:
+                raise errors.ChecksumMismatchError(
+                    f"job {job_id}: downloaded output has tree hash {computed}, expected "
+                    f"{known}; nothing was written to {dest}")
+        if not hashes and (is_archive or length is None):
+            raise errors.UnverifiedOutputError(
+                f"job {job_id}: its output ({got} bytes) could not be verified: the job lists "
+                "no size or tree hash and the answer carries no "
+                + ("tree hash" if is_archive else "length") + f"; nothing was written to {dest}")
+        return computed
 
     def _download_segment(
         self,

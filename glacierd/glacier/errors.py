@@ -149,6 +149,11 @@ class ChecksumMismatchError(GlacierError):
     retryable = True
 
 
+class UnverifiedOutputError(GlacierError):
+    """Downloaded bytes could not be checked: neither the job nor the answer gave a
+    size or a hash to check them against."""
+
+
 SERVICE_ERRORS: dict[str, type[GlacierError]] = {
     cls.__name__: cls
     for cls in (

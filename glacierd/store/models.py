@@ -26,6 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from glacierd import pathtext
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -57,6 +59,32 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return result
 
 
+class PathText(TypeDecorator[str]):
+    """A path, stored in ``glacierd.pathtext``'s escaped form: any bytes a file name
+    may hold go in and come back exactly, and the stored text is printable, so
+    prefix queries and documents the database builds work on it as on any text."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else pathtext.escape(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else pathtext.unescape(value)
+
+
+class SafeText(TypeDecorator[str]):
+    """Free text (errors, events) that may quote a path: stored with control
+    characters and undecodable bytes escaped, so it can be stored and shown."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else pathtext.guard(value)
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -66,6 +94,8 @@ class FileState(enum.StrEnum):
     UPLOADING = "uploading"
     ARCHIVED = "archived"
     FAILED = "failed"
+    GONE = "gone"  # no longer there: out of the queue; queued again if it comes back
+    FORGOTTEN = "forgotten"  # the user said to stop retrying; queued again when it changes
 
 
 class UploadStatus(enum.StrEnum):
@@ -87,12 +117,12 @@ class File(Base):
     __tablename__ = "files"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    path: Mapped[str] = mapped_column(Text, unique=True)
+    path: Mapped[str] = mapped_column(PathText, unique=True)
     size: Mapped[int] = mapped_column(BigInteger)
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
     inode: Mapped[int] = mapped_column(BigInteger)
     state: Mapped[str] = mapped_column(String(16), default=FileState.PENDING, index=True)
-    error: Mapped[str | None] = mapped_column(Text, default=None)
+    error: Mapped[str | None] = mapped_column(SafeText, default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     retry_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
     first_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -119,7 +149,7 @@ class Upload(Base):
     inode: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default=UploadStatus.INITIATING, index=True)
     tree_hash: Mapped[str | None] = mapped_column(String(64), default=None)
-    error: Mapped[str | None] = mapped_column(Text, default=None)
+    error: Mapped[str | None] = mapped_column(SafeText, default=None)
     bytes_acked: Mapped[int] = mapped_column(BigInteger, default=0)
     bytes_in_flight: Mapped[int] = mapped_column(BigInteger, default=0)
     rate_bps: Mapped[float] = mapped_column(Float, default=0.0)
@@ -164,7 +194,7 @@ class Archive(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     tree_hash: Mapped[str] = mapped_column(String(64))
     description: Mapped[str | None] = mapped_column(Text, default=None)
-    source_path: Mapped[str] = mapped_column(Text)
+    source_path: Mapped[str] = mapped_column(PathText)
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
     file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"), default=None, index=True)
     upload_id: Mapped[int | None] = mapped_column(ForeignKey("uploads.id"), default=None)
@@ -185,10 +215,10 @@ class Job(Base):
     byte_range: Mapped[str | None] = mapped_column(String(64), default=None)
     archive_id: Mapped[str | None] = mapped_column(String(255), default=None)
     status: Mapped[str] = mapped_column(String(16), default="InProgress", index=True)
-    output_path: Mapped[str | None] = mapped_column(Text, default=None)
+    output_path: Mapped[str | None] = mapped_column(PathText, default=None)
     bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
     bytes_total: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    error: Mapped[str | None] = mapped_column(Text, default=None)
+    error: Mapped[str | None] = mapped_column(SafeText, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow,
                                                     onupdate=utcnow)
@@ -203,7 +233,7 @@ class Event(Base):
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     level: Mapped[str] = mapped_column(String(8))
     kind: Mapped[str] = mapped_column(String(32))
-    message: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(SafeText)
     file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"), default=None)
 
 
@@ -239,8 +269,8 @@ class Restore(Base):
     archive_row: Mapped[int | None] = mapped_column(ForeignKey("archives.id"), default=None)
     archive_id: Mapped[str | None] = mapped_column(String(255), default=None, index=True)
     vault: Mapped[str] = mapped_column(String(255))
-    source_path: Mapped[str] = mapped_column(Text)
-    dest_path: Mapped[str] = mapped_column(Text)
+    source_path: Mapped[str] = mapped_column(PathText)
+    dest_path: Mapped[str] = mapped_column(PathText)
     size: Mapped[int] = mapped_column(BigInteger)
     tree_hash: Mapped[str] = mapped_column(String(64))
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
@@ -250,7 +280,7 @@ class Restore(Base):
     job_id: Mapped[str | None] = mapped_column(String(255), default=None)
     job_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
     status: Mapped[str] = mapped_column(String(16), default=RestoreStatus.REQUESTED, index=True)
-    error: Mapped[str | None] = mapped_column(Text, default=None)
+    error: Mapped[str | None] = mapped_column(SafeText, default=None)
     refetches: Mapped[int] = mapped_column(Integer, default=0)
     bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -295,3 +325,15 @@ class InventoryRecord(Base):
     total_size: Mapped[int] = mapped_column(BigInteger)
     output_path: Mapped[str] = mapped_column(Text)
     fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class FolderProblem(Base):
+    """A folder below a watched one that the watcher cannot read, until it can:
+    nothing in a watched folder is skipped in silence."""
+
+    __tablename__ = "folder_problems"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(PathText, unique=True)
+    message: Mapped[str] = mapped_column(SafeText)
+    since: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

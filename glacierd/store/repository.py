@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from glacierd import description
 from glacierd.errors import StoreError
+from glacierd.pathtext import shown
 
 from .db import create_store_engine, translated_errors
 from .models import (
@@ -199,7 +200,7 @@ class Store:
                 raise StoreError(f"no file with id {file_id}")
             row.state, row.error, row.retry_at = FileState.FAILED, error, retry_at
             row.attempts += 1
-            s.add(Event(level="error", kind=kind, message=f"{row.path}: {error}",
+            s.add(Event(level="error", kind=kind, message=f"{shown(row.path)}: {error}",
                         file_id=file_id))
             s.flush()
             return _file(row)
@@ -219,7 +220,7 @@ class Store:
                               mtime_ns=mtime_ns, file_id=file_id)
             s.add(archive)
             row.state, row.error, row.retry_at = FileState.ARCHIVED, None, None
-            s.add(Event(level="info", kind="archived", message=f"{row.path}: empty file, "
+            s.add(Event(level="info", kind="archived", message=f"{shown(row.path)}: empty file, "
                         "recorded without an archive", file_id=file_id))
             s.flush()
             return _archive(archive)
@@ -263,6 +264,27 @@ class Store:
                                      "adopted": adopted})
             conn.execute(_BYTES_ACKED, {"upload": upload.id, "length": length})
 
+    def forget_parts(self, upload: UploadRecord, indices: Sequence[int]) -> UploadRecord:
+        """Parts recorded as acknowledged that the service no longer lists: they
+        are sent again (DESIGN invariant 3: the resume plan, not the record, decides)."""
+        from sqlalchemy import delete
+
+        with self._tx() as s:
+            gone = list(s.scalars(select(Part).where(Part.upload_id == upload.id,
+                                                     Part.index.in_(list(indices)))))
+            s.execute(delete(Part).where(Part.upload_id == upload.id,
+                                         Part.index.in_(list(indices))))
+            row = s.get(Upload, upload.id)
+            assert row is not None
+            row.bytes_acked -= sum(p.length for p in gone)
+            s.add(Event(level="warning", kind="part-lost",
+                        message=f"{shown(row.file.path)}: parts {sorted(indices)[:10]} were "
+                                "acknowledged but the service no longer lists them: sending "
+                                "them again", file_id=row.file_id))
+            s.flush()
+            s.expire(row)
+            return _upload(row)
+
     def set_completing(self, upload: UploadRecord, tree_hash: str) -> UploadRecord:
         """DESIGN invariant 5: the final hash is recorded before Complete is sent."""
         with self._tx() as s:
@@ -292,7 +314,7 @@ class Store:
             else:
                 f.state = FileState.PENDING  # a newer version arrived meanwhile
             s.add(Event(level="info", kind="archived",
-                        message=f"{f.path}: archived ({row.size} bytes)", file_id=f.id))
+                        message=f"{shown(f.path)}: archived ({row.size} bytes)", file_id=f.id))
             s.flush()
             return _archive(archive)
 
@@ -304,7 +326,7 @@ class Store:
             assert row is not None
             row.status, row.error = status, reason
             s.add(Event(level="warning", kind=f"upload-{status.value}",
-                        message=f"{row.file.path}: {reason}", file_id=row.file_id))
+                        message=f"{shown(row.file.path)}: {reason}", file_id=row.file_id))
 
     def unfinished_upload(self, file_id: int) -> UploadRecord | None:
         with self._tx() as s:
@@ -379,10 +401,14 @@ class Store:
             return _job(row)
 
     def update_job(self, job_id: str, status: str, *, output_path: str | None = None,
-                   error: str | None = None) -> None:
+                   error: str | None = None, missing_ok: bool = False) -> None:
+        """``missing_ok``: a restore's job whose row an older glacierd never wrote (it
+        was killed between two commits) is a note to skip, not an error."""
         with self._tx() as s:
             row = s.scalar(select(Job).where(Job.job_id == job_id))
             if row is None:
+                if missing_ok:
+                    return
                 raise StoreError(f"no job {job_id}")
             row.status = status
             if output_path is not None:
@@ -414,7 +440,7 @@ class Store:
                           overwrite=overwrite, status=RestoreStatus.REQUESTED)
             s.add(row)
             s.add(Event(level="info", kind="restore-requested",
-                        message=f"{archive.source_path} -> {dest_path}"))
+                        message=f"{shown(archive.source_path)} -> {shown(dest_path)}"))
             s.flush()
             return _restore(row)
 
@@ -463,11 +489,21 @@ class Store:
                       .values(job_requested_at=None))
 
     def restore_job(self, restore: RestoreRecord, job_id: str | None,
-                    requested_at: dt.datetime | None) -> RestoreRecord:
-        """The retrieval job for a restore (None: it must be initiated again)."""
+                    requested_at: dt.datetime | None, *, new_job: bool = False) -> RestoreRecord:
+        """The retrieval job for a restore (None: it must be initiated again).
+
+        ``new_job``: the job was just initiated; its row goes in with the restore's
+        job id, in one transaction (a kill between two commits left a restore
+        pointing at a job the store did not know)."""
         with self._tx() as s:
             row = s.get(Restore, restore.id)
             assert row is not None
+            if new_job and job_id is not None:
+                s.add(Job(job_id=job_id, vault=row.vault, kind="archive-retrieval",
+                          tier=row.tier, archive_id=row.archive_id, status="InProgress",
+                          created_at=requested_at or utcnow()))
+                s.add(Event(level="info", kind="job-started",
+                            message=f"archive-retrieval job {job_id}"))
             row.job_id, row.job_requested_at = job_id, requested_at
             row.status = RestoreStatus.WAITING if job_id else RestoreStatus.REQUESTED
             row.error = None
@@ -482,11 +518,11 @@ class Store:
             row.status, row.error = status, error
             if status == RestoreStatus.FAILED:
                 s.add(Event(level="error", kind="restore-failed",
-                            message=f"{row.source_path}: {error}"))
+                            message=f"{shown(row.source_path)}: {error}"))
             elif status == RestoreStatus.DONE:
                 row.bytes_done = row.size
                 s.add(Event(level="info", kind="restored",
-                            message=f"{row.source_path} -> {row.dest_path}"))
+                            message=f"{shown(row.source_path)} -> {shown(row.dest_path)}"))
 
     def segment_verified(self, restore: RestoreRecord, index: int, offset: int, length: int,
                          tree_hash: str) -> None:
