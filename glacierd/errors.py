@@ -60,11 +60,16 @@ class UnreadableFileError(UploadError):
     exit_code = 66  # EX_NOINPUT
 
 
+class NotAFileError(UnreadableFileError):
+    """The path is gone, or is not a regular file: retrying cannot help."""
+
+
 __all__ = [
     "AlreadyRunningError",
     "ConfigError",
     "FileChangedError",
     "GlacierError",
+    "NotAFileError",
     "RestoreError",
     "SchemaNotUpgradedError",
     "SchemaTooNewError",

@@ -185,8 +185,9 @@ def render(doc: dict[str, Any]) -> Any:
         head = Text(f"glacierd is not running (last heartbeat {d['last_heartbeat'] or 'never'})",
                     style="yellow")
     counts = doc["counts"]
-    summary = Text("files: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in
-                                         ("pending", "uploading", "archived", "failed")))
+    shown_states = ["pending", "uploading", "archived", "failed",
+                    *(s for s in ("gone", "forgotten") if counts.get(s))]
+    summary = Text("files: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in shown_states))
     parts: list[Any] = [head, summary]
     if doc["uploads"]:
         table = Table("uploading", "progress", "bytes", "rate", "ETA", box=None)

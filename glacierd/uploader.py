@@ -38,13 +38,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glacierd import description, faultpoints, locks, resume
-from glacierd.errors import FileChangedError, UnreadableFileError
+from glacierd.errors import FileChangedError, NotAFileError, UnreadableFileError
 from glacierd.glacier import GlacierClient, GlacierError, ResourceNotFoundException, limits
 from glacierd.glacier.errors import InvalidParameterValueException
 from glacierd.glacier.treehash import Digests, combine_hex, digests, tree_hash
 from glacierd.pathtext import shown
 from glacierd.ratelimit import TokenBucket
 from glacierd.readahead import FileIdentity, ReadAhead, ReadyPart
+from glacierd.sources import file_kind
 from glacierd.store.models import FileState, UploadStatus, utcnow
 from glacierd.store.repository import FileRecord, Store, UploadRecord
 
@@ -75,7 +76,7 @@ class UploadSettings:
 @dataclass(frozen=True)
 class Outcome:
     path: str
-    status: str  # archived | skipped | failed | unconfirmed | busy
+    status: str  # archived | skipped | failed | unconfirmed | busy | gone
     archive_id: str | None = None
     size: int = 0
     error: str | None = None
@@ -180,6 +181,8 @@ class Uploader:
     def _upload_path(self, abspath: str, readahead: ReadAhead | None) -> Outcome:
         try:
             st = self._stat(abspath)
+        except NotAFileError as exc:  # retrying cannot help: out of the queue, not failed
+            return self._gone(abspath, str(exc.message))
         except UnreadableFileError as exc:
             record = self.store.file_seen(abspath, 0, 0, 0)
             return self._failed(record, str(exc.message))
@@ -196,22 +199,19 @@ class Uploader:
         try:
             lst = os.lstat(path)
             if stat.S_ISLNK(lst.st_mode) and not self.settings.follow_symlinks:
-                raise UnreadableFileError(
+                raise NotAFileError(
                     f"{shown(path)}: is a symbolic link; set [upload] follow_symlinks = true "
                     "to follow")
             st = os.stat(path) if stat.S_ISLNK(lst.st_mode) else lst
         except FileNotFoundError:
-            raise UnreadableFileError(f"{shown(path)}: no such file (it vanished?)") from None
+            raise NotAFileError(f"{shown(path)}: no such file (it vanished?)") from None
         except PermissionError:
             raise UnreadableFileError(f"{shown(path)}: permission denied") from None
         except OSError as exc:
             raise UnreadableFileError(f"{shown(path)}: {exc.strerror}") from None
         if not stat.S_ISREG(st.st_mode):
-            kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket"
-                    if stat.S_ISSOCK(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
-                    or stat.S_ISBLK(st.st_mode) else "a directory" if stat.S_ISDIR(st.st_mode)
-                    else "not a regular file")
-            raise UnreadableFileError(f"{shown(path)}: is {kind}, not a regular file")
+            raise NotAFileError(
+                f"{shown(path)}: is {file_kind(st.st_mode)}, not a regular file")
         if not os.access(path, os.R_OK):
             raise UnreadableFileError(f"{shown(path)}: permission denied")
         return st
@@ -225,8 +225,10 @@ class Uploader:
                 log.warning("%s", exc)
                 try:
                     st = self._stat(record.path)
-                except UnreadableFileError as gone:
-                    return self._failed(record, str(gone.message))
+                except NotAFileError as gone:
+                    return self._gone(record.path, str(gone.message))
+                except UnreadableFileError as unreadable:
+                    return self._failed(record, str(unreadable.message))
                 record = self.store.file_seen(record.path, st.st_size, st.st_mtime_ns,
                                               st.st_ino)
             except GlacierError as exc:
@@ -475,6 +477,15 @@ class Uploader:
         archive = self.store.finish_upload(upload, archive_id)
         log.info("%s: archived as %s (%d bytes)", shown(upload.path), archive_id, upload.size)
         return Outcome(upload.path, "archived", archive.archive_id, upload.size)
+
+    def _gone(self, path: str, reason: str) -> Outcome:
+        """A path that is no file to upload: recorded as gone if the store knows it
+        (queued again if a file comes back), never stored as a failure to retry."""
+        record = self.store.file(path)
+        if record is not None:
+            self.store.file_gone(record.id, reason)
+        log.info("%s", reason)
+        return Outcome(path, "gone", None, 0, reason)
 
     def _failed(self, record: FileRecord, error: str) -> Outcome:
         retry_at = self.now() + retry_delay(record.attempts)

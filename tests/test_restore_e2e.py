@@ -3,6 +3,8 @@ files compared byte for byte and mtime for mtime."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import random
 import signal
@@ -281,3 +283,72 @@ def test_a_restore_killed_after_a_rename_finishes_when_run_again(tmp_path: Path)
     for path, data in files.items():
         assert (restored / path.name).read_bytes() == data
     assert not list(restored.rglob("*.glacierd-partial"))
+
+
+def test_a_deleted_backup_is_reflected_and_made_again(tmp_path: Path) -> None:
+    """After `delete` the file has no backup: verify says so, `upload` uploads it
+    again (not 'skipped' with the deleted id), and a file in a watched folder that
+    was never backed up is named too."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "keep.txt").write_text("kept")
+    (data_dir / "again.txt").write_text("deleted, then backed up again")
+    with emulator_process(tmp_path / "emu") as url:
+        cfg = write_config(tmp_path, url)
+        assert run(cfg, "db", "upgrade").returncode == 0
+        assert run(cfg, "upload", str(data_dir)).returncode == 0
+        cfg.write_text(cfg.read_text() + f'[[watch]]\npath = "{data_dir}"\n')
+        (data_dir / "never.txt").write_text("dropped in, never uploaded")
+        assert run(cfg, "delete", str(data_dir / "again.txt"), "--yes").returncode == 0
+        states = {f["path"]: f["state"] for f in json.loads(
+            run(cfg, "status", "--json").stdout)["files"]}
+        assert states[str(data_dir / "again.txt")] == "pending", "no backup: queued again"
+        verify = run(cfg, "verify", str(data_dir))
+        assert verify.returncode == 1
+        assert f"not backed up\t{data_dir / 'again.txt'}" in verify.stdout
+        assert f"not backed up\t{data_dir / 'never.txt'}" in verify.stdout
+        assert "1 unchanged, 0 changed, 0 missing, 2 not backed up" in verify.stdout
+        again = run(cfg, "upload", str(data_dir / "again.txt"))
+        assert again.returncode == 0 and again.stdout.startswith("archived "), again.stdout
+        client = GlacierClient("us-east-1", endpoint_url=url,
+                               credentials=(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY))
+        assert client.describe_vault("r")["NumberOfArchives"] == 2
+
+
+def test_upload_refuses_what_is_no_file_and_retry_and_forget_failures(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "ok.txt").write_text("fine")
+    os.mkfifo(data_dir / "pipe")
+    with emulator_process(tmp_path / "emu") as url:
+        cfg = write_config(tmp_path, url)
+        assert run(cfg, "db", "upgrade").returncode == 0
+        answer = run(cfg, "upload", str(tmp_path / "typo.txt"), str(data_dir), timeout=60)
+        assert answer.returncode == 66, answer.stderr
+        assert f"refused {tmp_path / 'typo.txt'}: no such file" in answer.stderr
+        assert f"refused {data_dir / 'pipe'}: is a FIFO" in answer.stderr
+        assert f"archived {data_dir / 'ok.txt'}" in answer.stdout, "the others still go"
+        assert "Traceback" not in answer.stderr
+        paths = {f["path"] for f in json.loads(run(cfg, "status", "--json").stdout)["files"]}
+        assert paths == {str(data_dir / "ok.txt")}, "refused paths are not stored"
+        # Two failures, as the daemon records them (retry in hours): one retried now
+        # in the foreground, one forgotten; neither stays in the queue.
+        (data_dir / "later.txt").write_text("failed once")
+        from glacierd.store.repository import Store
+
+        store = Store.open(f"sqlite:///{tmp_path / 'state' / 'glacierd.db'}")
+        for name in ("later.txt", "ok.txt"):
+            record = store.file_seen(str(data_dir / name), 1, 1, 1)
+            store.record_failure(record.id, "ServiceUnavailable", dt.datetime(2099, 1, 1,
+                                                                             tzinfo=dt.UTC))
+        forgot = run(cfg, "forget", str(data_dir / "ok.txt"))
+        assert forgot.stdout.strip() == f"forgotten {data_dir / 'ok.txt'}"
+        retried = run(cfg, "retry", str(data_dir))
+        assert retried.returncode == 0, retried.stderr
+        assert retried.stdout.startswith(f"archived {data_dir / 'later.txt'}"), retried.stdout
+        assert run(cfg, "retry").stdout.strip() == "no failed files"
+        assert store.file(str(data_dir / "ok.txt")).state == "forgotten"  # type: ignore[union-attr]
+        assert store.pending_files(dt.datetime(2100, 1, 1, tzinfo=dt.UTC)) == []
+        store.close()
+        forgot = run(cfg, "forget")
+        assert forgot.returncode == 2 and "--all-failed" in forgot.stderr

@@ -115,8 +115,10 @@ def test_unreadable_file_is_recorded_as_failed(tmp_path: Path, emulator: Emulato
     assert outcome.status == "failed" and "permission denied" in (outcome.error or "")
 
 
-def test_special_files_symlinks_and_vanished_files_fail_with_reasons(
+def test_special_files_symlinks_and_vanished_files_are_refused_with_reasons(
         tmp_path: Path, emulator: Emulator) -> None:
+    """No retry can make a FIFO, a socket, an unfollowed link or a missing path a
+    file: each is refused with its reason, and never stored to be retried."""
     uploader = vault_uploader(tmp_path, emulator)
     os.mkfifo(tmp_path / "pipe")
     sock = socket.socket(socket.AF_UNIX)
@@ -127,10 +129,8 @@ def test_special_files_symlinks_and_vanished_files_fail_with_reasons(
              "gone": "no such file"}
     for name, reason in cases.items():
         outcome = uploader.upload_path(tmp_path / name)
-        assert outcome.status == "failed" and reason in (outcome.error or ""), outcome
-        record = uploader.store.file(str(tmp_path / name))
-        assert record is not None and record.state == "failed" and reason in (record.error or "")
-        assert record.retry_at is not None
+        assert outcome.status == "gone" and reason in (outcome.error or ""), outcome
+        assert uploader.store.file(str(tmp_path / name)) is None
     sock.close()
     follow = make_uploader(tmp_path, uploader.client, follow_symlinks=True)
     assert follow.upload_path(tmp_path / "link").status == "archived"
@@ -224,7 +224,7 @@ def test_file_growing_during_upload_is_detected_and_uploaded_anew(
     assert client.list_multipart_uploads("v") == [], "the abandoned upload was aborted"
 
 
-def test_cli_upload_exits_1_when_a_file_failed(tmp_path: Path, emulator: Emulator) -> None:
+def test_cli_upload_exits_66_when_a_path_is_refused(tmp_path: Path, emulator: Emulator) -> None:
     import subprocess
     import sys
 
@@ -236,8 +236,9 @@ def test_cli_upload_exits_1_when_a_file_failed(tmp_path: Path, emulator: Emulato
     os.mkfifo(tmp_path / "pipe")
     answer = subprocess.run([*glacierd, "upload", str(tmp_path / "ok.txt"),
                              str(tmp_path / "pipe")], capture_output=True, text=True, timeout=60)
-    assert answer.returncode == 1
-    assert "is a FIFO" in answer.stderr and "archived" in answer.stdout
+    assert answer.returncode == 66
+    assert "refused" in answer.stderr and "is a FIFO" in answer.stderr
+    assert "archived" in answer.stdout
 
 
 def test_a_file_another_process_is_uploading_is_left_to_it(tmp_path: Path,
@@ -417,3 +418,27 @@ def test_resume_sends_what_the_plan_says_even_a_part_recorded_as_acknowledged(
     assert archive["SHA256TreeHash"] == treehash.tree_hash(data)
     kinds = [kind for kind, _ in resumed.store.events()]
     assert "part-lost" in kinds and "upload-abandoned" not in kinds
+
+
+def test_a_queued_file_that_vanishes_leaves_the_queue_as_gone(tmp_path: Path,
+                                                               emulator: Emulator) -> None:
+    uploader = vault_uploader(tmp_path, emulator)
+    path = tmp_path / "soon-gone.txt"
+    path.write_text("here for a moment")
+    st = path.stat()
+    uploader.store.file_seen(str(path), st.st_size, st.st_mtime_ns, st.st_ino)  # queued
+    path.unlink()
+    outcome = uploader.upload_path(path)
+    assert outcome.status == "gone"
+    record = uploader.store.file(str(path))
+    assert record is not None and record.state == "gone" and record.attempts == 0
+    far = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+    assert uploader.store.pending_files(far) == [], "not retried"
+    path.write_text("back again")
+    st = path.stat()
+    assert uploader.store.file_seen(str(path), st.st_size, st.st_mtime_ns,
+                                    st.st_ino).state == "pending"
+    assert uploader.upload_path(path).status == "archived"
+    never = uploader.upload_path(tmp_path / "never-existed.txt")
+    assert never.status == "gone" and uploader.store.file(str(tmp_path / "never-existed.txt")) \
+        is None, "an unknown path is not stored"

@@ -55,10 +55,10 @@ def upload(ctx: Context, paths: tuple[str, ...]) -> None:
     Run it again after an interruption and it continues where it stopped.
     """
     from glacierd.readahead import ReadAhead
-    from glacierd.sources import uploadable_files
+    from glacierd.sources import Refused, uploadable_files
 
     config = ctx.config
-    files = uploadable_files(list(paths), config.upload.follow_symlinks)
+    files, refused = uploadable_files(list(paths), config.upload.follow_symlinks)
     failures = 0
     # The first file's first parts are read and hashed while the store's code loads.
     with ReadAhead(files[0] if files else None, config.upload.part_size,
@@ -71,11 +71,16 @@ def upload(ctx: Context, paths: tuple[str, ...]) -> None:
         client = wiring.make_client(config)
         wiring.ensure_vault(client, config)
         uploader = wiring.make_uploader(config, store, client, view.progress)
+        for bad in refused:  # refused at once, never stored for retries
+            view.problem("refused", f"{shown(bad.path)}: {bad.reason}")
         for number, path in enumerate(files):
             outcome = uploader.upload_path(path, readahead if number == 0 else None)
             if outcome.status == "failed":
                 failures += 1
                 view.problem("failed", str(outcome.error))
+            elif outcome.status == "gone":
+                refused.append(Refused(path, str(outcome.error)))
+                view.problem("gone", str(outcome.error))
             elif outcome.status in ("busy", "unconfirmed"):
                 view.problem(outcome.status, f"{shown(outcome.path)}: {outcome.error}")
             elif view.live:  # a whole archive id would wrap across the bars
@@ -85,6 +90,53 @@ def upload(ctx: Context, paths: tuple[str, ...]) -> None:
     store.close()
     if failures:
         raise click.exceptions.Exit(1)
+    if refused:
+        raise click.exceptions.Exit(66)  # EX_NOINPUT
+
+
+def _failed_paths(ctx: Context, paths: tuple[str, ...], state: Any) -> list[Any]:
+    import os
+
+    from glacierd.store.models import utcnow
+
+    store = open_store(ctx)
+    try:
+        given = [os.path.abspath(p) for p in paths] or None
+        return list(store.set_failed_files(state, given, utcnow()))
+    finally:
+        store.close()
+
+
+@cli.command()
+@click.argument("paths", nargs=-1)
+@click.pass_context
+def retry(click_ctx: click.Context, paths: tuple[str, ...]) -> None:
+    """Retry failed files now, in the foreground (all, or those under PATHS).
+
+    The daemon retries failures by itself with a growing delay; this does not wait.
+    """
+    from glacierd.store.models import FileState
+
+    records = _failed_paths(click_ctx.obj, paths, FileState.FAILED)
+    if not records:
+        click.echo("no failed files" + (" under the paths given" if paths else ""))
+        return
+    click_ctx.invoke(upload, paths=tuple(r.path for r in records))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1)
+@click.option("--all-failed", is_flag=True, help="every failed file")
+@click.pass_obj
+def forget(ctx: Context, paths: tuple[str, ...], all_failed: bool) -> None:
+    """Stop retrying failed files (PATHS, or --all-failed); a file that changes is
+    queued again."""
+    from glacierd.store.models import FileState
+
+    if bool(paths) == all_failed:
+        raise click.UsageError("name failed files (or folders), or give --all-failed")
+    for record in _failed_paths(ctx, paths, FileState.FORGOTTEN):
+        click.echo(f"forgotten {shown(record.path)}")
 
 
 @cli.command()

@@ -17,6 +17,7 @@ from glacierd.cli import (
     services,
 )
 from glacierd.cli.terminal import print_table, transfer_view
+from glacierd.glacier.errors import GlacierError
 from glacierd.pathtext import shown
 
 
@@ -180,7 +181,8 @@ def vaults(ctx: Context) -> None:
 @click.argument("path", required=False)
 @click.pass_obj
 def verify(ctx: Context, path: str | None) -> None:
-    """Re-hash local files and compare with the catalog: unchanged, changed, missing."""
+    """Re-hash local files and compare with the catalog: unchanged, changed, missing;
+    and name the files (known to glacierd, or in watched folders) with no backup."""
     import os
 
     from glacierd.glacier.treehash import tree_hash_file
@@ -188,8 +190,9 @@ def verify(ctx: Context, path: str | None) -> None:
 
     store = open_store(ctx)
     prefix = os.path.abspath(path) if path else None
-    counts = {"unchanged": 0, "changed": 0, "missing": 0}
-    for archive in pick_versions(store.archives(prefix)):
+    counts = {"unchanged": 0, "changed": 0, "missing": 0, "not backed up": 0}
+    archived = pick_versions(store.archives(prefix))
+    for archive in archived:
         local = Path(archive.source_path)
         if not local.is_file():
             state = "missing"
@@ -200,9 +203,37 @@ def verify(ctx: Context, path: str | None) -> None:
         counts[state] += 1
         if state != "unchanged":
             click.echo(f"{state}\t{shown(archive.source_path)}")
+    backed_up = {a.source_path for a in archived}
+    unbacked = set(store.files_without_backup(prefix)) | {
+        str(p) for p in _watched_files(ctx, prefix) if str(p) not in backed_up}
+    for unsaved in sorted(p for p in unbacked if os.path.isfile(p)):
+        counts["not backed up"] += 1
+        click.echo(f"not backed up\t{shown(unsaved)}")
+    store.close()
     click.echo(", ".join(f"{n} {state}" for state, n in counts.items()))
-    if counts["changed"] or counts["missing"]:
+    if counts["changed"] or counts["missing"] or counts["not backed up"]:
         raise click.exceptions.Exit(1)
+
+
+def _watched_files(ctx: Context, prefix: str | None) -> list[Path]:
+    """Every file the config's watched folders hold (and would back up)."""
+    import os
+
+    from glacierd.watcher import wanted
+
+    try:
+        watches = ctx.config.watch
+    except (click.ClickException, GlacierError):  # --local: no config file to read
+        return []
+    found = []
+    for watch in watches:
+        for root, _dirs, files in os.walk(watch.path):
+            for name in files:
+                candidate = Path(root) / name
+                if (prefix is None or str(candidate).startswith(prefix)) and wanted(
+                        watch, candidate):
+                    found.append(candidate)
+    return found
 
 
 @cli.command()

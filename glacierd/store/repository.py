@@ -172,6 +172,8 @@ class Store:
                 if row.state != FileState.UPLOADING:
                     row.state = FileState.PENDING
                 row.error, row.retry_at = None, None
+            elif row.state == FileState.GONE:  # it came back
+                row.state, row.error = FileState.PENDING, None
             s.flush()
             return _file(row)
 
@@ -204,6 +206,38 @@ class Store:
                         file_id=file_id))
             s.flush()
             return _file(row)
+
+    def file_gone(self, file_id: int, reason: str) -> None:
+        """The file vanished or is no longer a regular file: out of the queue, not a
+        failure to retry (it is queued again if it comes back)."""
+        with self._tx() as s:
+            row = s.get(File, file_id)
+            if row is None:
+                raise StoreError(f"no file with id {file_id}")
+            if row.state == FileState.ARCHIVED:
+                return  # its backup stands; `verify` reports the local file missing
+            row.state, row.error, row.retry_at = FileState.GONE, reason, None
+            s.add(Event(level="info", kind="file-gone", message=reason, file_id=file_id))
+
+    def set_failed_files(self, state: FileState, paths: Sequence[str] | None,
+                         now: dt.datetime) -> list[FileRecord]:
+        """``glacierd retry`` (FAILED: due now) and ``forget`` (FORGOTTEN) on failed
+        files: all of them, or those at or below ``paths``."""
+        with self._tx() as s:
+            query = select(File).where(File.state == FileState.FAILED)
+            rows = [r for r in s.scalars(query.order_by(File.path))
+                    if paths is None or any(r.path == p or r.path.startswith(p.rstrip("/") + "/")
+                                            for p in paths)]
+            for row in rows:
+                if state == FileState.FORGOTTEN:
+                    row.state, row.retry_at = FileState.FORGOTTEN, None
+                    s.add(Event(level="info", kind="forgotten",
+                                message=f"{shown(row.path)}: no longer retried (forget)",
+                                file_id=row.id))
+                else:
+                    row.retry_at = now
+            s.flush()
+            return [_file(r) for r in rows]
 
     def record_empty_archive(self, file_id: int, vault: str, mtime_ns: int,
                              description: str | None = None) -> ArchiveRecord:
@@ -373,8 +407,10 @@ class Store:
             return [_archive(r) for r in rows]
 
     def archives_for(self, file_id: int) -> list[ArchiveRecord]:
+        """A file's archives that still exist (not deleted), oldest first."""
         with self._tx() as s:
-            rows = s.scalars(select(Archive).where(Archive.file_id == file_id)
+            rows = s.scalars(select(Archive).where(Archive.file_id == file_id,
+                                                   Archive.deleted_at.is_(None))
                              .order_by(Archive.id))
             return [_archive(r) for r in rows]
 
@@ -606,10 +642,25 @@ class Store:
             return [_archive(r) for r in rows]
 
     def mark_archive_deleted(self, archive_id: str) -> None:
+        """The archive is gone from the vault; a file whose current version it held
+        has no backup any more and goes back in the queue (uploaded again if it is
+        in a watched folder or named to ``glacierd upload``)."""
         with self._tx() as s:
+            archive = s.scalar(select(Archive).where(Archive.archive_id == archive_id))
             s.execute(update(Archive).where(Archive.archive_id == archive_id)
                       .values(deleted_at=utcnow()))
             s.add(Event(level="info", kind="deleted-archive", message=archive_id))
+            row = s.get(File, archive.file_id) if archive and archive.file_id else None
+            if row is None or row.state != FileState.ARCHIVED:
+                return
+            still = s.scalar(select(Archive.id).where(
+                Archive.file_id == row.id, Archive.deleted_at.is_(None),
+                Archive.size == row.size, Archive.mtime_ns == row.mtime_ns))
+            if still is None:
+                row.state, row.error, row.retry_at = FileState.PENDING, None, None
+                s.add(Event(level="warning", kind="backup-deleted",
+                            message=f"{shown(row.path)}: its backup was deleted; queued again",
+                            file_id=row.id))
 
     def archive_by_id(self, archive_id: str) -> ArchiveRecord | None:
         with self._tx() as s:
@@ -666,6 +717,17 @@ class Store:
                 return None
             return DaemonInfo(row.pid, row.host, row.vault, row.started_at, row.heartbeat_at,
                               row.stopped_at, row.status)
+
+    def files_without_backup(self, path_prefix: str | None = None) -> list[str]:
+        """Paths the store knows (neither gone nor forgotten) with no live archive."""
+        with self._tx() as s:
+            live = select(Archive.file_id).where(Archive.deleted_at.is_(None),
+                                                 Archive.file_id.is_not(None))
+            query = select(File.path).where(File.id.not_in(live), File.state.not_in(
+                [FileState.GONE, FileState.FORGOTTEN]))
+            if path_prefix:
+                query = query.where(File.path.startswith(path_prefix, autoescape=True))
+            return list(s.scalars(query.order_by(File.path)))
 
     def count_files(self) -> dict[str, int]:
         with self._tx() as s:
