@@ -149,7 +149,8 @@ class Daemon:
         self.watcher = self._make_watcher(self.config)
 
     def _make_watcher(self, config: config_mod.Config) -> Watcher:
-        return Watcher(config.watch, self._record, skip=[config.state.dir])
+        return Watcher(config.watch, self._record, skip=[config.state.dir],
+                       follow_symlinks=config.upload.follow_symlinks)
 
     def run(self) -> int:
         self.signals.install()
@@ -296,9 +297,12 @@ class Daemon:
                     if self.stop_requested.is_set():
                         return
                     uploader = self.uploader
-                    assert uploader is not None
+                    assert uploader is not None and self.watcher is not None
+                    watch = self.watcher.watch_for(record.path)
+                    if watch is None:  # not (or no longer) in a watched folder: the daemon
+                        continue  # reads nothing else; `glacierd upload`/`retry` take it
                     try:
-                        outcome = uploader.upload_path(record.path)
+                        outcome = uploader.upload_path(record.path, root=watch.path)
                     except InterruptedError:
                         return  # stopping: the upload resumes at the next start
                     self._after_upload(outcome)

@@ -53,19 +53,29 @@ def refusal(path: Path, follow_symlinks: bool) -> str | None:
     return None
 
 
-def uploadable_files(paths: list[str],
-                     follow_symlinks: bool = False) -> tuple[list[Path], list[Refused]]:
+@dataclass
+class Selection:
+    """The files to upload, in order; for each, the folder named for it (below
+    which no symbolic link is followed unless configured); and the refusals."""
+
+    files: list[Path]
+    roots: dict[Path, Path]
+    refused: list[Refused]
+
+
+def uploadable_files(paths: list[str], follow_symlinks: bool = False) -> Selection:
     """Expand directories into the files below them, in a stable order; paths that
     are not regular files come back as refusals instead."""
-    out: list[Path] = []
-    refused: list[Refused] = []
+    chosen = Selection([], {}, [])
 
-    def take(path: Path) -> None:
+    def take(path: Path, root: Path | None) -> None:
         reason = refusal(path, follow_symlinks)
-        if reason is None:
-            out.append(path)
-        else:
-            refused.append(Refused(path, reason))
+        if reason is not None:
+            chosen.refused.append(Refused(path, reason))
+            return
+        chosen.files.append(path)
+        if root is not None:
+            chosen.roots[path] = root
 
     for given in paths:
         path = Path(given)
@@ -73,7 +83,7 @@ def uploadable_files(paths: list[str],
             for root, dirs, files in os.walk(path, followlinks=follow_symlinks):
                 dirs.sort()
                 for name in sorted(files):
-                    take(Path(root) / name)
+                    take(Path(root) / name, path.absolute())
         else:
-            take(path)
-    return out, refused
+            take(path, None)
+    return chosen

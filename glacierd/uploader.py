@@ -45,7 +45,7 @@ from glacierd.glacier.treehash import Digests, combine_hex, digests, tree_hash
 from glacierd.pathtext import shown
 from glacierd.ratelimit import TokenBucket
 from glacierd.readahead import FileIdentity, ReadAhead, ReadyPart
-from glacierd.sources import file_kind
+from glacierd.safeopen import open_for_upload
 from glacierd.store.models import FileState, UploadStatus, utcnow
 from glacierd.store.repository import FileRecord, Store, UploadRecord
 
@@ -164,23 +164,27 @@ class Uploader:
 
     # --- entry points --------------------------------------------------------------
 
-    def upload_path(self, path: str | os.PathLike[str],
-                    readahead: ReadAhead | None = None) -> Outcome:
+    def upload_path(self, path: str | os.PathLike[str], readahead: ReadAhead | None = None,
+                    root: str | os.PathLike[str] | None = None) -> Outcome:
         """Upload one file (resuming its unfinished upload, if any).
 
-        ``readahead``: its parts are sent if they are of this file as the upload
-        finds it (see ``glacierd.readahead``). It is closed on return, used or not
-        (a skipped file, say): the memory it holds is the next upload's budget.
+        ``root``: the folder the file was found in (a watched folder, a folder
+        named to ``upload``); unless ``follow_symlinks``, no link below it is
+        followed (``glacierd.safeopen``). ``readahead``: its parts are sent if
+        they are of this file as the upload finds it (see ``glacierd.readahead``).
+        It is closed on return, used or not (a skipped file, say): the memory it
+        holds is the next upload's budget.
         """
         try:
-            return self._upload_path(os.path.abspath(os.fspath(path)), readahead)
+            return self._upload_path(os.path.abspath(os.fspath(path)), readahead, root)
         finally:
             if readahead is not None:
                 readahead.close()
 
-    def _upload_path(self, abspath: str, readahead: ReadAhead | None) -> Outcome:
+    def _upload_path(self, abspath: str, readahead: ReadAhead | None,
+                     root: str | os.PathLike[str] | None) -> Outcome:
         try:
-            st = self._stat(abspath)
+            fd, st = open_for_upload(abspath, root, self.settings.follow_symlinks)
         except NotAFileError as exc:  # retrying cannot help: out of the queue, not failed
             return self._gone(abspath, str(exc.message))
         except UnreadableFileError as exc:
@@ -188,54 +192,45 @@ class Uploader:
             return self._failed(record, str(exc.message))
         with locks.exclusive(self.settings.lock_dir, abspath) as mine:
             if not mine:
+                os.close(fd)
                 return Outcome(abspath, "busy", None, st.st_size,
                                "another glacierd process is uploading it")
             record = self.store.file_seen(abspath, st.st_size, st.st_mtime_ns, st.st_ino)
-            return self._upload_record(record, st, readahead)
+            return self._upload_record(record, fd, st, readahead, root)
 
     # --- the work --------------------------------------------------------------------
 
-    def _stat(self, path: str) -> os.stat_result:
+    def _upload_record(self, record: FileRecord, fd: int, st: os.stat_result,
+                       readahead: ReadAhead | None,
+                       root: str | os.PathLike[str] | None) -> Outcome:
+        """Upload from ``fd`` (owned here, closed on return); a file that changed is
+        opened again, the same safe way, and its new version uploaded."""
         try:
-            lst = os.lstat(path)
-            if stat.S_ISLNK(lst.st_mode) and not self.settings.follow_symlinks:
-                raise NotAFileError(
-                    f"{shown(path)}: is a symbolic link; set [upload] follow_symlinks = true "
-                    "to follow")
-            st = os.stat(path) if stat.S_ISLNK(lst.st_mode) else lst
-        except FileNotFoundError:
-            raise NotAFileError(f"{shown(path)}: no such file (it vanished?)") from None
-        except PermissionError:
-            raise UnreadableFileError(f"{shown(path)}: permission denied") from None
-        except OSError as exc:
-            raise UnreadableFileError(f"{shown(path)}: {exc.strerror}") from None
-        if not stat.S_ISREG(st.st_mode):
-            raise NotAFileError(
-                f"{shown(path)}: is {file_kind(st.st_mode)}, not a regular file")
-        if not os.access(path, os.R_OK):
-            raise UnreadableFileError(f"{shown(path)}: permission denied")
-        return st
-
-    def _upload_record(self, record: FileRecord, st: os.stat_result,
-                       readahead: ReadAhead | None) -> Outcome:
-        for _restart in range(MAX_RESTARTS):
-            try:
-                return self._attempt(record, st, readahead)
-            except FileChangedError as exc:
-                log.warning("%s", exc)
+            for _restart in range(MAX_RESTARTS):
                 try:
-                    st = self._stat(record.path)
-                except NotAFileError as gone:
-                    return self._gone(record.path, str(gone.message))
-                except UnreadableFileError as unreadable:
-                    return self._failed(record, str(unreadable.message))
-                record = self.store.file_seen(record.path, st.st_size, st.st_mtime_ns,
-                                              st.st_ino)
-            except GlacierError as exc:
-                return self._failed(record, str(exc))
-        return self._failed(record, f"{shown(record.path)}: the file kept changing during upload")
+                    return self._attempt(record, fd, st, readahead)
+                except FileChangedError as exc:
+                    log.warning("%s", exc)
+                    os.close(fd)
+                    fd = -1
+                    try:
+                        fd, st = open_for_upload(record.path, root,
+                                                 self.settings.follow_symlinks)
+                    except NotAFileError as gone:
+                        return self._gone(record.path, str(gone.message))
+                    except UnreadableFileError as unreadable:
+                        return self._failed(record, str(unreadable.message))
+                    record = self.store.file_seen(record.path, st.st_size, st.st_mtime_ns,
+                                                  st.st_ino)
+                except GlacierError as exc:
+                    return self._failed(record, str(exc))
+            return self._failed(record,
+                                f"{shown(record.path)}: the file kept changing during upload")
+        finally:
+            if fd >= 0:
+                os.close(fd)
 
-    def _attempt(self, record: FileRecord, st: os.stat_result,
+    def _attempt(self, record: FileRecord, fd: int, st: os.stat_result,
                  readahead: ReadAhead | None) -> Outcome:
         path = record.path
         latest = self.store.archives_for(record.id)
@@ -257,7 +252,7 @@ class Uploader:
                 self._description(record, st, uuid.uuid4().hex))
             return Outcome(path, "archived", archive.archive_id, 0)
         if upload is not None:
-            upload = self._reconcile(upload)
+            upload = self._reconcile(upload, fd)
         if upload is None:
             upload = self._start(record, st)
         if upload.status == UploadStatus.COMPLETING:
@@ -265,8 +260,8 @@ class Uploader:
         ready = readahead.claim(upload.path, FileIdentity(upload.size, upload.mtime_ns,
                                                           upload.inode),
                                 upload.part_size) if readahead else []
-        self._send_missing(upload, ready)
-        self._check_unchanged(upload)
+        self._send_missing(upload, fd, ready)
+        self._check_unchanged(upload, fd)
         return self._complete(self.store.upload(upload.id), resumed=False)
 
     def _start(self, record: FileRecord, st: os.stat_result) -> UploadRecord:
@@ -301,9 +296,11 @@ class Uploader:
                             upload.upload_id, exc)
         self.store.end_upload(upload, UploadStatus.ABANDONED, reason)
 
-    def _changed(self, upload: UploadRecord) -> str | None:
+    def _changed(self, upload: UploadRecord, fd: int) -> str | None:
+        """How the file behind ``fd`` (the descriptor that is read, never a new look
+        at the path) differs from what the upload began with, or None."""
         try:
-            st = os.stat(upload.path)
+            st = os.fstat(fd)
         except OSError as exc:
             return f"it can no longer be read ({exc.strerror})"
         if (st.st_size, st.st_mtime_ns, st.st_ino) != (upload.size, upload.mtime_ns,
@@ -312,9 +309,9 @@ class Uploader:
                     f"to {st.st_size}/{st.st_mtime_ns}/{st.st_ino}")
         return None
 
-    def _reconcile(self, upload: UploadRecord) -> UploadRecord | None:
+    def _reconcile(self, upload: UploadRecord, fd: int) -> UploadRecord | None:
         """Bring an unfinished upload in line with Glacier; None if it must start over."""
-        change = self._changed(upload)
+        change = self._changed(upload, fd)
         if change is not None:
             self._abandon(upload, f"the file changed since the upload began: {change}")
             return None
@@ -346,22 +343,20 @@ class Uploader:
         lost = [index for index in decision.send if index in acked]
         if lost:  # the plan is what is sent: the store's record follows it
             upload = self.store.forget_parts(upload, lost)
-        if decision.adopt:
-            with open(upload.path, "rb") as fh:
-                for remote in decision.adopt:
-                    local = tree_hash(os.pread(fh.fileno(), remote.length, remote.offset))
-                    if local != remote.tree_hash:
-                        self._abandon(upload, f"part at offset {remote.offset} on Glacier does "
-                                              "not match the file: it changed")
-                        return None
-                    self.store.part_acknowledged(upload, remote.index, remote.offset,
-                                                 remote.length, remote.tree_hash, adopted=True)
-                    self.store.event("info", "part-adopted",
-                                     f"{shown(upload.path)}: adopted part {remote.index} that "
-                                     "Glacier had but the store lacked")
+        for remote in decision.adopt:
+            local = tree_hash(os.pread(fd, remote.length, remote.offset))
+            if local != remote.tree_hash:
+                self._abandon(upload, f"part at offset {remote.offset} on Glacier does "
+                                      "not match the file: it changed")
+                return None
+            self.store.part_acknowledged(upload, remote.index, remote.offset,
+                                         remote.length, remote.tree_hash, adopted=True)
+            self.store.event("info", "part-adopted",
+                             f"{shown(upload.path)}: adopted part {remote.index} that "
+                             "Glacier had but the store lacked")
         return self.store.upload(upload.id)
 
-    def _send_missing(self, upload: UploadRecord, ready: list[ReadyPart]) -> None:
+    def _send_missing(self, upload: UploadRecord, fd: int, ready: list[ReadyPart]) -> None:
         """Send the parts Glacier lacks; ``ready`` ones (read ahead, of this upload's
         file and part size) go first, without reading or hashing them again."""
         assert upload.upload_id is not None
@@ -416,8 +411,7 @@ class Uploader:
         futures: list[concurrent.futures.Future[None]] = []
         done_ahead = {r.part.index for r in prepared}
         with concurrent.futures.ThreadPoolExecutor(
-                self.settings.concurrency + 2, thread_name_prefix="glacierd-part") as pool, \
-                open(upload.path, "rb") as fh:
+                self.settings.concurrency + 2, thread_name_prefix="glacierd-part") as pool:
             for r in prepared:
                 futures.append(pool.submit(send, r.part, r.buffer, r.digests))
             for part in (p for p in todo if p.index not in done_ahead):
@@ -425,7 +419,7 @@ class Uploader:
                 if failed.is_set() or self.stopping.is_set():
                     buffers.put(buffer)
                     break
-                got = os.preadv(fh.fileno(), [memoryview(buffer)[: part.length]], part.offset)
+                got = os.preadv(fd, [memoryview(buffer)[: part.length]], part.offset)
                 if got != part.length:
                     buffers.put(buffer)
                     failed.set()
@@ -435,13 +429,13 @@ class Uploader:
         for future in futures:
             future.result()  # the first failure, if any, propagates
         if failed.is_set():  # a short read: the file shrank
-            self._check_unchanged(upload)
+            self._check_unchanged(upload, fd)
             raise FileChangedError(f"{shown(upload.path)}: the file shrank during upload")
         if self.stopping.is_set() and len(futures) < len(todo):
             raise InterruptedError("stopping")
 
-    def _check_unchanged(self, upload: UploadRecord) -> None:
-        change = self._changed(upload)
+    def _check_unchanged(self, upload: UploadRecord, fd: int) -> None:
+        change = self._changed(upload, fd)
         if change is not None:
             reason = f"{shown(upload.path)}: the file changed during upload ({change})"
             self._abandon(upload, reason)

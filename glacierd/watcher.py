@@ -124,8 +124,10 @@ class Watcher:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         skip: Iterable[Path] = (),
+        follow_symlinks: bool = False,
     ) -> None:
         self.watches = tuple(watches)
+        self.follow_symlinks = follow_symlinks
         self.record = record
         self.clock = clock
         self.wall = wall
@@ -154,7 +156,12 @@ class Watcher:
         except OSError:
             self.settler.forget(str(p))
             return
-        if stat.S_ISDIR(st.st_mode):
+        if stat.S_ISLNK(st.st_mode) and self.follow_symlinks:
+            try:
+                st = os.stat(p)
+            except OSError:
+                return
+        if not stat.S_ISREG(st.st_mode):  # folders, FIFOs, sockets, devices, unfollowed links
             return
         # A file found by a scan whose mtime is old has been still at least that long.
         still = max(0.0, self.wall() - st.st_mtime) if from_scan else 0.0

@@ -58,7 +58,8 @@ def upload(ctx: Context, paths: tuple[str, ...]) -> None:
     from glacierd.sources import Refused, uploadable_files
 
     config = ctx.config
-    files, refused = uploadable_files(list(paths), config.upload.follow_symlinks)
+    selection = uploadable_files(list(paths), config.upload.follow_symlinks)
+    files, refused = selection.files, selection.refused
     failures = 0
     # The first file's first parts are read and hashed while the store's code loads.
     with ReadAhead(files[0] if files else None, config.upload.part_size,
@@ -74,7 +75,8 @@ def upload(ctx: Context, paths: tuple[str, ...]) -> None:
         for bad in refused:  # refused at once, never stored for retries
             view.problem("refused", f"{shown(bad.path)}: {bad.reason}")
         for number, path in enumerate(files):
-            outcome = uploader.upload_path(path, readahead if number == 0 else None)
+            outcome = uploader.upload_path(path, readahead if number == 0 else None,
+                                           root=selection.roots.get(path))
             if outcome.status == "failed":
                 failures += 1
                 view.problem("failed", str(outcome.error))
