@@ -108,14 +108,16 @@ def startup_done() -> None:
         gc.enable()
 
 
-def open_store(ctx: Context) -> Any:
+def open_store(ctx: Context, *, read_only: bool = False) -> Any:
+    """The state store; ``read_only`` for commands that only read it (they work on
+    a state folder they cannot write, and change nothing in the file)."""
     from glacierd.store.repository import Store
 
     startup_done()
     if ctx.local and not (ctx.state_dir / "glacierd.db").exists():
         raise click.ClickException(f"{ctx.state_dir}: no glacierd state here; start "
                                    "`glacierd run --local` first")
-    return Store.open(ctx.database_url)
+    return Store.open(ctx.database_url, read_only=read_only)
 
 
 def services(ctx: Context) -> tuple[Any, Any]:

@@ -303,7 +303,7 @@ def status(ctx: Context, as_json: bool, live: bool, local: bool, state_dir: str 
         url = f"sqlite:///{db}"
     else:
         url = ctx.config.database_url
-    store = Store.open(url)
+    store = Store.open(url, read_only=True)
     try:
         if as_json:  # piped (scripts): compact and built by the database; a terminal: indented
             if sys.stdout.isatty():
@@ -336,7 +336,7 @@ def status(ctx: Context, as_json: bool, live: bool, local: bool, state_dir: str 
 @click.pass_obj
 def archives(ctx: Context, prefix: str | None) -> None:
     """List the catalog: every archived version of every file."""
-    store = open_store(ctx)
+    store = open_store(ctx, read_only=True)
     rows = store.archives(prefix)
     store.close()
     if not sys.stdout.isatty():  # piped: whole values, one archive a line, tab-separated

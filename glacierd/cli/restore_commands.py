@@ -152,7 +152,7 @@ def catalog_rebuild(ctx: Context) -> None:
 @click.pass_obj
 def jobs(ctx: Context) -> None:
     """Glacier jobs glacierd started or follows."""
-    store = open_store(ctx)
+    store = open_store(ctx, read_only=True)
     print_table(("job id", "kind", "status", "created", "error"),
                 ((job.job_id[:24] + "...", job.kind, job.status,
                   job.created_at.strftime("%Y-%m-%d %H:%M"), job.error or "")
@@ -165,7 +165,7 @@ def vaults(ctx: Context) -> None:
     """Vaults: name, archive count, size, last inventory."""
     from glacierd import wiring
 
-    store = open_store(ctx)
+    store = open_store(ctx, read_only=True)
     client = wiring.make_client(ctx.config)
     rows = []
     for vault in client.list_vaults():
@@ -188,7 +188,7 @@ def verify(ctx: Context, path: str | None) -> None:
     from glacierd.glacier.treehash import tree_hash_file
     from glacierd.restorer import pick_versions
 
-    store = open_store(ctx)
+    store = open_store(ctx, read_only=True)
     prefix = os.path.abspath(path) if path else None
     counts = {"unchanged": 0, "changed": 0, "missing": 0, "not backed up": 0}
     archived = pick_versions(store.archives(prefix))

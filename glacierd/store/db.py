@@ -5,6 +5,12 @@ SQLite gets WAL (readers such as ``glacierd status`` never block the daemon),
 a busy timeout. The database file is created mode 0600 inside a 0700 state
 directory, before SQLite touches it, so there is no window in which it is
 readable by others; SQLite gives its -wal and -shm files the same mode.
+
+A file that is there already is checked before SQLite opens it: one that is
+not an SQLite database, or is shorter than its own header says, is damaged,
+and glacierd stops with a message instead of touching it. Read-only commands
+(``status``, ``archives`` ...) open the file read-only and never switch its
+journal mode; on a state folder they cannot write to, read-only and immutable.
 """
 
 from __future__ import annotations
@@ -18,41 +24,97 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from glacierd.errors import StoreError
 
 BUSY_TIMEOUT_MS = 10_000
 
 
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+WHAT_TO_DO = ("keep this file (do not delete it: it may be recovered), point [state] dir at a "
+              "new folder, run `glacierd db upgrade` and `glacierd catalog rebuild` to rebuild "
+              "the catalog from the vault")
+
+
+class DamagedDatabaseError(StoreError):
+    """The state database is damaged."""
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Refuse a file that is not an SQLite database or is shorter than its header
+    says (reading only: a damaged file is never modified)."""
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(100)
+            size = os.fstat(fh.fileno()).st_size
+    except OSError as exc:
+        raise StoreError(f"{path}: the state database cannot be read: {exc.strerror}") from exc
+    if size == 0:
+        return  # new: SQLite makes it a database
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        raise DamagedDatabaseError(f"{path}: the state database is damaged: it is not an SQLite "
+                                   f"database; {WHAT_TO_DO}")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    valid = header[24:28] == header[92:96]  # the page count is trustworthy
+    if valid and page_size and size < pages * page_size:
+        raise DamagedDatabaseError(
+            f"{path}: the state database is damaged: it is truncated ({size:,} bytes, its "
+            f"header says {pages * page_size:,}); {WHAT_TO_DO}")
+
+
 def _prepare_sqlite_file(path: Path) -> None:
+    if path.exists():
+        check_sqlite_file(path)
+        with contextlib.suppress(OSError):  # not ours to change? then leave it as it is
+            if path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)
+        return
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
         os.close(fd)
-        if path.stat().st_mode & 0o077:
-            os.chmod(path, 0o600)
+    except FileExistsError:
+        pass
     except PermissionError as exc:
         raise StoreError(f"{path}: cannot create the state database: permission denied") from exc
     except OSError as exc:
         raise StoreError(f"{path}: cannot create the state database: {exc.strerror}") from exc
 
 
-def create_store_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
-    """An engine for ``url`` with glacierd's settings (any SQLAlchemy URL works)."""
+def create_store_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS, *,
+                        read_only: bool = False) -> Engine:
+    """An engine for ``url`` with glacierd's settings (any SQLAlchemy URL works).
+
+    ``read_only``: for commands that only read; the file must exist and is
+    opened read-only (immutable when its folder is not writable), its journal
+    mode left as it is.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     database = parsed.database
-    if database and database != ":memory:":
+    connect_args: dict[str, Any] = {"timeout": busy_timeout_ms / 1000,
+                                    "check_same_thread": False}
+    if read_only and database and database != ":memory:":
+        path = Path(database)
+        if not path.exists():
+            raise StoreError(f"{path}: no state database here yet: run `glacierd db upgrade` "
+                             "(or start the daemon)")
+        check_sqlite_file(path)
+        flags = "mode=ro" if os.access(path.parent, os.W_OK) else "immutable=1"
+        url = f"sqlite:///file:{path}?{flags}&uri=true"
+    elif database and database != ":memory:":
         _prepare_sqlite_file(Path(database))
-    engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000,
-                                              "check_same_thread": False})
+    engine = create_engine(url, connect_args=connect_args)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
         cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if not read_only:
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
@@ -77,8 +139,13 @@ def describe_operational_error(exc: OperationalError, url: str) -> str:
 
 @contextlib.contextmanager
 def translated_errors(url: str) -> Iterator[None]:
-    """Turn SQLAlchemy's operational errors into a ``StoreError`` with a message."""
+    """Turn SQLAlchemy's database errors into a ``StoreError`` with a message."""
     try:
         yield
     except OperationalError as exc:
         raise StoreError(describe_operational_error(exc, url)) from exc
+    except DatabaseError as exc:  # "file is not a database", "malformed" ...
+        where = make_url(url).database or url
+        text = str(exc.orig) if exc.orig is not None else str(exc)
+        raise DamagedDatabaseError(f"{where}: the state database is damaged ({text}); "
+                                   f"{WHAT_TO_DO}") from exc

@@ -133,10 +133,11 @@ class Store:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, url: str, *, check_schema: bool = True) -> Store:
-        """Open the database at ``url``; refuses one whose schema is not current."""
+    def open(cls, url: str, *, check_schema: bool = True, read_only: bool = False) -> Store:
+        """Open the database at ``url``; refuses one whose schema is not current.
+        ``read_only``: for commands that only read (see ``create_store_engine``)."""
         with translated_errors(url):
-            engine = create_store_engine(url)
+            engine = create_store_engine(url, read_only=read_only)
             if check_schema:
                 require_current(engine, url.removeprefix("sqlite:///"))
         return cls(engine, url)
