@@ -150,7 +150,8 @@ class Daemon:
 
     def _make_watcher(self, config: config_mod.Config) -> Watcher:
         return Watcher(config.watch, self._record, skip=[config.state.dir],
-                       follow_symlinks=config.upload.follow_symlinks)
+                       follow_symlinks=config.upload.follow_symlinks,
+                       on_unreadable=self._unreadable_folders)
 
     def run(self) -> int:
         self.signals.install()
@@ -271,6 +272,10 @@ class Daemon:
         record = self.store.file_seen(path, size, mtime_ns, inode)
         if record.state == FileState.PENDING:
             log.info("queued %s (%d bytes)", shown(path), size)
+
+    def _unreadable_folders(self, folders: dict[str, str]) -> None:
+        assert self.store is not None
+        self.store.set_folder_problems(folders)
 
     def _settle(self) -> None:
         assert self.watcher is not None

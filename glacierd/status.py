@@ -20,6 +20,7 @@ from glacierd.store.models import (
     Archive,
     File,
     FileState,
+    FolderProblem,
     Job,
     Restore,
     RestoreStatus,
@@ -102,6 +103,10 @@ def collect(store: Store, *, all_files: bool = True, recent: int = 10) -> dict[s
                                          Restore.size, Restore.bytes_done, Restore.error)
                                   .where(Restore.status != RestoreStatus.DONE)
                                   .order_by(Restore.id).limit(100))]
+        doc["unreadable_folders"] = [
+            {"path": shown(r.path), "error": r.message, "since": _iso(r.since)}
+            for r in conn.execute(select(FolderProblem.path, FolderProblem.message,
+                                         FolderProblem.since).order_by(FolderProblem.path))]
         inventory = conn.execute(select(Job.created_at, Job.output_path)
                                  .where(Job.kind == "inventory", Job.status == "Downloaded")
                                  .order_by(desc(Job.id)).limit(1)).first()
@@ -218,6 +223,12 @@ def render(doc: dict[str, Any]) -> Any:
         for f in doc["failures"]:
             table.add_row(Text(f["path"]), Text(guard(f["error"] or ""), style="red"),
                           f["retry_at"] or "-")
+        parts.append(table)
+    if doc.get("unreadable_folders"):
+        table = Table("unreadable folder (its files are not backed up)", "error", "since",
+                      box=None)
+        for f in doc["unreadable_folders"]:
+            table.add_row(Text(f["path"]), Text(guard(f["error"]), style="red"), f["since"])
         parts.append(table)
     if doc["jobs"]:
         table = Table("Glacier job", "kind", "status", "age", box=None)

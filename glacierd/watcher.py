@@ -125,6 +125,7 @@ class Watcher:
         wall: Callable[[], float] = time.time,
         skip: Iterable[Path] = (),
         follow_symlinks: bool = False,
+        on_unreadable: Callable[[dict[str, str]], None] | None = None,
     ) -> None:
         self.watches = tuple(watches)
         self.follow_symlinks = follow_symlinks
@@ -133,6 +134,8 @@ class Watcher:
         self.wall = wall
         self.skip = tuple(p.resolve() for p in skip)
         self.settler = Settler()
+        self.on_unreadable = on_unreadable
+        self.unreadable: dict[str, str] = {}  # folder -> why, as of the last scan
         self._observer: Any = None
 
     def watch_for(self, path: str | Path) -> WatchSection | None:
@@ -168,16 +171,42 @@ class Watcher:
         self.settler.observe(str(p), st.st_size, st.st_mtime_ns, self.clock(), still)
 
     def scan(self) -> int:
-        """Walk every watched folder; returns how many files were considered."""
+        """Walk every watched folder; returns how many files were considered.
+
+        A folder that cannot be read is never skipped in silence: it is logged when
+        first found and when readable again, and ``on_unreadable`` gets the whole
+        set after each scan (the daemon keeps it in the store for ``status``).
+        """
         count = 0
+        unreadable: dict[str, str] = {}
+
+        def note(exc: OSError) -> None:
+            unreadable[str(exc.filename)] = exc.strerror or str(exc)
+
         for watch in self.watches:
-            walker = os.walk(watch.path) if watch.recursive else [
-                (str(watch.path), [], [e.name for e in os.scandir(watch.path) if e.is_file()])]
+            if watch.recursive:
+                walker: Iterable[tuple[str, list[str], list[str]]] = os.walk(
+                    watch.path, onerror=note)
+            else:
+                try:
+                    walker = [(str(watch.path), [],
+                               [e.name for e in os.scandir(watch.path) if e.is_file()])]
+                except OSError as exc:
+                    note(exc)
+                    walker = []
             for root, dirs, files in walker:
                 dirs.sort()
                 for name in files:
                     self.consider(Path(root) / name, from_scan=True)
                     count += 1
+        for folder in unreadable.keys() - self.unreadable.keys():
+            log.warning("%s: cannot be read (%s): its files are not backed up until it can",
+                        shown(folder), unreadable[folder])
+        for folder in self.unreadable.keys() - unreadable.keys():
+            log.info("%s: readable again", shown(folder))
+        self.unreadable = unreadable
+        if self.on_unreadable is not None:
+            self.on_unreadable(dict(unreadable))
         return count
 
     def settle(self) -> int:

@@ -112,3 +112,37 @@ def test_fault_point_can_send_another_signal() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=30, env={**os.environ, "GLACIERD_FAULT_POINT": "x@HUP"})
     assert out.stdout.split() == ["hup", "after"] and out.returncode == 0
+
+
+def test_an_unreadable_subfolder_is_logged_and_shown_until_readable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    from glacierd import status
+
+    now = [T0]
+    locked = tmp_path / "inbox" / "locked"
+    locked.mkdir(parents=True)
+    (locked / "inside.txt").write_text("cannot be seen")
+    real_scandir = os.scandir
+
+    def scandir(path: object = ".") -> object:
+        if str(path) == str(locked):  # what EACCES looks like to a non-root daemon
+            raise PermissionError(13, "Permission denied", str(locked))
+        return real_scandir(path)  # type: ignore[arg-type]
+
+    with Emulator(tmp_path / "emu") as emu, prepared_daemon(tmp_path, emu, now) as daemon:
+        assert daemon.watcher is not None and daemon.store is not None
+        monkeypatch.setattr(os, "scandir", scandir)
+        caplog.set_level(logging.INFO, "glacierd.watcher")
+        daemon.watcher.scan()
+        shown = status.collect(daemon.store)["unreadable_folders"]
+        assert [(f["path"], f["error"]) for f in shown] == [(str(locked), "Permission denied")]
+        assert any(str(locked) in r.getMessage() and "cannot be read" in r.getMessage()
+                   for r in caplog.records)
+        daemon.watcher.scan()  # still unreadable: one row, one warning
+        assert len(status.collect(daemon.store)["unreadable_folders"]) == 1
+        monkeypatch.undo()
+        daemon.watcher.scan()
+        assert status.collect(daemon.store)["unreadable_folders"] == []
+        events = [kind for kind, _ in daemon.store.events()]
+    assert events.count("folder-unreadable") == 1 and events.count("folder-readable") == 1

@@ -28,6 +28,7 @@ from .models import (
     Event,
     File,
     FileState,
+    FolderProblem,
     InventoryRecord,
     Job,
     Part,
@@ -729,6 +730,30 @@ class Store:
             if path_prefix:
                 query = query.where(File.path.startswith(path_prefix, autoescape=True))
             return list(s.scalars(query.order_by(File.path)))
+
+    def set_folder_problems(self, problems: dict[str, str]) -> None:
+        """The folders the last scan could not read (replacing the earlier set; a
+        folder still unreadable keeps the time it was first found)."""
+        from sqlalchemy import delete
+
+        with self._tx() as s:
+            known = {row.path: row for row in s.scalars(select(FolderProblem))}
+            for path in known.keys() - problems.keys():
+                s.execute(delete(FolderProblem).where(FolderProblem.id == known[path].id))
+                s.add(Event(level="info", kind="folder-readable",
+                            message=f"{shown(path)}: readable again"))
+            for path, message in problems.items():
+                if path in known:
+                    known[path].message = message
+                else:
+                    s.add(FolderProblem(path=path, message=message))
+                    s.add(Event(level="warning", kind="folder-unreadable",
+                                message=f"{shown(path)}: cannot be read ({message})"))
+
+    def folder_problems(self) -> list[tuple[str, str, dt.datetime]]:
+        with self._tx() as s:
+            return [(r.path, r.message, r.since)
+                    for r in s.scalars(select(FolderProblem).order_by(FolderProblem.path))]
 
     def count_files(self) -> dict[str, int]:
         with self._tx() as s:
