@@ -354,13 +354,17 @@ class Daemon:
         log.info("requested an inventory of %s (job %s)", self.config.vault.name, job_id)
 
     def housekeeping(self) -> None:
-        """Abort this host's glacierd uploads the store no longer tracks; prune events."""
+        """Abort this host's glacierd uploads the store no longer tracks (and the
+        empty twin a retried Initiate leaves beside a tracked one); prune events."""
         assert self.store is not None
-        tracked = self.store.tracked_tokens()
+        tracked = self.store.tracked_uploads()
         for upload in self.client.list_multipart_uploads(self.config.vault.name):
             info = description.decode(upload.get("ArchiveDescription") or "")
-            if info is None or info.host != self.host or info.token in tracked:
+            if info is None or info.host != self.host:
                 continue
+            if info.token in tracked and tracked[info.token] in (
+                    None, upload["MultipartUploadId"]):
+                continue  # ours to finish (None: its id is not recorded yet: wait)
             self.client.abort_multipart_upload(self.config.vault.name,
                                                upload["MultipartUploadId"])
             self.store.event("info", "housekeeping",

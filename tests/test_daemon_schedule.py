@@ -83,6 +83,28 @@ def test_housekeeping_aborts_only_this_hosts_untracked_uploads(tmp_path: Path) -
         assert "old" not in [k for k, _ in daemon.store.events()]
 
 
+def test_housekeeping_aborts_the_empty_twin_of_a_retried_initiate(tmp_path: Path) -> None:
+    """Initiate's answer was lost and the retry made a second upload with the same
+    description: the one the store recorded is kept, its empty twin aborted."""
+    now = [T0]
+    with Emulator(tmp_path / "emu") as emu, prepared_daemon(tmp_path, emu, now) as daemon:
+        assert daemon.store is not None
+        client = daemon.client
+        desc = description.encode(description.ArchiveInfo(
+            path=str(tmp_path / "inbox" / "f"), host=daemon.host, size=2**20, mtime_ns=1,
+            token="tok"))
+        record = daemon.store.file_seen(str(tmp_path / "inbox" / "f"), 2**20, 1, 1)
+        upload = daemon.store.create_upload(record.id, "local", "tok", desc, 2**20, 2**20, 1, 1)
+        lost_answer = client.initiate_multipart_upload("local", 2**20, desc)
+        daemon.housekeeping()  # its id is not recorded yet: spared
+        assert len(client.list_multipart_uploads("local")) == 1
+        kept = client.initiate_multipart_upload("local", 2**20, desc)
+        daemon.store.set_upload_id(upload, kept)
+        daemon.housekeeping()
+        left = [u["MultipartUploadId"] for u in client.list_multipart_uploads("local")]
+        assert left == [kept] and lost_answer != kept
+
+
 def test_daemon_downloads_a_requested_restore_and_status_shows_it(tmp_path: Path) -> None:
     from glacierd import status
     from glacierd.daemon import make_restorer

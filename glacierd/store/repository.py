@@ -688,10 +688,13 @@ class Store:
             s.execute(delete(Event).where(Event.at < before))
             return int(gone or 0)
 
-    def tracked_tokens(self) -> set[str]:
-        """Tokens of uploads glacierd still means to finish (housekeeping spares them)."""
+    def tracked_uploads(self) -> dict[str, str | None]:
+        """Token -> upload id of the uploads glacierd still means to finish (None while
+        Initiate's answer is not yet recorded): housekeeping spares exactly these."""
         with self._tx() as s:
-            return set(s.scalars(select(Upload.token).where(Upload.status.in_(UNFINISHED))))
+            rows = s.execute(select(Upload.token, Upload.upload_id)
+                             .where(Upload.status.in_(UNFINISHED)))
+            return {token: upload_id for token, upload_id in rows}
 
     def heartbeat(self, pid: int, host: str, vault: str, started_at: dt.datetime,
                   status: str) -> None:
