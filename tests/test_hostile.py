@@ -4,12 +4,13 @@ and bytes are never accepted without something to check them against."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 from pathlib import Path
 
 import pytest
 
-from glacierd import catalog, description
+from glacierd import catalog, description, status
 from glacierd.emulator import Emulator
 from glacierd.glacier import GlacierClient, UnverifiedOutputError
 from tests.conftest import MIB, random_file_bytes
@@ -28,6 +29,14 @@ HOSTILE = {
     "huge-mode": {"p": "/x/huge-mode", "h": "h", "s": 1, "m": 1, "u": "t4", "o": 10**30},
     "escape": {"p": "/x/\x1b[2J\x1b]0;owned\x07", "h": "h", "s": 1, "m": 1, "u": "t5"},
 }
+
+
+def _as_a_terminal_shows(renderable: object) -> str:
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=200, force_terminal=True, color_system=None)
+    console.print(renderable)
+    return console.file.getvalue()  # type: ignore[attr-defined]
 
 
 def test_out_of_range_fields_are_dropped_not_raised() -> None:
@@ -52,9 +61,12 @@ def test_one_bad_archive_never_stops_inventory_processing(tmp_path: Path) -> Non
         [job] = daemon.store.jobs(kind="inventory")
         adopted = {a.source_path for a in daemon.store.archives()}
         events = daemon.store.events()
+        screen = _as_a_terminal_shows(status.render(status.collect(daemon.store)))
     assert job.status == "Downloaded"
     assert adopted == {"/x/good", *(str(d["p"]) for d in HOSTILE.values())}
     assert sum(1 for kind, _ in events if kind == "description-problem") == 4
+    assert "\x1b" not in screen and "\x07" not in screen, "no escape sequence reaches a terminal"
+    assert "/x/\\x1b[2J\\x1b]0;owned\\x07" in screen, "shown escaped, on one line"
 
 
 def test_an_inventory_is_marked_done_only_once_applied(tmp_path: Path,
