@@ -1,6 +1,6 @@
 """Restores: retrieval jobs, then resumable, verified downloads.
 
-Symmetric to the uploader (DESIGN.md §3): the request and its job are in the
+Symmetric to the uploader (docs/design.md §3): the request and its job are in the
 store; the output is fetched in tree-hash-aligned segments into
 ``NAME.glacierd-partial``; each segment is checked against the tree hash
 Glacier sends for it, fsynced, and recorded as verified in its own

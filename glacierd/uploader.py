@@ -1,7 +1,7 @@
 """The resumable multipart uploader: every file goes to Glacier once, whatever
 happens to this process.
 
-The store is the record of truth (DESIGN.md §3). In order:
+The store is the record of truth (docs/design.md §3). In order:
 
 1. the upload row (with its token and description) is committed, then
    InitiateMultipartUpload is sent and its upload id committed — before any
