@@ -134,3 +134,33 @@ def test_listing_restores_is_two_queries_whatever_their_number(tmp_path: Path) -
                  lambda _c, _cur, statement, *_rest: statements.append(statement))
     assert len(store.restores(["requested"])) == 5
     assert len(statements) == 2, statements
+
+
+def test_upgrading_escapes_paths_stored_before_without_changing_them(tmp_path: Path) -> None:
+    """0004 stores paths escaped; names written as plain text before (a backslash, a
+    newline) read back exactly the same after the upgrade."""
+    import sqlite3
+
+    from alembic import command
+
+    from glacierd.store.db import create_store_engine
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_store_engine(url)
+    cfg = schema.alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+    odd = ["/data/back\\slash\\x41", "/data/new\nline", "/data/plain.txt"]
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        for i, path in enumerate(odd):
+            conn.execute("INSERT INTO files (path, size, mtime_ns, inode, state, attempts, "
+                         "first_seen, updated_at) VALUES (?, 1, 1, ?, 'archived', 0, "
+                         "'2026-01-01', '2026-01-01')", (path, i))
+    schema.upgrade(engine)
+    engine.dispose()
+    store = Store.open(url)
+    assert [store.file(p).path for p in odd] == odd  # type: ignore[union-attr]
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        stored = sorted(row[0] for row in conn.execute("SELECT path FROM files"))
+    assert stored == sorted(["/data/back\\\\slash\\\\x41", "/data/new\\nline", "/data/plain.txt"])
