@@ -11,6 +11,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,18 @@ dir = "restored"
 segment_mib = {segment_mib}
 """)
     return cfg
+
+
+@contextmanager
+def backed_up(tmp_path: Path, data_dir: Path, *emulator_args: str,
+              segment_mib: int = 4) -> Iterator[tuple[str, Path]]:
+    """An emulator process, a config for it, and ``data_dir`` uploaded: (url, config)."""
+    with emulator_process(tmp_path / "emu", *emulator_args) as url:
+        cfg = write_config(tmp_path, url, segment_mib=segment_mib)
+        assert run(cfg, "db", "upgrade").returncode == 0
+        up = run(cfg, "upload", str(data_dir))
+        assert up.returncode == 0, up.stderr
+        yield url, cfg
 
 
 def run(cfg: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -94,10 +108,7 @@ def test_restore_refuses_to_overwrite_and_unknown_paths(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     (data_dir / "a.txt").write_text("original")
-    with emulator_process(tmp_path / "emu") as url:
-        cfg = write_config(tmp_path, url)
-        assert run(cfg, "db", "upgrade").returncode == 0
-        assert run(cfg, "upload", str(data_dir)).returncode == 0
+    with backed_up(tmp_path, data_dir) as (_url, cfg):
         target = tmp_path / "restored" / str(data_dir / "a.txt").lstrip("/")
         target.parent.mkdir(parents=True)
         target.write_text("do not touch")
@@ -123,10 +134,7 @@ def test_sigkill_during_download_resumes_at_the_first_unverified_segment(tmp_pat
     data = random_file(data_dir / "big.bin", 64 * MIB, seed=9)
     segment = 4 * MIB
     rng = random.Random(7)
-    with emulator_process(tmp_path / "emu") as url:
-        cfg = write_config(tmp_path, url, segment_mib=4)
-        assert run(cfg, "db", "upgrade").returncode == 0
-        assert run(cfg, "upload", str(data_dir)).returncode == 0
+    with backed_up(tmp_path, data_dir, segment_mib=4) as (url, cfg):
         (data_dir / "big.bin").unlink()
         state_db = tmp_path / "state" / "glacierd.db"
         baseline = fetch_stats(url)["job_output_bytes_sent"]
@@ -160,10 +168,8 @@ def test_corrupted_output_never_lands_under_the_final_name(tmp_path: Path) -> No
     data_dir.mkdir()
     files = {data_dir / f"f{i}.bin": random_file(data_dir / f"f{i}.bin", 3 * MIB + i, seed=i)
              for i in range(4)}
-    with emulator_process(tmp_path / "emu", "--corrupt-rate", "0.35", "--seed", "5") as url:
-        cfg = write_config(tmp_path, url, segment_mib=1)
-        assert run(cfg, "db", "upgrade").returncode == 0
-        assert run(cfg, "upload", str(data_dir)).returncode == 0
+    with backed_up(tmp_path, data_dir, "--corrupt-rate", "0.35", "--seed", "5",
+                   segment_mib=1) as (url, cfg):
         for path in files:
             path.unlink()
         result = run(cfg, "restore", str(data_dir), "--wait")
@@ -181,10 +187,7 @@ def test_corrupted_output_never_lands_under_the_final_name(tmp_path: Path) -> No
 def test_catalog_rebuild_after_losing_the_state_database(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     files = make_files(data_dir)
-    with emulator_process(tmp_path / "emu", "--job-delay", "1") as url:
-        cfg = write_config(tmp_path, url)
-        assert run(cfg, "db", "upgrade").returncode == 0
-        assert run(cfg, "upload", str(data_dir)).returncode == 0
+    with backed_up(tmp_path, data_dir, "--job-delay", "1") as (_url, cfg):
         before = run(cfg, "archives").stdout
         for leftover in (tmp_path / "state").glob("glacierd.db*"):
             leftover.unlink()
@@ -230,10 +233,7 @@ def test_verify_delete_vaults_and_jobs_commands(tmp_path: Path) -> None:
     (data_dir / "same.txt").write_text("unchanged")
     (data_dir / "edited.txt").write_text("before")
     (data_dir / "lost.txt").write_text("will vanish")
-    with emulator_process(tmp_path / "emu") as url:
-        cfg = write_config(tmp_path, url)
-        assert run(cfg, "db", "upgrade").returncode == 0
-        assert run(cfg, "upload", str(data_dir)).returncode == 0
+    with backed_up(tmp_path, data_dir) as (url, cfg):
         (data_dir / "edited.txt").write_text("after!")
         (data_dir / "lost.txt").unlink()
         verify = run(cfg, "verify", str(data_dir))
@@ -266,10 +266,7 @@ def test_a_restore_killed_after_a_rename_finishes_when_run_again(tmp_path: Path)
     data_dir.mkdir()
     files = {data_dir / f"f{i}.bin": random_file(data_dir / f"f{i}.bin", MIB + i, seed=i)
              for i in range(3)}
-    with emulator_process(tmp_path / "emu") as url:
-        cfg = write_config(tmp_path, url)
-        assert run(cfg, "db", "upgrade").returncode == 0
-        assert run(cfg, "upload", str(data_dir)).returncode == 0
+    with backed_up(tmp_path, data_dir) as (_url, cfg):
         killed = subprocess.run(
             [sys.executable, "-m", "glacierd.cli", "--config", str(cfg), "restore",
              str(data_dir), "--wait"], capture_output=True, text=True, timeout=120,
@@ -293,10 +290,7 @@ def test_a_deleted_backup_is_reflected_and_made_again(tmp_path: Path) -> None:
     data_dir.mkdir()
     (data_dir / "keep.txt").write_text("kept")
     (data_dir / "again.txt").write_text("deleted, then backed up again")
-    with emulator_process(tmp_path / "emu") as url:
-        cfg = write_config(tmp_path, url)
-        assert run(cfg, "db", "upgrade").returncode == 0
-        assert run(cfg, "upload", str(data_dir)).returncode == 0
+    with backed_up(tmp_path, data_dir) as (url, cfg):
         cfg.write_text(cfg.read_text() + f'[[watch]]\npath = "{data_dir}"\n')
         (data_dir / "never.txt").write_text("dropped in, never uploaded")
         assert run(cfg, "delete", str(data_dir / "again.txt"), "--yes").returncode == 0
