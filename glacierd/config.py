@@ -310,7 +310,14 @@ def build_section(cls: type[Any], table: Any, where: str, base: Path) -> Any:
     return section
 
 
-def from_dict(doc: dict[str, Any], source: Path | None = None) -> Config:
+NO_VAULT = VaultSection(name="(no [vault] section)")
+"""The vault of a config read for a command that needs only ``[state]``."""
+
+
+def from_dict(doc: dict[str, Any], source: Path | None = None, *,
+              need_vault: bool = True) -> Config:
+    """``need_vault``: False for commands that only read the state store (``status``,
+    ``archives``, ``jobs``): a config with only ``[state]`` serves them."""
     name = str(source) if source else "<config>"
     base = source.parent if source else Path.cwd()
     known = [*SECTIONS, *LIST_SECTIONS]
@@ -320,6 +327,9 @@ def from_dict(doc: dict[str, Any], source: Path | None = None) -> Config:
     sections: dict[str, Any] = {}
     for section, (cls, required) in SECTIONS.items():
         if section not in doc:
+            if section == "vault" and not need_vault:
+                sections[section] = NO_VAULT
+                continue
             if required:
                 raise ConfigError(f"{name}: section [{section}] is required")
             table: Any = {}
@@ -336,7 +346,7 @@ def from_dict(doc: dict[str, Any], source: Path | None = None) -> Config:
     return Config(source=source, **sections)
 
 
-def load(path: str | Path) -> Config:
+def load(path: str | Path, *, need_vault: bool = True) -> Config:
     """Read and validate a config file; ``ConfigError`` says what is wrong and where."""
     source = Path(path)
     try:
@@ -350,4 +360,4 @@ def load(path: str | Path) -> Config:
         raise ConfigError(f"{source}: is a directory, not a config file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    return from_dict(doc, source.resolve())
+    return from_dict(doc, source.resolve(), need_vault=need_vault)

@@ -19,6 +19,29 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _lock_file(lock_dir: Path, key: str) -> Path:
+    name = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return lock_dir / f"{name}.lock"
+
+
+def held(lock_dir: Path, key: str) -> bool:
+    """Does a live process hold the lock for ``key``? (For ``status``: an upload
+    whose process died holds no lock, so it shows as interrupted.)"""
+    try:
+        fd = os.open(_lock_file(lock_dir, key), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return False
+
+
 @contextlib.contextmanager
 def exclusive(lock_dir: Path | None, key: str) -> Iterator[bool]:
     """Yield True when this process holds the lock for ``key`` (non-blocking),
@@ -27,8 +50,7 @@ def exclusive(lock_dir: Path | None, key: str) -> Iterator[bool]:
         yield True
         return
     lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    name = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:32]
-    fd = os.open(lock_dir / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(_lock_file(lock_dir, key), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

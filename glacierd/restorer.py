@@ -92,6 +92,8 @@ class Restorer:
         self.settings = settings
         self.now = now
         self.on_progress = on_progress
+        self.strip: str | None = None
+        """A folder: files are restored relative to it (``restore --strip``)."""
 
     # --- choosing what to restore -----------------------------------------------------
 
@@ -119,7 +121,10 @@ class Restorer:
         return list(chosen.values())
 
     def destination(self, archive: ArchiveRecord, to_dir: Path) -> Path:
-        relative, changed = safe_relative_path(archive.source_path)
+        source = archive.source_path
+        if self.strip and source.startswith(self.strip.rstrip("/") + "/"):
+            source = source[len(self.strip.rstrip("/")) + 1:]
+        relative, changed = safe_relative_path(source)
         if changed:
             log.warning("archive %s: path %s made safe as %s", archive.archive_id,
                         shown(archive.source_path), shown(relative))

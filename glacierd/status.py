@@ -11,13 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import desc, func, select, text
 
+from glacierd import humanize, locks
 from glacierd.pathtext import guard, shown
 from glacierd.store.models import (
     Archive,
+    Event,
     File,
     FileState,
     FolderProblem,
@@ -43,15 +46,34 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def daemon_running(store: Store, daemon: Any = None) -> bool:
+    """Is a daemon alive on this store: its process exists and its heartbeat is fresh?"""
+    daemon = daemon or store.daemon()
+    return bool(daemon and daemon.stopped_at is None and _pid_alive(daemon.pid)
+                and utcnow() - daemon.heartbeat_at < STALE_HEARTBEAT)
+
+
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") if value else None
 
 
-def collect(store: Store, *, all_files: bool = True, recent: int = 10) -> dict[str, Any]:
+def _lock_dir(store: Store) -> Path | None:
+    """Where uploads hold their per-file locks: ``locks/`` beside a SQLite store."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(store.url)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return None
+    return Path(url.database.removeprefix("file:").split("?")[0]).parent / "locks"
+
+
+def collect(store: Store, *, all_files: bool = True, recent: int = 10,
+            state: str | None = None, path_prefix: str | None = None) -> dict[str, Any]:
+    """The status document. ``state`` and ``path_prefix`` filter the ``files``
+    array (and the failures); the counts are always of every file."""
     now = utcnow()
     daemon = store.daemon()
-    running = bool(daemon and daemon.stopped_at is None and _pid_alive(daemon.pid)
-                   and now - daemon.heartbeat_at < STALE_HEARTBEAT)
+    running = daemon_running(store, daemon)
     doc: dict[str, Any] = {
         "daemon": {
             "running": running,
@@ -74,10 +96,39 @@ def collect(store: Store, *, all_files: bool = True, recent: int = 10) -> dict[s
             .where(Upload.status.in_([UploadStatus.UPLOADING, UploadStatus.COMPLETING,
                                       UploadStatus.INITIATING]))
             .order_by(Upload.id)).all()
+        lock_dir = _lock_dir(store)
+
+        def interrupted(path: str) -> bool:
+            """Its process is gone: nobody holds the file's upload lock."""
+            return lock_dir is not None and not locks.held(lock_dir, path)
+
         doc["uploads"] = [
             {"path": shown(r.path), "size": r.size, "bytes_acked": r.bytes_acked,
              "bytes_in_flight": r.bytes_in_flight, "rate_bps": r.rate_bps,
-             "eta_seconds": r.eta_seconds, "status": r.status} for r in active]
+             "eta_seconds": r.eta_seconds, "status": r.status,
+             "interrupted": interrupted(r.path)} for r in active]
+        for u in doc["uploads"]:
+            if u["interrupted"]:  # nothing is moving: no rate, no ETA
+                u["bytes_in_flight"], u["rate_bps"], u["eta_seconds"] = 0, 0.0, None
+        queued = conn.execute(select(func.count(), func.coalesce(func.sum(File.size), 0))
+                              .where(File.state.in_([FileState.PENDING,
+                                                     FileState.UPLOADING]))).one()
+        archived_bytes = conn.execute(select(func.coalesce(func.sum(Archive.size), 0))
+                                      .where(Archive.deleted_at.is_(None))).scalar()
+        moving = [u for u in doc["uploads"] if not u["interrupted"]]
+        rate = sum(u["rate_bps"] for u in moving)
+        left = int(queued[1]) - sum(u["bytes_acked"] for u in doc["uploads"])
+        last_error = conn.execute(select(Event.at, Event.message).where(Event.level == "error")
+                                  .order_by(desc(Event.id)).limit(1)).first()
+        doc["summary"] = {
+            "files": sum(doc["counts"].values()), "queued_files": int(queued[0]),
+            "queued_bytes": int(queued[1]), "archived_bytes": int(archived_bytes or 0),
+            "rate_bps": rate, "eta_seconds": left / rate if rate > 0 and left > 0 else None,
+            "last_error": ({"at": _iso(last_error.at), "message": last_error.message}
+                           if last_error else None),
+            "next_retry": _iso(conn.execute(select(func.min(File.retry_at)).where(
+                File.state == FileState.FAILED)).scalar()),
+        }
         doc["recent"] = [
             {"path": shown(r.source_path), "size": r.size, "archive_id": r.archive_id,
              "archived_at": _iso(r.created_at)}
@@ -87,9 +138,10 @@ def collect(store: Store, *, all_files: bool = True, recent: int = 10) -> dict[s
         doc["failures"] = [
             {"path": shown(r.path), "error": r.error, "attempts": r.attempts,
              "retry_at": _iso(r.retry_at)}
-            for r in conn.execute(select(File.path, File.error, File.attempts, File.retry_at)
-                                  .where(File.state == FileState.FAILED)
-                                  .order_by(File.retry_at).limit(50))]
+            for r in conn.execute(_filtered(
+                select(File.path, File.error, File.attempts, File.retry_at)
+                .where(File.state == FileState.FAILED), None, path_prefix)
+                .order_by(File.retry_at).limit(50))]
         doc["jobs"] = [
             {"job_id": r.job_id, "kind": r.kind, "status": r.status,
              "age_seconds": (now - r.created_at).total_seconds(), "error": r.error}
@@ -120,12 +172,12 @@ def collect(store: Store, *, all_files: bool = True, recent: int = 10) -> dict[s
                      .where(Upload.status.in_([UploadStatus.UPLOADING,
                                                UploadStatus.COMPLETING]))
                      .subquery())
-            rows = conn.execute(
+            rows = conn.execute(_filtered(
                 select(File.path, File.state, File.size, File.error, Archive.archive_id,
                        acked.c.bytes_acked)
                 .outerjoin(newest, newest.c.file_id == File.id)
                 .outerjoin(Archive, Archive.id == newest.c.aid)
-                .outerjoin(acked, acked.c.file_id == File.id)
+                .outerjoin(acked, acked.c.file_id == File.id), state, path_prefix)
                 .order_by(File.path))
             archived = FileState.ARCHIVED.value  # a plain str compares faster than the enum
             doc["files"] = [
@@ -134,6 +186,17 @@ def collect(store: Store, *, all_files: bool = True, recent: int = 10) -> dict[s
                  "archive_id": archive_id if state == archived else None, "error": error}
                 for path, state, size, error, archive_id, acked in rows]
     return doc
+
+
+def _filtered(query: Any, state: str | None, path_prefix: str | None) -> Any:
+    """Files in one state, and at or below a path."""
+    if state:
+        query = query.where(File.state == state)
+    if path_prefix:
+        below = path_prefix.rstrip("/") + "/"
+        query = query.where((File.path == path_prefix)
+                            | File.path.startswith(below, autoescape=True))
+    return query
 
 
 _FILES_JSON_SQLITE = text("""
@@ -152,14 +215,17 @@ SELECT json_group_array(json(doc)) FROM (
 """)
 
 
-def to_json(store: Store) -> str:
+def to_json(store: Store, *, summary: bool = False, state: str | None = None,
+            path_prefix: str | None = None) -> str:
     """``collect`` as one compact JSON document, built fast for a large catalog.
 
     On SQLite the ``files`` array is written by SQLite itself (its JSON functions),
     which is several times faster than building 100,000 dicts in Python.
     """
-    if store.engine.dialect.name != "sqlite":
-        return json.dumps(collect(store))
+    if summary:  # for scripts that poll: no list of every file
+        return json.dumps(collect(store, all_files=False))
+    if store.engine.dialect.name != "sqlite" or state or path_prefix:
+        return json.dumps(collect(store, state=state, path_prefix=path_prefix))
     doc = collect(store, all_files=False)
     with store.engine.connect() as conn:
         files = conn.execute(_FILES_JSON_SQLITE).scalar() or "[]"
@@ -167,76 +233,107 @@ def to_json(store: Store) -> str:
     return head[:-1] + ', "files": ' + str(files) + "}"
 
 
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
+def _when(value: str | None, now: dt.datetime) -> str:
+    return humanize.relative(dt.datetime.fromisoformat(value) if value else None, now)
 
 
-def render(doc: dict[str, Any]) -> Any:
-    """A rich renderable for the status document."""
+def render(doc: dict[str, Any], *, width: int = 120, long: bool = False,
+           now: dt.datetime | None = None) -> Any:
+    """A rich renderable for the status document, ``width`` columns wide.
+
+    Sizes in binary units, times relative to now; a path too long for its column
+    is cut in the middle (its file name stays); ids are never cut: ``long`` puts
+    each job id whole on its own line.
+    """
     from rich.console import Group
     from rich.progress_bar import ProgressBar
     from rich.table import Table
     from rich.text import Text
 
+    now = now or utcnow()
+
+    def path(text: str, others: int) -> Text:
+        return Text(humanize.middle_cut(text, max(16, width - others)))
+
     d = doc["daemon"]
     if d["running"]:
-        head = Text(f"glacierd running, pid {d['pid']}, up {d['uptime_seconds'] / 60:.0f} min, "
-                    f"vault {d['vault']}; last heartbeat {d['last_heartbeat']}", style="green")
+        head = Text(f"glacierd running, pid {d['pid']}, up "
+                    f"{humanize.duration(d['uptime_seconds'])}, vault {d['vault']}; "
+                    f"last heartbeat {_when(d['last_heartbeat'], now)}", style="green")
     else:
-        head = Text(f"glacierd is not running (last heartbeat {d['last_heartbeat'] or 'never'})",
+        head = Text("glacierd is not running (last heartbeat "
+                    f"{_when(d['last_heartbeat'], now) if d['last_heartbeat'] else 'never'})",
                     style="yellow")
     counts = doc["counts"]
     shown_states = ["pending", "uploading", "archived", "failed",
                     *(s for s in ("gone", "forgotten") if counts.get(s))]
-    summary = Text("files: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in shown_states))
-    parts: list[Any] = [head, summary]
+    line = "files: " + ", ".join(f"{counts.get(s, 0):,} {s}" for s in shown_states)
+    total = doc.get("summary")
+    if total:
+        line += f"; {humanize.size(total['archived_bytes'])} archived"
+        if total["queued_files"]:
+            line += f", {humanize.size(total['queued_bytes'])} queued"
+        if total["rate_bps"]:
+            line += f" at {humanize.rate(total['rate_bps'])}"
+        if total["eta_seconds"]:
+            line += f", done in {humanize.duration(total['eta_seconds'])}"
+    parts: list[Any] = [head, Text(line)]
     if doc["uploads"]:
         table = Table("uploading", "progress", "bytes", "rate", "ETA", box=None)
         for u in doc["uploads"]:
             done = u["bytes_acked"] + u["bytes_in_flight"]
-            eta = f"{u['eta_seconds']:.0f}s" if u["eta_seconds"] else "-"
-            table.add_row(Text(u["path"]), ProgressBar(total=max(u["size"], 1), completed=done,
-                                                 width=30),
-                          f"{_size(done)} / {_size(u['size'])}", f"{_size(u['rate_bps'])}/s",
-                          eta)
+            if u.get("interrupted"):
+                rate, eta = Text("interrupted", style="yellow"), "-"
+            else:
+                rate = Text(humanize.rate(u["rate_bps"]))
+                eta = humanize.duration(u["eta_seconds"]) if u["eta_seconds"] else "-"
+            table.add_row(path(u["path"], 88), ProgressBar(total=max(u["size"], 1),
+                                                           completed=done, width=20),
+                          f"{humanize.size(done)} / {humanize.size(u['size'])}", rate, eta)
         parts.append(table)
     if doc.get("restores"):
         table = Table("restoring", "progress", "bytes", "status", box=None)
         for r in doc["restores"]:
-            table.add_row(Text(r["path"]), ProgressBar(total=max(r["size"], 1),
-                                                 completed=r["bytes_done"], width=30),
-                          f"{_size(r['bytes_done'])} / {_size(r['size'])}",
+            table.add_row(path(r["path"], 90), ProgressBar(total=max(r["size"], 1),
+                                                           completed=r["bytes_done"], width=20),
+                          f"{humanize.size(r['bytes_done'])} / {humanize.size(r['size'])}",
                           Text(r["status"] + (f": {guard(r['error'])}" if r["error"] else ""),
                                style="red" if r["status"] == "failed" else ""))
         parts.append(table)
     if doc["recent"]:
         table = Table("recently archived", "size", "when", box=None)
         for r in doc["recent"]:
-            table.add_row(Text(r["path"]), _size(r["size"]), r["archived_at"])
+            table.add_row(path(r["path"], 26), humanize.size(r["size"]),
+                          _when(r["archived_at"], now))
         parts.append(table)
     if doc["failures"]:
         table = Table("failed", "error", "next retry", box=None)
         for f in doc["failures"]:
-            table.add_row(Text(f["path"]), Text(guard(f["error"] or ""), style="red"),
-                          f["retry_at"] or "-")
+            table.add_row(path(f["path"], 60), Text(guard(f["error"] or ""), style="red"),
+                          _when(f["retry_at"], now))
         parts.append(table)
     if doc.get("unreadable_folders"):
         table = Table("unreadable folder (its files are not backed up)", "error", "since",
                       box=None)
         for f in doc["unreadable_folders"]:
-            table.add_row(Text(f["path"]), Text(guard(f["error"]), style="red"), f["since"])
+            table.add_row(path(f["path"], 50), Text(guard(f["error"]), style="red"),
+                          _when(f["since"], now))
         parts.append(table)
-    if doc["jobs"]:
-        table = Table("Glacier job", "kind", "status", "age", box=None)
+    if doc["jobs"] and long:  # one job a block: its id whole, on a line of its own
+        parts.append(Text("Glacier jobs", style="bold"))
         for j in doc["jobs"]:
-            table.add_row(j["job_id"][:20] + "...", j["kind"], j["status"],
-                          f"{j['age_seconds'] / 60:.0f} min")
+            started = now - dt.timedelta(seconds=j["age_seconds"])
+            parts.append(Text(f"  {j['kind']}, {j['status']}, started "
+                              f"{humanize.relative(started, now)}"))
+            parts.append(Text(f"    {j['job_id']}", style="dim"))
+    elif doc["jobs"]:
+        table = Table("Glacier job", "status", "started", box=None)
+        for j in doc["jobs"]:
+            started = now - dt.timedelta(seconds=j["age_seconds"])
+            table.add_row(j["kind"], j["status"], humanize.relative(started, now))
         parts.append(table)
+        parts.append(Text("(--long shows the jobs' ids)", style="dim"))
     inv = doc["last_inventory"]
-    parts.append(Text(f"last inventory: {inv['requested_at']}" if inv else
-                      "last inventory: none yet"))
+    parts.append(Text(f"last inventory: requested {_when(inv['requested_at'], now)}" if inv
+                      else "last inventory: none yet"))
     return Group(*parts)

@@ -88,9 +88,11 @@ def test_archive_delete_restore_by_folder_is_identical(tmp_path: Path) -> None:
         assert up.returncode == 0, up.stderr
         for path in files:
             path.unlink()
-        dry = run(cfg, "restore", str(data_dir), "--dry-run")
-        assert dry.returncode == 0 and f"5 archives, {sum(map(len, files.values())):,} bytes" in (
-            dry.stdout)
+        dry = json.loads(run(cfg, "restore", str(data_dir), "--dry-run", "--json").stdout)
+        assert (dry["archives"], dry["bytes"]) == (5, sum(map(len, files.values())))
+        assert {f["path"] for f in dry["files"]} == {str(p) for p in files}
+        human = run(cfg, "restore", str(data_dir), "--dry-run")
+        assert human.returncode == 0 and "5 archives, 69.0 MiB to retrieve" in human.stdout
         assert fetch_stats(url)["requests"].get("InitiateJob", 0) == 0, "a dry run costs nothing"
         started = time.monotonic()
         back = run(cfg, "restore", str(data_dir), "--wait")

@@ -39,16 +39,29 @@ class Context:
     @property
     def config(self) -> config_mod.Config:
         if self._config is None:
-            self._config = self._local_config() if self.local else config_mod.load(
-                self.config_path)
+            self._config = self._local_config() if self.local else self._load(need_vault=True)
         return self._config
+
+    def _load(self, *, need_vault: bool) -> config_mod.Config:
+        if not Path(self.config_path).exists():
+            from glacierd.errors import ConfigError
+
+            raise ConfigError(
+                f"{self.config_path}: no such config file. Name one with --config FILE or "
+                "$GLACIERD_CONFIG (config.example.toml shows every key), or try glacierd "
+                "without an AWS account: `glacierd run --local`, then `glacierd --local "
+                "status`")
+        return config_mod.load(self.config_path, need_vault=need_vault)
 
     @property
     def database_url(self) -> str:
-        """The state database; with --local it needs no running daemon."""
+        """The state database; with --local it needs no running daemon, and a config
+        file needs only its [state] section for it."""
         if self.local:
             return f"sqlite:///{self.state_dir / 'glacierd.db'}"
-        return self.config.database_url
+        if self._config is not None:
+            return self._config.database_url
+        return self._load(need_vault=False).database_url
 
     def _local_config(self) -> config_mod.Config:
         """The config of the `glacierd run --local` that is running on ``state_dir``."""
@@ -192,3 +205,35 @@ def entry() -> None:
 
 # The commands register themselves on ``cli`` when their modules are imported.
 from glacierd.cli import backup_commands, restore_commands  # noqa: E402, F401
+
+
+def _set_local(click_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+    if value:
+        click_ctx.find_object(Context).local = True  # type: ignore[union-attr]
+    return value
+
+
+def _set_state_dir(click_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+    if value:
+        click_ctx.find_object(Context).state_dir = Path(value).resolve()  # type: ignore[union-attr]
+    return value
+
+
+def _accept_local_after_the_command(group: click.Group) -> None:
+    """`glacierd archives --local` works like `glacierd --local archives`."""
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            _accept_local_after_the_command(command)
+            continue
+        if any("--local" in p.opts for p in command.params):
+            continue  # `run` and `status` take it themselves
+        command.params.append(click.Option(
+            ["--local"], is_flag=True, expose_value=False, callback=_set_local,
+            help="act on the running `glacierd run --local` (also before the command)"))
+        command.params.append(click.Option(
+            ["--state-dir"], default=None, expose_value=False, callback=_set_state_dir,
+            type=click.Path(file_okay=False),
+            help=f"with --local (default ./{DEFAULT_LOCAL_STATE})"))
+
+
+_accept_local_after_the_command(cli)

@@ -17,7 +17,7 @@ from glacierd.cli import (
     open_store,
     startup_done,
 )
-from glacierd.cli.terminal import print_table, transfer_view
+from glacierd.cli.terminal import transfer_view
 from glacierd.pathtext import shown
 
 
@@ -33,7 +33,7 @@ def db_upgrade(ctx: Context) -> None:
     from glacierd.store import schema
     from glacierd.store.db import create_store_engine, translated_errors
 
-    url = ctx.config.database_url
+    url = ctx.database_url
     with translated_errors(url):
         engine = create_store_engine(url)
         try:
@@ -48,52 +48,80 @@ def db_upgrade(ctx: Context) -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True,
+              help="one JSON object a line for each file (see the README)")
 @click.pass_obj
-def upload(ctx: Context, paths: tuple[str, ...]) -> None:
+def upload(ctx: Context, paths: tuple[str, ...], as_json: bool) -> None:
     """Upload files (folders: everything below them), resumably.
 
     Run it again after an interruption and it continues where it stopped.
     """
+    import json
+    import os
+
     from glacierd.readahead import ReadAhead
-    from glacierd.sources import Refused, uploadable_files
+    from glacierd.sources import uploadable_files
 
     config = ctx.config
     selection = uploadable_files(list(paths), config.upload.follow_symlinks)
-    files, refused = selection.files, selection.refused
-    failures = 0
+    files = selection.files
+    total = sum(_size_of(path) for path in files)
+    codes: set[int] = set()
+
+    def report(status: str, path: Path | str, size: int = 0, archive_id: str | None = None,
+               error: str | None = None) -> None:
+        view.finished(status, str(path), size)
+        if as_json:
+            click.echo(json.dumps({"path": shown(path), "status": status, "size": size,
+                                   "archive_id": archive_id, "error": error}))
+        elif status in ("failed", "refused", "gone", "busy", "unconfirmed"):
+            named = error if error and error.startswith(shown(path)) else \
+                f"{shown(path)}: {error}"
+            view.problem(status, named)
+        elif view.live:  # a whole archive id would wrap across the bars
+            view.result(f"{status} {shown(path)}")
+        else:  # piped: one line a file, whole archive id
+            view.result(f"{status} {shown(path)} {archive_id or '-'}")
+        if status == "failed":
+            codes.add(1)
+        elif status in ("refused", "gone"):
+            codes.add(66)  # EX_NOINPUT
+
     # The first file's first parts are read and hashed while the store's code loads.
     with ReadAhead(files[0] if files else None, config.upload.part_size,
                    config.upload.concurrency,
                    follow_symlinks=config.upload.follow_symlinks) as readahead, \
-            transfer_view() as view:
+            transfer_view(len(files), total) as view:
         from glacierd import wiring
 
         store = open_store(ctx)
         client = wiring.make_client(config)
         wiring.ensure_vault(client, config)
         uploader = wiring.make_uploader(config, store, client, view.progress)
-        for bad in refused:  # refused at once, never stored for retries
-            view.problem("refused", f"{shown(bad.path)}: {bad.reason}")
-        for number, path in enumerate(files):
-            outcome = uploader.upload_path(path, readahead if number == 0 else None,
-                                           root=selection.roots.get(path))
-            if outcome.status == "failed":
-                failures += 1
-                view.problem("failed", str(outcome.error))
-            elif outcome.status == "gone":
-                refused.append(Refused(path, str(outcome.error)))
-                view.problem("gone", str(outcome.error))
-            elif outcome.status in ("busy", "unconfirmed"):
-                view.problem(outcome.status, f"{shown(outcome.path)}: {outcome.error}")
-            elif view.live:  # a whole archive id would wrap across the bars
-                view.result(f"{outcome.status} {shown(outcome.path)}")
-            else:  # piped: one line a file, whole archive id
-                view.result(f"{outcome.status} {shown(outcome.path)} {outcome.archive_id or '-'}")
-    store.close()
-    if failures:
-        raise click.exceptions.Exit(1)
-    if refused:
-        raise click.exceptions.Exit(66)  # EX_NOINPUT
+        for bad in selection.refused:  # refused at once, never stored for retries
+            report("refused", os.path.abspath(bad.path), error=bad.reason)
+        try:
+            for number, path in enumerate(files):
+                outcome = uploader.upload_path(path, readahead if number == 0 else None,
+                                               root=selection.roots.get(path))
+                report(outcome.status, outcome.path, outcome.size, outcome.archive_id,
+                       outcome.error)
+        except KeyboardInterrupt:
+            view.note("interrupted: run the same command again and it resumes where it "
+                      "stopped")
+            raise click.exceptions.Exit(130) from None
+        finally:
+            store.close()
+        view.note(view.summary())
+    if codes:
+        raise click.exceptions.Exit(min(codes))
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _failed_paths(ctx: Context, paths: tuple[str, ...], state: Any) -> list[Any]:
@@ -281,15 +309,26 @@ def _withdraw_local_endpoint(state: Path) -> None:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="one JSON document")
+@click.option("--json", "as_json", is_flag=True, help="one JSON document (see the README)")
+@click.option("--summary", is_flag=True,
+              help="with --json: counts, bytes, rates and the daemon, without every file")
+@click.option("--state", "state", default=None,
+              type=click.Choice(["pending", "uploading", "archived", "failed", "gone",
+                                 "forgotten"]),
+              help="only files in this state")
+@click.option("--path", "path_prefix", default=None, help="only files at or below this path")
+@click.option("--long", "long", is_flag=True, help="whole ids, on lines of their own")
 @click.option("--watch", "live", is_flag=True, help="refresh until interrupted")
 @click.option("--local", is_flag=True, help="the state of `glacierd run --local`")
 @click.option("--state-dir", default=None, type=click.Path(file_okay=False),
               help=f"with --local (default ./{DEFAULT_LOCAL_STATE})")
 @click.pass_obj
-def status(ctx: Context, as_json: bool, live: bool, local: bool, state_dir: str | None) -> None:
+def status(ctx: Context, as_json: bool, summary: bool, state: str | None,
+           path_prefix: str | None, long: bool, live: bool, local: bool,
+           state_dir: str | None) -> None:
     """What glacierd is doing: daemon, queue, uploads, failures, jobs."""
     import json
+    import os
     import time
 
     from glacierd import status as status_mod
@@ -302,29 +341,37 @@ def status(ctx: Context, as_json: bool, live: bool, local: bool, state_dir: str 
             raise click.ClickException(f"{db}: no state here; start `glacierd run --local` first")
         url = f"sqlite:///{db}"
     else:
-        url = ctx.config.database_url
+        url = ctx.database_url
+    prefix = os.path.abspath(path_prefix) if path_prefix else None
     store = Store.open(url, read_only=True)
     try:
         if as_json:  # piped (scripts): compact and built by the database; a terminal: indented
-            if sys.stdout.isatty():
-                click.echo(json.dumps(status_mod.collect(store), indent=2))
+            if sys.stdout.isatty() and not summary:
+                click.echo(json.dumps(status_mod.collect(store, state=state,
+                                                         path_prefix=prefix), indent=2))
             else:
-                click.echo(status_mod.to_json(store))
+                click.echo(status_mod.to_json(store, summary=summary, state=state,
+                                              path_prefix=prefix))
             return
         from rich.console import Console
 
         # Piped (a log, a journal, grep): wide enough that no line is folded at 80.
         console = Console() if sys.stdout.isatty() else Console(width=200)
+
+        def screen() -> Any:
+            return status_mod.render(status_mod.collect(store, all_files=False,
+                                                        path_prefix=prefix),
+                                     width=console.width, long=long)
+
         if not live:
-            console.print(status_mod.render(status_mod.collect(store, all_files=False)))
+            console.print(screen())
             return
         from rich.live import Live
 
-        with Live(status_mod.render(status_mod.collect(store, all_files=False)),
-                  console=console, refresh_per_second=2) as view:
+        with Live(screen(), console=console, refresh_per_second=2) as view:
             while True:
                 time.sleep(1)  # a refresh period, not synchronisation
-                view.update(status_mod.render(status_mod.collect(store, all_files=False)))
+                view.update(screen())
     except KeyboardInterrupt:
         pass
     finally:
@@ -332,21 +379,27 @@ def status(ctx: Context, as_json: bool, live: bool, local: bool, state_dir: str 
 
 
 @cli.command()
-@click.option("--prefix", default=None, help="only paths starting with this")
+@click.option("--prefix", default=None,
+              help="only paths at or below this one (relative paths mean from here)")
+@click.option("--json", "as_json", is_flag=True, help="a JSON array (see the README)")
+@click.option("--long", "long", is_flag=True, help="one block an archive, its id whole")
 @click.pass_obj
-def archives(ctx: Context, prefix: str | None) -> None:
+def archives(ctx: Context, prefix: str | None, as_json: bool, long: bool) -> None:
     """List the catalog: every archived version of every file."""
+    import os
+
+    from glacierd.cli import listing
+
     store = open_store(ctx, read_only=True)
-    rows = store.archives(prefix)
+    rows = store.archives(os.path.abspath(prefix) if prefix else None)
     store.close()
-    if not sys.stdout.isatty():  # piped: whole values, one archive a line, tab-separated
-        for row in rows:
-            click.echo("\t".join([shown(row.source_path), str(row.size),
-                                  row.created_at.isoformat(), row.archive_id or "-"]))
-        return
-    print_table(("path", "size", "created", "archive id"),
-                ((shown(row.source_path), f"{row.size:,}",
-                  row.created_at.strftime("%Y-%m-%d %H:%M"), row.archive_id or "(empty file)")
-                 for row in rows))
-
-
+    listing.show(
+        [{"path": shown(r.source_path), "size": r.size, "created_at": r.created_at,
+          "archive_id": r.archive_id, "tree_hash": r.tree_hash, "vault": r.vault}
+         for r in rows],
+        [listing.Column("path", "path"), listing.Column("size", "size", listing.size),
+         listing.Column("created_at", "archived", listing.when),
+         listing.Column("archive_id", "archive id", lambda v: v or "(empty file: none)",
+                        is_id=True)],
+        as_json=as_json, long=long, empty="the catalog has no archives"
+        + (" under that path" if prefix else ""))

@@ -16,9 +16,12 @@ from glacierd.cli import (
     parse_date,
     services,
 )
-from glacierd.cli.terminal import print_table, transfer_view
+from glacierd.cli.terminal import transfer_view
 from glacierd.glacier.errors import GlacierError
 from glacierd.pathtext import shown
+
+TIER_DELAY = {"Expedited": "1-5 min", "Standard": "3-5 h", "Bulk": "5-12 h"}
+"""How long Glacier's retrieval jobs typically take, by tier."""
 
 
 @cli.command()
@@ -28,34 +31,55 @@ from glacierd.pathtext import shown
               help="retrieval tier (default: [restore] tier)")
 @click.option("--to", "to_dir", type=click.Path(file_okay=False), default=None,
               help="restore folder (default: [restore] dir)")
+@click.option("--strip", "strip", default=None,
+              help="restore paths relative to this folder (default: the whole original path "
+                   "below the restore folder)")
 @click.option("--overwrite", is_flag=True, help="replace files that exist")
 @click.option("--wait", is_flag=True, help="follow the jobs and download in the foreground")
 @click.option("--dry-run", is_flag=True, help="show what would be retrieved, and stop")
+@click.option("--json", "as_json", is_flag=True,
+              help="--dry-run: one JSON document; --wait: one JSON object a line per file")
 @click.option("--version", "version", type=int, default=None,
               help="the N-th version of each file (1 = oldest); default newest")
 @click.option("--before", default=None, help="the newest version archived before this date")
 @click.pass_obj
 def restore(ctx: Context, paths: tuple[str, ...], archive_ids: tuple[str, ...],
-            tier: str | None, to_dir: str | None, overwrite: bool, wait: bool, dry_run: bool,
-            version: int | None, before: str | None) -> None:
+            tier: str | None, to_dir: str | None, strip: str | None, overwrite: bool,
+            wait: bool, dry_run: bool, as_json: bool, version: int | None,
+            before: str | None) -> None:
     """Bring archives back: files or folders from the catalog, or archive ids.
 
     Retrievals cost money: --dry-run shows how many archives and bytes first.
     Without --wait the daemon follows the jobs and downloads when they finish.
+    Files land at the restore folder + their whole original path, unless --strip.
     """
+    import json
+    import os
+
+    from glacierd import humanize
     from glacierd.daemon import make_restorer
+    from glacierd.status import daemon_running
 
     if not paths and not archive_ids:
         raise click.UsageError("name paths to restore, or --archive-id")
     store, client = services(ctx)
     restorer = make_restorer(ctx.config, store, client)
+    restorer.strip = os.path.abspath(strip) if strip else None
     chosen = restorer.select(paths, archive_ids, before=parse_date(before), version=version)
     total = sum(a.size for a in chosen)
-    click.echo(f"{len(chosen)} archives, {total:,} bytes to retrieve "
-               f"(tier {tier or ctx.config.restore.tier})")
+    tier = tier or ctx.config.restore.tier
+    if dry_run and as_json:
+        click.echo(json.dumps({"archives": len(chosen), "bytes": total, "tier": tier,
+                               "typical_delay": TIER_DELAY[tier], "files": [
+                                   {"path": shown(a.source_path), "size": a.size,
+                                    "archive_id": a.archive_id} for a in chosen]}))
+        return
+    if not as_json:
+        click.echo(f"{humanize.count(len(chosen), 'archive')}, {humanize.size(total)} to "
+                   f"retrieve (tier {tier}: Glacier typically takes {TIER_DELAY[tier]})")
     if dry_run:
         for archive in chosen:
-            click.echo(f"  {shown(archive.source_path)} ({archive.size:,} bytes)")
+            click.echo(f"  {shown(archive.source_path)} ({humanize.size(archive.size)})")
         return
     records = restorer.request(chosen, Path(to_dir) if to_dir else None, overwrite=overwrite,
                                tier=tier)
@@ -63,30 +87,64 @@ def restore(ctx: Context, paths: tuple[str, ...], archive_ids: tuple[str, ...],
     for record in failed:
         click.echo(f"failed {shown(record.source_path)}: {record.error}", err=True)
     if not wait:
-        click.echo("requested; the daemon downloads them when Glacier is ready "
-                   "(`glacierd status` shows progress), or run again with --wait")
+        if daemon_running(store):
+            click.echo("requested; the daemon downloads them when Glacier is ready "
+                       "(`glacierd status` shows progress)")
+        else:
+            click.echo("requested. No glacierd daemon is running: nothing downloads until "
+                       "it runs (`glacierd run`, or systemctl start glacierd), or until you run "
+                       "this command again with --wait", err=True)
         raise click.exceptions.Exit(1 if failed else 0)
-    _wait_for_restores(restorer, [r.id for r in records])
+    _wait_for_restores(restorer, [r.id for r in records], as_json)
 
 
-def _wait_for_restores(restorer: Any, ids: list[int]) -> None:
+def _wait_for_restores(restorer: Any, ids: list[int], as_json: bool) -> None:
+    import json
     import time
 
-    with transfer_view() as view:
+    from glacierd import humanize
+
+    records = [restorer.store.restore(i) for i in ids]
+    told: set[str] = set()
+    with transfer_view(len(records), sum(r.size for r in records)) as view:
         restorer.on_progress = view.progress
-        while True:
-            records = [restorer.store.restore(i) for i in ids]
-            if all(r.status in ("done", "failed") for r in records):
-                break
-            restorer.poll()
-            time.sleep(1)  # waiting for Glacier's jobs: a polling period
+        try:
+            while True:
+                records = [restorer.store.restore(i) for i in ids]
+                for r in records:
+                    if r.status == "waiting" and r.job_id and r.job_id not in told:
+                        told.add(r.job_id)
+                        since = humanize.relative(r.job_requested_at, restorer.now())
+                        view.note(f"waiting for Glacier: {shown(r.source_path)}: {r.tier} job "
+                                  f"requested {since}; typically ready "
+                                  f"{TIER_DELAY.get(r.tier, '')} after the request")
+                if all(r.status in ("done", "failed") for r in records):
+                    break
+                restorer.poll()
+                if any(r.status in ("requested", "waiting")
+                       for r in (restorer.store.restore(i) for i in ids)):
+                    time.sleep(1)  # waiting for Glacier's jobs: a polling period
+        except KeyboardInterrupt:
+            view.note("interrupted: the jobs go on at Glacier; run the same command again to "
+                      "resume (verified parts are kept)")
+            raise click.exceptions.Exit(130) from None
+        for record in records:
+            view.finished("restored" if record.status == "done" else "failed",
+                          record.dest_path, record.size)
+        if not as_json:
+            view.note(view.summary())
     failures = 0
     for record in records:
-        if record.status == "done":
+        if as_json:
+            click.echo(json.dumps({"path": shown(record.source_path),
+                                   "dest": shown(record.dest_path), "status": record.status,
+                                   "size": record.size, "archive_id": record.archive_id,
+                                   "error": record.error}))
+        elif record.status == "done":
             click.echo(f"restored {shown(record.dest_path)}")
         else:
-            failures += 1
             click.echo(f"failed {shown(record.source_path)}: {record.error}", err=True)
+        failures += record.status != "done"
     if failures:
         raise click.exceptions.Exit(1)
 
@@ -94,23 +152,37 @@ def _wait_for_restores(restorer: Any, ids: list[int]) -> None:
 @cli.command()
 @click.option("--refresh", is_flag=True, help="request a new inventory")
 @click.option("--wait", is_flag=True, help="wait for it, fetch it and reconcile the catalog")
+@click.option("--json", "as_json", is_flag=True, help="one JSON document (see the README)")
 @click.pass_obj
-def inventory(ctx: Context, refresh: bool, wait: bool) -> None:
+def inventory(ctx: Context, refresh: bool, wait: bool, as_json: bool) -> None:
     """Show the last vault inventory; --refresh requests a new one."""
+    import json
+
+    from glacierd import humanize
+
     store, client = services(ctx)
     vault = ctx.config.vault.name
+    job_id = None
     if refresh:
         job_id = client.initiate_inventory_job(vault)
         store.add_job(job_id, vault, "inventory")
-        click.echo(f"inventory requested (job {job_id}); it takes hours on Glacier")
+        if not as_json:
+            click.echo(f"inventory requested (job {job_id}); Glacier takes about 4 h")
     if wait:
         _wait_for_inventory(ctx, store, client)
     last = store.last_inventory(vault)
+    if as_json:
+        click.echo(json.dumps({"vault": vault, "requested_job_id": job_id, "last": {
+            "date": last.inventory_date.isoformat(timespec="seconds"),
+            "archives": last.archive_count, "bytes": last.total_size, "job_id": last.job_id,
+            "fetched_at": last.fetched_at.isoformat(timespec="seconds")} if last else None}))
+        return
     if last is None:
         click.echo("no inventory yet" + ("" if refresh else "; --refresh requests one"))
         return
     click.echo(f"last inventory of {vault}: {last.inventory_date:%Y-%m-%d %H:%M} UTC, "
-               f"{last.archive_count} archives, {last.total_size:,} bytes")
+               f"{humanize.count(last.archive_count, 'archive')}, "
+               f"{humanize.size(last.total_size)}")
 
 
 def _wait_for_inventory(ctx: Context, store: Any, client: Any) -> None:
@@ -149,40 +221,64 @@ def catalog_rebuild(ctx: Context) -> None:
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="a JSON array (see the README)")
+@click.option("--long", "long", is_flag=True, help="one block a job, its id whole")
 @click.pass_obj
-def jobs(ctx: Context) -> None:
+def jobs(ctx: Context, as_json: bool, long: bool) -> None:
     """Glacier jobs glacierd started or follows."""
+    from glacierd.cli import listing
+
     store = open_store(ctx, read_only=True)
-    print_table(("job id", "kind", "status", "created", "error"),
-                ((job.job_id[:24] + "...", job.kind, job.status,
-                  job.created_at.strftime("%Y-%m-%d %H:%M"), job.error or "")
-                 for job in store.jobs(limit=200)))
+    rows = [{"kind": j.kind, "status": j.status, "tier": j.tier, "created_at": j.created_at,
+             "error": j.error, "job_id": j.job_id, "archive_id": j.archive_id,
+             "vault": j.vault} for j in store.jobs(limit=200)]
+    store.close()
+    listing.show(rows, [
+        listing.Column("kind", "kind"), listing.Column("status", "status"),
+        listing.Column("tier", "tier", lambda v: v or "-"),
+        listing.Column("created_at", "started", listing.when),
+        listing.Column("error", "error", lambda v: v or ""),
+        listing.Column("job_id", "job id", is_id=True)], as_json=as_json, long=long,
+        empty="no Glacier jobs")
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="a JSON array (see the README)")
 @click.pass_obj
-def vaults(ctx: Context) -> None:
+def vaults(ctx: Context, as_json: bool) -> None:
     """Vaults: name, archive count, size, last inventory."""
-    from glacierd import wiring
+    from glacierd import humanize, wiring
+    from glacierd.cli import listing
 
     store = open_store(ctx, read_only=True)
     client = wiring.make_client(ctx.config)
     rows = []
     for vault in client.list_vaults():
         last = store.last_inventory(vault["VaultName"])
-        rows.append((vault["VaultName"], str(vault.get("NumberOfArchives", "?")),
-                     f"{vault.get('SizeInBytes', 0):,}",
-                     last.inventory_date.strftime("%Y-%m-%d") if last else
-                     (vault.get("LastInventoryDate") or "never")))
-    print_table(("vault", "archives", "size", "last inventory"), rows)
+        rows.append({"vault": vault["VaultName"],
+                     "archives": vault.get("NumberOfArchives"),
+                     "size": vault.get("SizeInBytes"),
+                     "last_inventory": last.inventory_date if last else
+                     vault.get("LastInventoryDate")})
+    store.close()
+    listing.show(rows, [
+        listing.Column("vault", "vault"),
+        listing.Column("archives", "archives",
+                       lambda n: humanize.count(n, "archive") if n is not None else "?"),
+        listing.Column("size", "size", listing.size),
+        listing.Column("last_inventory", "last inventory",
+                       lambda v: listing.when(v) if v else "never")],
+        as_json=as_json, long=False, empty="no vaults in this region")
 
 
 @cli.command()
 @click.argument("path", required=False)
+@click.option("--json", "as_json", is_flag=True, help="one JSON document (see the README)")
 @click.pass_obj
-def verify(ctx: Context, path: str | None) -> None:
+def verify(ctx: Context, path: str | None, as_json: bool) -> None:
     """Re-hash local files and compare with the catalog: unchanged, changed, missing;
     and name the files (known to glacierd, or in watched folders) with no backup."""
+    import json
     import os
 
     from glacierd.glacier.treehash import tree_hash_file
@@ -190,7 +286,7 @@ def verify(ctx: Context, path: str | None) -> None:
 
     store = open_store(ctx, read_only=True)
     prefix = os.path.abspath(path) if path else None
-    counts = {"unchanged": 0, "changed": 0, "missing": 0, "not backed up": 0}
+    found: list[tuple[str, str]] = []  # (state, path)
     archived = pick_versions(store.archives(prefix))
     for archive in archived:
         local = Path(archive.source_path)
@@ -200,17 +296,23 @@ def verify(ctx: Context, path: str | None) -> None:
             state = "changed"
         else:
             state = "unchanged" if tree_hash_file(local) == archive.tree_hash else "changed"
-        counts[state] += 1
-        if state != "unchanged":
-            click.echo(f"{state}\t{shown(archive.source_path)}")
+        found.append((state, archive.source_path))
     backed_up = {a.source_path for a in archived}
     unbacked = set(store.files_without_backup(prefix)) | {
         str(p) for p in _watched_files(ctx, prefix) if str(p) not in backed_up}
-    for unsaved in sorted(p for p in unbacked if os.path.isfile(p)):
-        counts["not backed up"] += 1
-        click.echo(f"not backed up\t{shown(unsaved)}")
+    found += [("not backed up", p) for p in sorted(unbacked) if os.path.isfile(p)]
     store.close()
-    click.echo(", ".join(f"{n} {state}" for state, n in counts.items()))
+    counts = {state: sum(1 for s, _ in found if s == state)
+              for state in ("unchanged", "changed", "missing", "not backed up")}
+    if as_json:
+        click.echo(json.dumps({
+            "counts": {k.replace(" ", "_"): n for k, n in counts.items()},
+            "files": [{"path": shown(p), "state": s.replace(" ", "_")} for s, p in found]}))
+    else:
+        for state, local_path in found:
+            if state != "unchanged":
+                click.echo(f"{state}\t{shown(local_path)}")
+        click.echo(", ".join(f"{n} {state}" for state, n in counts.items()))
     if counts["changed"] or counts["missing"] or counts["not backed up"]:
         raise click.exceptions.Exit(1)
 
@@ -248,7 +350,9 @@ def delete(ctx: Context, path: str | None, archive_id: str | None, yes: bool) ->
     from glacierd.store.models import utcnow
 
     if bool(path) == bool(archive_id):
-        raise click.UsageError("give either a PATH or --archive-id")
+        raise click.UsageError("give either a PATH (a file or a folder) or --archive-id")
+    from glacierd import humanize
+
     store, client = services(ctx)
     if archive_id:
         found = store.archive_by_id(archive_id)
@@ -259,22 +363,27 @@ def delete(ctx: Context, path: str | None, archive_id: str | None, yes: bool) ->
         import os
 
         full = os.path.abspath(str(path))
-        targets = [a for a in store.archives(full) if a.source_path == full and a.archive_id]
+        below = full.rstrip("/") + "/"
+        targets = [a for a in store.archives(full) if a.archive_id and (
+            a.source_path == full or a.source_path.startswith(below))]
         if not targets:
-            raise RestoreError(f"{shown(full)}: no archive of it in the catalog")
-    for archive in targets:
-        age = utcnow() - archive.created_at
-        if age.days < 90:
-            click.echo(f"warning: {shown(archive.source_path)} was archived {age.days} days ago; "
-                       "Glacier charges for deleting archives younger than 90 days", err=True)
+            raise RestoreError(f"{shown(full)}: no archive at or below it in the catalog")
+    young = [a for a in targets if (utcnow() - a.created_at).days < 90]
+    for archive in young:
+        click.echo(f"warning: {shown(archive.source_path)} was archived "
+                   f"{humanize.relative(archive.created_at, utcnow())}; Glacier charges for "
+                   "deleting archives younger than 90 days", err=True)
+    files = len({a.source_path for a in targets})
+    what = (f"{humanize.count(len(targets), 'archive')} of {humanize.count(files, 'file')} "
+            f"({humanize.size(sum(a.size for a in targets))})")
     if not yes:
-        click.echo(f"would delete {len(targets)} archives; add --yes to do it", err=True)
+        click.echo(f"would delete {what}; add --yes to do it", err=True)
         raise click.exceptions.Exit(1)
     for archive in targets:
         assert archive.archive_id is not None
         with contextlib.suppress(ResourceNotFoundException):  # already gone: fine
             client.delete_archive(archive.vault, archive.archive_id)
         store.mark_archive_deleted(archive.archive_id)
-        click.echo(f"deleted {shown(archive.source_path)} ({archive.archive_id[:16]}...)")
+        click.echo(f"deleted {shown(archive.source_path)} {archive.archive_id}")
 
 
