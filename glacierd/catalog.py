@@ -8,7 +8,7 @@ import logging
 import os
 from pathlib import Path
 
-from glacierd import inventory
+from glacierd import humanize, inventory
 from glacierd.glacier import GlacierClient
 from glacierd.pathtext import shown
 from glacierd.store.repository import JobRecord, Store
@@ -45,7 +45,7 @@ def apply_inventory(store: Store, vault: str, job_id: str,
                     f"inventory of {inv.date:%Y-%m-%d}")
     for archive in result.foreign:
         store.event("info", "foreign-archive",
-                    f"archive {archive.archive_id} ({archive.size} bytes) was not made by "
+                    f"archive {archive.archive_id} ({humanize.size(archive.size)}) was not made by "
                     f"glacierd: {archive.description[:80]!r}")
     store.add_inventory(vault, job_id, inv.date, len(inv.archives), inv.total_size, str(output))
     return result

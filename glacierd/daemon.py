@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from glacierd import config as config_mod
-from glacierd import description, faultpoints, wiring
+from glacierd import description, faultpoints, humanize, wiring
 from glacierd.errors import AlreadyRunningError, ConfigError
 from glacierd.glacier import GlacierClient, GlacierError
 from glacierd.pathtext import shown
@@ -271,7 +271,7 @@ class Daemon:
             return
         record = self.store.file_seen(path, size, mtime_ns, inode)
         if record.state == FileState.PENDING:
-            log.info("queued %s (%d bytes)", shown(path), size)
+            log.info("queued %s (%s)", shown(path), humanize.size(size))
 
     def _unreadable_folders(self, folders: dict[str, str]) -> None:
         assert self.store is not None

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from glacierd import description, faultpoints, locks, resume
+from glacierd import description, faultpoints, humanize, locks, resume
 from glacierd.errors import FileChangedError, NotAFileError, UnreadableFileError
 from glacierd.glacier import GlacierClient, GlacierError, ResourceNotFoundException, limits
 from glacierd.glacier.errors import InvalidParameterValueException
@@ -469,7 +469,8 @@ class Uploader:
                 f"{shown(upload.path)}: Complete was refused; starting over") from exc
         faultpoints.hit("after-complete")
         archive = self.store.finish_upload(upload, archive_id)
-        log.info("%s: archived as %s (%d bytes)", shown(upload.path), archive_id, upload.size)
+        log.info("%s: archived as %s (%s)", shown(upload.path), archive_id,
+                 humanize.size(upload.size))
         return Outcome(upload.path, "archived", archive.archive_id, upload.size)
 
     def _gone(self, path: str, reason: str) -> Outcome:

@@ -87,7 +87,7 @@ class Context:
 @click.option("--log-level", default="WARNING", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 @click.option("--local", "local", is_flag=True,
-              help="act on the running `glacierd run --local` instead of a config file")
+              help="act on the running glacierd run --local instead of a config file")
 @click.option("--state-dir", "state_dir", default=None, type=click.Path(file_okay=False),
               help=f"with --local (default ./{DEFAULT_LOCAL_STATE})")
 @click.pass_context
@@ -157,14 +157,15 @@ def parse_date(value: str | None) -> Any:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@cli.command(add_help_option=False,
+             context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.pass_context
 def emulator(ctx: click.Context) -> None:
-    """Run the Glacier emulator (same options as ``python -m glacierd.emulator``)."""
+    """Run the Glacier emulator for tests (--help lists its options)."""
     from glacierd.emulator.__main__ import main as emulator_main
 
     startup_done()
-    raise click.exceptions.Exit(emulator_main(list(ctx.args)))
+    raise click.exceptions.Exit(emulator_main(list(ctx.args), prog="glacierd emulator"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,11 +226,11 @@ def _accept_local_after_the_command(group: click.Group) -> None:
         if isinstance(command, click.Group):
             _accept_local_after_the_command(command)
             continue
-        if any("--local" in p.opts for p in command.params):
-            continue  # `run` and `status` take it themselves
+        if command.name == "emulator" or any("--local" in p.opts for p in command.params):
+            continue  # `run` and `status` take it themselves; the emulator has its own
         command.params.append(click.Option(
             ["--local"], is_flag=True, expose_value=False, callback=_set_local,
-            help="act on the running `glacierd run --local` (also before the command)"))
+            help="act on the running glacierd run --local (also before the command)"))
         command.params.append(click.Option(
             ["--state-dir"], default=None, expose_value=False, callback=_set_state_dir,
             type=click.Path(file_okay=False),

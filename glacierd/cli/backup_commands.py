@@ -220,8 +220,13 @@ def _run_local(ctx: Context, watch_dirs: tuple[str, ...], state_dir: str | None,
     state = Path(state_dir or DEFAULT_LOCAL_STATE).resolve()
     watches = [Path(d).resolve() for d in (watch_dirs or ("inbox",))]
     check_state_dir(state, "glacierd run --local")
-    for folder in watches:
-        folder.mkdir(parents=True, exist_ok=True)
+    if watch_dirs:  # a typo must not become a new, empty folder watched in silence
+        for folder in watches:
+            if not folder.is_dir():
+                raise click.UsageError(f"--watch {shown(folder)}: no such folder (only the "
+                                       "default ./inbox is created)")
+    else:
+        watches[0].mkdir(parents=True, exist_ok=True)
     _apply_log_level(ctx, "INFO")
     access_key, secret_key = _local_credentials(state)
     emulator = Emulator(state / "emulator", access_key=access_key, secret_key=secret_key).start()
@@ -234,8 +239,8 @@ def _run_local(ctx: Context, watch_dirs: tuple[str, ...], state_dir: str | None,
             engine.dispose()
         client = GlacierClient(config.aws.region, endpoint_url=emulator.endpoint_url,
                                credentials=emulator.credentials)
-        shown = ", ".join(str(w) for w in watches)
-        click.echo(f"glacierd: backing up {shown} to a local Glacier emulator (data in "
+        folders = ", ".join(shown(w) for w in watches)
+        click.echo(f"glacierd: backing up {folders} to a local Glacier emulator (data in "
                    f"{state}).\nDrop files there; `glacierd status --local"
                    + (f" --state-dir {state}" if state_dir else "")
                    + "` shows progress. Ctrl-C stops.", err=True)
@@ -319,7 +324,7 @@ def _withdraw_local_endpoint(state: Path) -> None:
 @click.option("--path", "path_prefix", default=None, help="only files at or below this path")
 @click.option("--long", "long", is_flag=True, help="whole ids, on lines of their own")
 @click.option("--watch", "live", is_flag=True, help="refresh until interrupted")
-@click.option("--local", is_flag=True, help="the state of `glacierd run --local`")
+@click.option("--local", is_flag=True, help="the state of the running glacierd run --local")
 @click.option("--state-dir", default=None, type=click.Path(file_okay=False),
               help=f"with --local (default ./{DEFAULT_LOCAL_STATE})")
 @click.pass_obj

@@ -23,8 +23,8 @@ from . import (
 from .faults import KINDS
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m glacierd.emulator",
+def main(argv: list[str] | None = None, prog: str = "python -m glacierd.emulator") -> int:
+    parser = argparse.ArgumentParser(prog=prog,
                                      description="A Glacier-compatible server for tests.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from glacierd import description
+from glacierd import description, humanize
 from glacierd.errors import StoreError
 from glacierd.pathtext import shown
 
@@ -350,7 +350,8 @@ class Store:
             else:
                 f.state = FileState.PENDING  # a newer version arrived meanwhile
             s.add(Event(level="info", kind="archived",
-                        message=f"{shown(f.path)}: archived ({row.size} bytes)", file_id=f.id))
+                        message=f"{shown(f.path)}: archived ({humanize.size(row.size)})",
+                        file_id=f.id))
             s.flush()
             return _archive(archive)
 
