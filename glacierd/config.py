@@ -162,7 +162,7 @@ class WatchSection:
 
 @dataclass(frozen=True)
 class RestoreSection:
-    dir: Path = Path("restored")
+    dir: Path | None = None  # None: STATE_DIR/restored (a folder the daemon may write)
     tier: str = "Standard"
     segment_mib: int = 64
     max_concurrent_jobs: int = 10
@@ -220,6 +220,12 @@ class Config:
     @property
     def database_url(self) -> str:
         return self.state.database_url or f"sqlite:///{self.state.dir / 'glacierd.db'}"
+
+    @property
+    def restore_dir(self) -> Path:
+        """``[restore] dir``, or ``restored`` in the state folder: under systemd the
+        daemon may write there (the config's folder is read-only to it)."""
+        return self.restore.dir or self.state.dir / "restored"
 
 
 SECTIONS: dict[str, tuple[type[Any], bool]] = {

@@ -447,7 +447,7 @@ def make_restorer(config: config_mod.Config, store: Store, client: GlacierClient
                   **kw: Any) -> Restorer:
     r = config.restore
     return Restorer(store, client, RestoreSettings(
-        vault=config.vault.name, restore_dir=r.dir, tier=r.tier,
+        vault=config.vault.name, restore_dir=config.restore_dir, tier=r.tier,
         segment_size=r.segment_mib * 2**20, max_concurrent_jobs=r.max_concurrent_jobs,
         lock_dir=config.state.dir / "locks"), **kw)
 

@@ -89,3 +89,42 @@ def test_the_example_config_is_valid() -> None:
     cfg = config.load(Path(__file__).parent.parent / "config.example.toml")
     assert cfg.vault.name == "my-backups" and cfg.upload.concurrency == 4
     assert cfg.schedule.inventory_every == 7 * 86400 and cfg.watch[0].settle_seconds == 10
+
+
+def test_the_example_config_shows_every_key_with_its_real_default() -> None:
+    """Each section's every field appears in config.example.toml: set to its default
+    when it has one that is not None, commented out when it is unset by default."""
+    import dataclasses
+    import re
+    import tomllib
+
+    from glacierd import config as config_mod
+
+    example = Path(__file__).parent.parent / "config.example.toml"
+    text = example.read_text()
+    doc = tomllib.loads(text)
+    parsed = config_mod.from_dict(doc, example)
+    sections: dict[str, tuple[type, object]] = {
+        name: (cls, getattr(parsed, name)) for name, (cls, _) in config_mod.SECTIONS.items()}
+    sections["watch"] = (config_mod.WatchSection, parsed.watch[0])
+    required = {("vault", "name"), ("watch", "path")}
+    for name, (cls, loaded) in sections.items():
+        table = doc[name][0] if name == "watch" else doc.get(name, {})
+        for spec in dataclasses.fields(cls):
+            key = spec.name
+            if spec.default is not dataclasses.MISSING:
+                default = spec.default
+            elif spec.default_factory is not dataclasses.MISSING:
+                default = spec.default_factory()
+            else:
+                assert (name, key) in required, (name, key)
+                assert key in table, f"[{name}] {key} (required) is not in the example"
+                continue
+            if default is None:
+                assert key not in table and re.search(rf"^# {key} = ", text, re.M), \
+                    f"[{name}] {key} is unset by default: show it commented out"
+            else:
+                assert key in table, f"[{name}] {key} is missing from the example"
+                value = getattr(loaded, key)
+                assert value == (default if not isinstance(default, Path)
+                                 else example.parent / default), (name, key, value, default)
