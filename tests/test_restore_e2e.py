@@ -98,6 +98,8 @@ def test_archive_delete_restore_by_folder_is_identical(tmp_path: Path) -> None:
         back = run(cfg, "restore", str(data_dir), "--wait")
         assert back.returncode == 0, back.stderr
         assert time.monotonic() - started >= 2, "the jobs took their delay"
+        assert "waiting for Glacier" in back.stderr and "typically ready 3-5 h" in back.stderr
+        assert "5 restored" in back.stderr, "a summary at the end"
     restored = tmp_path / "restored"
     for path, data in files.items():
         target = restored / str(path).lstrip("/")
@@ -348,3 +350,23 @@ def test_upload_refuses_what_is_no_file_and_retry_and_forget_failures(tmp_path: 
         store.close()
         forgot = run(cfg, "forget")
         assert forgot.returncode == 2 and "--all-failed" in forgot.stderr
+
+
+def test_restore_says_what_happens_next_and_ctrl_c_resumes(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "a.txt").write_text("bring me back")
+    with backed_up(tmp_path, data_dir, "--job-delay", "3600") as (_url, cfg):
+        asked = run(cfg, "restore", str(data_dir))
+        assert asked.returncode == 0
+        assert "No glacierd daemon is running" in asked.stderr and "--wait" in asked.stderr
+        waiting = subprocess.Popen([sys.executable, "-m", "glacierd.cli", "--config", str(cfg),
+                                    "restore", str(data_dir), "--wait"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert waiting.stderr is not None
+        line = waiting.stderr.readline()  # blocks until it says what it waits for
+        assert "waiting for Glacier" in line and "Standard job" in line, line
+        waiting.send_signal(signal.SIGINT)
+        _out, err = waiting.communicate(timeout=30)
+    assert waiting.returncode == 130
+    assert "run the same command again to resume" in err and "Traceback" not in err
