@@ -290,6 +290,8 @@ class Restorer:
             verified = {}
         done = sum(p.length for p in limits.part_ranges(record.size, record.segment_size)
                    if p.index in verified)
+        if self.on_progress:  # where it starts: above 0, it resumes
+            self.on_progress(record.dest_path, done, record.size)
         try:
             for seg in limits.part_ranges(record.size, record.segment_size):
                 if seg.index in verified:

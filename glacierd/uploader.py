@@ -103,6 +103,8 @@ class _Progress:
         self.in_flight = 0
         self._last_write = 0.0
         self._window: list[tuple[float, int]] = [(clock(), self.acked)]
+        if on_progress is not None:  # where it starts: above 0, it resumes
+            on_progress(upload.path, self.acked, upload.size)
 
     def sent(self, delta: int) -> None:
         with self._lock:

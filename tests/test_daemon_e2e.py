@@ -363,6 +363,7 @@ def test_local_mode_round_trip_with_real_processes(tmp_path: Path) -> None:
     refused = subprocess.run([*local, "restore", str(inbox)], capture_output=True, text=True,
                              timeout=60)
     assert refused.returncode != 0 and "run --local" in refused.stderr
+    inbox.mkdir()  # only the default ./inbox is created: a --watch folder must exist
     proc = subprocess.Popen([*base, "run", "--local", "--state-dir", str(state), "--watch",
                              str(inbox)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)

@@ -95,7 +95,8 @@ def cli(ctx: click.Context, config_path: str, log_level: str, local: bool,
         state_dir: str | None) -> None:
     """glacierd: resumable backups to Amazon Glacier."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%Y-%m-%dT%H:%M:%S%z")  # ISO 8601, as in --json
     given = ctx.get_parameter_source("log_level") != click.core.ParameterSource.DEFAULT
     ctx.obj = Context(config_path, log_level, given, local, state_dir)
 

@@ -32,7 +32,7 @@ class TransferView:
                  clock: Any = time.monotonic) -> None:
         self.files, self.total_bytes = files, total_bytes
         self.counts: dict[str, int] = {}
-        self.bytes_done = 0  # of finished files
+        self.bytes_done = 0  # of files archived or restored (not skipped)
         self._current: dict[str, int] = {}  # bytes so far of files under way
         self._seen: set[str] = set()
         self._lock = threading.Lock()
@@ -43,8 +43,8 @@ class TransferView:
 
     def progress(self, path: str, done: int, total: int) -> None:
         """A file's bytes so far; may go down when a part is retried. The first call
-        of a file that already has bytes (acknowledged before an interruption) says
-        where it resumes."""
+        of a file says where it starts: above 0 (bytes acknowledged or verified
+        before an interruption), it resumes."""
         with self._lock:
             first = path not in self._seen
             self._seen.add(path)
@@ -59,7 +59,7 @@ class TransferView:
         with self._lock:
             self.counts[status] = self.counts.get(status, 0) + 1
             self._current.pop(path, None)
-            self.bytes_done += size if status not in ("failed", "gone", "refused") else 0
+            self.bytes_done += size if status in ("archived", "restored") else 0
         self._draw(path, size, size)
 
     def result(self, text: str) -> None:
@@ -103,8 +103,8 @@ class _BarsView(TransferView):
         if task is None:
             from rich.markup import escape
 
-            task = self._tasks[path] = self._bars.add_task(escape(shown(Path(path).name)),
-                                                           total=total)
+            name = humanize.middle_cut(shown(Path(path).name), 40)
+            task = self._tasks[path] = self._bars.add_task(escape(name), total=total)
         self._bars.update(task, completed=done, total=total)
         with self._lock:
             overall = self.bytes_done + sum(self._current.values())
