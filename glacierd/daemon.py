@@ -28,8 +28,8 @@ from typing import Any
 
 from glacierd import config as config_mod
 from glacierd import description, faultpoints, humanize, wiring
-from glacierd.errors import AlreadyRunningError, ConfigError
-from glacierd.glacier import GlacierClient, GlacierError
+from glacierd.errors import AlreadyRunningError, ConfigError, GlacierdError
+from glacierd.glacier import GlacierClient
 from glacierd.pathtext import shown
 from glacierd.restorer import Restorer, RestoreSettings
 from glacierd.sdnotify import Notifier
@@ -257,7 +257,7 @@ class Daemon:
             except Exception as exc:  # a scheduled job must never take the daemon down
                 log.error("%s: %s: %s", name, type(exc).__name__, exc)
                 if self.store is not None:
-                    with contextlib.suppress(GlacierError):
+                    with contextlib.suppress(GlacierdError):
                         self.store.event("error", f"{name}-failed",
                                          f"{type(exc).__name__}: {exc}")
         return run
@@ -397,7 +397,7 @@ class Daemon:
         try:
             new = self._reload_config()
             check_watch_paths(new.watch, str(new.source))
-        except GlacierError as exc:
+        except GlacierdError as exc:
             log.error("config not reloaded, keeping the running one: %s", exc)
             if self.store is not None:
                 self.store.event("error", "reload-failed", str(exc))

@@ -1,22 +1,39 @@
-"""glacierd's errors above the client library: one hierarchy with it.
+"""glacierd's own errors (config, store, restore, upload): one hierarchy, apart
+from the client library's.
 
-Every class derives from ``GlacierError`` so the CLI's ``main()`` turns any of
-them into a message and an exit code the same way. As in borg, a class's
-docstring is its default message and it carries its exit code.
+The client's ``GlacierError`` carries AWS's code, message and request id;
+these carry what went wrong here and the exit code a command ends with. They
+do not derive from ``GlacierError``, so ``except GlacierError`` (a failed
+request) never swallows a database failure. As in borg, a class's docstring
+is its default message; only the CLI's ``main()`` turns an error into an exit
+code. Importing this module imports nothing else of glacierd.
 """
 
 from __future__ import annotations
 
-from glacierd.glacier.errors import GlacierError
+from typing import ClassVar
 
 
-class ConfigError(GlacierError):
+class GlacierdError(Exception):
+    """glacierd failed."""
+
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or (self.__doc__ or "").strip()
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(GlacierdError):
     """The configuration is invalid."""
 
     exit_code = 78  # EX_CONFIG
 
 
-class StoreError(GlacierError):
+class StoreError(GlacierdError):
     """The state database cannot be used."""
 
     exit_code = 74  # EX_IOERR
@@ -34,19 +51,19 @@ class SchemaTooNewError(StoreError):
     exit_code = 75
 
 
-class AlreadyRunningError(GlacierError):
+class AlreadyRunningError(GlacierdError):
     """Another glacierd daemon is running on this state directory."""
 
     exit_code = 75  # EX_TEMPFAIL
 
 
-class RestoreError(GlacierError):
+class RestoreError(GlacierdError):
     """A restore cannot be done as asked."""
 
     exit_code = 65  # EX_DATAERR
 
 
-class UploadError(GlacierError):
+class UploadError(GlacierdError):
     """An upload failed; it stays in the store and is retried."""
 
 
@@ -68,7 +85,7 @@ __all__ = [
     "AlreadyRunningError",
     "ConfigError",
     "FileChangedError",
-    "GlacierError",
+    "GlacierdError",
     "NotAFileError",
     "RestoreError",
     "SchemaNotUpgradedError",

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glacierd import description, faultpoints, humanize, locks, resume
-from glacierd.errors import FileChangedError, NotAFileError, UnreadableFileError
+from glacierd.errors import FileChangedError, NotAFileError, StoreError, UnreadableFileError
 from glacierd.glacier import GlacierClient, GlacierError, ResourceNotFoundException, limits
 from glacierd.glacier.errors import InvalidParameterValueException
 from glacierd.glacier.treehash import Digests, combine_hex, digests, tree_hash
@@ -132,7 +132,7 @@ class _Progress:
         eta = (self._upload.size - done) / rate if rate > 0 else None
         try:
             self._store.update_progress(self._upload, max(0, self.in_flight), rate, eta)
-        except GlacierError as exc:  # progress is advisory; the parts table is the truth
+        except StoreError as exc:  # progress is advisory; the parts table is the truth
             log.warning("could not record progress: %s", exc)
 
 

@@ -12,7 +12,8 @@ import requests
 from botocore.awsrequest import AWSRequest
 
 from glacierd.glacier import sigv4
-from glacierd.glacier.sigv4 import Credentials, SigV4Auth
+from glacierd.glacier.auth import SigV4Auth
+from glacierd.glacier.sigv4 import Credentials
 
 SUITE_CREDS = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
 SUITE_TIME = dt.datetime(2015, 8, 30, 12, 36, 0, tzinfo=dt.UTC)

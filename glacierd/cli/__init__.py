@@ -15,6 +15,7 @@ import click
 
 from glacierd import __version__
 from glacierd import config as config_mod
+from glacierd.errors import GlacierdError
 from glacierd.glacier.errors import GlacierError
 
 DEFAULT_CONFIG = "/etc/glacierd/config.toml"
@@ -182,8 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
+    except GlacierdError as exc:  # ours: the message names the file, key or path at fault
+        click.echo(f"glacierd: {exc.message}", err=True)
+        return exc.exit_code
     except GlacierError as exc:
-        # Glacier's own errors keep their code and request id; ours are their message.
+        # Glacier's own errors keep their code and request id.
         click.echo(f"glacierd: {exc if exc.status is not None else exc.message}", err=True)
         return exc.exit_code
     return 0

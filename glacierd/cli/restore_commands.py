@@ -17,7 +17,7 @@ from glacierd.cli import (
     services,
 )
 from glacierd.cli.terminal import transfer_view
-from glacierd.glacier.errors import GlacierError
+from glacierd.errors import GlacierdError
 from glacierd.pathtext import shown
 
 TIER_DELAY = {"Expedited": "1-5 min", "Standard": "3-5 h", "Bulk": "5-12 h"}
@@ -325,7 +325,7 @@ def _watched_files(ctx: Context, prefix: str | None) -> list[Path]:
 
     try:
         watches = ctx.config.watch
-    except (click.ClickException, GlacierError):  # --local: no config file to read
+    except (click.ClickException, GlacierdError):  # --local: no config file to read
         return []
     found = []
     for watch in watches:

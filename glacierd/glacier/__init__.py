@@ -4,11 +4,17 @@
     client = GlacierClient("us-east-1")
     archive_id = client.multiupload_archive("photos", "2026.tar", progress=print)
 
-This package knows nothing of glacierd's store or daemon.
+This package knows nothing of glacierd's store or daemon. Its pure parts
+(errors, tree hashes, the signer, limits, retry back-off) import without
+``requests``; the client, the credential chain and the ``requests`` signer are
+loaded on first use, so that glacierd's commands that never talk to AWS (and
+the layers below them) do not pay for importing an HTTP library.
 """
 
-from .client import GlacierClient, JobOutput
-from .credentials import resolve_credentials
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     AccessDeniedException,
     ChecksumMismatchError,
@@ -32,8 +38,27 @@ from .errors import (
     UnverifiedOutputError,
 )
 from .retry import RetryPolicy
-from .sigv4 import Credentials, SigV4Auth
+from .sigv4 import Credentials
 from .treehash import TreeHasher, combine_hex, tree_hash, tree_hash_file
+
+if TYPE_CHECKING:
+    from .auth import SigV4Auth
+    from .client import GlacierClient, JobOutput
+    from .credentials import resolve_credentials
+
+_LAZY = {"GlacierClient": "client", "JobOutput": "client", "SigV4Auth": "auth",
+         "resolve_credentials": "credentials"}
+
+
+def __getattr__(name: str) -> Any:
+    """``GlacierClient`` and the others that need ``requests``, imported on first use."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "AccessDeniedException",

@@ -35,11 +35,12 @@ from typing import Any
 import requests
 
 from . import errors, limits, treehash
+from .auth import SigV4Auth
 from .credentials import resolve_credentials
 from .files import fsync_dir
 from .progress import ByteCounter, ProgressCallback, ProgressTracker
 from .retry import RetryPolicy
-from .sigv4 import Credentials, SigV4Auth
+from .sigv4 import Credentials
 from .transport import FileBody, MemoryBody, Retry, Transport
 
 log = logging.getLogger("glacierd.glacier")

@@ -7,8 +7,8 @@ short hop-by-hop blacklist is signed, and the payload hash is taken from
 ``x-amz-content-sha256`` — Glacier always sends that header, which is what
 lets a server check the signature before it has read a multi-GiB body.
 
-``SigV4Auth`` plugs the same function into ``requests`` with an injectable
-clock, and the emulator reuses ``parse_authorization`` and ``signature`` to
+``glacierd.glacier.auth.SigV4Auth`` plugs the same function into ``requests``
+with an injectable clock, and the emulator reuses ``parse_authorization`` and ``signature`` to
 verify what clients send.
 """
 
@@ -17,11 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
-
-import requests
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -238,56 +236,3 @@ def parse_authorization(value: str) -> ParsedAuthorization:
         raise ValueError("malformed credential scope")
     return ParsedAuthorization(scope[0], scope[1], scope[2], scope[3], signed, sig)
 
-
-CredentialSource = Callable[[], Credentials]
-
-
-class SigV4Auth(requests.auth.AuthBase):
-    """Signs each ``requests`` request just before it is sent.
-
-    ``credentials`` is a callable so that refreshed instance-role credentials
-    are picked up on the next request (and on each retry); ``clock`` returns
-    the signing time and is injected in tests. Requests must already carry
-    ``x-amz-content-sha256``: bodies may be streams, and this class never reads
-    them.
-    """
-
-    def __init__(
-        self,
-        credentials: CredentialSource,
-        region: str,
-        service: str = "glacier",
-        clock: Callable[[], dt.datetime] | None = None,
-    ) -> None:
-        self._credentials = credentials
-        self.region = region
-        self.service = service
-        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        payload = r.headers.get("x-amz-content-sha256")
-        if payload is None:
-            if r.body not in (None, b"", ""):
-                raise ValueError("SigV4Auth needs x-amz-content-sha256 on requests with a body")
-            payload = EMPTY_SHA256
-            r.headers["x-amz-content-sha256"] = payload
-        # Sign only what we control: requests adds Accept/Accept-Encoding and
-        # Content-Length, which a proxy could legitimately alter.
-        signed_source = [
-            (k, v)
-            for k, v in r.headers.items()
-            if k.lower().startswith("x-amz-")
-            or k.lower() in ("host", "content-type", "content-range", "range")
-        ]
-        added = sign(
-            r.method or "GET",
-            r.url or "",
-            signed_source,
-            payload,
-            self._credentials(),
-            self.region,
-            self.service,
-            self._clock(),
-        )
-        r.headers.update(added)
-        return r

@@ -29,9 +29,10 @@ import requests.adapters
 import urllib3.exceptions
 
 from . import errors
+from .auth import SigV4Auth
 from .progress import ByteCounter, null_counter
 from .retry import RetryPolicy
-from .sigv4 import EMPTY_SHA256, SigV4Auth
+from .sigv4 import EMPTY_SHA256
 
 log = logging.getLogger("glacierd.glacier")
 

@@ -1,0 +1,43 @@
+"""Layers that hold at run time: what the lower layers import, and errors that
+stay in their own hierarchy."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from glacierd.errors import ConfigError, GlacierdError, RestoreError, StoreError, UploadError
+from glacierd.glacier.errors import GlacierError
+
+
+def _modules_after(code: str) -> set[str]:
+    probe = code + "\nimport sys\nprint(' '.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=60, check=True)
+    return set(out.stdout.split())
+
+
+def test_the_pure_and_store_layers_do_not_import_requests() -> None:
+    loaded = _modules_after("import glacierd.glacier.treehash, glacierd.glacier.sigv4, "
+                            "glacierd.config, glacierd.description, glacierd.pathtext, "
+                            "glacierd.store.repository, glacierd.readahead, glacierd.errors")
+    assert "requests" not in loaded and "urllib3" not in loaded
+
+
+def test_help_imports_neither_requests_nor_the_store() -> None:
+    loaded = _modules_after("from glacierd.cli import main\nimport contextlib, io\n"
+                            "with contextlib.redirect_stdout(io.StringIO()):\n"
+                            "    main(['--help'])")
+    assert "requests" not in loaded and "sqlalchemy" not in loaded
+
+
+@pytest.mark.parametrize("ours", [ConfigError, StoreError, RestoreError, UploadError])
+def test_glacierds_errors_are_not_the_clients(ours: type[GlacierdError]) -> None:
+    assert not issubclass(ours, GlacierError)
+    with pytest.raises(ours):  # `except GlacierError` (a failed request) lets it through
+        try:
+            raise ours("the state database is full")
+        except GlacierError:
+            pytest.fail("a database failure was taken for a failed request")
