@@ -21,19 +21,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-
 from glacierd import faultpoints, locks
 from glacierd.errors import RestoreError
 from glacierd.glacier import (
+    ChecksumMismatchError,
     GlacierClient,
     GlacierError,
     InsufficientCapacityException,
     ResourceNotFoundException,
+    TransportError,
     limits,
 )
 from glacierd.glacier.files import fsync_dir
-from glacierd.glacier.treehash import TreeHasher, combine_hex, tree_hash_file
+from glacierd.glacier.treehash import combine_hex, tree_hash_file
 from glacierd.pathtext import shown
 from glacierd.safepath import safe_relative_path
 from glacierd.store.models import RestoreStatus, utcnow
@@ -43,7 +43,6 @@ log = logging.getLogger("glacierd.restorer")
 
 JOB_LIFETIME = dt.timedelta(hours=24)  # Glacier keeps job output at least this long
 MAX_REFETCHES = 3
-_BLOCK = 1024 * 1024
 
 RestoreProgress = Callable[[str, int, int], None]
 
@@ -328,32 +327,26 @@ class Restorer:
         return self.store.restore(record.id)
 
     def _segment(self, record: RestoreRecord, fd: int, seg: limits.PartRange) -> str:
+        """One segment, fetched and checked by the client's verified range fetch, then
+        fsynced and recorded as verified in its own transaction."""
         assert record.job_id is not None
-        for _attempt in range(MAX_REFETCHES + 1):
-            hasher = TreeHasher()
-            position = seg.offset
-            with self.client.get_job_output(record.vault, record.job_id,
-                                            (seg.offset, seg.last)) as answer:
-                try:
-                    for chunk in answer.iter_content(_BLOCK):
-                        os.pwrite(fd, chunk, position)  # a local OSError propagates
-                        hasher.update(chunk)
-                        position += len(chunk)
-                except requests.RequestException as exc:  # before OSError: it subclasses it
-                    log.info("%s: bytes %d-%d: %s; fetching them again", shown(record.source_path),
-                             seg.offset, seg.last, exc)
-                    continue
-                sent = answer.tree_hash
-            got = hasher.hexdigest()
-            if position - seg.offset == seg.length and (sent is None or sent == got):
-                os.fsync(fd)
-                self.store.segment_verified(record, seg.index, seg.offset, seg.length, got)
-                return got
+
+        def mismatch(detail: str) -> None:
             count = self.store.count_refetch(record)
-            log.warning("%s: bytes %d-%d do not match their tree hash (%s); fetching them "
-                        "again (%d)", record.source_path, seg.offset, seg.last, sent, count)
-        raise _SegmentRejected(f"bytes {seg.offset}-{seg.last} did not match their tree hash "
-                               f"after {MAX_REFETCHES + 1} attempts")
+            log.warning("%s: bytes %d-%d do not match (%s); fetching them again (%d)",
+                        shown(record.source_path), seg.offset, seg.last, detail, count)
+
+        try:
+            got = self.client.fetch_verified(
+                record.vault, record.job_id, seg.offset, seg.last,
+                lambda offset, chunk: os.pwrite(fd, chunk, offset),  # local errors propagate
+                attempts=MAX_REFETCHES + 1, on_mismatch=mismatch)
+        except (ChecksumMismatchError, TransportError) as exc:
+            raise _SegmentRejected(f"bytes {seg.offset}-{seg.last} could not be fetched intact "
+                                   f"after {MAX_REFETCHES + 1} attempts: {exc.message}") from None
+        os.fsync(fd)
+        self.store.segment_verified(record, seg.index, seg.offset, seg.length, got)
+        return got
 
     def _fail(self, record: RestoreRecord, reason: str) -> RestoreRecord:
         self.store.set_restore_status(record, RestoreStatus.FAILED, reason)

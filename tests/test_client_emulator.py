@@ -308,3 +308,30 @@ def test_wrong_secret_is_refused(emulator: Emulator) -> None:
         bad.list_vaults()
     assert info.value.status == 403
     assert "wrong" not in str(info.value)
+
+
+def test_the_verified_range_fetch_refetches_bad_bytes_and_rewinds_progress(
+        tmp_path: Path) -> None:
+    from glacierd.glacier import ChecksumMismatchError
+
+    data = random_file(tmp_path / "f.bin", 3 * MIB, seed=8)
+    with Emulator(tmp_path / "emu", corrupt_rate=0.5, seed=3) as emu:
+        client = client_for(emu)
+        client.create_vault("v")
+        archive_id = client.upload_archive("v", data)
+        job = client.initiate_archive_retrieval("v", archive_id)
+        out = bytearray(len(data))
+        counted: list[int] = []
+        mismatches: list[str] = []
+
+        def write(offset: int, chunk: bytes) -> None:
+            out[offset:offset + len(chunk)] = chunk
+
+        got = client.fetch_verified("v", job, 0, len(data) - 1, write, counter=counted.append,
+                                    attempts=20, on_mismatch=mismatches.append)
+        assert bytes(out) == data and got == treehash.tree_hash(data)
+        assert mismatches, "the seed corrupts at least one answer"
+        assert sum(counted) == len(data), "progress rewound by each failed attempt"
+        emu.faults.configure(0.0, (), 1.0)  # every answer corrupt: give up, say why
+        with pytest.raises(ChecksumMismatchError):
+            client.fetch_verified("v", job, 0, MIB - 1, write, attempts=2)

@@ -41,3 +41,10 @@ def test_glacierds_errors_are_not_the_clients(ours: type[GlacierdError]) -> None
             raise ours("the state database is full")
         except GlacierError:
             pytest.fail("a database failure was taken for a failed request")
+
+
+def test_the_restorer_sees_no_requests_exceptions() -> None:
+    """Stream errors are wrapped by the client's one verified range fetch."""
+    import glacierd.restorer
+
+    assert "requests" not in vars(glacierd.restorer)

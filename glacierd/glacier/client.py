@@ -38,7 +38,7 @@ from . import errors, limits, treehash
 from .auth import SigV4Auth
 from .credentials import resolve_credentials
 from .files import fsync_dir
-from .progress import ByteCounter, ProgressCallback, ProgressTracker
+from .progress import ByteCounter, ProgressCallback, ProgressTracker, null_counter
 from .retry import RetryPolicy
 from .sigv4 import Credentials
 from .transport import FileBody, MemoryBody, Retry, Transport
@@ -593,10 +593,12 @@ class GlacierClient:
         try:
             with os.fdopen(fd, "wb") as out:
                 if total:
+                    fd_out = out.fileno()
                     for seg in limits.part_ranges(total, segment_size):
-                        segment_hashes.append(
-                            self._download_segment(vault, job_id, seg, total, out, tracker)
-                        )
+                        segment_hashes.append(self.fetch_verified(
+                            vault, job_id, seg.offset, seg.last,
+                            lambda offset, chunk: os.pwrite(fd_out, chunk, offset),
+                            counter=tracker))
                     whole = treehash.combine_hex(segment_hashes)
                 else:  # the job does not say how big its output is
                     whole = self._download_unsized(vault, job_id, out, tracker,
@@ -650,48 +652,65 @@ class GlacierClient:
                 + ("tree hash" if is_archive else "length") + f"; nothing was written to {dest}")
         return computed
 
-    def _download_segment(
+    def fetch_verified(
         self,
         vault: str,
         job_id: str,
-        seg: limits.PartRange,
-        total: int,
-        out: Any,
-        tracker: ProgressTracker,
+        first: int,
+        last: int,
+        write: Callable[[int, bytes], object],
+        *,
+        counter: ByteCounter | None = None,
+        attempts: int = SEGMENT_ATTEMPTS,
+        on_mismatch: Callable[[str], None] | None = None,
     ) -> str:
+        """Bytes ``first``-``last`` of a job's output, checked, handed to ``write(offset,
+        chunk)``; returns their tree hash.
+
+        The one verified range fetch (``download_job_output`` and glacierd's
+        restorer both use it). An answer that is short, or whose bytes do not match
+        the tree hash Glacier sent for them, or whose stream breaks, is fetched
+        again, ``attempts`` times at most; ``counter`` is rewound by what a failed
+        attempt had counted, and ``on_mismatch`` hears of each hash mismatch. Then
+        the last error is raised: ``ChecksumMismatchError`` or ``TransportError``
+        (stream errors never escape as ``requests`` exceptions). Local errors from
+        ``write`` (a full disk) are not retried. An answer without a tree hash is
+        accepted on its length; the caller checks the whole against its own hash.
+        """
+        count = counter or null_counter
+        length = last - first + 1
         last_error: errors.GlacierError | None = None
-        for _attempt in range(SEGMENT_ATTEMPTS):
-            out.seek(seg.offset)
+        for _attempt in range(max(1, attempts)):
             got = 0
             hasher = treehash.TreeHasher()
             try:
-                with self.get_job_output(vault, job_id, (seg.offset, seg.last)) as answer:
+                with self.get_job_output(vault, job_id, (first, last)) as answer:
                     for chunk in answer.iter_content(_DOWNLOAD_BLOCK):
-                        out.write(chunk)
+                        write(first + got, chunk)
                         hasher.update(chunk)
                         got += len(chunk)
-                        tracker(len(chunk))
-                    if got != seg.length:
-                        raise errors.TransportError(
-                            f"job {job_id}: bytes {seg.offset}-{seg.last}: got {got} of "
-                            f"{seg.length} bytes"
-                        )
-                    if answer.tree_hash and answer.tree_hash != hasher.hexdigest():
-                        raise errors.ChecksumMismatchError(
-                            f"job {job_id}: bytes {seg.offset}-{seg.last} have tree hash "
-                            f"{hasher.hexdigest()}, Glacier sent {answer.tree_hash}"
-                        )
-                return hasher.hexdigest()
-            except requests.RequestException as exc:
-                # Local disk errors (OSError from out.write) are not caught: not worth retrying.
+                        count(len(chunk))
+                    sent = answer.tree_hash
+                if got != length:
+                    raise errors.TransportError(
+                        f"job {job_id}: bytes {first}-{last}: got {got} of {length} bytes")
+                computed = hasher.hexdigest()
+                if sent and sent != computed:
+                    if on_mismatch is not None:
+                        on_mismatch(f"tree hash {computed}, Glacier sent {sent}")
+                    raise errors.ChecksumMismatchError(
+                        f"job {job_id}: bytes {first}-{last} have tree hash {computed}, "
+                        f"Glacier sent {sent}")
+                return computed
+            except requests.RequestException as exc:  # before OSError: it subclasses it
                 last_error = errors.TransportError(f"job {job_id}: {type(exc).__name__}: {exc}")
             except errors.GlacierError as exc:
                 if not exc.retryable:
                     raise
                 last_error = exc
-            tracker(-got)
-            log.info("job %s: segment %d-%d: %s; fetching it again", job_id, seg.offset,
-                     seg.last, last_error)
+            count(-got)
+            log.info("job %s: bytes %d-%d: %s; fetching them again", job_id, first, last,
+                     last_error)
         assert last_error is not None
         raise last_error
 
