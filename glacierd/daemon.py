@@ -200,6 +200,8 @@ class Daemon:
             self.scheduler.shutdown(wait=False)
         if self._draining.acquire(timeout=grace):
             self._draining.release()
+            if self.uploader is not None:
+                self.uploader.close()
         else:
             log.warning("in-flight parts did not finish within %.0fs; they resume at the next "
                         "start", grace)

@@ -23,11 +23,9 @@ an ``Outcome``; nothing is dropped (invariant 7).
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime as dt
 import logging
 import os
-import queue
 import socket
 import stat
 import threading
@@ -41,7 +39,8 @@ from glacierd import description, faultpoints, humanize, locks, resume
 from glacierd.errors import FileChangedError, NotAFileError, StoreError, UnreadableFileError
 from glacierd.glacier import GlacierClient, GlacierError, ResourceNotFoundException, limits
 from glacierd.glacier.errors import InvalidParameterValueException
-from glacierd.glacier.treehash import Digests, combine_hex, digests, tree_hash
+from glacierd.glacier.parts import FileShrankError, PartEngine
+from glacierd.glacier.treehash import Digests, combine_hex, tree_hash
 from glacierd.pathtext import shown
 from glacierd.ratelimit import TokenBucket
 from glacierd.readahead import FileIdentity, ReadAhead, ReadyPart
@@ -158,6 +157,11 @@ class Uploader:
         self.clock = clock
         self.now = now
         self.stopping = threading.Event()
+        self.engine = PartEngine()  # one executor for the uploader's life
+
+    def close(self) -> None:
+        """End the part engine's threads (after the parts in flight)."""
+        self.engine.close()
 
     def reconfigure(self, settings: UploadSettings, limiter: TokenBucket | None) -> None:
         """New settings (a reload) for the files that start from now on; a file
@@ -359,8 +363,10 @@ class Uploader:
         return self.store.upload(upload.id)
 
     def _send_missing(self, upload: UploadRecord, fd: int, ready: list[ReadyPart]) -> None:
-        """Send the parts Glacier lacks; ``ready`` ones (read ahead, of this upload's
-        file and part size) go first, without reading or hashing them again."""
+        """Send the parts Glacier lacks through the engine; ``ready`` ones (read ahead,
+        of this upload's file and part size) go first, without reading or hashing
+        them again. Each part is committed as acknowledged after its 2xx, its buffer
+        already back in the pool (the commit, an fsync, overlaps the next sends)."""
         assert upload.upload_id is not None
         upload_id = upload.upload_id
         acked = upload.acked
@@ -376,65 +382,23 @@ class Uploader:
                 limiter.consume(delta)
             progress.sent(delta)
 
-        # A fixed pool of part buffers bounds memory at exactly concurrency x part size,
-        # allocated once (no fresh 16 MiB allocation, zeroing and faulting per part); the
-        # buffers of parts read ahead are part of it. The thread pool has spare threads
-        # so that a part's commit (an fsync) overlaps sends.
-        pool_size = min(self.settings.concurrency, len(todo))
-        wanted = {part.index for part in todo}
-        prepared = [r for r in ready if r.part.index in wanted][:pool_size]
-        buffers: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-        spare = [r.buffer for r in ready if r not in prepared]
-        for _ in range(pool_size - len(prepared)):
-            buffers.put(spare.pop() if spare else bytearray(upload.part_size))
-        failed = threading.Event()
+        def send(part: limits.PartRange, data: memoryview, d: Digests,
+                 release: Callable[[], None]) -> None:
+            self.client.upload_part(upload.vault, upload_id, part.offset, data,
+                                    d.tree_hash, sha256=d.sha256, counter=count)
+            release()  # the bytes are no longer needed; the commit is
+            faultpoints.hit("after-part-2xx")
+            self.store.part_acknowledged(upload, part.index, part.offset, part.length,
+                                         d.tree_hash)
+            progress.acknowledged(part.length)
 
-        def send(part: limits.PartRange, buffer: bytearray, known: Digests | None) -> None:
-            holding = True
-            try:
-                data = memoryview(buffer)[: part.length]
-                d = known or digests(data)  # both hashes from one pass over the sent bytes
-                self.client.upload_part(upload.vault, upload_id, part.offset, data,
-                                        d.tree_hash, sha256=d.sha256, counter=count)
-                data.release()
-                buffers.put(buffer)  # the bytes are no longer needed; the commit is
-                holding = False
-                faultpoints.hit("after-part-2xx")
-                self.store.part_acknowledged(upload, part.index, part.offset, part.length,
-                                             d.tree_hash)
-                progress.acknowledged(part.length)
-            except BaseException:
-                failed.set()
-                raise
-            finally:
-                if holding:
-                    buffers.put(buffer)
-
-        futures: list[concurrent.futures.Future[None]] = []
-        done_ahead = {r.part.index for r in prepared}
-        with concurrent.futures.ThreadPoolExecutor(
-                self.settings.concurrency + 2, thread_name_prefix="glacierd-part") as pool:
-            for r in prepared:
-                futures.append(pool.submit(send, r.part, r.buffer, r.digests))
-            for part in (p for p in todo if p.index not in done_ahead):
-                buffer = buffers.get()
-                if failed.is_set() or self.stopping.is_set():
-                    buffers.put(buffer)
-                    break
-                got = os.preadv(fd, [memoryview(buffer)[: part.length]], part.offset)
-                if got != part.length:
-                    buffers.put(buffer)
-                    failed.set()
-                    break
-                futures.append(pool.submit(send, part, buffer, None))
-            concurrent.futures.wait(futures)
-        for future in futures:
-            future.result()  # the first failure, if any, propagates
-        if failed.is_set():  # a short read: the file shrank
+        try:
+            self.engine.run(fd, todo, upload.part_size, self.settings.concurrency, send,
+                            ready=ready, stop=self.stopping)
+        except FileShrankError:
             self._check_unchanged(upload, fd)
-            raise FileChangedError(f"{shown(upload.path)}: the file shrank during upload")
-        if self.stopping.is_set() and len(futures) < len(todo):
-            raise InterruptedError("stopping")
+            raise FileChangedError(f"{shown(upload.path)}: the file shrank during upload") \
+                from None
 
     def _check_unchanged(self, upload: UploadRecord, fd: int) -> None:
         change = self._changed(upload, fd)

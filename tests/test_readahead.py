@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from glacierd import uploader as uploader_mod
 from glacierd.emulator import Emulator
 from glacierd.glacier import treehash
 from glacierd.readahead import FileIdentity, ReadAhead
@@ -111,15 +110,17 @@ def test_the_interpreter_switch_interval_is_given_back(tmp_path: Path) -> None:
 
 
 def counting_digests(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the parts the uploader reads and hashes itself."""
+    """Counts the parts the upload engine reads and hashes itself."""
+    from glacierd.glacier import parts as parts_mod
+
     calls: list[int] = []
-    real = uploader_mod.digests
+    real = parts_mod.digests
 
     def digests(data: memoryview) -> treehash.Digests:
         calls.append(len(data))
         return real(data)
 
-    monkeypatch.setattr(uploader_mod, "digests", digests)
+    monkeypatch.setattr(parts_mod, "digests", digests)
     return calls
 
 

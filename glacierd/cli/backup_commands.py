@@ -111,6 +111,7 @@ def upload(ctx: Context, paths: tuple[str, ...], as_json: bool) -> None:
                       "stopped")
             raise click.exceptions.Exit(130) from None
         finally:
+            uploader.close()
             store.close()
         view.note(view.summary())
     if codes:

@@ -18,7 +18,6 @@ Progress callbacks are ``progress(done_bytes, total_bytes)``; see
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime as dt
 import json
 import logging
@@ -26,7 +25,6 @@ import os
 import re
 import stat
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +36,7 @@ from . import errors, limits, treehash
 from .auth import SigV4Auth
 from .credentials import resolve_credentials
 from .files import fsync_dir
+from .parts import FileShrankError, PartEngine
 from .progress import ByteCounter, ProgressCallback, ProgressTracker, null_counter
 from .retry import RetryPolicy
 from .sigv4 import Credentials
@@ -426,40 +425,34 @@ class GlacierClient:
         limits.check_description(description)
         upload_id = self.initiate_multipart_upload(vault, part_size, description)
         tracker = ProgressTracker(size, progress)
-        slots = threading.BoundedSemaphore(concurrency)
         hashes: dict[int, str] = {}
 
-        def send(index: int, offset: int, data: bytes) -> None:
-            try:
-                hashes[index] = self.upload_part(vault, upload_id, offset, data, counter=tracker)
-            finally:
-                slots.release()
+        def send(part: limits.PartRange, data: memoryview, d: treehash.Digests,
+                 release: Callable[[], None]) -> None:
+            hashes[part.index] = self.upload_part(vault, upload_id, part.offset, data,
+                                                  d.tree_hash, sha256=d.sha256, counter=tracker)
+            release()
 
+        engine = PartEngine(concurrency + 1)
         try:
-            with concurrent.futures.ThreadPoolExecutor(concurrency) as pool, open(path, "rb") as fh:
-                futures: list[concurrent.futures.Future[None]] = []
-                for part in limits.part_ranges(size, part_size):
-                    slots.acquire()
-                    if any(f.done() and f.exception() for f in futures):
-                        slots.release()
-                        break
-                    data = fh.read(part.length)
-                    if len(data) != part.length:
-                        slots.release()
-                        raise errors.InvalidInputError(f"{path}: the file shrank during upload")
-                    futures.append(pool.submit(send, part.index, part.offset, data))
-                for future in futures:
-                    future.result()
+            with open(path, "rb") as fh:
+                engine.run(fh.fileno(), list(limits.part_ranges(size, part_size)), part_size,
+                           concurrency, send)
             if os.stat(path).st_size != size:
                 raise errors.InvalidInputError(f"{path}: the file changed size during upload")
             archive_hash = treehash.combine_hex(hashes[i] for i in range(len(hashes)))
             return self.complete_multipart_upload(vault, upload_id, size, archive_hash)
-        except BaseException:
+        except BaseException as exc:
             try:
                 self.abort_multipart_upload(vault, upload_id)
-            except errors.GlacierError as exc:
-                log.warning("could not abort multipart upload %s: %s", upload_id, exc)
+            except errors.GlacierError as abort_error:
+                log.warning("could not abort multipart upload %s: %s", upload_id, abort_error)
+            if isinstance(exc, FileShrankError):
+                raise errors.InvalidInputError(f"{path}: the file shrank during upload") \
+                    from None
             raise
+        finally:
+            engine.close()
 
     # --- jobs ------------------------------------------------------------------
 
