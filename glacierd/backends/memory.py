@@ -1,0 +1,168 @@
+"""A ``Backend`` in memory, with a vault's rules, for fast tests of the engine.
+
+It checks what a vault checks (part sizes, alignment, each part's tree hash,
+the archive's size and tree hash at Complete) and keeps nothing on disk.
+Retrievals are ready at once unless ``hold_retrievals`` is set; ``expire``
+forgets an upload or a retrieval, as a service does after a while.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from glacierd.glacier import limits
+from glacierd.glacier.errors import ChecksumMismatchError, InvalidInputError
+from glacierd.glacier.treehash import Digests, combine_hex, tree_hash
+
+from .base import (
+    ByteCounter,
+    CompleteRefused,
+    ObjectMissing,
+    PendingUpload,
+    RemotePart,
+    Retrieval,
+    RetrievalGone,
+    RetrievalStatus,
+    UploadGone,
+)
+
+
+@dataclass
+class _Upload:
+    part_size: int
+    description: str
+    parts: dict[int, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredArchive:
+    data: bytes
+    description: str
+    checksum: str
+
+
+class MemoryBackend:
+    def __init__(self, name: str = "memory") -> None:
+        self.name = name
+        self.uploads: dict[str, _Upload] = {}
+        self.archives: dict[str, StoredArchive] = {}
+        self.retrievals: dict[str, str] = {}  # ticket -> archive id
+        self.hold_retrievals = False
+        self.requests: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def _count(self, operation: str) -> None:
+        with self._lock:
+            self.requests[operation] = self.requests.get(operation, 0) + 1
+
+    def expire(self, upload_or_ticket: str) -> None:
+        with self._lock:
+            self.uploads.pop(upload_or_ticket, None)
+            self.retrievals.pop(upload_or_ticket, None)
+
+    # --- uploads ---
+    def part_size(self, size: int, configured: int, *, name: str) -> int:
+        return limits.upload_part_size(size, configured, name=name)
+
+    def part_checksum(self, d: Digests) -> str:
+        return d.tree_hash
+
+    def whole_checksum(self, parts: Sequence[str]) -> str:
+        return combine_hex(parts)
+
+    def start_upload(self, part_size: int, description: str) -> str:
+        self._count("start_upload")
+        limits.check_part_size(part_size)
+        upload_id = uuid.uuid4().hex
+        with self._lock:
+            self.uploads[upload_id] = _Upload(part_size, description)
+        return upload_id
+
+    def pending_uploads(self) -> list[PendingUpload]:
+        with self._lock:
+            return [PendingUpload(k, u.description) for k, u in self.uploads.items()]
+
+    def _upload(self, upload_id: str) -> _Upload:
+        upload = self.uploads.get(upload_id)
+        if upload is None:
+            raise UploadGone(f"no upload {upload_id}", status=404)
+        return upload
+
+    def uploaded_parts(self, upload_id: str) -> tuple[int, list[RemotePart]]:
+        with self._lock:
+            upload = self._upload(upload_id)
+            return upload.part_size, [
+                RemotePart(i, i * upload.part_size, len(b), tree_hash(b))
+                for i, b in sorted(upload.parts.items())]
+
+    def send_part(self, upload_id: str, offset: int, data: memoryview, d: Digests,
+                  counter: ByteCounter) -> None:
+        self._count("send_part")
+        body = bytes(data)
+        if tree_hash(body) != d.tree_hash:
+            raise ChecksumMismatchError(f"part at {offset}: its tree hash does not match",
+                                        status=400)
+        with self._lock:
+            upload = self._upload(upload_id)
+            if offset % upload.part_size or len(body) > upload.part_size or not body:
+                raise InvalidInputError(f"part at {offset} ({len(body)} bytes) does not fit "
+                                        f"part size {upload.part_size}")
+            upload.parts[offset // upload.part_size] = body
+        counter(len(body))
+
+    def complete(self, upload_id: str, size: int, checksum: str) -> str:
+        self._count("complete")
+        with self._lock:
+            upload = self._upload(upload_id)
+            data = b"".join(upload.parts[i] for i in sorted(upload.parts))
+            contiguous = sorted(upload.parts) == list(range(len(upload.parts)))
+            if not contiguous or len(data) != size or tree_hash(data) != checksum:
+                raise CompleteRefused(f"upload {upload_id}: the parts do not make {size} bytes "
+                                      f"with tree hash {checksum}", status=400)
+            archive_id = uuid.uuid4().hex + uuid.uuid4().hex
+            self.archives[archive_id] = StoredArchive(data, upload.description, checksum)
+            del self.uploads[upload_id]
+            return archive_id
+
+    def abort(self, upload_id: str) -> None:
+        with self._lock:
+            self.uploads.pop(upload_id, None)
+
+    # --- the way back ---
+    def request_retrieval(self, object_id: str, tier: str) -> str:
+        self._count("request_retrieval")
+        with self._lock:
+            if object_id not in self.archives:
+                raise ObjectMissing(f"no archive {object_id}", status=404)
+            ticket = uuid.uuid4().hex
+            self.retrievals[ticket] = object_id
+            return ticket
+
+    def retrieval(self, ticket: str) -> Retrieval:
+        with self._lock:
+            if ticket not in self.retrievals:
+                return Retrieval(RetrievalStatus.GONE)
+        return Retrieval(RetrievalStatus.IN_PROGRESS if self.hold_retrievals
+                         else RetrievalStatus.READY)
+
+    def fetch(self, ticket: str, first: int, last: int,
+              write: Callable[[int, bytes], object], *, attempts: int,
+              on_mismatch: Callable[[str], None] | None = None,
+              counter: ByteCounter | None = None) -> str:
+        self._count("fetch")
+        with self._lock:
+            object_id = self.retrievals.get(ticket)
+            if object_id is None:
+                raise RetrievalGone(f"no retrieval {ticket}", status=404)
+            data = self.archives[object_id].data[first:last + 1]
+        write(first, data)
+        if counter is not None:
+            counter(len(data))
+        return tree_hash(data)
+
+    def delete(self, object_id: str) -> None:
+        with self._lock:
+            self.archives.pop(object_id, None)

@@ -1,0 +1,130 @@
+"""A Glacier vault as a ``Backend``, on glacierd's Glacier client.
+
+Parts are 1 MiB x 2^n; a part's checksum is its SHA-256 tree hash, and an
+archive's is the tree hash combined from its parts'. A retrieval is an
+archive-retrieval job; its output is fetched in tree-hash-aligned ranges,
+each checked against the tree hash Glacier sends for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING
+
+from glacierd.glacier import limits
+from glacierd.glacier.errors import (
+    GlacierError,
+    InsufficientCapacityException,
+    InvalidParameterValueException,
+    ResourceNotFoundException,
+)
+from glacierd.glacier.treehash import Digests, combine_hex
+
+from .base import (
+    ByteCounter,
+    CompleteRefused,
+    NoRetrievalCapacity,
+    ObjectMissing,
+    PendingUpload,
+    RemotePart,
+    Retrieval,
+    RetrievalGone,
+    RetrievalStatus,
+    UploadGone,
+)
+
+if TYPE_CHECKING:
+    from glacierd.glacier.client import GlacierClient
+
+
+@contextmanager
+def _as(kind: type[GlacierError], *when: type[GlacierError]) -> Iterator[None]:
+    """Re-raise the client's ``when`` errors as the backend's ``kind`` (same code,
+    message and request id)."""
+    try:
+        yield
+    except when as exc:
+        raise kind(exc.message, code=exc.code, type=exc.type, status=exc.status,
+                   request_id=exc.request_id) from exc
+
+
+class VaultBackend:
+    def __init__(self, client: GlacierClient, vault: str) -> None:
+        self.client = client
+        self.name = vault
+
+    # --- uploads ---
+    def part_size(self, size: int, configured: int, *, name: str) -> int:
+        return limits.upload_part_size(size, configured, name=name)
+
+    def part_checksum(self, d: Digests) -> str:
+        return d.tree_hash
+
+    def whole_checksum(self, parts: Sequence[str]) -> str:
+        return combine_hex(parts)
+
+    def start_upload(self, part_size: int, description: str) -> str:
+        return self.client.initiate_multipart_upload(self.name, part_size, description)
+
+    def pending_uploads(self) -> list[PendingUpload]:
+        return [PendingUpload(u["MultipartUploadId"], u.get("ArchiveDescription") or "")
+                for u in self.client.list_multipart_uploads(self.name)]
+
+    def uploaded_parts(self, upload_id: str) -> tuple[int, list[RemotePart]]:
+        with _as(UploadGone, ResourceNotFoundException):
+            listing = self.client.list_parts(self.name, upload_id)
+        part_size = int(listing.get("PartSizeInBytes") or 0)
+        parts = []
+        for part in listing.get("Parts") or []:
+            first, last = limits.parse_byte_range(part["RangeInBytes"])
+            index = first // part_size if part_size else 0
+            parts.append(RemotePart(index, first, last - first + 1, part["SHA256TreeHash"]))
+        return part_size, parts
+
+    def send_part(self, upload_id: str, offset: int, data: memoryview, d: Digests,
+                  counter: ByteCounter) -> None:
+        with _as(UploadGone, ResourceNotFoundException):
+            self.client.upload_part(self.name, upload_id, offset, data, d.tree_hash,
+                                    sha256=d.sha256, counter=counter)
+
+    def complete(self, upload_id: str, size: int, checksum: str) -> str:
+        with _as(UploadGone, ResourceNotFoundException), \
+                _as(CompleteRefused, InvalidParameterValueException):
+            return self.client.complete_multipart_upload(self.name, upload_id, size, checksum)
+
+    def abort(self, upload_id: str) -> None:
+        with suppress(ResourceNotFoundException):
+            self.client.abort_multipart_upload(self.name, upload_id)
+
+    # --- the way back ---
+    def request_retrieval(self, object_id: str, tier: str) -> str:
+        with _as(NoRetrievalCapacity, InsufficientCapacityException), \
+                _as(ObjectMissing, ResourceNotFoundException):
+            return self.client.initiate_archive_retrieval(self.name, object_id, tier=tier,
+                                                          description="glacierd restore")
+
+    def retrieval(self, ticket: str) -> Retrieval:
+        try:
+            job = self.client.describe_job(self.name, ticket)
+        except ResourceNotFoundException:
+            return Retrieval(RetrievalStatus.GONE)
+        status = job.get("StatusCode")
+        if status == "Succeeded":
+            return Retrieval(RetrievalStatus.READY)
+        if status == "Failed":
+            return Retrieval(RetrievalStatus.FAILED, str(job.get("StatusMessage") or "failed"))
+        return Retrieval(RetrievalStatus.IN_PROGRESS)
+
+    def fetch(self, ticket: str, first: int, last: int,
+              write: Callable[[int, bytes], object], *, attempts: int,
+              on_mismatch: Callable[[str], None] | None = None,
+              counter: ByteCounter | None = None) -> str:
+        with _as(RetrievalGone, ResourceNotFoundException):
+            return self.client.fetch_verified(self.name, ticket, first, last, write,
+                                              counter=counter, attempts=attempts,
+                                              on_mismatch=on_mismatch)
+
+    def delete(self, object_id: str) -> None:
+        with suppress(ResourceNotFoundException):
+            self.client.delete_archive(self.name, object_id)
