@@ -142,6 +142,7 @@ class Daemon:
             self.store = Store.open(self.config.database_url)
             self.client = self._client or wiring.make_client(self.config)
             wiring.ensure_vault(self.client, self.config)
+            self.backend = wiring.make_backend(self.config, self.client)
         except BaseException:
             self.lock.release()
             raise
@@ -360,15 +361,13 @@ class Daemon:
         empty twin a retried Initiate leaves beside a tracked one); prune events."""
         assert self.store is not None
         tracked = self.store.tracked_uploads()
-        for upload in self.client.list_multipart_uploads(self.config.vault.name):
-            info = description.decode(upload.get("ArchiveDescription") or "")
+        for upload in self.backend.pending_uploads():
+            info = description.decode(upload.description)
             if info is None or info.host != self.host:
                 continue
-            if info.token in tracked and tracked[info.token] in (
-                    None, upload["MultipartUploadId"]):
+            if info.token in tracked and tracked[info.token] in (None, upload.upload_id):
                 continue  # ours to finish (None: its id is not recorded yet: wait)
-            self.client.abort_multipart_upload(self.config.vault.name,
-                                               upload["MultipartUploadId"])
+            self.backend.abort(upload.upload_id)
             self.store.event("info", "housekeeping",
                              f"aborted untracked upload of {shown(info.path)} ({info.token})")
         keep = dt.timedelta(days=self.config.schedule.keep_events_days)
@@ -448,8 +447,8 @@ def poll_inventories(client: GlacierClient, store: Store, state_dir: Path,
 def make_restorer(config: config_mod.Config, store: Store, client: GlacierClient,
                   **kw: Any) -> Restorer:
     r = config.restore
-    return Restorer(store, client, RestoreSettings(
-        vault=config.vault.name, restore_dir=config.restore_dir, tier=r.tier,
+    return Restorer(store, wiring.make_backend(config, client), RestoreSettings(
+        restore_dir=config.restore_dir, tier=r.tier,
         segment_size=r.segment_mib * 2**20, max_concurrent_jobs=r.max_concurrent_jobs,
         lock_dir=config.state.dir / "locks"), **kw)
 

@@ -22,18 +22,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glacierd import faultpoints, locks
+from glacierd.backends import (
+    Backend,
+    NoRetrievalCapacity,
+    ObjectMissing,
+    RetrievalGone,
+    RetrievalStatus,
+)
 from glacierd.errors import RestoreError
 from glacierd.glacier import (
     ChecksumMismatchError,
-    GlacierClient,
     GlacierError,
-    InsufficientCapacityException,
-    ResourceNotFoundException,
     TransportError,
     limits,
 )
 from glacierd.glacier.files import fsync_dir
-from glacierd.glacier.treehash import combine_hex, tree_hash_file
+from glacierd.glacier.treehash import tree_hash_file
 from glacierd.pathtext import shown
 from glacierd.safepath import safe_relative_path
 from glacierd.store.models import RestoreStatus, utcnow
@@ -49,7 +53,6 @@ RestoreProgress = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class RestoreSettings:
-    vault: str
     restore_dir: Path
     tier: str = "Standard"
     segment_size: int = 64 * limits.MIB
@@ -83,11 +86,11 @@ def pick_versions(archives: Iterable[ArchiveRecord], *, before: dt.datetime | No
 
 
 class Restorer:
-    def __init__(self, store: Store, client: GlacierClient, settings: RestoreSettings, *,
+    def __init__(self, store: Store, backend: Backend, settings: RestoreSettings, *,
                  now: Callable[[], dt.datetime] = utcnow,
                  on_progress: RestoreProgress | None = None) -> None:
         self.store = store
-        self.client = client
+        self.backend = backend
         self.settings = settings
         self.now = now
         self.on_progress = on_progress
@@ -203,18 +206,16 @@ class Restorer:
         if not self.store.claim_restore(record, self.now()):
             return  # another process is starting this one
         try:
-            job_id = self.client.initiate_archive_retrieval(
-                record.vault, record.archive_id, tier=record.tier,
-                description="glacierd restore")
-        except InsufficientCapacityException as exc:
+            job_id = self.backend.request_retrieval(record.archive_id, record.tier)
+        except NoRetrievalCapacity as exc:
             self.store.set_restore_status(record, RestoreStatus.FAILED,
-                                          f"no Expedited capacity now ({exc.message}); "
+                                          f"no {record.tier} capacity now ({exc.message}); "
                                           "request it again with --tier Standard")
             return
-        except ResourceNotFoundException:
+        except ObjectMissing:
             self.store.set_restore_status(record, RestoreStatus.FAILED,
-                                          f"archive {record.archive_id} is not in vault "
-                                          f"{record.vault}")
+                                          f"archive {record.archive_id} is not in "
+                                          f"{self.backend.name}")
             return
         except BaseException:
             self.store.release_restore(record)  # someone may try again
@@ -233,28 +234,24 @@ class Restorer:
         assert record.job_id is not None
         expired = (record.job_requested_at is not None
                    and self.now() - record.job_requested_at > JOB_LIFETIME)
-        try:
-            job = None if expired else self.client.describe_job(record.vault, record.job_id)
-        except ResourceNotFoundException:
-            job = None
-        if job is None:
+        state = None if expired else self.backend.retrieval(record.job_id)
+        if state is None or state.status == RetrievalStatus.GONE:
             log.info("%s: retrieval job %s expired; requesting it again", shown(record.source_path),
                      record.job_id)
             self.store.restore_job(record, None, None)
             self._initiate(self.store.restore(record.id))
             return
-        status = job.get("StatusCode")
-        if status == "InProgress":
+        if state.status == RetrievalStatus.IN_PROGRESS:
             return
-        if status == "Failed":
+        if state.status == RetrievalStatus.FAILED:
             self.store.update_job(record.job_id, "Failed", missing_ok=True,
-                                  error=str(job.get("StatusMessage") or "failed"))
+                                  error=state.message or "failed")
             self.store.set_restore_status(record, RestoreStatus.FAILED,
-                                          f"retrieval job failed: {job.get('StatusMessage')}")
+                                          f"retrieval job failed: {state.message}")
             return
         try:
             self.download(record)
-        except ResourceNotFoundException:
+        except RetrievalGone:
             self.store.restore_job(record, None, None)
             self._initiate(self.store.restore(record.id))
 
@@ -307,7 +304,7 @@ class Restorer:
             return self._fail(record, str(exc))
         finally:
             os.close(fd)
-        whole = combine_hex(verified[i] for i in range(len(verified)))
+        whole = self.backend.whole_checksum([verified[i] for i in range(len(verified))])
         if whole != record.tree_hash:
             self.store.forget_segments(record)
             again = self.store.restore(record.id)
@@ -337,8 +334,8 @@ class Restorer:
                         shown(record.source_path), seg.offset, seg.last, detail, count)
 
         try:
-            got = self.client.fetch_verified(
-                record.vault, record.job_id, seg.offset, seg.last,
+            got = self.backend.fetch(
+                record.job_id, seg.offset, seg.last,
                 lambda offset, chunk: os.pwrite(fd, chunk, offset),  # local errors propagate
                 attempts=MAX_REFETCHES + 1, on_mismatch=mismatch)
         except (ChecksumMismatchError, TransportError) as exc:

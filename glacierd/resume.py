@@ -12,15 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from glacierd.glacier.limits import PartRange, parse_byte_range
-
-
-@dataclass(frozen=True)
-class RemotePart:
-    index: int
-    offset: int
-    length: int
-    tree_hash: str
+from glacierd.backends.base import RemotePart
+from glacierd.glacier.limits import PartRange
 
 
 @dataclass(frozen=True)
@@ -31,15 +24,14 @@ class ResumePlan:
     conflicts: tuple[int, ...]  # acknowledged here, but Glacier has other bytes
 
 
-def remote_parts(parts: Iterable[Mapping[str, str]], part_size: int) -> dict[int, RemotePart]:
-    """ListParts' ``Parts`` keyed by part index."""
+def remote_parts(parts: Iterable[RemotePart], part_size: int) -> dict[int, RemotePart]:
+    """The parts a backend lists, keyed by part index (ours are aligned to the part size)."""
     out: dict[int, RemotePart] = {}
     for part in parts:
-        first, last = parse_byte_range(part["RangeInBytes"])
-        if first % part_size:
+        if part.offset % part_size:
             continue  # not one of ours: a part size mismatch is caught by the caller
-        out[first // part_size] = RemotePart(first // part_size, first, last - first + 1,
-                                             part["SHA256TreeHash"])
+        index = part.offset // part_size
+        out[index] = RemotePart(index, part.offset, part.length, part.checksum)
     return out
 
 
@@ -55,7 +47,7 @@ def plan(ranges: Iterable[PartRange], acked: Mapping[int, tuple[int, str]],
         if theirs is not None and theirs.length != r.length:
             theirs = None  # a different split: send ours, which overwrites it
         if mine is not None and theirs is not None:
-            (skip if mine[1] == theirs.tree_hash else conflicts).append(r.index)
+            (skip if mine[1] == theirs.checksum else conflicts).append(r.index)
         elif theirs is not None:
             adopt.append(theirs)
         else:

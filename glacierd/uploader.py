@@ -36,11 +36,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glacierd import description, faultpoints, humanize, locks, resume
+from glacierd.backends import Backend, CompleteRefused, UploadGone
 from glacierd.errors import FileChangedError, NotAFileError, StoreError, UnreadableFileError
-from glacierd.glacier import GlacierClient, GlacierError, ResourceNotFoundException, limits
-from glacierd.glacier.errors import InvalidParameterValueException
+from glacierd.glacier import GlacierError, limits
 from glacierd.glacier.parts import FileShrankError, PartEngine
-from glacierd.glacier.treehash import Digests, combine_hex, tree_hash
+from glacierd.glacier.treehash import Digests, digests
 from glacierd.pathtext import shown
 from glacierd.ratelimit import TokenBucket
 from glacierd.readahead import FileIdentity, ReadAhead, ReadyPart
@@ -62,7 +62,6 @@ goes down when a retry rewinds."""
 
 @dataclass(frozen=True)
 class UploadSettings:
-    vault: str
     part_size: int = 16 * limits.MIB
     concurrency: int = 4
     follow_symlinks: bool = False
@@ -136,12 +135,12 @@ class _Progress:
 
 
 class Uploader:
-    """Uploads files through ``client`` to ``settings.vault``, recording in ``store``."""
+    """Uploads files to ``backend`` (a vault, a bucket), recording in ``store``."""
 
     def __init__(
         self,
         store: Store,
-        client: GlacierClient,
+        backend: Backend,
         settings: UploadSettings,
         *,
         limiter: TokenBucket | None = None,
@@ -150,7 +149,7 @@ class Uploader:
         now: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.store = store
-        self.client = client
+        self.backend = backend
         self.settings = settings
         self.limiter = limiter
         self.on_progress = on_progress
@@ -254,7 +253,7 @@ class Uploader:
             if upload is not None:
                 self._abandon(upload, "the file is now empty")
             archive = self.store.record_empty_archive(
-                record.id, self.settings.vault, st.st_mtime_ns,
+                record.id, self.backend.name, st.st_mtime_ns,
                 self._description(record, st, uuid.uuid4().hex))
             return Outcome(path, "archived", archive.archive_id, 0)
         if upload is not None:
@@ -272,10 +271,10 @@ class Uploader:
 
     def _start(self, record: FileRecord, st: os.stat_result) -> UploadRecord:
         size = st.st_size
-        part_size = limits.upload_part_size(size, self.settings.part_size, name=record.path)
+        part_size = self.backend.part_size(size, self.settings.part_size, name=shown(record.path))
         token = uuid.uuid4().hex
         desc = self._description(record, st, token)
-        upload = self.store.create_upload(record.id, self.settings.vault, token, desc, part_size,
+        upload = self.store.create_upload(record.id, self.backend.name, token, desc, part_size,
                                           size, st.st_mtime_ns, st.st_ino)
         faultpoints.hit("after-upload-row")
         return self._initiate(upload)
@@ -286,17 +285,14 @@ class Uploader:
             token=token, mode=stat.S_IMODE(st.st_mode)))
 
     def _initiate(self, upload: UploadRecord) -> UploadRecord:
-        upload_id = self.client.initiate_multipart_upload(upload.vault, upload.part_size,
-                                                          upload.description)
+        upload_id = self.backend.start_upload(upload.part_size, upload.description)
         faultpoints.hit("after-initiate")
         return self.store.set_upload_id(upload, upload_id)
 
     def _abandon(self, upload: UploadRecord, reason: str) -> None:
         if upload.upload_id:
             try:
-                self.client.abort_multipart_upload(upload.vault, upload.upload_id)
-            except ResourceNotFoundException:
-                pass
+                self.backend.abort(upload.upload_id)
             except GlacierError as exc:  # housekeeping aborts it later; the token tells
                 log.warning("%s: could not abort upload %s: %s", shown(upload.path),
                             upload.upload_id, exc)
@@ -323,25 +319,25 @@ class Uploader:
             return None
         if upload.status == UploadStatus.INITIATING:
             # A crash after Initiate but before its id was committed: the token finds it.
-            for listed in self.client.list_multipart_uploads(upload.vault):
-                if listed.get("ArchiveDescription") == upload.description:
-                    return self.store.set_upload_id(upload, listed["MultipartUploadId"])
+            for listed in self.backend.pending_uploads():
+                if listed.description == upload.description:
+                    return self.store.set_upload_id(upload, listed.upload_id)
             return self._initiate(upload)
         if upload.status == UploadStatus.COMPLETING:
             return upload
         assert upload.upload_id is not None
         try:
-            listing = self.client.list_parts(upload.vault, upload.upload_id)
-        except ResourceNotFoundException:
-            self._abandon(upload, f"Glacier no longer knows upload id {upload.upload_id} "
+            part_size, listed_parts = self.backend.uploaded_parts(upload.upload_id)
+        except UploadGone:
+            self._abandon(upload, f"the service no longer knows upload id {upload.upload_id} "
                                   "(expired after 24 h without activity?): starting over")
             return None
-        if int(listing.get("PartSizeInBytes") or upload.part_size) != upload.part_size:
-            self._abandon(upload, "Glacier reports another part size for this upload")
+        if (part_size or upload.part_size) != upload.part_size:
+            self._abandon(upload, "the service reports another part size for this upload")
             return None
         ranges = list(limits.part_ranges(upload.size, upload.part_size))
         acked = {p.index: (p.length, p.tree_hash) for p in upload.parts}
-        decision = resume.plan(ranges, acked, resume.remote_parts(listing["Parts"],
+        decision = resume.plan(ranges, acked, resume.remote_parts(listed_parts,
                                                                   upload.part_size))
         if decision.conflicts:
             self._abandon(upload, f"Glacier holds other bytes for parts {decision.conflicts[:5]}")
@@ -350,13 +346,14 @@ class Uploader:
         if lost:  # the plan is what is sent: the store's record follows it
             upload = self.store.forget_parts(upload, lost)
         for remote in decision.adopt:
-            local = tree_hash(os.pread(fd, remote.length, remote.offset))
-            if local != remote.tree_hash:
+            local = self.backend.part_checksum(digests(os.pread(fd, remote.length,
+                                                                 remote.offset)))
+            if local != remote.checksum:
                 self._abandon(upload, f"part at offset {remote.offset} on Glacier does "
                                       "not match the file: it changed")
                 return None
             self.store.part_acknowledged(upload, remote.index, remote.offset,
-                                         remote.length, remote.tree_hash, adopted=True)
+                                         remote.length, remote.checksum, adopted=True)
             self.store.event("info", "part-adopted",
                              f"{shown(upload.path)}: adopted part {remote.index} that "
                              "Glacier had but the store lacked")
@@ -384,12 +381,11 @@ class Uploader:
 
         def send(part: limits.PartRange, data: memoryview, d: Digests,
                  release: Callable[[], None]) -> None:
-            self.client.upload_part(upload.vault, upload_id, part.offset, data,
-                                    d.tree_hash, sha256=d.sha256, counter=count)
+            self.backend.send_part(upload_id, part.offset, data, d, count)
             release()  # the bytes are no longer needed; the commit is
             faultpoints.hit("after-part-2xx")
             self.store.part_acknowledged(upload, part.index, part.offset, part.length,
-                                         d.tree_hash)
+                                         self.backend.part_checksum(d))
             progress.acknowledged(part.length)
 
         try:
@@ -410,15 +406,14 @@ class Uploader:
     def _complete(self, upload: UploadRecord, *, resumed: bool) -> Outcome:
         assert upload.upload_id is not None
         if upload.status != UploadStatus.COMPLETING:
-            hashes = [upload.acked[i].tree_hash
-                      for i in range(limits.part_count(upload.size, upload.part_size))]
-            upload = self.store.set_completing(upload, combine_hex(hashes))
+            sums = [upload.acked[i].tree_hash
+                    for i in range(limits.part_count(upload.size, upload.part_size))]
+            upload = self.store.set_completing(upload, self.backend.whole_checksum(sums))
         assert upload.tree_hash is not None and upload.upload_id is not None
         faultpoints.hit("before-complete")
         try:
-            archive_id = self.client.complete_multipart_upload(
-                upload.vault, upload.upload_id, upload.size, upload.tree_hash)
-        except ResourceNotFoundException:
+            archive_id = self.backend.complete(upload.upload_id, upload.size, upload.tree_hash)
+        except UploadGone:
             if resumed:
                 # An earlier Complete may have succeeded and its answer been lost: uploading
                 # again could make a second archive. The next inventory decides (invariant 5).
@@ -429,8 +424,8 @@ class Uploader:
             self._abandon(upload, f"upload id {upload.upload_id} vanished before Complete")
             raise FileChangedError(
                 f"{shown(upload.path)}: the upload id vanished; starting over") from None
-        except InvalidParameterValueException as exc:
-            self._abandon(upload, f"Glacier refused Complete: {exc.message}")
+        except CompleteRefused as exc:
+            self._abandon(upload, f"the service refused Complete: {exc.message}")
             raise FileChangedError(
                 f"{shown(upload.path)}: Complete was refused; starting over") from exc
         faultpoints.hit("after-complete")

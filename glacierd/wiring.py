@@ -6,6 +6,8 @@ client from the same config.
 
 from __future__ import annotations
 
+from glacierd.backends import Backend
+from glacierd.backends.vault import VaultBackend
 from glacierd.config import Config
 from glacierd.errors import ConfigError
 from glacierd.glacier import GlacierClient, ResourceNotFoundException
@@ -36,8 +38,13 @@ def ensure_vault(client: GlacierClient, config: Config) -> None:
         client.create_vault(config.vault.name)
 
 
+def make_backend(config: Config, client: GlacierClient) -> Backend:
+    """Where the config says archives go: today, its [vault]."""
+    return VaultBackend(client, config.vault.name)
+
+
 def upload_settings(config: Config) -> UploadSettings:
-    return UploadSettings(vault=config.vault.name, part_size=config.upload.part_size,
+    return UploadSettings(part_size=config.upload.part_size,
                           concurrency=config.upload.concurrency,
                           follow_symlinks=config.upload.follow_symlinks,
                           lock_dir=config.state.dir / "locks")
@@ -50,5 +57,6 @@ def make_limiter(config: Config) -> TokenBucket | None:
 
 def make_uploader(config: Config, store: Store, client: GlacierClient,
                   on_progress: FileProgress | None = None) -> Uploader:
-    return Uploader(store, client, upload_settings(config), limiter=make_limiter(config),
+    return Uploader(store, make_backend(config, client), upload_settings(config),
+                    limiter=make_limiter(config),
                     on_progress=on_progress)

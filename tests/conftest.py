@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from glacierd.backends.vault import VaultBackend
 from glacierd.emulator import Emulator
 from glacierd.glacier import GlacierClient, RetryPolicy
 from glacierd.store.repository import Store
@@ -139,5 +140,5 @@ def vault_uploader(tmp_path: Path, emulator: Emulator, **settings: object) -> Up
     client = client_for(emulator)
     client.create_vault("v")
     settings.setdefault("part_size", MIB)
-    return Uploader(store_at_head(tmp_path), client,
-                    UploadSettings(vault="v", **settings))  # type: ignore[arg-type]
+    return Uploader(store_at_head(tmp_path), VaultBackend(client, "v"),
+                    UploadSettings(**settings))  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from glacierd import description
+from glacierd.backends.vault import VaultBackend
 from glacierd.config import UploadSection
 from glacierd.daemon import Daemon, local_config
 from glacierd.emulator import Emulator
@@ -119,7 +120,8 @@ def test_daemon_downloads_a_requested_restore_and_status_shows_it(tmp_path: Path
         src = tmp_path / "src"
         src.mkdir()
         (src / "doc.txt").write_bytes(b"bring me back")
-        Uploader(daemon.store, daemon.client, UploadSettings(vault="local")).upload_path(
+        Uploader(daemon.store, VaultBackend(daemon.client, "local"),
+                 UploadSettings()).upload_path(
             src / "doc.txt")
         restorer = make_restorer(daemon.config, daemon.store, daemon.client, now=daemon.now)
         [record] = restorer.request(restorer.select([str(src)]))  # what `restore` does

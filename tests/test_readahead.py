@@ -144,7 +144,7 @@ def test_resumed_upload_uses_only_the_parts_it_still_needs(
     path = tmp_path / "f.bin"
     data = random_file(path, 4 * MIB)
     # An earlier run that stopped after part 0: the store and Glacier both have it.
-    store, client, st = uploader.store, uploader.client, os.stat(path)
+    store, client, st = uploader.store, uploader.backend.client, os.stat(path)
     record = store.file_seen(str(path), st.st_size, st.st_mtime_ns, st.st_ino)
     upload = store.create_upload(record.id, "v", "token", "an earlier run", MIB, st.st_size,
                                  st.st_mtime_ns, st.st_ino)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from glacierd.backends.vault import VaultBackend
 from glacierd.emulator import Emulator
 from glacierd.glacier import InsufficientCapacityException
 from glacierd.restorer import Restorer, RestoreSettings, pick_versions
@@ -26,11 +27,12 @@ def _archived(tmp_path: Path, emu: Emulator) -> tuple[Restorer, bytes, list[dt.d
     store = open_store(tmp_path)
     (tmp_path / "src").mkdir()
     data = random_file(tmp_path / "src" / "f.bin", 2 * MIB + 5, seed=2)
-    Uploader(store, client, UploadSettings(vault="v", part_size=MIB)).upload_path(
+    Uploader(store, VaultBackend(client, "v"), UploadSettings(part_size=MIB)).upload_path(
         tmp_path / "src" / "f.bin")
     now = [T0]
-    restorer = Restorer(store, client, RestoreSettings(vault="v", restore_dir=tmp_path / "out",
-                                                       segment_size=MIB), now=lambda: now[0])
+    restorer = Restorer(store, VaultBackend(client, "v"),
+                        RestoreSettings(restore_dir=tmp_path / "out", segment_size=MIB),
+                        now=lambda: now[0])
     return restorer, data, now
 
 
@@ -56,7 +58,7 @@ def test_expedited_without_capacity_suggests_standard(tmp_path: Path,
         def no_capacity(*args: object, **kw: object) -> str:
             raise InsufficientCapacityException("Not enough capacity", status=400)
 
-        monkeypatch.setattr(restorer.client, "initiate_archive_retrieval", no_capacity)
+        monkeypatch.setattr(restorer.backend.client, "initiate_archive_retrieval", no_capacity)
         [record] = restorer.request(restorer.select([str(tmp_path / "src")]), tier="Expedited")
         assert record.status == "failed"
         assert "--tier Standard" in (record.error or "")
@@ -123,7 +125,7 @@ def test_restored_files_get_their_recorded_mode_back(tmp_path: Path,
             else:
                 contents[name] = random_file(src / name, MIB + 3, seed=len(name))
             (src / name).chmod(mode)
-        uploader = Uploader(store, client, UploadSettings(vault="v", part_size=MIB))
+        uploader = Uploader(store, VaultBackend(client, "v"), UploadSettings(part_size=MIB))
         for name in modes:
             assert uploader.upload_path(src / name).status == "archived"
         contents["old.bin"] = random_file(src / "old.bin", 1000, seed=9)
@@ -137,8 +139,8 @@ def test_restored_files_get_their_recorded_mode_back(tmp_path: Path,
         assert uploader.upload_path(src / "old.bin").status == "archived"
         monkeypatch.undo()
 
-        restorer = Restorer(store, client, RestoreSettings(
-            vault="v", restore_dir=tmp_path / "out", segment_size=MIB))
+        restorer = Restorer(store, VaultBackend(client, "v"), RestoreSettings(
+            restore_dir=tmp_path / "out", segment_size=MIB))
         records = restorer.request(restorer.select([str(src)]))
         deadline = time.monotonic() + 30
         while any(store.restore(r.id).status not in ("done", "failed") for r in records):
@@ -162,8 +164,9 @@ def test_a_restore_and_the_daemon_never_download_one_archive_together(
     with Emulator(tmp_path / "emu") as emu:
         restorer, data, _now = _archived(tmp_path, emu)
         settings = dataclasses.replace(restorer.settings, lock_dir=tmp_path / "locks")
-        first = Restorer(restorer.store, restorer.client, settings, now=restorer.now)
-        second = Restorer(restorer.store, client_for(emu), settings, now=restorer.now)
+        first = Restorer(restorer.store, restorer.backend, settings, now=restorer.now)
+        second = Restorer(restorer.store, VaultBackend(client_for(emu), "v"), settings,
+                          now=restorer.now)
         [record] = first.request(first.select([str(tmp_path / "src")]), overwrite=True)
         real_fsync_dir = restorer_mod.fsync_dir
         served: list[int] = []

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from glacierd import resume
+from glacierd.backends import RemotePart
 from glacierd.glacier import limits
 
 MIB = limits.MIB
 
 
-def _remote(*parts: tuple[int, int, str]) -> dict[int, resume.RemotePart]:
+def _remote(*parts: tuple[int, int, str]) -> dict[int, RemotePart]:
+    """What a backend lists: (first byte, last byte, checksum)."""
     return resume.remote_parts(
-        [{"RangeInBytes": f"{a}-{b}", "SHA256TreeHash": h} for a, b, h in parts], MIB)
+        [RemotePart(a // MIB, a, b - a + 1, h) for a, b, h in parts], MIB)
 
 
 def test_plan_skips_adopts_sends_and_flags_conflicts() -> None:

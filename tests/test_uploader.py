@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from glacierd import description
+from glacierd.backends.vault import VaultBackend
 from glacierd.emulator import Emulator
 from glacierd.glacier import GlacierClient, treehash
 from glacierd.store.models import Part, Upload
@@ -31,8 +32,8 @@ open_store = store_at_head
 
 def make_uploader(tmp_path: Path, client: GlacierClient, **settings: object) -> Uploader:
     settings.setdefault("part_size", MIB)
-    return Uploader(open_store(tmp_path), client,
-                    UploadSettings(vault="v", **settings))  # type: ignore[arg-type]
+    return Uploader(open_store(tmp_path), VaultBackend(client, "v"),
+                    UploadSettings(**settings))  # type: ignore[arg-type]
 
 
 def vault_archives(emu: Emulator) -> list[dict[str, object]]:
@@ -132,7 +133,7 @@ def test_special_files_symlinks_and_vanished_files_are_refused_with_reasons(
         assert outcome.status == "gone" and reason in (outcome.error or ""), outcome
         assert uploader.store.file(str(tmp_path / name)) is None
     sock.close()
-    follow = make_uploader(tmp_path, uploader.client, follow_symlinks=True)
+    follow = make_uploader(tmp_path, uploader.backend.client, follow_symlinks=True)
     assert follow.upload_path(tmp_path / "link").status == "archived"
 
 
@@ -184,7 +185,7 @@ def test_progress_reaches_the_store_at_most_once_a_second(tmp_path: Path,
 
     store.update_progress = counting  # type: ignore[method-assign]
     frozen = [100.0]
-    uploader = Uploader(store, client, UploadSettings(vault="v", part_size=MIB),
+    uploader = Uploader(store, VaultBackend(client, "v"), UploadSettings(part_size=MIB),
                         clock=lambda: frozen[0])
     random_file(tmp_path / "f.bin", 8 * MIB)
     uploader.upload_path(tmp_path / "f.bin")
@@ -210,7 +211,8 @@ def test_file_growing_during_upload_is_detected_and_uploaded_anew(
             with open(path, "ab") as fh:
                 fh.write(b"appended while uploading")
 
-    uploader = Uploader(store, client, UploadSettings(vault="v", part_size=MIB, concurrency=1),
+    uploader = Uploader(store, VaultBackend(client, "v"),
+                        UploadSettings(part_size=MIB, concurrency=1),
                         on_progress=grow)
     outcome = uploader.upload_path(path)
     final = path.read_bytes()
@@ -275,7 +277,7 @@ def test_lost_complete_answer_with_vanished_upload_id_waits_for_the_inventory(
     from glacierd.store.models import UploadStatus
 
     uploader = vault_uploader(tmp_path, emulator)
-    client = uploader.client
+    client = uploader.backend.client
     path = tmp_path / "precious.bin"
     data = random_file(path, 3 * MIB + 3, seed=31)
     record = uploader.store.file_seen(str(path), len(data), path.stat().st_mtime_ns,
@@ -390,7 +392,7 @@ def test_resume_sends_what_the_plan_says_even_a_part_recorded_as_acknowledged(
     again on resume, not skipped (which made Complete fail and the upload restart)."""
     uploader = vault_uploader(tmp_path, emulator, concurrency=1)
     data = random_file(tmp_path / "f.bin", 3 * MIB + 7, seed=33)
-    original = uploader.client.upload_part
+    original = uploader.backend.client.upload_part
 
     def loses_part_one(vault: str, upload_id: str, offset: int, *args: object,
                        **kw: object) -> str:
@@ -401,15 +403,14 @@ def test_resume_sends_what_the_plan_says_even_a_part_recorded_as_acknowledged(
     def crash(*_args: object, **_kw: object) -> None:
         raise KeyboardInterrupt("killed before Complete")
 
-    uploader.client.upload_part = loses_part_one  # type: ignore[method-assign,assignment]
+    uploader.backend.client.upload_part = loses_part_one  # type: ignore[method-assign,assignment]
     uploader._complete = crash  # type: ignore[method-assign,assignment]
     with pytest.raises(KeyboardInterrupt):
         uploader.upload_path(tmp_path / "f.bin")
     [unfinished] = uploader.store.unfinished_uploads()
     assert sorted(unfinished.acked) == [0, 1, 2, 3]
-    resumed = Uploader(uploader.store, uploader.client.__class__(
-        "us-east-1", endpoint_url=emulator.endpoint_url, credentials=emulator.credentials,
-        retry_policy=fast_policy()), uploader.settings)
+    resumed = Uploader(uploader.store, VaultBackend(client_for(emulator), "v"),
+                       uploader.settings)
     emulator.reset_stats()
     outcome = resumed.upload_path(tmp_path / "f.bin")
     assert outcome.status == "archived"
