@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from glacierd.backends.memory import MemoryBackend
 from glacierd.glacier import treehash
 from glacierd.restorer import Restorer, RestoreSettings
@@ -27,10 +29,8 @@ def test_upload_resume_after_the_service_forgot_and_restore(tmp_path: Path) -> N
             uploader.stopping.set()  # SIGTERM after two parts
 
     backend.send_part = send_then_stop  # type: ignore[method-assign,assignment]
-    try:
+    with pytest.raises(InterruptedError):
         uploader.upload_path(tmp_path / "f.bin")
-    except InterruptedError:
-        pass
     [upload] = store.unfinished_uploads()
     assert len(upload.parts) == 2
     backend.send_part = real_send  # type: ignore[method-assign]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from glacierd.glacier import limits
 from glacierd.glacier.errors import ChecksumMismatchError, InvalidInputError
-from glacierd.glacier.treehash import Digests, combine_hex, tree_hash
+from glacierd.glacier.treehash import Digests, tree_hash
 
 from .base import (
     ByteCounter,
@@ -28,6 +28,7 @@ from .base import (
     RetrievalStatus,
     UploadGone,
 )
+from .vault import VaultRules
 
 
 @dataclass
@@ -44,7 +45,7 @@ class StoredArchive:
     checksum: str
 
 
-class MemoryBackend:
+class MemoryBackend(VaultRules):
     def __init__(self, name: str = "memory") -> None:
         self.name = name
         self.uploads: dict[str, _Upload] = {}
@@ -64,15 +65,6 @@ class MemoryBackend:
             self.retrievals.pop(upload_or_ticket, None)
 
     # --- uploads ---
-    def part_size(self, size: int, configured: int, *, name: str) -> int:
-        return limits.upload_part_size(size, configured, name=name)
-
-    def part_checksum(self, d: Digests) -> str:
-        return d.tree_hash
-
-    def whole_checksum(self, parts: Sequence[str]) -> str:
-        return combine_hex(parts)
-
     def start_upload(self, part_size: int, description: str) -> str:
         self._count("start_upload")
         limits.check_part_size(part_size)

@@ -49,12 +49,9 @@ def _as(kind: type[GlacierError], *when: type[GlacierError]) -> Iterator[None]:
                    request_id=exc.request_id) from exc
 
 
-class VaultBackend:
-    def __init__(self, client: GlacierClient, vault: str) -> None:
-        self.client = client
-        self.name = vault
+class VaultRules:
+    """A vault's rules: parts of 1 MiB x 2^n; checksums are SHA-256 tree hashes."""
 
-    # --- uploads ---
     def part_size(self, size: int, configured: int, *, name: str) -> int:
         return limits.upload_part_size(size, configured, name=name)
 
@@ -63,6 +60,12 @@ class VaultBackend:
 
     def whole_checksum(self, parts: Sequence[str]) -> str:
         return combine_hex(parts)
+
+
+class VaultBackend(VaultRules):
+    def __init__(self, client: GlacierClient, vault: str) -> None:
+        self.client = client
+        self.name = vault
 
     def start_upload(self, part_size: int, description: str) -> str:
         return self.client.initiate_multipart_upload(self.name, part_size, description)
