@@ -123,3 +123,44 @@ def test_parse_authorization_rejects_garbage() -> None:
         sigv4.parse_authorization("Basic dXNlcjpwYXNz")
     with pytest.raises(ValueError):
         sigv4.parse_authorization("AWS4-HMAC-SHA256 Credential=a/b, Signature=x")
+
+
+S3_CASES = [
+    ("PUT", "http://127.0.0.1:9000/backups/photos/2026/caf%C3%A9%20%E2%98%83%2Bplus.jpg",
+     {"x-amz-storage-class": "DEEP_ARCHIVE", "If-None-Match": "*",
+      "x-amz-checksum-sha256": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+      "x-amz-meta-glacierd": "glacierd1 eyJwIjoiL3gifQ"}, b"hello"),
+    ("GET", "http://127.0.0.1:9000/backups?list-type=2&prefix=a%2Fb%20c&continuation-token=1%2Fx",
+     {}, b""),
+    ("POST", "http://127.0.0.1:9000/backups/key?uploads", {"x-amz-checksum-algorithm": "SHA256"},
+     b""),
+    ("PUT", "http://127.0.0.1:9000/backups/key?partNumber=3&uploadId=2~abc.def_G-h",
+     {"Content-Length": "5"}, b"12345"),
+    ("GET", "http://localhost:9000/backups/a//b/../c.txt", {"Range": "bytes=0-9",
+                                                            "x-amz-checksum-mode": "ENABLED"}, b""),
+    ("POST", "http://127.0.0.1:9000/backups/k?restore", {"Content-Type": "application/xml"},
+     b"<RestoreRequest><Days>1</Days></RestoreRequest>"),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "headers", "body"), S3_CASES)
+def test_s3_signatures_are_byte_identical_to_botocore(
+    method: str, url: str, headers: dict[str, str], body: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """S3's canonical URI is the key as sent (encoded once, slashes and dots kept)."""
+    creds = Credentials("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+    payload = hashlib.sha256(body).hexdigest()
+    monkeypatch.setattr(botocore.auth, "get_current_datetime",
+                        lambda: FROZEN.replace(tzinfo=None))
+    request = AWSRequest(method=method, url=url, headers=dict(headers), data=body)
+    bcreds = botocore.credentials.Credentials(creds.access_key, creds.secret_key)
+    botocore.auth.S3SigV4Auth(bcreds, "s3", "us-east-1").add_auth(request)
+    assert request.headers["X-Amz-Content-SHA256"] == payload
+    ours = sigv4.sign(method, url, {**headers, "X-Amz-Content-SHA256": payload}, payload, creds,
+                      "us-east-1", "s3", FROZEN)
+    assert ours["Authorization"] == request.headers["Authorization"]
+    path = url.split("?")[0].split("9000", 1)[1]
+    assert sigv4.canonical_uri(path, "s3") == path, "the key as sent"
+    if "%" in path or "//" in path:
+        assert sigv4.canonical_uri(path, "glacier") != path, "other services: encoded again"

@@ -93,8 +93,12 @@ def _normalize_path(path: str) -> str:
     return head + "/".join(out) + tail
 
 
-def canonical_uri(path: str) -> str:
-    """The path as it goes into the canonical request (non-S3 rules: encoded again)."""
+def canonical_uri(path: str, service: str = "glacier") -> str:
+    """The path as it goes into the canonical request. Every service but S3
+    normalises it and URI-encodes it once more; S3 takes the path as sent (its
+    keys are URI-encoded once, ``/`` kept, and may hold ``//`` or ``..``)."""
+    if service == "s3":
+        return path or "/"
     return quote(_normalize_path(path), safe="/~")
 
 
@@ -130,6 +134,7 @@ def canonical_request(
     url: str,
     signed: Mapping[str, list[str]],
     payload_sha256: str,
+    service: str = "glacier",
 ) -> str:
     parts = urlsplit(url)
     names = sorted(signed)
@@ -139,7 +144,7 @@ def canonical_request(
     return "\n".join(
         [
             method.upper(),
-            canonical_uri(parts.path),
+            canonical_uri(parts.path, service),
             canonical_query(parts.query),
             canonical_headers,
             ";".join(names),
@@ -194,7 +199,7 @@ def sign(
     replaced = {"x-amz-date", "x-amz-security-token"}
     kept = [(k, v) for k, v in items if k.lower() not in replaced]
     signed = headers_to_sign(url, [*kept, *added.items()])
-    canonical = canonical_request(method, url, signed, payload_sha256)
+    canonical = canonical_request(method, url, signed, payload_sha256, service)
     scope = credential_scope(stamp[:8], region, service)
     key = signing_key(credentials.secret_key, stamp[:8], region, service)
     sig = signature(key, string_to_sign(stamp, scope, canonical))
