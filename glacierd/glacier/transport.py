@@ -19,7 +19,7 @@ import io
 import logging
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 from urllib.parse import quote, urlencode
@@ -173,11 +173,33 @@ _TRANSPORT_ERRORS = (
 )
 
 
+@dataclass(frozen=True)
+class Wire:
+    """What differs between AWS services on the wire, for ``Transport``: how a
+    request's path is built from its segments, the headers every request
+    carries, where the request id is, and how an error answer is read."""
+
+    service: str  # for messages: "Glacier", "S3"
+    path: Callable[[Sequence[str]], str]
+    headers: Mapping[str, str]
+    request_id_header: str
+    error: Callable[[int, bytes, str | None], errors.GlacierError]
+
+
+def glacier_wire(account_id: str = "-") -> Wire:
+    def path(segments: Sequence[str]) -> str:
+        return "/".join(quote(s, safe="") for s in (account_id, *segments))
+
+    return Wire("Glacier", path, {"x-amz-glacier-version": API_VERSION}, "x-amzn-RequestId",
+                errors.from_response)
+
+
 class Transport:
-    """Sends signed Glacier requests with retries. Thread-safe.
+    """Sends signed requests with retries. Thread-safe. Glacier's wire unless told.
 
     ``session`` and ``policy`` are injectable; tests pass a policy whose sleep
-    records instead of waiting.
+    records instead of waiting. This is the one place where transport failures
+    (``requests`` and ``urllib3`` exceptions) become ``TransportError``.
     """
 
     def __init__(
@@ -186,6 +208,7 @@ class Transport:
         auth: SigV4Auth,
         *,
         account_id: str = "-",
+        wire: Wire | None = None,
         timeout: float = 60.0,
         connect_timeout: float = 10.0,
         policy: RetryPolicy | None = None,
@@ -194,6 +217,7 @@ class Transport:
     ) -> None:
         self.endpoint_url = endpoint_url.rstrip("/")
         self.account_id = account_id
+        self.wire = wire or glacier_wire(account_id)
         self.timeout = (connect_timeout, timeout)
         self.policy = policy or RetryPolicy()
         self._auth = auth
@@ -220,8 +244,7 @@ class Transport:
         return session
 
     def url(self, *segments: str, query: Mapping[str, str] | None = None) -> str:
-        path = "/".join(quote(s, safe="") for s in (self.account_id, *segments))
-        url = f"{self.endpoint_url}/{path}"
+        url = f"{self.endpoint_url}/{self.wire.path(segments)}"
         if query:
             url += "?" + urlencode(sorted(query.items()), quote_via=quote, safe="")
         return url
@@ -240,7 +263,7 @@ class Transport:
         counter: ByteCounter = null_counter,
         stream: bool = False,
     ) -> requests.Response:
-        """Send one Glacier operation and return its successful response.
+        """Send one operation and return its successful response.
 
         For ``stream=False`` the whole response body has been read (a short
         read counts as a transient failure and is retried). For
@@ -253,7 +276,7 @@ class Transport:
             succeeded = False
             try:
                 send_headers = {
-                    "x-amz-glacier-version": API_VERSION,
+                    **self.wire.headers,
                     "x-amz-content-sha256": body.sha256 if body is not None else EMPTY_SHA256,
                     **(headers or {}),
                 }
@@ -272,7 +295,7 @@ class Transport:
                     stream=True,
                     allow_redirects=False,
                 )
-                request_id = response.headers.get("x-amzn-RequestId")
+                request_id = response.headers.get(self.wire.request_id_header)
                 if response.status_code in expect:
                     if not stream:
                         _ = response.content  # may raise on a short read
@@ -282,7 +305,7 @@ class Transport:
                     )
                     succeeded = True
                     return response
-                error = errors.from_response(response.status_code, response.content, request_id)
+                error = self.wire.error(response.status_code, response.content, request_id)
                 response.close()
             except errors.GlacierError:
                 raise
@@ -311,8 +334,8 @@ class Transport:
             ):
                 if retry is Retry.IF_NOT_PROCESSED and error.status and error.status >= 500:
                     raise errors.OutcomeUnknownError(
-                        f"{operation}: Glacier answered {error}; the request may or may not "
-                        "have taken effect, so it is not retried",
+                        f"{operation}: {self.wire.service} answered {error}; the request may or "
+                        "may not have taken effect, so it is not retried",
                         code=error.code,
                         status=error.status,
                         request_id=error.request_id,
