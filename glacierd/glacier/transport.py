@@ -15,6 +15,7 @@ provably did not take effect.
 from __future__ import annotations
 
 import enum
+import hashlib
 import io
 import logging
 import os
@@ -64,6 +65,11 @@ class Body(Protocol):
 class MemoryBody:
     data: bytes | bytearray | memoryview
     sha256: str
+
+    @classmethod
+    def of(cls, data: bytes) -> MemoryBody:
+        """A small body whose SHA-256 is computed here."""
+        return cls(data, hashlib.sha256(data).hexdigest())
 
     @property
     def length(self) -> int:
