@@ -8,7 +8,7 @@ than the archive. Three findings:
   glacierd's (a catalog rebuild, or a Complete whose answer was lost);
 * ``foreign`` — archives with someone else's description, listed only;
 * ``missing`` — catalog entries the vault should have listed but did not;
-* ``confirmed`` — unconfirmed uploads (DESIGN invariant 5) found in the vault,
+* ``confirmed`` — unconfirmed uploads (docs/design.md invariant 5) found in the vault,
   matched by upload token, tree hash and size.
 """
 

@@ -1,7 +1,7 @@
 """Resume planning (pure): given what the store acknowledged and what Glacier
 lists, decide which parts to skip, which to check for adoption, which to send.
 
-DESIGN invariant 3: only parts that were not acknowledged are sent again, and
+docs/design.md invariant 3: only parts that were not acknowledged are sent again, and
 a part Glacier has that the store lacks (a crash between the 2xx and the
 commit) is adopted only if its tree hash matches the local bytes — which the
 caller checks, since that needs the file.

@@ -1,7 +1,7 @@
 """Watched folders: find files, wait until they settle, record them as pending.
 
 The watcher never uploads: it writes ``pending`` rows into the store, which is
-the queue, so a crash loses nothing (DESIGN invariant 7). Three sources feed
+the queue, so a crash loses nothing (docs/design.md invariant 7). Three sources feed
 it: a scan at start (what arrived while the daemon was down), watchdog events,
 and a periodic rescan for what events missed (network filesystems, overflows).
 

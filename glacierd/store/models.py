@@ -104,7 +104,7 @@ class UploadStatus(enum.StrEnum):
     COMPLETING = "completing"  # final tree hash recorded; Complete sent or about to be
     DONE = "done"  # archive id recorded in the same transaction
     UNCONFIRMED = "unconfirmed"  # Complete's answer was lost and the upload id is gone:
-    # the next inventory decides (DESIGN invariant 5); never re-uploaded meanwhile
+    # the next inventory decides (docs/design.md invariant 5); never re-uploaded meanwhile
     ABANDONED = "abandoned"  # file changed or upload id expired; a new upload replaces it
 
 
@@ -112,7 +112,7 @@ UNFINISHED = (UploadStatus.INITIATING, UploadStatus.UPLOADING, UploadStatus.COMP
 
 
 class File(Base):
-    """A path the daemon has seen; never forgotten (DESIGN invariant 7)."""
+    """A path the daemon has seen; never forgotten (docs/design.md invariant 7)."""
 
     __tablename__ = "files"
 
@@ -165,7 +165,7 @@ class Upload(Base):
 
 
 class Part(Base):
-    """A part Glacier acknowledged (DESIGN invariant 2)."""
+    """A part Glacier acknowledged (docs/design.md invariant 2)."""
 
     __tablename__ = "parts"
     __table_args__ = (UniqueConstraint("upload_id", "index", name="uq_parts_upload_index"),)

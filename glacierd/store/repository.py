@@ -277,7 +277,7 @@ class Store:
             return _upload(row)
 
     def set_upload_id(self, upload: UploadRecord, upload_id: str) -> UploadRecord:
-        """DESIGN invariant 1: committed before the first part is sent."""
+        """docs/design.md invariant 1: committed before the first part is sent."""
         with self._tx() as s:
             row = s.get(Upload, upload.id)
             assert row is not None
@@ -287,7 +287,7 @@ class Store:
 
     def part_acknowledged(self, upload: UploadRecord, index: int, offset: int, length: int,
                           tree_hash: str, *, adopted: bool = False) -> None:
-        """DESIGN invariant 2: after Glacier's 2xx, in its own committed transaction."""
+        """docs/design.md invariant 2: after Glacier's 2xx, in its own committed transaction."""
         with self._core_tx() as conn:
             existing = conn.execute(_RECORDED_PART, {"upload": upload.id, "index": index}).first()
             if existing is not None:
@@ -302,7 +302,7 @@ class Store:
 
     def forget_parts(self, upload: UploadRecord, indices: Sequence[int]) -> UploadRecord:
         """Parts recorded as acknowledged that the service no longer lists: they
-        are sent again (DESIGN invariant 3: the resume plan, not the record, decides)."""
+        are sent again (docs/design.md invariant 3: the resume plan, not the record, decides)."""
         from sqlalchemy import delete
 
         with self._tx() as s:
@@ -322,7 +322,7 @@ class Store:
             return _upload(row)
 
     def set_completing(self, upload: UploadRecord, tree_hash: str) -> UploadRecord:
-        """DESIGN invariant 5: the final hash is recorded before Complete is sent."""
+        """docs/design.md invariant 5: the final hash is recorded before Complete is sent."""
         with self._tx() as s:
             row = s.get(Upload, upload.id)
             assert row is not None
@@ -625,7 +625,7 @@ class Store:
             return True
 
     def confirm_upload(self, upload_row: int, archive_id: str) -> None:
-        """An unconfirmed upload found in the inventory (DESIGN invariant 5)."""
+        """An unconfirmed upload found in the inventory (docs/design.md invariant 5)."""
         with self._tx() as s:
             row = s.get(Upload, upload_row)
             assert row is not None
