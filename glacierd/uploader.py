@@ -200,7 +200,11 @@ class Uploader:
                 os.close(fd)
                 return Outcome(abspath, "busy", None, st.st_size,
                                "another glacierd process is uploading it")
-            record = self.store.file_seen(abspath, st.st_size, st.st_mtime_ns, st.st_ino)
+            try:
+                record = self.store.file_seen(abspath, st.st_size, st.st_mtime_ns, st.st_ino)
+            except BaseException:
+                os.close(fd)  # _upload_record owns it from here on
+                raise
             return self._upload_record(record, fd, st, readahead, root)
 
     # --- the work --------------------------------------------------------------------
