@@ -242,7 +242,7 @@ def _run_local(ctx: Context, watch_dirs: tuple[str, ...], state_dir: str | None,
                                credentials=emulator.credentials)
         folders = ", ".join(shown(w) for w in watches)
         click.echo(f"glacierd: backing up {folders} to a local Glacier emulator (data in "
-                   f"{state}).\nDrop files there; `glacierd status --local"
+                   f"{state}).\nDrop files there; `{_this_command()} status --local"
                    + (f" --state-dir {state}" if state_dir else "")
                    + "` shows progress. Ctrl-C stops.", err=True)
         code = Daemon(config, client=client, reload=lambda: config, signals=signals,
@@ -251,6 +251,19 @@ def _run_local(ctx: Context, watch_dirs: tuple[str, ...], state_dir: str | None,
         _withdraw_local_endpoint(state)
         emulator.stop()
     raise click.exceptions.Exit(code)
+
+
+def _this_command() -> str:
+    """How to run glacierd again: ``glacierd`` when that is on the PATH, else the
+    path this process was started with (``.venv/bin/glacierd``)."""
+    import os
+    import shutil
+
+    started = sys.argv[0]
+    if os.path.basename(started) == "glacierd" and shutil.which("glacierd") != os.path.abspath(
+            started):
+        return os.path.relpath(started) if not started.startswith("/") else started
+    return "glacierd"
 
 
 LOCAL_CREDENTIALS_FILE = "local-credentials.json"
