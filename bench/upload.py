@@ -106,16 +106,20 @@ def timed(argv: list[str], emulator_pid: int | None = None) -> Run:
     return Run(elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, emulator)
 
 
-def quiet_machine(payload: Path) -> None:
+def quiet_machine(payload: Path, drop_caches: bool) -> None:
     """The same starting point for every run.
 
     Dirty pages of earlier runs are written back now: the kernel would otherwise
     flush them ~30 s later, on the cores of whichever run happens to be going.
-    Where allowed (root), the page cache is emptied too, and the payload read back
-    into it: the emulator's writes then find free memory instead of making the
-    kernel reclaim pages, which cost up to a CPU-second per GiB in some runs.
+    With ``--drop-caches`` (and as root), the whole machine's page cache is
+    emptied too, and the payload read back into it: the emulator's writes then
+    find free memory instead of making the kernel reclaim pages, which cost up
+    to a CPU-second per GiB in some runs. Off by default: a benchmark leaves the
+    machine as it found it.
     """
     os.sync()
+    if not drop_caches:
+        return
     try:
         with open("/proc/sys/vm/drop_caches", "w") as fh:
             fh.write("1\n")
@@ -185,6 +189,8 @@ def main() -> None:
     parser.add_argument("--part-mib", type=int, default=16)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--drop-caches", action="store_true",
+                        help="empty the whole machine's page cache before each run (root)")
     parser.add_argument("--child")
     parser.add_argument("--url", default="")
     parser.add_argument("--path", default="")
@@ -210,7 +216,7 @@ def main() -> None:
                 fh.write(os.urandom(MIB))
         for rnd in range(args.rounds):
             for kind in kinds:
-                quiet_machine(path)
+                quiet_machine(path, args.drop_caches)
                 runs[kind].append(run_one(kind, tmp, emu_home, path, args, rnd))
                 for emu_dir in emu_home.glob("emu-*"):  # keep memory or disk from filling up
                     subprocess.run(["rm", "-rf", str(emu_dir)], check=True)
