@@ -1,0 +1,162 @@
+"""Many small files through the real daemon, beside boto3 doing the same requests.
+
+    python bench/smallfiles.py [--files 500] [--size 1024]
+
+glacierd: a `glacierd run` process watches a folder into which the files are
+dropped (already settled: their mtimes are old); it queues and uploads each
+through a multipart upload (Initiate, one part, Complete: the crash-safe path).
+The peer: boto3 making the same three requests per file, one file after the
+other, against its own emulator. Reported: files per second (wall, from the
+daemon's start to the last file archived, start-up included), CPU-milliseconds
+per file of each client process, and requests per file as the emulator counted
+them. Walls are noisy on two shared cores; CPU per file is the steadier figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import resource
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ACCESS, SECRET = "GLACIERDEMULATOR", "glacierd-emulator-secret-key"
+
+
+def start_emulator(data: Path) -> tuple[subprocess.Popen[str], str]:
+    emu = subprocess.Popen([sys.executable, "-m", "glacierd.emulator", "--port", "0",
+                            "--data-dir", str(data), "--test-endpoints"],
+                           stdout=subprocess.PIPE, text=True)
+    assert emu.stdout is not None
+    return emu, emu.stdout.readline().strip()
+
+
+def process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def archived(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
+            return int(conn.execute("SELECT count(*) FROM files WHERE state = 'archived'")
+                       .fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+def run_glacierd(tmp: Path, url: str, folder: Path, files: int) -> tuple[float, float]:
+    cfg = tmp / "glacierd.toml"
+    cfg.write_text(f"""[aws]
+endpoint_url = "{url}"
+access_key_id = "{ACCESS}"
+secret_access_key = "{SECRET}"
+[vault]
+name = "small"
+create = true
+[state]
+dir = "{tmp / 'state'}"
+[schedule]
+drain_seconds = 0.2
+settle_check_seconds = 0.2
+[[watch]]
+path = "{folder}"
+settle_seconds = 1
+""")
+    glacierd = [sys.executable, "-m", "glacierd.cli", "--config", str(cfg)]
+    subprocess.run([*glacierd, "db", "upgrade"], check=True, stdout=subprocess.DEVNULL)
+    started = time.monotonic()
+    daemon = subprocess.Popen([*glacierd, "run"], stderr=subprocess.DEVNULL)
+    try:
+        db = tmp / "state" / "glacierd.db"
+        while archived(db) < files:
+            if time.monotonic() - started > 3600:
+                raise SystemExit("glacierd did not archive every file within an hour")
+            time.sleep(0.2)  # polling another process's store: there is no event
+        wall = time.monotonic() - started
+        cpu = process_cpu(daemon.pid)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=120)
+    return wall, cpu
+
+
+def boto3_child(url: str, folder: str) -> None:
+    import boto3
+    from botocore.utils import calculate_tree_hash
+
+    client = boto3.client("glacier", region_name="us-east-1", endpoint_url=url,
+                          aws_access_key_id=ACCESS, aws_secret_access_key=SECRET)
+    client.create_vault(vaultName="small")
+    for name in sorted(os.listdir(folder)):
+        data = Path(folder, name).read_bytes()
+        upload = client.initiate_multipart_upload(vaultName="small", partSize=str(2**20),
+                                                  archiveDescription=name)
+        client.upload_multipart_part(vaultName="small", uploadId=upload["uploadId"],
+                                     range=f"bytes 0-{len(data) - 1}/*", body=data)
+        client.complete_multipart_upload(vaultName="small", uploadId=upload["uploadId"],
+                                         archiveSize=str(len(data)),
+                                         checksum=calculate_tree_hash(io.BytesIO(data)))
+
+
+def run_boto3(url: str, folder: Path) -> tuple[float, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    subprocess.run([sys.executable, __file__, "--child", url, str(folder)], check=True)
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=500)
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--child", nargs=2)
+    args = parser.parse_args()
+    if args.child:
+        boto3_child(*args.child)
+        return
+    from glacierd.emulator import fetch_stats
+
+    place = "/dev/shm" if Path("/dev/shm").is_dir() else None
+    results = {}
+    with tempfile.TemporaryDirectory(dir=place) as name:
+        tmp = Path(name)
+        folder = tmp / "inbox"
+        folder.mkdir()
+        old = time.time() - 3600
+        for i in range(args.files):
+            path = folder / f"file-{i:06d}.txt"
+            path.write_bytes(os.urandom(args.size))
+            os.utime(path, (old, old))
+        for kind in ("glacierd", "boto3"):
+            emu, url = start_emulator(tmp / f"emu-{kind}")
+            try:
+                wall, cpu = (run_glacierd(tmp, url, folder, args.files) if kind == "glacierd"
+                             else run_boto3(url, folder))
+                stats = fetch_stats(url)
+            finally:
+                emu.terminate()
+                emu.wait()
+            requests = sum(stats["requests"].values())
+            results[kind] = (wall, cpu, requests)
+    print(f"{args.files} files of {args.size} bytes, one emulator each (data in "
+          f"{place or tempfile.gettempdir()})")
+    print(f"{'':<10}{'files/s':>9}{'CPU ms/file':>13}{'requests/file':>15}")
+    for kind, (wall, cpu, requests) in results.items():
+        print(f"{kind:<10}{args.files / wall:>9.1f}{cpu * 1000 / args.files:>13.2f}"
+              f"{requests / args.files:>15.2f}")
+    print("glacierd's wall includes its start-up, the start-up scan and settling (1 s)")
+
+
+if __name__ == "__main__":
+    main()
