@@ -59,7 +59,8 @@ def test_the_first_failure_stops_reading_and_is_raised(tmp_path: Path) -> None:
         engine.run(fd, list(limits.part_ranges(20 * MIB, MIB)), MIB, 2, send)
     os.close(fd)
     engine.close()
-    assert len(sent) <= 4, "no more reads once a part failed"
+    # Parts already read when part 1 failed (one a buffer: 2) may still go; no other.
+    assert len(sent) - sent.index(1) - 1 <= 2 and len(sent) < 20, sent
 
 
 def test_stop_and_a_shrinking_file(tmp_path: Path) -> None:
