@@ -99,7 +99,9 @@ class _Progress:
         self._lock = threading.Lock()
         self.acked = sum(p.length for p in upload.parts)
         self.in_flight = 0
-        self._last_write = 0.0
+        # The first write comes a second in: a small file (or a fast one) costs the
+        # store no progress transaction at all.
+        self._last_write = clock()
         self._window: list[tuple[float, int]] = [(clock(), self.acked)]
         if on_progress is not None:  # where it starts: above 0, it resumes
             on_progress(upload.path, self.acked, upload.size)
@@ -113,7 +115,7 @@ class _Progress:
         with self._lock:
             self.in_flight -= length
             self.acked += length
-            self._tick(force=self.acked >= self._upload.size)
+            self._tick()  # the end needs no write: finish_upload clears in-flight and ETA
 
     def _tick(self, force: bool = False) -> None:
         done = self.acked + max(0, self.in_flight)
@@ -242,17 +244,15 @@ class Uploader:
     def _attempt(self, record: FileRecord, fd: int, st: os.stat_result,
                  readahead: ReadAhead | None) -> Outcome:
         path = record.path
-        latest = self.store.archives_for(record.id)
-        if latest and (latest[-1].size, latest[-1].mtime_ns) == (st.st_size, st.st_mtime_ns):
+        latest, unconfirmed, upload = self.store.upload_state(record.id)
+        if latest and (latest.size, latest.mtime_ns) == (st.st_size, st.st_mtime_ns):
             if record.state != FileState.ARCHIVED:
                 self.store.set_file_state(record.id, FileState.ARCHIVED)
-            return Outcome(path, "skipped", latest[-1].archive_id, st.st_size)
-        unconfirmed = self.store.unconfirmed_upload(record.id)
+            return Outcome(path, "skipped", latest.archive_id, st.st_size)
         if unconfirmed and (unconfirmed.size, unconfirmed.mtime_ns) == (st.st_size,
                                                                           st.st_mtime_ns):
             return Outcome(path, "unconfirmed", None, st.st_size,
                            "Complete's answer was lost; the next inventory confirms it")
-        upload = self.store.unfinished_upload(record.id)
         if st.st_size == 0:
             if upload is not None:
                 self._abandon(upload, "the file is now empty")

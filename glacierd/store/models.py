@@ -159,7 +159,8 @@ class Upload(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow,
                                                     onupdate=utcnow)
 
-    file: Mapped[File] = relationship(back_populates="uploads")
+    # Every UploadRecord carries its file's path: loaded in the same query.
+    file: Mapped[File] = relationship(back_populates="uploads", lazy="joined")
     parts: Mapped[list[Part]] = relationship(back_populates="upload", order_by="Part.index",
                                              cascade="all, delete-orphan")
 

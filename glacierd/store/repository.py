@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -263,27 +263,31 @@ class Store:
 
     # --- uploads ---------------------------------------------------------------------
 
+    # The per-file path (create, set id, set completing) runs Core statements and
+    # builds the snapshot from what it wrote: an ORM session and the reloads of the
+    # row and its parts cost several times the statements themselves, once a file.
+
     def create_upload(self, file_id: int, vault: str, token: str, description: str,
                       part_size: int, size: int, mtime_ns: int, inode: int) -> UploadRecord:
-        with self._tx() as s:
-            row = Upload(file_id=file_id, vault=vault, token=token, description=description,
-                         part_size=part_size, size=size, mtime_ns=mtime_ns, inode=inode,
-                         status=UploadStatus.INITIATING)
-            s.add(row)
-            f = s.get(File, file_id)
-            assert f is not None
-            f.state = FileState.UPLOADING
-            s.flush()
-            return _upload(row)
+        status = UploadStatus.INITIATING.value
+        with self._core_tx() as conn:
+            new_id = conn.execute(insert(Upload).values(
+                file_id=file_id, vault=vault, token=token, description=description,
+                part_size=part_size, size=size, mtime_ns=mtime_ns, inode=inode,
+                status=status).returning(Upload.id)).scalar_one()
+            path = conn.execute(update(File).where(File.id == file_id)
+                                .values(state=FileState.UPLOADING.value)
+                                .returning(File.path)).scalar_one()
+        return UploadRecord(new_id, file_id, path, vault, None, token, description, part_size,
+                            size, mtime_ns, inode, status, None, ())
 
     def set_upload_id(self, upload: UploadRecord, upload_id: str) -> UploadRecord:
         """docs/design.md invariant 1: committed before the first part is sent."""
-        with self._tx() as s:
-            row = s.get(Upload, upload.id)
-            assert row is not None
-            row.upload_id, row.status = upload_id, UploadStatus.UPLOADING
-            s.flush()
-            return _upload(row)
+        status = UploadStatus.UPLOADING.value
+        with self._core_tx() as conn:
+            conn.execute(update(Upload).where(Upload.id == upload.id)
+                         .values(upload_id=upload_id, status=status))
+        return replace(upload, upload_id=upload_id, status=status)
 
     def part_acknowledged(self, upload: UploadRecord, index: int, offset: int, length: int,
                           tree_hash: str, *, adopted: bool = False) -> None:
@@ -323,37 +327,51 @@ class Store:
 
     def set_completing(self, upload: UploadRecord, tree_hash: str) -> UploadRecord:
         """docs/design.md invariant 5: the final hash is recorded before Complete is sent."""
-        with self._tx() as s:
-            row = s.get(Upload, upload.id)
-            assert row is not None
-            row.status, row.tree_hash = UploadStatus.COMPLETING, tree_hash
-            s.flush()
-            return _upload(row)
+        status = UploadStatus.COMPLETING.value
+        with self._core_tx() as conn:
+            conn.execute(update(Upload).where(Upload.id == upload.id)
+                         .values(status=status, tree_hash=tree_hash))
+        return replace(upload, status=status, tree_hash=tree_hash)
 
     def finish_upload(self, upload: UploadRecord, archive_id: str) -> ArchiveRecord:
         """The archive id, the upload's end and the file's state: one transaction."""
-        with self._tx() as s:
-            row = s.get(Upload, upload.id)
-            assert row is not None and row.tree_hash is not None
-            archive = s.scalar(select(Archive).where(Archive.archive_id == archive_id))
-            if archive is None:
-                archive = Archive(archive_id=archive_id, vault=row.vault, size=row.size,
-                                  tree_hash=row.tree_hash, description=row.description,
-                                  source_path=row.file.path, mtime_ns=row.mtime_ns,
-                                  file_id=row.file_id, upload_id=row.id)
-                s.add(archive)
-            row.status, row.error = UploadStatus.DONE, None
-            row.bytes_in_flight, row.eta_seconds = 0, 0.0
-            f = row.file
-            if (f.size, f.mtime_ns) == (row.size, row.mtime_ns):
-                f.state, f.error, f.retry_at = FileState.ARCHIVED, None, None
+        with self._core_tx() as conn:
+            row = conn.execute(
+                select(Upload.vault, Upload.size, Upload.tree_hash, Upload.description,
+                       Upload.mtime_ns, Upload.file_id, File.path,
+                       File.size.label("file_size"), File.mtime_ns.label("file_mtime"))
+                .join(File, File.id == Upload.file_id).where(Upload.id == upload.id)).one()
+            assert row.tree_hash is not None
+            found = conn.execute(select(Archive.id, Archive.vault, Archive.size,
+                                        Archive.tree_hash, Archive.source_path,
+                                        Archive.mtime_ns, Archive.created_at)
+                                 .where(Archive.archive_id == archive_id)).first()
+            if found is None:
+                created = utcnow()
+                new_id = conn.execute(insert(Archive).values(
+                    archive_id=archive_id, vault=row.vault, size=row.size,
+                    tree_hash=row.tree_hash, description=row.description,
+                    source_path=row.path, mtime_ns=row.mtime_ns, file_id=row.file_id,
+                    upload_id=upload.id, created_at=created).returning(Archive.id)).scalar_one()
+                archive = ArchiveRecord(new_id, archive_id, row.vault, row.size, row.tree_hash,
+                                        row.path, row.mtime_ns, created)
             else:
-                f.state = FileState.PENDING  # a newer version arrived meanwhile
-            s.add(Event(level="info", kind="archived",
-                        message=f"{shown(f.path)}: archived ({humanize.size(row.size)})",
-                        file_id=f.id))
-            s.flush()
-            return _archive(archive)
+                archive = ArchiveRecord(found.id, archive_id, found.vault, found.size,
+                                        found.tree_hash, found.source_path, found.mtime_ns,
+                                        found.created_at)
+            conn.execute(update(Upload).where(Upload.id == upload.id).values(
+                status=UploadStatus.DONE.value, error=None, bytes_in_flight=0,
+                eta_seconds=0.0))
+            if (row.file_size, row.file_mtime) == (row.size, row.mtime_ns):
+                file_values: dict[str, object] = {"state": FileState.ARCHIVED.value,
+                                                  "error": None, "retry_at": None}
+            else:
+                file_values = {"state": FileState.PENDING.value}  # a newer version arrived
+            conn.execute(update(File).where(File.id == row.file_id).values(**file_values))
+            conn.execute(insert(Event).values(
+                level="info", kind="archived", file_id=row.file_id,
+                message=f"{shown(row.path)}: archived ({humanize.size(row.size)})"))
+            return archive
 
     def end_upload(self, upload: UploadRecord, status: UploadStatus, reason: str) -> None:
         """Abandon an upload (file changed, upload id gone) or mark it unconfirmed."""
@@ -364,6 +382,26 @@ class Store:
             row.status, row.error = status, reason
             s.add(Event(level="warning", kind=f"upload-{status.value}",
                         message=f"{shown(row.file.path)}: {reason}", file_id=row.file_id))
+
+    def upload_state(self, file_id: int) -> tuple[ArchiveRecord | None, UploadRecord | None,
+                                                  UploadRecord | None]:
+        """What an upload of this file must know first, in one transaction: its newest
+        live archive, its unconfirmed upload and its unfinished upload (or Nones)."""
+        with self._tx() as s:
+            archive = s.scalar(select(Archive).where(Archive.file_id == file_id,
+                                                     Archive.deleted_at.is_(None))
+                               .order_by(Archive.id.desc()).limit(1))
+            uploads = s.scalars(select(Upload).where(
+                Upload.file_id == file_id,
+                Upload.status.in_([*UNFINISHED, UploadStatus.UNCONFIRMED]))
+                .order_by(Upload.id.desc())).all()
+            unconfirmed = next((u for u in uploads if u.status == UploadStatus.UNCONFIRMED),
+                               None)
+            unfinished = next((u for u in uploads if u.status != UploadStatus.UNCONFIRMED),
+                              None)
+            return (_archive(archive) if archive else None,
+                    _upload(unconfirmed) if unconfirmed else None,
+                    _upload(unfinished) if unfinished else None)
 
     def unfinished_upload(self, file_id: int) -> UploadRecord | None:
         with self._tx() as s:
