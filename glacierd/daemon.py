@@ -152,7 +152,8 @@ class Daemon:
     def _make_watcher(self, config: config_mod.Config) -> Watcher:
         return Watcher(config.watch, self._record, skip=[config.state.dir],
                        follow_symlinks=config.upload.follow_symlinks,
-                       on_unreadable=self._unreadable_folders)
+                       on_unreadable=self._unreadable_folders,
+                       record_many=self._record_many)
 
     def run(self) -> int:
         self.signals.install()
@@ -275,6 +276,19 @@ class Daemon:
         record = self.store.file_seen(path, size, mtime_ns, inode)
         if record.state == FileState.PENDING:
             log.info("queued %s (%s)", shown(path), humanize.size(size))
+
+    def _record_many(self, ready: list[tuple[str, int, int]]) -> None:
+        """A settle pass: into the queue (the store), in one transaction."""
+        assert self.store is not None
+        seen = []
+        for path, size, mtime_ns in ready:
+            try:
+                seen.append((path, size, mtime_ns, os.lstat(path).st_ino))
+            except OSError:
+                continue  # gone since it settled
+        for record in self.store.files_seen(seen):
+            if record.state == FileState.PENDING:
+                log.info("queued %s (%s)", shown(record.path), humanize.size(record.size))
 
     def _unreadable_folders(self, folders: dict[str, str]) -> None:
         assert self.store is not None

@@ -126,6 +126,7 @@ class Watcher:
         skip: Iterable[Path] = (),
         follow_symlinks: bool = False,
         on_unreadable: Callable[[dict[str, str]], None] | None = None,
+        record_many: Callable[[list[tuple[str, int, int]]], None] | None = None,
     ) -> None:
         self.watches = tuple(watches)
         self.follow_symlinks = follow_symlinks
@@ -135,6 +136,7 @@ class Watcher:
         self.skip = tuple(p.resolve() for p in skip)
         self.settler = Settler()
         self.on_unreadable = on_unreadable
+        self.record_many = record_many
         self.unreadable: dict[str, str] = {}  # folder -> why, as of the last scan
         self._observer: Any = None
 
@@ -224,6 +226,16 @@ class Watcher:
 
         now = self.clock()
         ready = self.settler.settled(now, settle_seconds, look)
+        if self.record_many is not None and ready:
+            try:  # the whole pass in one transaction
+                self.record_many(ready)
+                return len(ready)
+            except Exception as exc:  # a full state disk: keep every one, try again
+                log.error("%d settled files not queued yet, will try again: %s: %s",
+                          len(ready), type(exc).__name__, exc)
+                for path, size, mtime_ns in ready:
+                    self.settler.observe(path, size, mtime_ns, now, settle_seconds(path))
+                return 0
         recorded = 0
         for path, size, mtime_ns in ready:
             try:

@@ -165,3 +165,27 @@ def test_upload_and_restore_odd_names_end_to_end(tmp_path: Path) -> None:
     got = {name: (restored.joinpath(os.fsdecode(name))).read_bytes()
            for name in os.listdir(os.fsencode(restored))}
     assert got == made
+
+
+def test_a_settle_pass_that_cannot_be_queued_is_kept_whole(tmp_path: Path) -> None:
+    """The daemon queues a pass in one transaction; a full disk keeps every file."""
+    (tmp_path / "w").mkdir()
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / "w" / name).write_text(name)
+    batches: list[list[str]] = []
+    full = [True]
+
+    def record_many(ready: list[tuple[str, int, int]]) -> None:
+        if full[0]:
+            raise OSError(28, "No space left on device")
+        batches.append(sorted(p for p, _, _ in ready))
+
+    from glacierd.config import WatchSection
+
+    watcher = Watcher([WatchSection(path=tmp_path / "w", settle_seconds=0.0)],
+                      lambda *a: None, record_many=record_many)
+    watcher.scan()
+    assert watcher.settle() == 0 and len(watcher.settler) == 2
+    full[0] = False
+    assert watcher.settle() == 2
+    assert batches == [[str(tmp_path / "w" / "a.txt"), str(tmp_path / "w" / "b.txt")]]

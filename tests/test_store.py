@@ -164,3 +164,30 @@ def test_upgrading_escapes_paths_stored_before_without_changing_them(tmp_path: P
     with sqlite3.connect(tmp_path / "old.db") as conn:
         stored = sorted(row[0] for row in conn.execute("SELECT path FROM files"))
     assert stored == sorted(["/data/back\\\\slash\\\\x41", "/data/new\\nline", "/data/plain.txt"])
+
+
+def test_files_seen_queues_a_whole_pass_with_file_seens_rules(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from glacierd.store.models import FileState
+
+    store = new_store(tmp_path)
+    kept = store.file_seen("/d/kept", 1, 1, 1)
+    store.set_file_state(kept.id, FileState.ARCHIVED)
+    changing = store.file_seen("/d/changing", 1, 1, 2)
+    store.set_file_state(changing.id, FileState.UPLOADING)
+    gone = store.file_seen("/d/gone", 1, 1, 3)
+    store.file_gone(gone.id, "vanished")
+    failed = store.file_seen("/d/failed", 1, 1, 4)
+    store.record_failure(failed.id, "boom", dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    many = [(f"/d/new-{i:04d}", i, i, 100 + i) for i in range(1200)]  # more than one chunk
+    seen = store.files_seen([("/d/kept", 1, 1, 1), ("/d/changing", 2, 2, 2),
+                             ("/d/gone", 1, 1, 3), ("/d/failed", 5, 5, 4), *many])
+    states = {r.path: r.state for r in seen}
+    assert states["/d/kept"] == "archived", "unchanged: left as it is"
+    assert states["/d/changing"] == "uploading", "its upload notices the change itself"
+    assert states["/d/gone"] == "pending", "it came back"
+    assert states["/d/failed"] == "pending" and seen[3].error is None and seen[3].retry_at is None
+    assert [r.path for r in seen[4:]] == [p for p, *_ in many]
+    assert all(r.state == "pending" and r.size == i for i, r in enumerate(seen[4:]))
+    assert store.count_files()["pending"] == 1202

@@ -117,6 +117,10 @@ def _archive(row: Archive) -> ArchiveRecord:
                          row.source_path, row.mtime_ns, row.created_at)
 
 
+_BATCH = 500  # paths in one IN (...): well below SQLite's bound on variables
+_FILE_ROWS = select(File.id, File.path, File.size, File.mtime_ns, File.inode, File.state,
+                    File.error, File.attempts, File.retry_at)
+
 # The per-part statements, built once (each part commits its own transaction).
 _RECORDED_PART = select(Part.tree_hash, Part.offset).where(
     Part.upload_id == bindparam("upload"), Part.index == bindparam("index"))
@@ -163,21 +167,44 @@ class Store:
 
     def file_seen(self, path: str, size: int, mtime_ns: int, inode: int) -> FileRecord:
         """Record that ``path`` exists with this size and mtime (pending if new or changed)."""
-        with self._tx() as s:
-            row = s.scalar(select(File).where(File.path == path))
-            if row is None:
-                row = File(path=path, size=size, mtime_ns=mtime_ns, inode=inode,
-                           state=FileState.PENDING, attempts=0)
-                s.add(row)
-            elif (row.size, row.mtime_ns, row.inode) != (size, mtime_ns, inode):
-                row.size, row.mtime_ns, row.inode = size, mtime_ns, inode
-                if row.state != FileState.UPLOADING:
-                    row.state = FileState.PENDING
-                row.error, row.retry_at = None, None
-            elif row.state == FileState.GONE:  # it came back
-                row.state, row.error = FileState.PENDING, None
-            s.flush()
-            return _file(row)
+        return self.files_seen([(path, size, mtime_ns, inode)])[0]
+
+    def files_seen(self, seen: Sequence[tuple[str, int, int, int]]) -> list[FileRecord]:
+        """``file_seen`` for many files (path, size, mtime_ns, inode) in one transaction:
+        the watcher queues a whole settle pass at once, not a synced commit a file.
+
+        New paths are pending; a changed file is pending again (unless an upload of it
+        is under way, which notices the change itself), its error and retry cleared;
+        a file that was gone and is back is pending. Returns the records, in order.
+        """
+        records: dict[str, FileRecord] = {}
+        with self._core_tx() as conn:
+            for start in range(0, len(seen), _BATCH):
+                chunk = seen[start:start + _BATCH]
+                paths = [path for path, *_ in chunk]
+                known = {r.path: r for r in conn.execute(_FILE_ROWS.where(File.path.in_(paths)))}
+                new = {path: {"path": path, "size": size, "mtime_ns": mtime, "inode": inode,
+                              "state": FileState.PENDING.value, "attempts": 0}
+                       for path, size, mtime, inode in chunk if path not in known}
+                if new:
+                    conn.execute(insert(File), list(new.values()))
+                for path, size, mtime, inode in chunk:
+                    row = known.get(path)
+                    if row is None:
+                        continue
+                    values: dict[str, object] = {}
+                    if (row.size, row.mtime_ns, row.inode) != (size, mtime, inode):
+                        values = {"size": size, "mtime_ns": mtime, "inode": inode,
+                                  "error": None, "retry_at": None}
+                        if row.state != FileState.UPLOADING:
+                            values["state"] = FileState.PENDING.value
+                    elif row.state == FileState.GONE:  # it came back
+                        values = {"state": FileState.PENDING.value, "error": None}
+                    if values:
+                        conn.execute(update(File).where(File.id == row.id).values(**values))
+                for row in conn.execute(_FILE_ROWS.where(File.path.in_(paths))):
+                    records[row.path] = FileRecord(*row)
+        return [records[path] for path, *_ in seen]
 
     def file(self, path: str) -> FileRecord | None:
         with self._tx() as s:
