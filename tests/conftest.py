@@ -142,3 +142,16 @@ def vault_uploader(tmp_path: Path, emulator: Emulator, **settings: object) -> Up
     settings.setdefault("part_size", MIB)
     return Uploader(store_at_head(tmp_path), VaultBackend(client, "v"),
                     UploadSettings(**settings))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's server (every service it implements), an implementation nobody here wrote."""
+    moto_server = pytest.importorskip("moto.server")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

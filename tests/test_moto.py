@@ -4,26 +4,17 @@ and job operations (not multipart): a second, independent peer."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from glacierd.glacier import GlacierClient, GlacierError
 from tests.conftest import fast_policy
 
-moto_server = pytest.importorskip("moto.server")
-
 
 @pytest.fixture(scope="module")
-def moto_client() -> Iterator[GlacierClient]:
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield GlacierClient("us-east-1", endpoint_url=f"http://{host}:{port}",
-                            credentials=("testing", "testing"), retry_policy=fast_policy(2))
-    finally:
-        server.stop()
+def moto_client(moto_endpoint: str) -> GlacierClient:
+    return GlacierClient("us-east-1", endpoint_url=moto_endpoint,
+                         credentials=("testing", "testing"), retry_policy=fast_policy(2))
 
 
 def _wait_succeeded(client: GlacierClient, vault: str, job_id: str, timeout: float = 30) -> dict:

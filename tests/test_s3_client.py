@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 
 import pytest
 
@@ -12,21 +11,13 @@ from glacierd.s3 import errors
 from glacierd.s3.client import S3Client, b64
 from tests.conftest import MIB, fast_policy, random_file_bytes
 
-moto_server = pytest.importorskip("moto.server")
-
 
 @pytest.fixture(scope="module")
-def s3() -> Iterator[S3Client]:
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        client = S3Client("us-east-1", endpoint_url=f"http://{host}:{port}",
-                          credentials=("testing", "testing"), retry_policy=fast_policy(2))
-        client.create_bucket("backups")
-        yield client
-    finally:
-        server.stop()
+def s3(moto_endpoint: str) -> S3Client:
+    client = S3Client("us-east-1", endpoint_url=moto_endpoint,
+                      credentials=("testing", "testing"), retry_policy=fast_policy(2))
+    client.create_bucket("backups")
+    return client
 
 
 def _sha(data: bytes) -> str:

@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -308,13 +309,16 @@ class Store:
         return UploadRecord(new_id, file_id, path, vault, None, token, description, part_size,
                             size, mtime_ns, inode, status, None, ())
 
+    def _update_upload(self, upload: UploadRecord, **values: Any) -> UploadRecord:
+        """Change an upload's columns; the snapshot is the one given, so changed."""
+        with self._core_tx() as conn:
+            conn.execute(update(Upload).where(Upload.id == upload.id).values(**values))
+        return replace(upload, **values)
+
     def set_upload_id(self, upload: UploadRecord, upload_id: str) -> UploadRecord:
         """docs/design.md invariant 1: committed before the first part is sent."""
-        status = UploadStatus.UPLOADING.value
-        with self._core_tx() as conn:
-            conn.execute(update(Upload).where(Upload.id == upload.id)
-                         .values(upload_id=upload_id, status=status))
-        return replace(upload, upload_id=upload_id, status=status)
+        return self._update_upload(upload, upload_id=upload_id,
+                                   status=UploadStatus.UPLOADING.value)
 
     def part_acknowledged(self, upload: UploadRecord, index: int, offset: int, length: int,
                           tree_hash: str, *, adopted: bool = False) -> None:
@@ -354,11 +358,8 @@ class Store:
 
     def set_completing(self, upload: UploadRecord, tree_hash: str) -> UploadRecord:
         """docs/design.md invariant 5: the final hash is recorded before Complete is sent."""
-        status = UploadStatus.COMPLETING.value
-        with self._core_tx() as conn:
-            conn.execute(update(Upload).where(Upload.id == upload.id)
-                         .values(status=status, tree_hash=tree_hash))
-        return replace(upload, status=status, tree_hash=tree_hash)
+        return self._update_upload(upload, status=UploadStatus.COMPLETING.value,
+                                   tree_hash=tree_hash)
 
     def finish_upload(self, upload: UploadRecord, archive_id: str) -> ArchiveRecord:
         """The archive id, the upload's end and the file's state: one transaction."""
