@@ -9,10 +9,11 @@ stays fast on a catalog of 100,000 files. ``render`` draws it with rich;
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from sqlalchemy import desc, func, select, text
 
@@ -200,37 +201,50 @@ def _filtered(query: Any, state: str | None, path_prefix: str | None) -> Any:
 
 
 _FILES_JSON_SQLITE = text("""
-SELECT json_group_array(json(doc)) FROM (
-  SELECT json_object(
+SELECT json_object(
     'path', f.path, 'state', f.state, 'size', f.size,
     'bytes_done', CASE WHEN f.state = 'archived' THEN f.size ELSE coalesce(u.bytes_acked, 0) END,
     'archive_id', CASE WHEN f.state = 'archived' THEN a.archive_id END,
-    'error', f.error) AS doc
+    'error', f.error)
   FROM files f
   LEFT JOIN (SELECT file_id, max(id) AS aid FROM archives GROUP BY file_id) n
          ON n.file_id = f.id
   LEFT JOIN archives a ON a.id = n.aid
   LEFT JOIN uploads u ON u.file_id = f.id AND u.status IN ('uploading', 'completing')
-  ORDER BY f.path)
+  ORDER BY f.path
 """)
 
 
-def to_json(store: Store, *, summary: bool = False, state: str | None = None,
-            path_prefix: str | None = None) -> str:
-    """``collect`` as one compact JSON document, built fast for a large catalog.
+def write_json(store: Store, out: TextIO, *, summary: bool = False, state: str | None = None,
+               path_prefix: str | None = None) -> None:
+    """``collect`` as one compact JSON document, written to ``out`` as it is read.
 
-    On SQLite the ``files`` array is written by SQLite itself (its JSON functions),
-    which is several times faster than building 100,000 dicts in Python.
+    On SQLite each file's object is written by SQLite itself (its JSON functions)
+    and streamed: memory stays the same whatever the number of files, and no
+    Python dict is built for any of them.
     """
     if summary:  # for scripts that poll: no list of every file
-        return json.dumps(collect(store, all_files=False))
+        out.write(json.dumps(collect(store, all_files=False)))
+        return
     if store.engine.dialect.name != "sqlite" or state or path_prefix:
-        return json.dumps(collect(store, state=state, path_prefix=path_prefix))
-    doc = collect(store, all_files=False)
+        out.write(json.dumps(collect(store, state=state, path_prefix=path_prefix)))
+        return
+    head = json.dumps(collect(store, all_files=False))
+    out.write(head[:-1] + ', "files": [')
     with store.engine.connect() as conn:
-        files = conn.execute(_FILES_JSON_SQLITE).scalar() or "[]"
-    head = json.dumps(doc)
-    return head[:-1] + ', "files": ' + str(files) + "}"
+        rows = conn.execution_options(yield_per=10_000).execute(_FILES_JSON_SQLITE)
+        first = True
+        for (item,) in rows:
+            out.write(item if first else "," + item)
+            first = False
+    out.write("]}")
+
+
+def to_json(store: Store, **filters: Any) -> str:
+    """``write_json`` into a string (tests, small stores)."""
+    buffer = io.StringIO()
+    write_json(store, buffer, **filters)
+    return buffer.getvalue()
 
 
 def _when(value: str | None, now: dt.datetime) -> str:

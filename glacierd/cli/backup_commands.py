@@ -369,8 +369,9 @@ def status(ctx: Context, as_json: bool, summary: bool, state: str | None,
                 click.echo(json.dumps(status_mod.collect(store, state=state,
                                                          path_prefix=prefix), indent=2))
             else:
-                click.echo(status_mod.to_json(store, summary=summary, state=state,
-                                              path_prefix=prefix))
+                status_mod.write_json(store, sys.stdout, summary=summary, state=state,
+                                      path_prefix=prefix)
+                sys.stdout.write("\n")
             return
         from rich.console import Console
 
