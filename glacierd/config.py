@@ -166,8 +166,10 @@ class RestoreSection:
     tier: str = "Standard"
     segment_mib: int = 64
     max_concurrent_jobs: int = 10
+    concurrency: int = 4
 
     def validate(self, where: str) -> None:
+        _check(1 <= self.concurrency <= 64, f"{where}.concurrency must be from 1 to 64")
         _check(self.tier in ("Expedited", "Standard", "Bulk"),
                f"{where}.tier = {self.tier!r} must be Expedited, Standard or Bulk")
         _check(is_valid_part_size(self.segment_mib * MIB),

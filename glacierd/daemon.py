@@ -464,6 +464,7 @@ def make_restorer(config: config_mod.Config, store: Store, client: GlacierClient
     return Restorer(store, wiring.make_backend(config, client), RestoreSettings(
         restore_dir=config.restore_dir, tier=r.tier,
         segment_size=r.segment_mib * 2**20, max_concurrent_jobs=r.max_concurrent_jobs,
+        concurrency=r.concurrency,
         lock_dir=config.state.dir / "locks"), **kw)
 
 

@@ -33,8 +33,10 @@ def count(n: int, noun: str, plural: str | None = None) -> str:
 
 
 def duration(seconds: float) -> str:
-    """``45 s``, ``3 min``, ``2 h 5 min``, ``3 d 4 h``: two units at most."""
+    """``0.4 s``, ``45 s``, ``3 min``, ``2 h 5 min``, ``3 d 4 h``: two units at most."""
     seconds = max(0.0, seconds)
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     if seconds < 60:
         return f"{seconds:.0f} s"
     minutes = int(seconds // 60)

@@ -12,11 +12,13 @@ wrong file, and an existing file is never replaced without ``overwrite``.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import errno
 import logging
 import os
 import stat
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +59,7 @@ class RestoreSettings:
     tier: str = "Standard"
     segment_size: int = 64 * limits.MIB
     max_concurrent_jobs: int = 10
+    concurrency: int = 4  # segments fetched at once
     lock_dir: Path | None = None
     """The state directory's ``locks/``: the daemon and ``restore --wait`` never
     download one restore at the same time (one of them gets its lock)."""
@@ -288,14 +291,24 @@ class Restorer:
                    if p.index in verified)
         if self.on_progress:  # where it starts: above 0, it resumes
             self.on_progress(record.dest_path, done, record.size)
-        try:
-            for seg in limits.part_ranges(record.size, record.segment_size):
-                if seg.index in verified:
-                    continue
-                verified[seg.index] = self._segment(record, fd, seg)
+        todo = [seg for seg in limits.part_ranges(record.size, record.segment_size)
+                if seg.index not in verified]
+        lock = threading.Lock()
+
+        def fetch(seg: limits.PartRange) -> None:
+            nonlocal done
+            got = self._segment(record, fd, seg)
+            with lock:
+                verified[seg.index] = got
                 done += seg.length
                 if self.on_progress:
                     self.on_progress(record.dest_path, done, record.size)
+
+        try:
+            # Segments in parallel: each streams into its own range of the file and is
+            # checked, fsynced and recorded on its own, so memory is a few blocks a
+            # segment and a kill loses at most the segments in flight.
+            self._each_at_once(fetch, todo)
         except OSError as exc:
             reason = ("the disk is full" if exc.errno == errno.ENOSPC else exc.strerror)
             return self._fail(record, f"{shown(partial)}: {reason}; the verified part is kept and "
@@ -322,6 +335,32 @@ class Restorer:
                               missing_ok=True)
         log.info("restored %s to %s", shown(record.source_path), shown(dest))
         return self.store.restore(record.id)
+
+    def _each_at_once(self, work: Callable[[limits.PartRange], None],
+                      segments: list[limits.PartRange]) -> None:
+        """``work`` on every segment, ``settings.concurrency`` at a time; the first
+        failure stops new ones and is raised once those under way have ended."""
+        if self.settings.concurrency <= 1 or len(segments) <= 1:
+            for seg in segments:
+                work(seg)
+            return
+        failed = threading.Event()
+
+        def guarded(seg: limits.PartRange) -> None:
+            if failed.is_set():
+                return
+            try:
+                work(seg)
+            except BaseException:
+                failed.set()
+                raise
+
+        with concurrent.futures.ThreadPoolExecutor(
+                min(self.settings.concurrency, len(segments)),
+                thread_name_prefix="glacierd-restore") as pool:
+            futures = [pool.submit(guarded, seg) for seg in segments]
+        for future in futures:
+            future.result()  # the first failure, in segment order, propagates
 
     def _segment(self, record: RestoreRecord, fd: int, seg: limits.PartRange) -> str:
         """One segment, fetched and checked by the client's verified range fetch, then

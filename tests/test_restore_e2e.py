@@ -164,7 +164,8 @@ def test_sigkill_during_download_resumes_at_the_first_unverified_segment(tmp_pat
         served = fetch_stats(url)["job_output_bytes_sent"] - baseline
     target = tmp_path / "restored" / str(data_dir / "big.bin").lstrip("/")
     assert target.read_bytes() == data
-    assert served <= len(data) + kills * segment, (served, kills)
+    # A kill loses at most the segments in flight: [restore] concurrency (4) of them.
+    assert served <= len(data) + kills * 4 * segment, (served, kills)
 
 
 def test_corrupted_output_never_lands_under_the_final_name(tmp_path: Path) -> None:

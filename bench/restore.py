@@ -1,0 +1,118 @@
+"""A restore beside boto3's single-stream get_job_output, in the same run.
+
+    python bench/restore.py [--size-mib 256] [--rounds 3]
+
+One archive is uploaded to an emulator (its data in /dev/shm when there is
+room) and a retrieval job made ready. glacierd: `glacierd restore --wait` of
+that file (a real process: store, segments checked and fsynced, the whole
+verified, renamed into place). boto3: `get_job_output` of the whole output in
+one stream, written to a file and checked with botocore's tree hash, as its
+users write it. Reported: MiB/s (best round), CPU-seconds per GiB of each
+client process, and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ACCESS, SECRET = "GLACIERDEMULATOR", "glacierd-emulator-secret-key"
+MIB = 1024 * 1024
+
+
+def child_cpu(command: list[str]) -> tuple[float, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def boto3_child(url: str, job_id: str, out: str) -> None:
+    import boto3
+    from botocore.utils import calculate_tree_hash
+
+    client = boto3.client("glacier", region_name="us-east-1", endpoint_url=url,
+                          aws_access_key_id=ACCESS, aws_secret_access_key=SECRET)
+    answer = client.get_job_output(vaultName="r", jobId=job_id)
+    with open(out, "wb") as fh:
+        for chunk in answer["body"].iter_chunks(MIB):
+            fh.write(chunk)
+        fh.flush()
+        os.fsync(fh.fileno())
+    with open(out, "rb") as fh:
+        if calculate_tree_hash(fh) != answer["checksum"]:
+            raise SystemExit("boto3: the output does not match its tree hash")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size-mib", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--child", nargs=3)
+    args = parser.parse_args()
+    if args.child:
+        boto3_child(*args.child)
+        return
+    place = "/dev/shm" if Path("/dev/shm").is_dir() else None
+    runs: dict[str, list[tuple[float, float]]] = {"glacierd": [], "boto3": []}
+    with tempfile.TemporaryDirectory(dir=place) as name:
+        tmp = Path(name)
+        emu = subprocess.Popen([sys.executable, "-m", "glacierd.emulator", "--port", "0",
+                                "--data-dir", str(tmp / "emu")], stdout=subprocess.PIPE,
+                               text=True)
+        assert emu.stdout is not None
+        url = emu.stdout.readline().strip()
+        try:
+            data = tmp / "data"
+            data.mkdir()
+            with open(data / "big.bin", "wb") as fh:
+                for _ in range(args.size_mib):
+                    fh.write(os.urandom(MIB))
+            cfg = tmp / "glacierd.toml"
+            cfg.write_text(f'[aws]\nendpoint_url = "{url}"\naccess_key_id = "{ACCESS}"\n'
+                           f'secret_access_key = "{SECRET}"\n[vault]\nname = "r"\n'
+                           f'create = true\n[state]\ndir = "{tmp / "state"}"\n')
+            glacierd = [sys.executable, "-m", "glacierd.cli", "--config", str(cfg)]
+            subprocess.run([*glacierd, "db", "upgrade"], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run([*glacierd, "upload", str(data)], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            (data / "big.bin").unlink()
+            archive = json.loads(subprocess.run([*glacierd, "archives", "--json"], check=True,
+                                                capture_output=True, text=True).stdout)[0]
+            from glacierd.glacier import GlacierClient
+
+            client = GlacierClient("us-east-1", endpoint_url=url, credentials=(ACCESS, SECRET))
+            job_id = client.initiate_archive_retrieval("r", archive["archive_id"])
+            for rnd in range(args.rounds):
+                to = tmp / f"out-{rnd}"
+                runs["glacierd"].append(child_cpu([*glacierd, "restore", str(data / "big.bin"),
+                                                   "--wait", "--to", str(to)]))
+                runs["boto3"].append(child_cpu([sys.executable, __file__, "--child", url,
+                                                job_id, str(tmp / f"boto3-{rnd}.bin")]))
+                subprocess.run(["rm", "-rf", str(to), str(tmp / f"boto3-{rnd}.bin")],
+                               check=True)
+        finally:
+            emu.terminate()
+            emu.wait()
+    gib = args.size_mib / 1024
+    print(f"restore of {args.size_mib} MiB, best of {args.rounds} rounds "
+          f"(data in {place or tempfile.gettempdir()})")
+    print(f"{'':<10}{'MiB/s':>9}{'CPU-s/GiB':>11}")
+    best = {k: min(v) for k, v in runs.items()}
+    for kind, (wall, cpu) in best.items():
+        print(f"{kind:<10}{args.size_mib / wall:>9.1f}{cpu / gib:>11.2f}")
+    print(f"glacierd / boto3: {best['boto3'][0] / best['glacierd'][0]:.2f}x (target >= 2; "
+          "glacierd's wall includes its start-up and a new retrieval job, ready at once here)")
+
+
+if __name__ == "__main__":
+    main()
