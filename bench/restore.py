@@ -16,24 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ACCESS, SECRET = "GLACIERDEMULATOR", "glacierd-emulator-secret-key"
+from common import ACCESS, SECRET, child_cpu, start_emulator
+
 MIB = 1024 * 1024
-
-
-def child_cpu(command: list[str]) -> tuple[float, float]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def boto3_child(url: str, job_id: str, out: str) -> None:
@@ -66,11 +56,7 @@ def main() -> None:
     runs: dict[str, list[tuple[float, float]]] = {"glacierd": [], "boto3": []}
     with tempfile.TemporaryDirectory(dir=place) as name:
         tmp = Path(name)
-        emu = subprocess.Popen([sys.executable, "-m", "glacierd.emulator", "--port", "0",
-                                "--data-dir", str(tmp / "emu")], stdout=subprocess.PIPE,
-                               text=True)
-        assert emu.stdout is not None
-        url = emu.stdout.readline().strip()
+        emu, url = start_emulator(tmp / "emu")
         try:
             data = tmp / "data"
             data.mkdir()

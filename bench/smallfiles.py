@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import resource
 import signal
 import sqlite3
 import subprocess
@@ -30,15 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ACCESS, SECRET = "GLACIERDEMULATOR", "glacierd-emulator-secret-key"
-
-
-def start_emulator(data: Path) -> tuple[subprocess.Popen[str], str]:
-    emu = subprocess.Popen([sys.executable, "-m", "glacierd.emulator", "--port", "0",
-                            "--data-dir", str(data), "--test-endpoints"],
-                           stdout=subprocess.PIPE, text=True)
-    assert emu.stdout is not None
-    return emu, emu.stdout.readline().strip()
+from common import ACCESS, SECRET, child_cpu, start_emulator
 
 
 def process_cpu(pid: int) -> float:
@@ -112,12 +103,7 @@ def boto3_child(url: str, folder: str) -> None:
 
 
 def run_boto3(url: str, folder: Path) -> tuple[float, float]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.monotonic()
-    subprocess.run([sys.executable, __file__, "--child", url, str(folder)], check=True)
-    wall = time.monotonic() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return child_cpu([sys.executable, __file__, "--child", url, str(folder)])
 
 
 def main() -> None:
@@ -144,7 +130,7 @@ def main() -> None:
             path.write_bytes(os.urandom(args.size))
             os.utime(path, (old, old))
         for kind in ("glacierd", "boto3"):
-            emu, url = start_emulator(tmp / f"emu-{kind}")
+            emu, url = start_emulator(tmp / f"emu-{kind}", "--test-endpoints")
             try:
                 wall, cpu = (run_glacierd(tmp, url, folder, args.files) if kind == "glacierd"
                              else run_boto3(url, folder))

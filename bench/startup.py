@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from common import start_emulator
+
 GLACIERD = [sys.executable, "-m", "glacierd.cli"]
 
 
@@ -52,11 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        emu = subprocess.Popen([sys.executable, "-m", "glacierd.emulator", "--port", "0",
-                                "--data-dir", str(tmp / "emu")], stdout=subprocess.PIPE,
-                               text=True)
-        assert emu.stdout is not None
-        url = emu.stdout.readline().strip()
+        emu, url = start_emulator(tmp / "emu")
         try:
             cfg = tmp / "c.toml"
             cfg.write_text(f'[aws]\nendpoint_url = "{url}"\naccess_key_id = "GLACIERDEMULATOR"\n'
