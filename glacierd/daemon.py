@@ -53,8 +53,9 @@ class _NoSkipWarnings(logging.Filter):
         return "maximum number of running instances" not in str(record.msg)
 
 
-_scheduler_log = logging.getLogger("glacierd.scheduler")
-_scheduler_log.addFilter(_NoSkipWarnings())
+# APScheduler's own logger: its lifecycle chatter stays below WARNING (see
+# _start_scheduler), and the skips never get through at all.
+logging.getLogger("apscheduler.scheduler").addFilter(_NoSkipWarnings())
 
 
 class InstanceLock:
@@ -222,7 +223,6 @@ class Daemon:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
         scheduler = BackgroundScheduler(
-            logger=_scheduler_log,
             timezone=dt.UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         )

@@ -336,6 +336,7 @@ def _check_local_emulator_is_private(state: Path) -> None:
     published = json.loads((state / "local-endpoint.json").read_text())
     keys = state / "local-credentials.json"
     assert keys.stat().st_mode & 0o077 == 0
+    assert (state / "emulator").stat().st_mode & 0o077 == 0, "the backed-up bytes: 0700"
     assert published["access_key"] != DEFAULT_ACCESS_KEY
     assert published["secret_key"] == json.loads(keys.read_text())["secret_key"]
     url = published["endpoint_url"]
@@ -391,5 +392,8 @@ def test_local_mode_round_trip_with_real_processes(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
     assert not (state / "local-endpoint.json").exists(), "removed when the daemon stops"
+    assert proc.stderr is not None
+    journal = proc.stderr.read()
+    assert "glacierd stopped" in journal and "Adding job" not in journal, "a quiet journal"
     listing = subprocess.run([*local, "archives"], capture_output=True, text=True, timeout=60)
     assert str(inbox / "notes.bin") in listing.stdout, "the catalog needs no running daemon"

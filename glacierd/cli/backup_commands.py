@@ -229,6 +229,7 @@ def _run_local(ctx: Context, watch_dirs: tuple[str, ...], state_dir: str | None,
     else:
         watches[0].mkdir(parents=True, exist_ok=True)
     _apply_log_level(ctx, "INFO")
+    (state / "emulator").mkdir(mode=0o700, exist_ok=True)  # the backed-up bytes: ours alone
     access_key, secret_key = _local_credentials(state)
     emulator = Emulator(state / "emulator", access_key=access_key, secret_key=secret_key).start()
     try:
