@@ -230,12 +230,9 @@ class Watcher:
             try:  # the whole pass in one transaction
                 self.record_many(ready)
                 return len(ready)
-            except Exception as exc:  # a full state disk: keep every one, try again
-                log.error("%d settled files not queued yet, will try again: %s: %s",
-                          len(ready), type(exc).__name__, exc)
-                for path, size, mtime_ns in ready:
-                    self.settler.observe(path, size, mtime_ns, now, settle_seconds(path))
-                return 0
+            except Exception as exc:  # one at a time: one odd file never holds up the rest
+                log.warning("%d settled files could not be queued together (%s: %s); "
+                            "queueing them one by one", len(ready), type(exc).__name__, exc)
         recorded = 0
         for path, size, mtime_ns in ready:
             try:

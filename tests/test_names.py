@@ -182,10 +182,38 @@ def test_a_settle_pass_that_cannot_be_queued_is_kept_whole(tmp_path: Path) -> No
 
     from glacierd.config import WatchSection
 
+    def record_one(path: str, size: int, mtime_ns: int) -> None:
+        if full[0]:
+            raise OSError(28, "No space left on device")
+
     watcher = Watcher([WatchSection(path=tmp_path / "w", settle_seconds=0.0)],
-                      lambda *a: None, record_many=record_many)
+                      record_one, record_many=record_many)
     watcher.scan()
-    assert watcher.settle() == 0 and len(watcher.settler) == 2
+    assert watcher.settle() == 0 and len(watcher.settler) == 2, "nothing lost"
     full[0] = False
     assert watcher.settle() == 2
     assert batches == [[str(tmp_path / "w" / "a.txt"), str(tmp_path / "w" / "b.txt")]]
+
+
+def test_a_pass_with_one_file_that_cannot_be_queued_queues_the_others(tmp_path: Path) -> None:
+    """If the pass cannot go in one transaction, its files go one by one."""
+    (tmp_path / "w").mkdir()
+    for name in ("a.txt", "bad.txt", "c.txt"):
+        (tmp_path / "w" / name).write_text(name)
+    one_by_one: list[str] = []
+
+    def record_many(ready: list[tuple[str, int, int]]) -> None:
+        raise ValueError("one of these cannot be stored")
+
+    def record_one(path: str, size: int, mtime_ns: int) -> None:
+        if path.endswith("bad.txt"):
+            raise ValueError("this one")
+        one_by_one.append(Path(path).name)
+
+    from glacierd.config import WatchSection
+
+    watcher = Watcher([WatchSection(path=tmp_path / "w", settle_seconds=0.0)],
+                      record_one, record_many=record_many)
+    watcher.scan()
+    assert watcher.settle() == 2 and sorted(one_by_one) == ["a.txt", "c.txt"]
+    assert len(watcher.settler) == 1, "the odd one stays a candidate"

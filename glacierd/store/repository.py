@@ -431,20 +431,6 @@ class Store:
                     _upload(unconfirmed) if unconfirmed else None,
                     _upload(unfinished) if unfinished else None)
 
-    def unfinished_upload(self, file_id: int) -> UploadRecord | None:
-        with self._tx() as s:
-            row = s.scalar(select(Upload).where(Upload.file_id == file_id,
-                                                Upload.status.in_(UNFINISHED))
-                           .order_by(Upload.id.desc()))
-            return _upload(row) if row else None
-
-    def unconfirmed_upload(self, file_id: int) -> UploadRecord | None:
-        with self._tx() as s:
-            row = s.scalar(select(Upload).where(Upload.file_id == file_id,
-                                                Upload.status == UploadStatus.UNCONFIRMED)
-                           .order_by(Upload.id.desc()))
-            return _upload(row) if row else None
-
     def unfinished_uploads(self) -> list[UploadRecord]:
         with self._tx() as s:
             rows = s.scalars(select(Upload).where(Upload.status.in_(UNFINISHED))
@@ -473,14 +459,6 @@ class Store:
             if path_prefix:
                 query = query.where(Archive.source_path.startswith(path_prefix, autoescape=True))
             rows = s.scalars(query.order_by(Archive.source_path, Archive.created_at))
-            return [_archive(r) for r in rows]
-
-    def archives_for(self, file_id: int) -> list[ArchiveRecord]:
-        """A file's archives that still exist (not deleted), oldest first."""
-        with self._tx() as s:
-            rows = s.scalars(select(Archive).where(Archive.file_id == file_id,
-                                                   Archive.deleted_at.is_(None))
-                             .order_by(Archive.id))
             return [_archive(r) for r in rows]
 
     def event(self, level: str, kind: str, message: str, file_id: int | None = None) -> None:
