@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from glacierd import config as config_mod
-from glacierd import description, faultpoints, humanize, wiring
+from glacierd import faultpoints, humanize, wiring
 from glacierd.errors import AlreadyRunningError, ConfigError, GlacierdError
 from glacierd.glacier import GlacierClient
 from glacierd.pathtext import shown
@@ -375,15 +375,14 @@ class Daemon:
         empty twin a retried Initiate leaves beside a tracked one); prune events."""
         assert self.store is not None
         tracked = self.store.tracked_uploads()
-        for upload in self.backend.pending_uploads():
-            info = description.decode(upload.description)
-            if info is None or info.host != self.host:
-                continue
-            if info.token in tracked and tracked[info.token] in (None, upload.upload_id):
+        for pending in self.backend.pending_uploads():
+            if pending.host != self.host or pending.token is None:
+                continue  # not glacierd's, or another host's
+            if pending.token in tracked and tracked[pending.token] in (None, pending.upload_id):
                 continue  # ours to finish (None: its id is not recorded yet: wait)
-            self.backend.abort(upload.upload_id)
+            self.backend.abort(pending)
             self.store.event("info", "housekeeping",
-                             f"aborted untracked upload of {shown(info.path)} ({info.token})")
+                             f"aborted untracked upload {pending.upload_id} ({pending.token})")
         keep = dt.timedelta(days=self.config.schedule.keep_events_days)
         self.store.prune_events(self.now() - keep)
 

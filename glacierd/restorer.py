@@ -287,12 +287,15 @@ class Restorer:
         if verified and os.fstat(fd).st_size == 0:  # the partial file was lost
             self.store.forget_segments(record, refetch=False)
             verified = {}
-        done = sum(p.length for p in limits.part_ranges(record.size, record.segment_size)
-                   if p.index in verified)
+        # The backend may hold the archive in ranges of its own (an S3 object's parts,
+        # each with its checksum); otherwise the size recorded with the restore.
+        segment_size = self.backend.segment_size(record.job_id, record.size,
+                                                 record.segment_size)
+        segments = list(limits.part_ranges(record.size, segment_size))
+        done = sum(p.length for p in segments if p.index in verified)
         if self.on_progress:  # where it starts: above 0, it resumes
             self.on_progress(record.dest_path, done, record.size)
-        todo = [seg for seg in limits.part_ranges(record.size, record.segment_size)
-                if seg.index not in verified]
+        todo = [seg for seg in segments if seg.index not in verified]
         lock = threading.Lock()
 
         def fetch(seg: limits.PartRange) -> None:

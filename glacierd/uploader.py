@@ -296,7 +296,7 @@ class Uploader:
     def _abandon(self, upload: UploadRecord, reason: str) -> None:
         if upload.upload_id:
             try:
-                self.backend.abort(upload.upload_id)
+                self.backend.abort(upload)
             except GlacierError as exc:  # housekeeping aborts it later; the token tells
                 log.warning("%s: could not abort upload %s: %s", shown(upload.path),
                             upload.upload_id, exc)
@@ -323,15 +323,15 @@ class Uploader:
             return None
         if upload.status == UploadStatus.INITIATING:
             # A crash after Initiate but before its id was committed: the token finds it.
-            for listed in self.backend.pending_uploads():
-                if listed.description == upload.description:
-                    return self.store.set_upload_id(upload, listed.upload_id)
+            found = self.backend.find_pending(upload)
+            if found is not None:
+                return self.store.set_upload_id(upload, found)
             return self._initiate(upload)
         if upload.status == UploadStatus.COMPLETING:
             return upload
         assert upload.upload_id is not None
         try:
-            part_size, listed_parts = self.backend.uploaded_parts(upload.upload_id)
+            part_size, listed_parts = self.backend.uploaded_parts(upload)
         except UploadGone:
             self._abandon(upload, f"the service no longer knows upload id {upload.upload_id} "
                                   "(expired after 24 h without activity?): starting over")
@@ -340,7 +340,8 @@ class Uploader:
             self._abandon(upload, "the service reports another part size for this upload")
             return None
         ranges = list(limits.part_ranges(upload.size, upload.part_size))
-        acked = {p.index: (p.length, p.tree_hash) for p in upload.parts}
+        acked = {p.index: (p.length, self.backend.part_checksum(p.tree_hash, p.sha256))
+                 for p in upload.parts}
         decision = resume.plan(ranges, acked, resume.remote_parts(listed_parts,
                                                                   upload.part_size))
         if decision.conflicts:
@@ -350,14 +351,14 @@ class Uploader:
         if lost:  # the plan is what is sent: the store's record follows it
             upload = self.store.forget_parts(upload, lost)
         for remote in decision.adopt:
-            local = self.backend.part_checksum(digests(os.pread(fd, remote.length,
-                                                                 remote.offset)))
-            if local != remote.checksum:
+            local = digests(os.pread(fd, remote.length, remote.offset))
+            if self.backend.part_checksum(local.tree_hash, local.sha256) != remote.checksum:
                 self._abandon(upload, f"part at offset {remote.offset} on Glacier does "
                                       "not match the file: it changed")
                 return None
             self.store.part_acknowledged(upload, remote.index, remote.offset,
-                                         remote.length, remote.checksum, adopted=True)
+                                         remote.length, local.tree_hash, sha256=local.sha256,
+                                         adopted=True)
             self.store.event("info", "part-adopted",
                              f"{shown(upload.path)}: adopted part {remote.index} that "
                              "Glacier had but the store lacked")
@@ -369,7 +370,6 @@ class Uploader:
         them again. Each part is committed as acknowledged after its 2xx, its buffer
         already back in the pool (the commit, an fsync, overlaps the next sends)."""
         assert upload.upload_id is not None
-        upload_id = upload.upload_id
         acked = upload.acked
         todo = [r for r in limits.part_ranges(upload.size, upload.part_size)
                 if r.index not in acked]
@@ -385,11 +385,11 @@ class Uploader:
 
         def send(part: limits.PartRange, data: memoryview, d: Digests,
                  release: Callable[[], None]) -> None:
-            self.backend.send_part(upload_id, part.offset, data, d, count)
+            self.backend.send_part(upload, part.offset, data, d, count)
             release()  # the bytes are no longer needed; the commit is
             faultpoints.hit("after-part-2xx")
             self.store.part_acknowledged(upload, part.index, part.offset, part.length,
-                                         self.backend.part_checksum(d))
+                                         d.tree_hash, sha256=d.sha256)
             progress.acknowledged(part.length)
 
         try:
@@ -414,9 +414,12 @@ class Uploader:
                     for i in range(limits.part_count(upload.size, upload.part_size))]
             upload = self.store.set_completing(upload, self.backend.whole_checksum(sums))
         assert upload.tree_hash is not None and upload.upload_id is not None
+        part_sha256 = [upload.acked[i].sha256 or ""
+                       for i in range(limits.part_count(upload.size, upload.part_size))]
         faultpoints.hit("before-complete")
         try:
-            archive_id = self.backend.complete(upload.upload_id, upload.size, upload.tree_hash)
+            archive_id = self.backend.complete(upload, upload.size, upload.tree_hash,
+                                               part_sha256)
         except UploadGone:
             if resumed:
                 # An earlier Complete may have succeeded and its answer been lost: uploading

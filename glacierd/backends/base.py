@@ -46,10 +46,35 @@ class ObjectMissing(GlacierError):
     """The archive or object is not stored there."""
 
 
+class UploadRef(Protocol):
+    """An upload as the engine knows it: the store's ``UploadRecord`` is one. A
+    backend may derive what it needs from the description (S3: the object key)."""
+
+    @property
+    def upload_id(self) -> str | None: ...
+
+    @property
+    def description(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An ``UploadRef`` for callers without a store record (tests, tools)."""
+
+    upload_id: str | None
+    description: str
+
+
 @dataclass(frozen=True)
 class PendingUpload:
+    """An unfinished upload the service lists. ``host`` and ``token`` say whose it
+    is (glacierd's description or object key), None when it is not glacierd's."""
+
     upload_id: str
-    description: str
+    host: str | None
+    token: str | None
+    description: str = ""  # a vault's; S3 lists none
+    key: str | None = None  # an S3 upload's object key
 
 
 @dataclass(frozen=True)
@@ -82,13 +107,16 @@ class Backend(Protocol):
 
     # --- uploads ---
     def part_size(self, size: int, configured: int, *, name: str) -> int:
-        """The part size to upload a file of ``size`` bytes with."""
-
-    def part_checksum(self, d: Digests) -> str:
-        """What the store records for a part (and the service lists for it)."""
+        """The part size to upload a file of ``size`` bytes with: 1 MiB x 2^n for
+        every backend, so the parts' tree hashes combine into the file's."""
 
     def whole_checksum(self, parts: Sequence[str]) -> str:
-        """An archive's checksum from its parts' checksums, in order."""
+        """The file's tree hash from its parts' (or ranges') tree hashes, in order:
+        what the catalog records for an archive on any backend."""
+
+    def part_checksum(self, tree_hash: str, sha256: str | None) -> str:
+        """Which of a part's digests (hex) the service lists for it: what a listed
+        part is compared with on resume (``RemotePart.checksum``)."""
 
     def start_upload(self, part_size: int, description: str) -> str:
         """Begin a multipart upload; returns its id."""
@@ -96,18 +124,24 @@ class Backend(Protocol):
     def pending_uploads(self) -> list[PendingUpload]:
         """Every unfinished multipart upload (all pages)."""
 
-    def uploaded_parts(self, upload_id: str) -> tuple[int, list[RemotePart]]:
+    def find_pending(self, upload: UploadRef) -> str | None:
+        """The id of the unfinished upload begun for ``upload`` (a crash between
+        the start and the commit of its id), or None."""
+
+    def uploaded_parts(self, upload: UploadRef) -> tuple[int, list[RemotePart]]:
         """(part size, the parts the service holds); ``UploadGone`` if it forgot it."""
 
-    def send_part(self, upload_id: str, offset: int, data: memoryview, d: Digests,
+    def send_part(self, upload: UploadRef, offset: int, data: memoryview, d: Digests,
                   counter: ByteCounter) -> None:
         """Send one part (idempotent: the same bytes may be sent again)."""
 
-    def complete(self, upload_id: str, size: int, checksum: str) -> str:
-        """Finish an upload; returns the archive's id. ``UploadGone``,
-        ``CompleteRefused``."""
+    def complete(self, upload: UploadRef, size: int, tree_hash: str,
+                 part_sha256: Sequence[str]) -> str:
+        """Finish an upload; returns the archive's id (a vault's archive id, an S3
+        object key). ``tree_hash``: the whole file's; ``part_sha256``: each part's
+        linear SHA-256 (hex), in order. ``UploadGone``, ``CompleteRefused``."""
 
-    def abort(self, upload_id: str) -> None:
+    def abort(self, upload: UploadRef) -> None:
         """Abandon an upload (an unknown one is not an error)."""
 
     # --- the way back ---
@@ -118,12 +152,17 @@ class Backend(Protocol):
     def retrieval(self, ticket: str) -> Retrieval:
         """How a retrieval stands."""
 
+    def segment_size(self, ticket: str, size: int, preferred: int) -> int:
+        """The size of the ranges a ready retrieval of ``size`` bytes is fetched
+        and verified in (1 MiB x 2^n, so their tree hashes combine); the same
+        answer every time, so a resumed download finds its verified ranges."""
+
     def fetch(self, ticket: str, first: int, last: int,
               write: Callable[[int, bytes], object], *, attempts: int,
               on_mismatch: Callable[[str], None] | None = None,
               counter: ByteCounter | None = None) -> str:
         """Bytes ``first``-``last`` of a ready retrieval, verified, handed to
-        ``write(offset, chunk)``; returns their checksum. ``RetrievalGone``."""
+        ``write(offset, chunk)``; returns their tree hash. ``RetrievalGone``."""
 
     def delete(self, object_id: str) -> None:
         """Delete an archive (one already gone is not an error)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from glacierd.glacier import limits
@@ -27,8 +27,9 @@ from .base import (
     RetrievalGone,
     RetrievalStatus,
     UploadGone,
+    UploadRef,
 )
-from .vault import VaultRules
+from .vault import VaultRules, pending_by_description
 
 
 @dataclass
@@ -75,22 +76,27 @@ class MemoryBackend(VaultRules):
 
     def pending_uploads(self) -> list[PendingUpload]:
         with self._lock:
-            return [PendingUpload(k, u.description) for k, u in self.uploads.items()]
+            return [pending_by_description(k, u.description) for k, u in self.uploads.items()]
 
-    def _upload(self, upload_id: str) -> _Upload:
-        upload = self.uploads.get(upload_id)
+    def find_pending(self, upload: UploadRef) -> str | None:
+        with self._lock:
+            return next((k for k, u in self.uploads.items()
+                         if u.description == upload.description), None)
+
+    def _upload(self, ref: UploadRef) -> _Upload:
+        upload = self.uploads.get(ref.upload_id or "")
         if upload is None:
-            raise UploadGone(f"no upload {upload_id}", status=404)
+            raise UploadGone(f"no upload {ref.upload_id}", status=404)
         return upload
 
-    def uploaded_parts(self, upload_id: str) -> tuple[int, list[RemotePart]]:
+    def uploaded_parts(self, ref: UploadRef) -> tuple[int, list[RemotePart]]:
         with self._lock:
-            upload = self._upload(upload_id)
+            upload = self._upload(ref)
             return upload.part_size, [
                 RemotePart(i, i * upload.part_size, len(b), tree_hash(b))
                 for i, b in sorted(upload.parts.items())]
 
-    def send_part(self, upload_id: str, offset: int, data: memoryview, d: Digests,
+    def send_part(self, ref: UploadRef, offset: int, data: memoryview, d: Digests,
                   counter: ByteCounter) -> None:
         self._count("send_part")
         body = bytes(data)
@@ -98,30 +104,32 @@ class MemoryBackend(VaultRules):
             raise ChecksumMismatchError(f"part at {offset}: its tree hash does not match",
                                         status=400)
         with self._lock:
-            upload = self._upload(upload_id)
+            upload = self._upload(ref)
             if offset % upload.part_size or len(body) > upload.part_size or not body:
                 raise InvalidInputError(f"part at {offset} ({len(body)} bytes) does not fit "
                                         f"part size {upload.part_size}")
             upload.parts[offset // upload.part_size] = body
         counter(len(body))
 
-    def complete(self, upload_id: str, size: int, checksum: str) -> str:
+    def complete(self, ref: UploadRef, size: int, whole: str,
+                 part_sha256: Sequence[str]) -> str:
         self._count("complete")
+        checksum = whole
         with self._lock:
-            upload = self._upload(upload_id)
+            upload = self._upload(ref)
             data = b"".join(upload.parts[i] for i in sorted(upload.parts))
             contiguous = sorted(upload.parts) == list(range(len(upload.parts)))
             if not contiguous or len(data) != size or tree_hash(data) != checksum:
-                raise CompleteRefused(f"upload {upload_id}: the parts do not make {size} bytes "
+                raise CompleteRefused(f"upload {ref.upload_id}: the parts do not make {size} bytes "
                                       f"with tree hash {checksum}", status=400)
             archive_id = uuid.uuid4().hex + uuid.uuid4().hex
             self.archives[archive_id] = StoredArchive(data, upload.description, checksum)
-            del self.uploads[upload_id]
+            del self.uploads[ref.upload_id or ""]
             return archive_id
 
-    def abort(self, upload_id: str) -> None:
+    def abort(self, ref: UploadRef) -> None:
         with self._lock:
-            self.uploads.pop(upload_id, None)
+            self.uploads.pop(ref.upload_id or "", None)
 
     # --- the way back ---
     def request_retrieval(self, object_id: str, tier: str) -> str:

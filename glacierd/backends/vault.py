@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
+from glacierd import description
 from glacierd.glacier import limits
 from glacierd.glacier.errors import (
     GlacierError,
@@ -32,6 +33,7 @@ from .base import (
     RetrievalGone,
     RetrievalStatus,
     UploadGone,
+    UploadRef,
 )
 
 if TYPE_CHECKING:
@@ -49,17 +51,39 @@ def _as(kind: type[GlacierError], *when: type[GlacierError]) -> Iterator[None]:
                    request_id=exc.request_id) from exc
 
 
-class VaultRules:
-    """A vault's rules: parts of 1 MiB x 2^n; checksums are SHA-256 tree hashes."""
+def _id(upload: UploadRef) -> str:
+    if upload.upload_id is None:
+        raise ValueError("the upload has no id yet")
+    return upload.upload_id
+
+
+def pending_by_description(upload_id: str, text: str) -> PendingUpload:
+    """A listed upload, whose by glacierd's description (None: not glacierd's)."""
+    info = description.decode(text)
+    if info is None:
+        return PendingUpload(upload_id, None, None, text)
+    return PendingUpload(upload_id, info.host, info.token, text)
+
+
+class TreeHashRules:
+    """What every backend shares: an archive is known by its SHA-256 tree hash,
+    combined from its parts' (which is why parts are 1 MiB x 2^n everywhere)."""
+
+    def whole_checksum(self, parts: Sequence[str]) -> str:
+        return combine_hex(parts)
+
+
+class VaultRules(TreeHashRules):
+    """A vault's rules: parts of 1 MiB x 2^n; a vault lists each part's tree hash."""
 
     def part_size(self, size: int, configured: int, *, name: str) -> int:
         return limits.upload_part_size(size, configured, name=name)
 
-    def part_checksum(self, d: Digests) -> str:
-        return d.tree_hash
+    def part_checksum(self, tree_hash: str, sha256: str | None) -> str:
+        return tree_hash
 
-    def whole_checksum(self, parts: Sequence[str]) -> str:
-        return combine_hex(parts)
+    def segment_size(self, ticket: str, size: int, preferred: int) -> int:
+        return preferred
 
 
 class VaultBackend(VaultRules):
@@ -70,13 +94,20 @@ class VaultBackend(VaultRules):
     def start_upload(self, part_size: int, description: str) -> str:
         return self.client.initiate_multipart_upload(self.name, part_size, description)
 
-    def pending_uploads(self) -> list[PendingUpload]:
-        return [PendingUpload(u["MultipartUploadId"], u.get("ArchiveDescription") or "")
+    def _listed(self) -> list[tuple[str, str]]:
+        return [(u["MultipartUploadId"], u.get("ArchiveDescription") or "")
                 for u in self.client.list_multipart_uploads(self.name)]
 
-    def uploaded_parts(self, upload_id: str) -> tuple[int, list[RemotePart]]:
+    def pending_uploads(self) -> list[PendingUpload]:
+        return [pending_by_description(upload_id, text) for upload_id, text in self._listed()]
+
+    def find_pending(self, upload: UploadRef) -> str | None:
+        return next((upload_id for upload_id, text in self._listed()
+                     if text == upload.description), None)
+
+    def uploaded_parts(self, upload: UploadRef) -> tuple[int, list[RemotePart]]:
         with _as(UploadGone, ResourceNotFoundException):
-            listing = self.client.list_parts(self.name, upload_id)
+            listing = self.client.list_parts(self.name, _id(upload))
         part_size = int(listing.get("PartSizeInBytes") or 0)
         parts = []
         for part in listing.get("Parts") or []:
@@ -85,20 +116,22 @@ class VaultBackend(VaultRules):
             parts.append(RemotePart(index, first, last - first + 1, part["SHA256TreeHash"]))
         return part_size, parts
 
-    def send_part(self, upload_id: str, offset: int, data: memoryview, d: Digests,
+    def send_part(self, upload: UploadRef, offset: int, data: memoryview, d: Digests,
                   counter: ByteCounter) -> None:
         with _as(UploadGone, ResourceNotFoundException):
-            self.client.upload_part(self.name, upload_id, offset, data, d.tree_hash,
+            self.client.upload_part(self.name, _id(upload), offset, data, d.tree_hash,
                                     sha256=d.sha256, counter=counter)
 
-    def complete(self, upload_id: str, size: int, checksum: str) -> str:
+    def complete(self, upload: UploadRef, size: int, tree_hash: str,
+                 part_sha256: Sequence[str]) -> str:
         with _as(UploadGone, ResourceNotFoundException), \
                 _as(CompleteRefused, InvalidParameterValueException):
-            return self.client.complete_multipart_upload(self.name, upload_id, size, checksum)
+            return self.client.complete_multipart_upload(self.name, _id(upload), size,
+                                                         tree_hash)
 
-    def abort(self, upload_id: str) -> None:
+    def abort(self, upload: UploadRef) -> None:
         with suppress(ResourceNotFoundException):
-            self.client.abort_multipart_upload(self.name, upload_id)
+            self.client.abort_multipart_upload(self.name, _id(upload))
 
     # --- the way back ---
     def request_retrieval(self, object_id: str, tier: str) -> str:

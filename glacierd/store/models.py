@@ -177,6 +177,7 @@ class Part(Base):
     offset: Mapped[int] = mapped_column(BigInteger)
     length: Mapped[int] = mapped_column(BigInteger)
     tree_hash: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     adopted: Mapped[bool] = mapped_column(default=False)
     acknowledged_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

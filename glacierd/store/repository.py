@@ -63,6 +63,7 @@ class PartRecord:
     length: int
     tree_hash: str
     adopted: bool
+    sha256: str | None = None  # None: recorded before revision 0005 (a vault's part)
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,8 @@ def _upload(row: Upload) -> UploadRecord:
         row.id, row.file_id, row.file.path, row.vault, row.upload_id, row.token,
         row.description, row.part_size, row.size, row.mtime_ns, row.inode, row.status,
         row.tree_hash,
-        tuple(PartRecord(p.index, p.offset, p.length, p.tree_hash, p.adopted) for p in row.parts),
+        tuple(PartRecord(p.index, p.offset, p.length, p.tree_hash, p.adopted, p.sha256)
+              for p in row.parts),
     )
 
 
@@ -321,7 +323,8 @@ class Store:
                                    status=UploadStatus.UPLOADING.value)
 
     def part_acknowledged(self, upload: UploadRecord, index: int, offset: int, length: int,
-                          tree_hash: str, *, adopted: bool = False) -> None:
+                          tree_hash: str, *, sha256: str | None = None,
+                          adopted: bool = False) -> None:
         """docs/design.md invariant 2: after Glacier's 2xx, in its own committed transaction."""
         with self._core_tx() as conn:
             existing = conn.execute(_RECORDED_PART, {"upload": upload.id, "index": index}).first()
@@ -332,6 +335,7 @@ class Store:
                 return
             conn.execute(_NEW_PART, {"upload_id": upload.id, "index": index, "offset": offset,
                                      "length": length, "tree_hash": tree_hash,
+                                     "sha256": sha256,
                                      "adopted": adopted})
             conn.execute(_BYTES_ACKED, {"upload": upload.id, "length": length})
 
