@@ -47,9 +47,11 @@ def plan(ranges: Iterable[PartRange], acked: Mapping[int, tuple[int, str]],
         if theirs is not None and theirs.length != r.length:
             theirs = None  # a different split: send ours, which overwrites it
         if mine is not None and theirs is not None:
-            (skip if mine[1] == theirs.checksum else conflicts).append(r.index)
-        elif theirs is not None:
-            adopt.append(theirs)
+            # a service that lists no checksum (some S3 peers) cannot contradict the store
+            same = mine[1] == theirs.checksum or not theirs.checksum
+            (skip if same else conflicts).append(r.index)
+        elif theirs is not None and theirs.checksum:
+            adopt.append(theirs)  # a part listed without a checksum is sent again
         else:
             send.append(r.index)
     return ResumePlan(tuple(skip), tuple(adopt), tuple(send), tuple(conflicts))

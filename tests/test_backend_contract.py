@@ -4,6 +4,7 @@ the vault on the emulator and the in-memory backend today; S3 joins them."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,17 +20,30 @@ from glacierd.backends import (
 )
 from glacierd.backends.base import Upload
 from glacierd.backends.memory import MemoryBackend
+from glacierd.backends.s3 import S3Backend
 from glacierd.backends.vault import VaultBackend
 from glacierd.emulator import Emulator
 from glacierd.glacier import limits
 from glacierd.glacier.treehash import Digests, digests, tree_hash
-from tests.conftest import MIB, client_for, random_file_bytes
+from glacierd.s3.client import S3Client
+from tests.conftest import MIB, client_for, fast_policy, random_file_bytes
 
 
-@pytest.fixture(params=["vault", "memory"])
+@pytest.fixture(params=["vault", "memory", "s3-moto"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "memory":
         yield MemoryBackend()
+        return
+    if request.param == "s3-moto":
+        endpoint = request.getfixturevalue("moto_endpoint")
+        s3 = S3Client("us-east-1", endpoint_url=endpoint, credentials=("testing", "testing"),
+                      retry_policy=fast_policy(2))
+        bucket = f"contract-{uuid.uuid4().hex[:12]}"
+        s3.create_bucket(bucket)
+        # moto keeps objects readable in any class and ignores tiers: STANDARD says so
+        s3_backend = S3Backend(s3, bucket, prefix="p/", storage_class="STANDARD")
+        GAPS[id(s3_backend)] = {"part-checksums"}  # moto's ListParts shows none
+        yield s3_backend
         return
     with Emulator(tmp_path / "emu") as emu:
         client = client_for(emu)
@@ -37,9 +51,15 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         yield VaultBackend(client, "contract")
 
 
-def _upload(backend: Backend, data: bytes, part_size: int, description: str = "d",
+def _part(backend: Backend) -> int:
+    """The backend's smallest part (1 MiB for a vault, 8 MiB for S3)."""
+    return backend.part_size(1, MIB, name="f")
+
+
+def _upload(backend: Backend, data: bytes, part_size: int, description: str | None = None,
             order: list[int] | None = None) -> tuple[Upload, list[Digests]]:
-    upload = Upload(backend.start_upload(part_size, description), description)
+    description = description or _description(uuid.uuid4().hex)
+    upload = Upload(backend.start_upload(part_size, description), description, part_size)
     parts = list(limits.part_ranges(len(data), part_size))
     sums: list[Digests] = [digests(b"")] * len(parts)
     for index in order or range(len(parts)):
@@ -56,8 +76,14 @@ def _complete(backend: Backend, upload: Upload, size: int, sums: list[Digests]) 
                             [d.sha256 for d in sums])
 
 
-def _description(token: str) -> str:
-    return description.encode(description.ArchiveInfo(path="/data/f", host="host-a", size=1,
+GAPS: dict[int, set[str]] = {}
+"""What a peer does not do (by backend object): its tests accept that much less."""
+
+LISTED, OTHER = "1" * 32, "2" * 32  # upload tokens
+
+
+def _description(token: str, path: str = "/data/f") -> str:
+    return description.encode(description.ArchiveInfo(path=path, host="host-a", size=1,
                                                        mtime_ns=0, token=token))
 
 
@@ -69,14 +95,17 @@ def _ready(backend: Backend, ticket: str) -> None:
 
 
 def test_a_multipart_upload_comes_back_byte_for_byte(backend: Backend) -> None:
-    data = random_file_bytes(3 * MIB + 17, seed=21)
-    part_size = backend.part_size(len(data), MIB, name="f")
+    part_size = _part(backend)
+    data = random_file_bytes(3 * part_size + 17, seed=21)
+    assert backend.part_size(len(data), MIB, name="f") == part_size
     upload, sums = _upload(backend, data, part_size, order=[2, 0, 3, 1])
     size, listed = backend.uploaded_parts(upload)
     assert size == part_size
+    unlisted = "part-checksums" in GAPS.get(id(backend), ())
     assert [(p.index, p.offset, p.length, p.checksum) for p in listed] == [
         (p.index, p.offset, p.length,
-         backend.part_checksum(sums[p.index].tree_hash, sums[p.index].sha256))
+         "" if unlisted else backend.part_checksum(sums[p.index].tree_hash,
+                                                    sums[p.index].sha256))
         for p in limits.part_ranges(len(data), part_size)]
     archive_id = _complete(backend, upload, len(data), sums)
     ticket = backend.request_retrieval(archive_id, "Standard")
@@ -87,21 +116,29 @@ def test_a_multipart_upload_comes_back_byte_for_byte(backend: Backend) -> None:
     def write(offset: int, chunk: bytes) -> None:
         out[offset:offset + len(chunk)] = chunk
 
-    first = backend.fetch(ticket, 0, 2 * MIB - 1, write, attempts=2, counter=counted.append)
-    second = backend.fetch(ticket, 2 * MIB, len(data) - 1, write, attempts=2)
-    assert bytes(out) == data and sum(counted) == 2 * MIB
+    segment = backend.segment_size(ticket, len(data), 2 * part_size)
+    assert segment in (part_size, 2 * part_size)
+    ranges = list(limits.part_ranges(len(data), segment))
+    sums = [backend.fetch(ticket, r.offset, r.last, write, attempts=2, counter=counted.append)
+            for r in ranges]
+    assert bytes(out) == data and sum(counted) == len(data)
+    assert backend.whole_checksum(sums) == tree_hash(data)
+    # a range of its own (not a part): its bytes and tree hash
+    first = backend.fetch(ticket, 0, 2 * part_size - 1, write, attempts=2)
+    second = backend.fetch(ticket, 2 * part_size, len(data) - 1, write, attempts=2)
     assert backend.whole_checksum([first, second]) == tree_hash(data)
 
 
 def test_unfinished_uploads_are_listed_resent_and_aborted(backend: Backend) -> None:
-    data = random_file_bytes(2 * MIB, seed=3)
-    text = _description("listed")
-    upload, sums = _upload(backend, data, MIB, description=text)
-    other, _ = _upload(backend, data, MIB, description=_description("other"))
+    part = _part(backend)
+    data = random_file_bytes(2 * part, seed=3)
+    text = _description(LISTED)
+    upload, sums = _upload(backend, data, part, description=text)
+    other, _ = _upload(backend, data, part, description=_description(OTHER))
     pending = {u.upload_id: (u.host, u.token) for u in backend.pending_uploads()}
-    assert pending[upload.upload_id] == ("host-a", "listed")
+    assert pending[upload.upload_id] == ("host-a", LISTED)
     assert backend.find_pending(Upload(None, text)) == upload.upload_id
-    view = memoryview(data)[:MIB]
+    view = memoryview(data)[:part]
     backend.send_part(upload, 0, view, digests(view), lambda _n: None)  # idempotent
     assert len(backend.uploaded_parts(upload)[1]) == 2
     backend.abort(upload)
@@ -116,8 +153,11 @@ def test_unfinished_uploads_are_listed_resent_and_aborted(backend: Backend) -> N
 
 
 def test_a_complete_whose_parts_do_not_add_up_is_refused(backend: Backend) -> None:
-    data = random_file_bytes(2 * MIB, seed=4)
-    upload, sums = _upload(backend, data, MIB)
+    part = _part(backend)
+    data = random_file_bytes(2 * part, seed=4)
+    upload, sums = _upload(backend, data, part)
+    if "part-checksums" in GAPS.get(id(backend), ()):
+        pytest.skip("this peer neither lists nor checks part checksums")
     with pytest.raises(CompleteRefused):
         _complete(backend, upload, len(data), list(reversed(sums)))
     assert _complete(backend, upload, len(data), sums)
@@ -125,7 +165,7 @@ def test_a_complete_whose_parts_do_not_add_up_is_refused(backend: Backend) -> No
 
 def test_missing_archives_and_deletes(backend: Backend) -> None:
     data = b"small"
-    upload, sums = _upload(backend, data, MIB)
+    upload, sums = _upload(backend, data, _part(backend))
     archive_id = _complete(backend, upload, len(data), sums)
     backend.delete(archive_id)
     backend.delete(archive_id)  # already gone: not an error

@@ -63,6 +63,7 @@ class Upload:
 
     upload_id: str | None
     description: str
+    part_size: int = 0
 
 
 @dataclass(frozen=True)

@@ -32,12 +32,12 @@ from typing import Any
 
 import requests
 
-from . import errors, limits, treehash
+from . import errors, limits, rangefetch, treehash
 from .auth import SigV4Auth
 from .credentials import resolve_credentials
 from .files import fsync_dir
 from .parts import FileShrankError, PartEngine
-from .progress import ByteCounter, ProgressCallback, ProgressTracker, null_counter
+from .progress import ByteCounter, ProgressCallback, ProgressTracker
 from .retry import RetryPolicy
 from .sigv4 import Credentials
 from .transport import FileBody, MemoryBody, Retry, Transport
@@ -670,42 +670,18 @@ class GlacierClient:
         ``write`` (a full disk) are not retried. An answer without a tree hash is
         accepted on its length; the caller checks the whole against its own hash.
         """
-        count = counter or null_counter
-        length = last - first + 1
-        last_error: errors.GlacierError | None = None
-        for _attempt in range(max(1, attempts)):
-            got = 0
-            hasher = treehash.TreeHasher()
-            try:
-                with self.get_job_output(vault, job_id, (first, last)) as answer:
-                    for chunk in answer.iter_content(_DOWNLOAD_BLOCK):
-                        write(first + got, chunk)
-                        hasher.update(chunk)
-                        got += len(chunk)
-                        count(len(chunk))
-                    sent = answer.tree_hash
-                if got != length:
-                    raise errors.TransportError(
-                        f"job {job_id}: bytes {first}-{last}: got {got} of {length} bytes")
-                computed = hasher.hexdigest()
-                if sent and sent != computed:
-                    if on_mismatch is not None:
-                        on_mismatch(f"tree hash {computed}, Glacier sent {sent}")
-                    raise errors.ChecksumMismatchError(
-                        f"job {job_id}: bytes {first}-{last} have tree hash {computed}, "
-                        f"Glacier sent {sent}")
-                return computed
-            except requests.RequestException as exc:  # before OSError: it subclasses it
-                last_error = errors.TransportError(f"job {job_id}: {type(exc).__name__}: {exc}")
-            except errors.GlacierError as exc:
-                if not exc.retryable:
-                    raise
-                last_error = exc
-            count(-got)
-            log.info("job %s: bytes %d-%d: %s; fetching them again", job_id, first, last,
-                     last_error)
-        assert last_error is not None
-        raise last_error
+        def open_range() -> requests.Response:
+            return self.get_job_output(vault, job_id, (first, last)).response
+
+        def check(answer: requests.Response, hasher: treehash.TreeHasher) -> str | None:
+            sent = answer.headers.get("x-amz-sha256-tree-hash")
+            computed = hasher.hexdigest()
+            return f"tree hash {computed}, Glacier sent {sent}" if sent and sent != computed \
+                else None
+
+        return rangefetch.fetch_verified(open_range, first, last, write, check=check,
+                                         label=f"job {job_id}", counter=counter,
+                                         attempts=attempts, on_mismatch=on_mismatch)
 
 
 def _header(r: requests.Response, name: str, operation: str) -> str:

@@ -25,6 +25,7 @@ from urllib.parse import quote
 import requests
 
 from glacierd.glacier import errors as glacier_errors
+from glacierd.glacier import rangefetch, treehash
 from glacierd.glacier.auth import SigV4Auth
 from glacierd.glacier.credentials import resolve_credentials
 from glacierd.glacier.progress import ByteCounter, null_counter
@@ -60,6 +61,7 @@ class ObjectHead:
     metadata: dict[str, str]
     checksum_sha256: str | None
     last_modified: str | None
+    parts_count: int = 0  # with a partNumber HEAD: the object's parts (0: one PUT)
 
     @property
     def restore_ongoing(self) -> bool:
@@ -165,12 +167,16 @@ class S3Client:
                        retry=Retry.IF_NOT_PROCESSED if not if_none_match else Retry.ALWAYS)
         return r.headers.get("ETag", "")
 
-    def head_object(self, bucket: str, key: str) -> ObjectHead:
-        r = self._call("HEAD", bucket, key, operation="HeadObject",
+    def head_object(self, bucket: str, key: str, part_number: int | None = None) -> ObjectHead:
+        """The object's headers; with ``part_number``, that part's size and checksum
+        (and ``parts_count``: how many parts the object was uploaded in)."""
+        query = {"partNumber": str(part_number)} if part_number is not None else None
+        r = self._call("HEAD", bucket, key, operation="HeadObject", query=query,
                        headers={"x-amz-checksum-mode": "ENABLED"})
         h = r.headers
         return ObjectHead(
             size=int(h.get("Content-Length") or 0), etag=h.get("ETag", ""),
+            parts_count=int(h.get("x-amz-mp-parts-count") or 0),
             storage_class=h.get("x-amz-storage-class") or "STANDARD",
             restore=h.get("x-amz-restore"),
             metadata={k[len("x-amz-meta-"):].lower(): v for k, v in h.items()
@@ -186,6 +192,47 @@ class S3Client:
             headers["Range"] = f"bytes={first}-{'' if last is None else last}"
         return self._call("GET", bucket, key, operation="GetObject", headers=headers,
                           expect=(200, 206), stream=True)
+
+    def fetch_verified(self, bucket: str, key: str, first: int, last: int,
+                       write: Callable[[int, bytes], object], *,
+                       part_number: int | None = None, counter: ByteCounter | None = None,
+                       attempts: int = 4,
+                       on_mismatch: Callable[[str], None] | None = None) -> str:
+        """Bytes ``first``-``last`` (with ``part_number``: that part, which must be
+        those bytes), checked against the SHA-256 S3 sends for them, handed to
+        ``write(offset, chunk)``; returns their tree hash. S3 sends a checksum for
+        a part, or for a whole object uploaded in one PUT; a plain range comes
+        without one and is accepted on its length (the caller checks the whole)."""
+        headers = {"x-amz-checksum-mode": "ENABLED"}
+        query = None
+        if part_number is not None:
+            query = {"partNumber": str(part_number)}
+        else:
+            headers["Range"] = f"bytes={first}-{last}"
+
+        def open_range() -> requests.Response:
+            r = self._call("GET", bucket, key, operation="GetObject", headers=headers,
+                           query=query, expect=(200, 206), stream=True)
+            if part_number is not None and r.headers.get("Content-Length") != str(
+                    last - first + 1):
+                r.close()
+                raise errors.PartNumberIgnored(
+                    f"s3://{bucket}/{key}: GET of part {part_number} answered "
+                    f"{r.headers.get('Content-Length')} bytes, not {last - first + 1}",
+                    status=r.status_code)
+            return r
+
+        def check(answer: requests.Response, hasher: treehash.TreeHasher) -> str | None:
+            sent = answer.headers.get("x-amz-checksum-sha256")
+            if not sent or "-" in sent:  # none, or the whole object's composite
+                return None
+            computed = b64(hasher.linear_hexdigest())
+            return None if sent == computed else f"SHA-256 {computed}, S3 sent {sent}"
+
+        return rangefetch.fetch_verified(open_range, first, last, write, check=check,
+                                         label=f"s3://{bucket}/{key}", linear=True,
+                                         counter=counter, attempts=attempts,
+                                         on_mismatch=on_mismatch)
 
     def delete_object(self, bucket: str, key: str) -> None:
         self._call("DELETE", bucket, key, operation="DeleteObject", expect=(204, 200))

@@ -59,6 +59,11 @@ class BadDigest(S3Error):
     """The body does not match the checksum sent with it."""
 
 
+class PartNumberIgnored(S3Error):
+    """A GET of one part answered with other bytes (a peer that ignores
+    ``partNumber``): fetch plain ranges instead."""
+
+
 class InvalidPart(S3Error):
     """A part named in Complete is missing or does not match."""
 

@@ -1,0 +1,263 @@
+"""An S3 bucket (a Glacier storage class) as a ``Backend``, on glacierd's S3 client.
+
+* Parts are 1 MiB x 2^n, 8 MiB at least (``naming.part_size``), each sent with
+  its SHA-256 (signed payload hash and ``x-amz-checksum-sha256``, one digest);
+  S3 lists each part's SHA-256, which is what a resumed upload compares.
+* The object key comes from the upload's description (``naming.key_for``), so
+  the store needs nothing beyond what it keeps for a vault.
+* Complete lists the parts for their ETags, checks every listed SHA-256
+  against the store's, and sends ``If-None-Match: *``: an object is never
+  overwritten and never made twice. A 412, or a ``NoSuchUpload`` on a Complete
+  whose answer was lost, is settled by a HEAD: an object under this key with
+  this upload's token is ours, and is recorded.
+* The archive id is the object key. A retrieval is a RestoreObject; its
+  "ticket" is the key, and HEAD's ``x-amz-restore`` says how it stands.
+* A restored object is fetched part by part (``?partNumber=N``), each part
+  checked against the SHA-256 S3 sends for it; the restorer checks the whole
+  file's tree hash against the catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from typing import TYPE_CHECKING
+
+from glacierd import description
+from glacierd.glacier.errors import GlacierError
+from glacierd.glacier.treehash import Digests
+from glacierd.s3 import errors, naming
+
+from .base import (
+    ByteCounter,
+    CompleteRefused,
+    NoRetrievalCapacity,
+    ObjectMissing,
+    PendingUpload,
+    RemotePart,
+    Retrieval,
+    RetrievalGone,
+    RetrievalStatus,
+    UploadGone,
+    UploadRef,
+)
+from .vault import TreeHashRules
+
+if TYPE_CHECKING:
+    from glacierd.s3.client import ObjectHead, S3Client
+
+
+def _gone(exc: errors.S3Error, kind: type[GlacierError]) -> GlacierError:
+    return kind(exc.message, code=exc.code, type=exc.type, status=exc.status,
+                request_id=exc.request_id)
+
+
+class S3Backend(TreeHashRules):
+    def __init__(self, client: S3Client, bucket: str, *, prefix: str = "",
+                 storage_class: str = "DEEP_ARCHIVE", restore_days: int = 1) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.name = bucket
+        self.prefix = prefix
+        self.storage_class = storage_class
+        self.restore_days = restore_days
+        self._part_sizes: dict[str, int] = {}
+        self._ranges_only = False
+
+    def __repr__(self) -> str:
+        return f"S3Backend(s3://{self.bucket}/{self.prefix}, {self.storage_class})"
+
+    def key(self, upload: UploadRef) -> str:
+        if isinstance(upload, PendingUpload) and upload.key:
+            return upload.key
+        return naming.key_for(self.prefix, upload.description)
+
+    @staticmethod
+    def _id(upload: UploadRef) -> str:
+        if upload.upload_id is None:
+            raise ValueError("the upload has no id yet")
+        return upload.upload_id
+
+    # --- uploads ---
+    def part_size(self, size: int, configured: int, *, name: str) -> int:
+        return naming.part_size(size, configured, name=name)
+
+    def part_checksum(self, tree_hash: str, sha256: str | None) -> str:
+        return sha256 or ""
+
+    def start_upload(self, part_size: int, description: str) -> str:
+        return self.client.create_multipart_upload(
+            self.bucket, naming.key_for(self.prefix, description), self.storage_class,
+            metadata={naming.METADATA_NAME: description})
+
+    def pending_uploads(self) -> list[PendingUpload]:
+        out = []
+        for listed in self.client.list_multipart_uploads(self.bucket, self.prefix):
+            key = listed.get("Key", "")
+            whose = naming.owner(self.prefix, key)
+            host, token = whose if whose else (None, None)
+            out.append(PendingUpload(listed.get("UploadId", ""), host, token, key=key))
+        return out
+
+    def find_pending(self, upload: UploadRef) -> str | None:
+        key = self.key(upload)
+        ids = [u.get("UploadId", "") for u in self.client.list_multipart_uploads(self.bucket, key)
+               if u.get("Key") == key]
+        return ids[-1] if ids else None
+
+    def _listed_parts(self, upload: UploadRef) -> list[dict[str, str]]:
+        try:
+            return self.client.list_parts(self.bucket, self.key(upload), self._id(upload))
+        except errors.NoSuchUpload as exc:
+            raise _gone(exc, UploadGone) from exc
+
+    def uploaded_parts(self, upload: UploadRef) -> tuple[int, list[RemotePart]]:
+        part_size = _part_size_of(upload)
+        parts = []
+        for listed in self._listed_parts(upload):
+            index = int(listed["PartNumber"]) - 1
+            checksum = listed.get("ChecksumSHA256") or ""
+            parts.append(RemotePart(index, index * part_size, int(listed["Size"]),
+                                    naming.hex_of(checksum) if checksum else ""))
+        return part_size, parts  # S3 records none: parts are numbered by the store's
+
+    def send_part(self, upload: UploadRef, offset: int, data: memoryview, d: Digests,
+                  counter: ByteCounter) -> None:
+        number = offset // _part_size_of(upload) + 1
+        try:
+            self.client.upload_part(self.bucket, self.key(upload), self._id(upload), number,
+                                    data, sha256=d.sha256, counter=counter)
+        except errors.NoSuchUpload as exc:
+            raise _gone(exc, UploadGone) from exc
+
+    def complete(self, upload: UploadRef, size: int, tree_hash: str,
+                 part_sha256: Sequence[str]) -> str:
+        key = self.key(upload)
+        try:
+            listed = {int(p["PartNumber"]): p for p in self._listed_parts(upload)}
+        except UploadGone:
+            if self._is_ours(key, upload, size):
+                return key  # an earlier Complete made it; its answer was lost
+            raise
+        parts = []
+        for number, sha in enumerate(part_sha256, start=1):
+            got = listed.get(number)
+            sent = got.get("ChecksumSHA256") if got is not None else None
+            if got is None or not sha or (sent and sent != naming.b64(sha)):
+                raise CompleteRefused(f"s3://{self.bucket}/{key}: part {number} is missing "
+                                      "or holds other bytes than were sent", status=400)
+            parts.append((number, got.get("ETag", ""), naming.b64(sha)))
+        if len(listed) != len(part_sha256) or sum(int(p["Size"]) for p in listed.values()) \
+                != size:
+            raise CompleteRefused(f"s3://{self.bucket}/{key}: the parts do not make "
+                                  f"{size} bytes", status=400)
+        try:
+            answer = self.client.complete_multipart_upload(self.bucket, key, self._id(upload),
+                                                           parts)
+        except errors.PreconditionFailed:
+            if self._is_ours(key, upload, size):
+                return key
+            raise CompleteRefused(f"s3://{self.bucket}/{key} exists and is not this upload",
+                                  status=412) from None
+        except errors.NoSuchUpload as exc:
+            if self._is_ours(key, upload, size):
+                return key
+            raise _gone(exc, UploadGone) from exc
+        except (errors.InvalidPart, errors.EntityTooSmall, errors.BadDigest) as exc:
+            raise _gone(exc, CompleteRefused) from exc
+        sent = answer.get("ChecksumSHA256")
+        if sent and sent != naming.composite_sha256(part_sha256):
+            raise CompleteRefused(f"s3://{self.bucket}/{key}: S3 made the object with "
+                                  f"checksum {sent}, not {naming.composite_sha256(part_sha256)}",
+                                  status=400)
+        return key
+
+    def _is_ours(self, key: str, upload: UploadRef, size: int) -> bool:
+        """Is the object under ``key`` this upload's (its description's token and
+        the size)? Used where S3 says an object exists or an upload is gone."""
+        try:
+            head = self.client.head_object(self.bucket, key)
+        except errors.NotFound:
+            return False
+        mine = description.decode(upload.description)
+        theirs = description.decode(head.metadata.get(naming.METADATA_NAME, ""))
+        return (mine is not None and theirs is not None and mine.token == theirs.token
+                and head.size == size)
+
+    def abort(self, upload: UploadRef) -> None:
+        with suppress(errors.NoSuchUpload):
+            self.client.abort_multipart_upload(self.bucket, self.key(upload), self._id(upload))
+
+    # --- the way back ---
+    def request_retrieval(self, object_id: str, tier: str) -> str:
+        try:
+            self.client.restore_object(self.bucket, object_id, self.restore_days, tier)
+        except errors.RestoreAlreadyInProgress:
+            pass  # one is running: follow it
+        except errors.InvalidObjectState:
+            pass  # a class that is read as it is (GLACIER_IR, STANDARD ...)
+        except errors.NotFound as exc:
+            raise _gone(exc, ObjectMissing) from exc
+        except errors.S3Error as exc:
+            if exc.code == "GlacierExpeditedRetrievalNotAvailable":
+                raise _gone(exc, NoRetrievalCapacity) from exc
+            raise
+        return object_id
+
+    def _head(self, key: str) -> ObjectHead | None:
+        try:
+            return self.client.head_object(self.bucket, key)
+        except errors.NotFound:
+            return None
+
+    def retrieval(self, ticket: str) -> Retrieval:
+        head = self._head(ticket)
+        if head is None:  # asked again, the object's absence is told (ObjectMissing)
+            return Retrieval(RetrievalStatus.GONE)
+        if head.storage_class not in naming.ARCHIVE_CLASSES or head.restored:
+            return Retrieval(RetrievalStatus.READY)
+        if head.restore_ongoing:
+            return Retrieval(RetrievalStatus.IN_PROGRESS)
+        return Retrieval(RetrievalStatus.GONE)  # never asked, or the copy expired
+
+    def segment_size(self, ticket: str, size: int, preferred: int) -> int:
+        """The object's own part size (every part is checked against its SHA-256),
+        or the whole object when it went up in one PUT."""
+        known = self._part_sizes.get(ticket)
+        if known is None:
+            try:
+                head = self.client.head_object(self.bucket, ticket, part_number=1)
+            except errors.NotFound as exc:
+                raise _gone(exc, RetrievalGone) from exc
+            known = head.size if head.parts_count > 1 else max(size, 1)
+            self._part_sizes[ticket] = known
+        return known
+
+    def fetch(self, ticket: str, first: int, last: int,
+              write: Callable[[int, bytes], object], *, attempts: int,
+              on_mismatch: Callable[[str], None] | None = None,
+              counter: ByteCounter | None = None) -> str:
+        part = self._part_sizes.get(ticket)
+        number = None  # a plain range: S3 sends no checksum for it
+        if part and first % part == 0 and last - first + 1 <= part and not self._ranges_only:
+            number = first // part + 1  # one whole part, checked against its SHA-256
+        try:
+            return self.client.fetch_verified(self.bucket, ticket, first, last, write,
+                                              part_number=number, counter=counter,
+                                              attempts=attempts, on_mismatch=on_mismatch)
+        except errors.PartNumberIgnored:
+            self._ranges_only = True  # this peer: the restorer's whole-file check remains
+            return self.fetch(ticket, first, last, write, attempts=attempts,
+                              on_mismatch=on_mismatch, counter=counter)
+        except (errors.NotFound, errors.InvalidObjectState) as exc:
+            raise _gone(exc, RetrievalGone) from exc
+
+    def delete(self, object_id: str) -> None:
+        self.client.delete_object(self.bucket, object_id)  # S3: 204 when absent too
+
+
+def _part_size_of(upload: UploadRef) -> int:
+    size = getattr(upload, "part_size", None)
+    if not size:
+        raise ValueError("an S3 upload's part size is needed to number its parts")
+    return int(size)
