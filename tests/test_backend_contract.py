@@ -29,10 +29,17 @@ from glacierd.s3.client import S3Client
 from tests.conftest import MIB, client_for, fast_policy, random_file_bytes
 
 
-@pytest.fixture(params=["vault", "memory", "s3-moto"])
+@pytest.fixture(params=["vault", "memory", "s3-moto", "s3-emulator"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "memory":
         yield MemoryBackend()
+        return
+    if request.param == "s3-emulator":
+        with Emulator(tmp_path / "emu") as emu:
+            s3 = S3Client(emu.region, endpoint_url=emu.endpoint_url,
+                          credentials=emu.credentials, retry_policy=fast_policy(2))
+            s3.create_bucket("contract")
+            yield S3Backend(s3, "contract", prefix="p/", storage_class="DEEP_ARCHIVE")
         return
     if request.param == "s3-moto":
         endpoint = request.getfixturevalue("moto_endpoint")

@@ -17,7 +17,11 @@ neither read its counters nor inject faults into a user's backups.
 * ``GET /__stats`` — counters as JSON; ``POST /__stats/reset`` zeroes them;
 * ``POST /__faults`` — ``{"rate", "kinds", "corrupt_rate", "seed"}``;
 * ``POST /__uploads/expire`` — ``{"upload_id"}``: make an upload vanish as
-  after 24 h of inactivity.
+  after 24 h of inactivity;
+* ``POST /__s3/restore/expire`` — ``{"bucket", "key"}``: a restored copy lapses.
+
+S3 requests (path-style ``/{bucket}/{key}``, signed for service ``s3``) are
+answered by ``s3server.S3Request``.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from glacierd.glacier import sigv4, treehash
 
 from .faults import BEFORE, FaultPlan
+from .s3server import S3Request
+from .s3state import S3State
 from .store import ApiError, GlacierState, ReceivedBody, invalid, missing, new_id
 
 log = logging.getLogger("glacierd.emulator")
@@ -107,6 +113,8 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         super().__init__(address, GlacierRequestHandler)
         self.test_endpoints = test_endpoints
         self.state = state
+        self.s3 = S3State(state.root, region=state.region, job_delay=state.job_delay,
+                          clock=clock)
         self.credentials = credentials
         self.faults = faults
         self.stats = Stats()
@@ -189,6 +197,19 @@ class GlacierRequestHandler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._handle()
 
+    def do_HEAD(self) -> None:
+        self._handle()
+
+    def _is_s3(self, path: str) -> bool:
+        """S3 or the vault API: the signature's scope says; unsigned, the path does."""
+        auth = self.headers.get("Authorization", "")
+        if "/s3/aws4_request" in auth:
+            return True
+        if "/glacier/aws4_request" in auth:
+            return False
+        first = path.split("/")[1] if path.count("/") >= 1 else ""
+        return first not in ("-", self.server.state.account_id)
+
     def _content_length(self) -> int:
         raw = self.headers.get("Content-Length")
         if raw is None:
@@ -241,6 +262,9 @@ class GlacierRequestHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         if url.path.startswith("/__") and self.server.test_endpoints:
             self._control(url.path)
+            return
+        if self._is_s3(url.path):
+            S3Request(self, self.server.s3).handle()
             return
         request_id = new_id(52)
         length = 0
@@ -635,6 +659,9 @@ class GlacierRequestHandler(BaseHTTPRequestHandler):
                     float(doc.get("corrupt_rate", 0.0)),
                     doc.get("seed"),
                 )
+                self._send(204, request_id)
+            elif path == "/__s3/restore/expire" and self.command == "POST":
+                self.server.s3.expire_restore(str(doc["bucket"]), str(doc["key"]))
                 self._send(204, request_id)
             elif path == "/__uploads/expire" and self.command == "POST":
                 self.server.state.expire_upload(str(doc["upload_id"]))
