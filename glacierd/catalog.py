@@ -1,5 +1,11 @@
-"""Applying a vault inventory to the catalog: the daemon's scheduled work and
-``glacierd inventory`` / ``catalog rebuild`` share this."""
+"""Applying an inventory to the catalog: the daemon's scheduled work and
+``glacierd inventory`` / ``catalog rebuild`` share this.
+
+A vault's inventory is a Glacier job (hours, a day's lag). A bucket's is its
+listing, made at once (``list_bucket``): each of glacierd's objects gives its
+description document (metadata) and tree hash (a tag), and the listing is
+written in the vault inventory's JSON form, so one reconciliation serves both.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,15 @@ import datetime as dt
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from glacierd import humanize, inventory
 from glacierd.glacier import GlacierClient
 from glacierd.pathtext import shown
 from glacierd.store.repository import JobRecord, Store
+
+if TYPE_CHECKING:
+    from glacierd.s3.client import S3Client
 
 log = logging.getLogger("glacierd.catalog")
 
@@ -55,12 +65,52 @@ def fetch_inventory(client: GlacierClient, store: Store, job: JobRecord, state_d
                     now: dt.datetime) -> inventory.Reconciliation:
     """Download a finished inventory job's output (mode 0600) and apply it; the job
     counts as done only once its output was applied (else the next poll retries)."""
-    folder = state_dir / "inventories"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    dest = folder / f"{now:%Y%m%dT%H%M%SZ}-{job.job_id[:16]}.json"
+    dest = _inventory_file(state_dir, now, job.job_id[:16])
     client.download_job_output(job.vault, job.job_id, dest)
     os.chmod(dest, 0o600)
     result = apply_inventory(store, job.vault, job.job_id, dest)
     # Only now: a job marked done before its output was applied would never be retried.
     store.update_job(job.job_id, "Downloaded", output_path=str(dest))
     return result
+
+
+def _inventory_file(state_dir: Path, now: dt.datetime, name: str) -> Path:
+    folder = state_dir / "inventories"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder / f"{now:%Y%m%dT%H%M%SZ}-{name}.json"
+
+
+def list_bucket(s3: S3Client, bucket: str, prefix: str, store: Store, state_dir: Path,
+                now: dt.datetime) -> inventory.Reconciliation:
+    """A bucket's inventory from its listing (ListObjectsV2, then a HEAD and the
+    tags of each of glacierd's objects), applied to the catalog."""
+    import json
+
+    from glacierd.s3 import errors as s3_errors
+    from glacierd.s3 import naming
+
+    archives = []
+    for listed in s3.list_objects(bucket, prefix):
+        key = listed.get("Key", "")
+        description, tree_hash = "", ""
+        if naming.owner(prefix, key) is not None:
+            try:
+                head = s3.head_object(bucket, key)
+                description = head.metadata.get(naming.METADATA_NAME, "")
+                tree_hash = s3.get_object_tagging(bucket, key).get(naming.TREE_HASH_TAG, "")
+            except s3_errors.NotFound:
+                continue  # deleted while listed
+            if not tree_hash:  # Complete made it but the tag was not written yet
+                log.warning("s3://%s/%s has no tree hash tag yet; left for the next listing",
+                            bucket, key)
+                continue
+        archives.append({"ArchiveId": key, "ArchiveDescription": description,
+                         "CreationDate": listed.get("LastModified") or now.isoformat(),
+                         "Size": int(listed.get("Size") or 0), "SHA256TreeHash": tree_hash})
+    dest = _inventory_file(state_dir, now, f"s3-{bucket}")
+    doc = {"VaultARN": f"arn:aws:s3:::{bucket}/{prefix}",
+           "InventoryDate": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "ArchiveList": archives}
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh)
+    return apply_inventory(store, bucket, f"s3-listing-{now:%Y%m%dT%H%M%S.%fZ}", dest)

@@ -103,6 +103,33 @@ class VaultSection:
                "(1-255 of a-z A-Z 0-9 _ - .)")
 
 
+S3_STORAGE_CLASSES = ("DEEP_ARCHIVE", "GLACIER", "GLACIER_IR", "STANDARD_IA", "STANDARD")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
+
+
+@dataclass(frozen=True)
+class S3Section:
+    """An S3 bucket in one of the Glacier storage classes (the alternative to [vault])."""
+
+    bucket: str
+    prefix: str = ""
+    storage_class: str = "DEEP_ARCHIVE"
+    restore_days: int = 1
+    create: bool = False
+
+    def validate(self, where: str) -> None:
+        _check(bool(_BUCKET.match(self.bucket)) and ".." not in self.bucket,
+               f"{where}.bucket = {self.bucket!r} is not a valid bucket name "
+               "(3-63 of a-z 0-9 . -, starting and ending with a letter or digit)")
+        _check(self.storage_class in S3_STORAGE_CLASSES,
+               f"{where}.storage_class = {self.storage_class!r} must be one of "
+               f"{', '.join(S3_STORAGE_CLASSES)}")
+        _check(1 <= self.restore_days <= 30000,
+               f"{where}.restore_days must be from 1 to 30000")
+        _check(not self.prefix.startswith("/") and len(self.prefix.encode()) <= 256,
+               f"{where}.prefix must not start with / and must be at most 256 bytes")
+
+
 @dataclass(frozen=True)
 class StateSection:
     dir: Path = Path("/var/lib/glacierd")
@@ -218,6 +245,12 @@ class Config:
     daemon: DaemonSection = field(default_factory=DaemonSection)
     watch: tuple[WatchSection, ...] = ()
     source: Path | None = None
+    s3: S3Section | None = None
+
+    @property
+    def target(self) -> str:
+        """Where archives go, as status and logs name it: the vault or the bucket."""
+        return self.s3.bucket if self.s3 is not None else self.vault.name
 
     @property
     def database_url(self) -> str:
@@ -234,6 +267,7 @@ SECTIONS: dict[str, tuple[type[Any], bool]] = {
     # name: (dataclass, required)
     "aws": (AwsSection, False),
     "vault": (VaultSection, True),
+    "s3": (S3Section, False),
     "state": (StateSection, False),
     "upload": (UploadSection, False),
     "schedule": (ScheduleSection, False),
@@ -332,11 +366,18 @@ def from_dict(doc: dict[str, Any], source: Path | None = None, *,
     unknown = sorted(set(doc) - set(known))
     if unknown:
         raise ConfigError(f"{name}: unknown section [{unknown[0]}] (known: {', '.join(known)})")
+    if "vault" in doc and "s3" in doc:
+        raise ConfigError(f"{name}: give either [vault] (a Glacier vault) or [s3] (a bucket), "
+                          "not both")
     sections: dict[str, Any] = {}
     for section, (cls, required) in SECTIONS.items():
         if section not in doc:
-            if section == "vault" and not need_vault:
+            if section == "vault" and (not need_vault or "s3" in doc):
                 sections[section] = NO_VAULT
+                continue
+            if section == "vault" and required:
+                raise ConfigError(f"{name}: a [vault] or an [s3] section is required")
+            if section == "s3":
                 continue
             if required:
                 raise ConfigError(f"{name}: section [{section}] is required")

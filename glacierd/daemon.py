@@ -28,6 +28,7 @@ from typing import Any
 
 from glacierd import config as config_mod
 from glacierd import faultpoints, humanize, wiring
+from glacierd.backends import Backend
 from glacierd.errors import AlreadyRunningError, ConfigError, GlacierdError
 from glacierd.glacier import GlacierClient
 from glacierd.pathtext import shown
@@ -141,13 +142,12 @@ class Daemon:
         self.lock.acquire()
         try:
             self.store = Store.open(self.config.database_url)
-            self.client = self._client or wiring.make_client(self.config)
-            wiring.ensure_vault(self.client, self.config)
-            self.backend = wiring.make_backend(self.config, self.client)
+            self.target = wiring.connect(self.config, glacier=self._client)
+            self.backend = self.target.backend
         except BaseException:
             self.lock.release()
             raise
-        self.uploader = wiring.make_uploader(self.config, self.store, self.client)
+        self.uploader = wiring.make_uploader(self.config, self.store, self.backend)
         self.watcher = self._make_watcher(self.config)
 
     def _make_watcher(self, config: config_mod.Config) -> Watcher:
@@ -174,8 +174,8 @@ class Daemon:
     def _start(self) -> None:
         assert self.store is not None and self.watcher is not None
         store = self.store
-        store.event("info", "daemon-started", f"glacierd started (pid {os.getpid()}) for vault "
-                                              f"{self.config.vault.name}")
+        store.event("info", "daemon-started", f"glacierd started (pid {os.getpid()}) for "
+                                              f"{self.config.target}")
         self._heartbeat()
         # Events first, then the scan: a file landing in between is seen twice (harmless),
         # never by neither.
@@ -355,18 +355,20 @@ class Daemon:
     def poll_jobs(self) -> None:
         """Follow Glacier jobs: apply finished inventories, download restores."""
         assert self.store is not None
-        poll_inventories(self.client, self.store, self.config.state.dir, self.now())
-        make_restorer(self.config, self.store, self.client, now=self.now).poll()
+        if self.target.glacier is not None:
+            poll_inventories(self.target.glacier, self.store, self.config.state.dir, self.now())
+        make_restorer(self.config, self.store, self.backend, now=self.now).poll()
 
     def maybe_request_inventory(self) -> None:
         every = self.config.schedule.inventory_every
-        if every is None:
+        client = self.target.glacier
+        if every is None or client is None:  # a bucket lists at once: no inventories
             return
         assert self.store is not None
         last = self.store.jobs(kind="inventory", limit=1)
         if last and (self.now() - last[0].created_at).total_seconds() < every:
             return
-        job_id = self.client.initiate_inventory_job(self.config.vault.name)
+        job_id = client.initiate_inventory_job(self.config.vault.name)
         self.store.add_job(job_id, self.config.vault.name, "inventory", created_at=self.now())
         log.info("requested an inventory of %s (job %s)", self.config.vault.name, job_id)
 
@@ -397,7 +399,7 @@ class Daemon:
     def _heartbeat(self) -> None:
         assert self.store is not None
         status = self._status_text()
-        self.store.heartbeat(os.getpid(), self.host, self.config.vault.name, self.started_at,
+        self.store.heartbeat(os.getpid(), self.host, self.config.target, self.started_at,
                              status)
         self.notifier.status(status)
 
@@ -416,11 +418,12 @@ class Daemon:
             if self.store is not None:
                 self.store.event("error", "reload-failed", str(exc))
             return
-        if (new.vault, new.state, new.aws) != (self.config.vault, self.config.state,
-                                               self.config.aws):
-            log.warning("[vault], [state] and [aws] changes need a restart; applying the rest")
-            new = replace(new, vault=self.config.vault, state=self.config.state,
-                          aws=self.config.aws)
+        if (new.vault, new.s3, new.state, new.aws) != (self.config.vault, self.config.s3,
+                                                       self.config.state, self.config.aws):
+            log.warning("[vault], [s3], [state] and [aws] changes need a restart; applying "
+                        "the rest")
+            new = replace(new, vault=self.config.vault, s3=self.config.s3,
+                          state=self.config.state, aws=self.config.aws)
         if new.watch != self.config.watch:
             assert self.watcher is not None
             self.watcher.stop()
@@ -457,10 +460,10 @@ def poll_inventories(client: GlacierClient, store: Store, state_dir: Path,
     return fetched
 
 
-def make_restorer(config: config_mod.Config, store: Store, client: GlacierClient,
+def make_restorer(config: config_mod.Config, store: Store, backend: Backend,
                   **kw: Any) -> Restorer:
     r = config.restore
-    return Restorer(store, wiring.make_backend(config, client), RestoreSettings(
+    return Restorer(store, backend, RestoreSettings(
         restore_dir=config.restore_dir, tier=r.tier,
         segment_size=r.segment_mib * 2**20, max_concurrent_jobs=r.max_concurrent_jobs,
         concurrency=r.concurrency,
@@ -468,12 +471,14 @@ def make_restorer(config: config_mod.Config, store: Store, client: GlacierClient
 
 
 def local_config(state_dir: Path, watch_dirs: list[Path], endpoint_url: str,
-                 access_key: str, secret_key: str) -> config_mod.Config:
-    """The embedded default: an emulator vault, watched inbox, no AWS account."""
+                 access_key: str, secret_key: str, *, s3: bool = False) -> config_mod.Config:
+    """The embedded default: an emulator vault (with ``s3``: a bucket in the
+    emulator, Deep Archive), watched inbox, no AWS account."""
     return config_mod.Config(
+        s3=config_mod.S3Section(bucket="local", create=True) if s3 else None,
         aws=config_mod.AwsSection(region="us-east-1", endpoint_url=endpoint_url,
                                   access_key_id=access_key, secret_access_key=secret_key),
-        vault=config_mod.VaultSection(name="local", create=True),
+        vault=config_mod.NO_VAULT if s3 else config_mod.VaultSection(name="local", create=True),
         state=config_mod.StateSection(dir=state_dir),
         restore=config_mod.RestoreSection(dir=state_dir.parent / "restored"),
         upload=config_mod.UploadSection(),

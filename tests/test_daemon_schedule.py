@@ -65,7 +65,7 @@ def test_inventory_is_requested_on_schedule_and_fetched(tmp_path: Path) -> None:
 def test_housekeeping_aborts_only_this_hosts_untracked_uploads(tmp_path: Path) -> None:
     now = [T0]
     with Emulator(tmp_path / "emu") as emu, prepared_daemon(tmp_path, emu, now) as daemon:
-        client = daemon.client
+        client = daemon.target.glacier
 
         def start(host: str, token: str) -> str:
             desc = description.encode(description.ArchiveInfo(
@@ -90,7 +90,7 @@ def test_housekeeping_aborts_the_empty_twin_of_a_retried_initiate(tmp_path: Path
     now = [T0]
     with Emulator(tmp_path / "emu") as emu, prepared_daemon(tmp_path, emu, now) as daemon:
         assert daemon.store is not None
-        client = daemon.client
+        client = daemon.target.glacier
         desc = description.encode(description.ArchiveInfo(
             path=str(tmp_path / "inbox" / "f"), host=daemon.host, size=2**20, mtime_ns=1,
             token="tok"))
@@ -120,10 +120,10 @@ def test_daemon_downloads_a_requested_restore_and_status_shows_it(tmp_path: Path
         src = tmp_path / "src"
         src.mkdir()
         (src / "doc.txt").write_bytes(b"bring me back")
-        Uploader(daemon.store, VaultBackend(daemon.client, "local"),
+        Uploader(daemon.store, VaultBackend(daemon.target.glacier, "local"),
                  UploadSettings()).upload_path(
             src / "doc.txt")
-        restorer = make_restorer(daemon.config, daemon.store, daemon.client, now=daemon.now)
+        restorer = make_restorer(daemon.config, daemon.store, daemon.backend, now=daemon.now)
         [record] = restorer.request(restorer.select([str(src)]))  # what `restore` does
         daemon.poll_jobs()
         shown = status.collect(daemon.store)["restores"]

@@ -53,9 +53,9 @@ def test_one_bad_archive_never_stops_inventory_processing(tmp_path: Path) -> Non
     with Emulator(tmp_path / "emu") as emu, prepared_daemon(tmp_path, emu, now) as daemon:
         assert daemon.store is not None
         for name, doc in HOSTILE.items():
-            daemon.client.upload_archive("local", name.encode(), _glacierd_description(doc))
+            daemon.target.glacier.upload_archive("local", name.encode(), _glacierd_description(doc))
         good = description.encode(description.ArchiveInfo("/x/good", "h", 4, 5, "t9"))
-        daemon.client.upload_archive("local", b"good", good)
+        daemon.target.glacier.upload_archive("local", b"good", good)
         daemon.maybe_request_inventory()
         daemon.poll_jobs()
         [job] = daemon.store.jobs(kind="inventory")

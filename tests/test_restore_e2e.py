@@ -247,7 +247,7 @@ def test_verify_delete_vaults_and_jobs_commands(tmp_path: Path) -> None:
         assert f"missing\t{data_dir / 'lost.txt'}" in verify.stdout
         assert "1 unchanged, 1 changed, 1 missing" in verify.stdout
         unconfirmed = run(cfg, "delete", str(data_dir / "lost.txt"))
-        assert unconfirmed.returncode == 1 and "younger than 90 days" in unconfirmed.stderr
+        assert unconfirmed.returncode == 1 and "keeps it 90 days at least" in unconfirmed.stderr
         assert "--yes" in unconfirmed.stderr
         deleted = run(cfg, "delete", str(data_dir / "lost.txt"), "--yes")
         assert deleted.returncode == 0, deleted.stderr

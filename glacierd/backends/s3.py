@@ -137,7 +137,7 @@ class S3Backend(TreeHashRules):
             listed = {int(p["PartNumber"]): p for p in self._listed_parts(upload)}
         except UploadGone:
             if self._is_ours(key, upload, size):
-                return key  # an earlier Complete made it; its answer was lost
+                return self._tagged(key, tree_hash)  # an earlier Complete made it
             raise
         parts = []
         for number, sha in enumerate(part_sha256, start=1):
@@ -156,12 +156,12 @@ class S3Backend(TreeHashRules):
                                                            parts)
         except errors.PreconditionFailed:
             if self._is_ours(key, upload, size):
-                return key
+                return self._tagged(key, tree_hash)
             raise CompleteRefused(f"s3://{self.bucket}/{key} exists and is not this upload",
                                   status=412) from None
         except errors.NoSuchUpload as exc:
             if self._is_ours(key, upload, size):
-                return key
+                return self._tagged(key, tree_hash)
             raise _gone(exc, UploadGone) from exc
         except (errors.InvalidPart, errors.EntityTooSmall, errors.BadDigest) as exc:
             raise _gone(exc, CompleteRefused) from exc
@@ -170,6 +170,13 @@ class S3Backend(TreeHashRules):
             raise CompleteRefused(f"s3://{self.bucket}/{key}: S3 made the object with "
                                   f"checksum {sent}, not {naming.composite_sha256(part_sha256)}",
                                   status=400)
+        return self._tagged(key, tree_hash)
+
+    def _tagged(self, key: str, tree_hash: str) -> str:
+        """Tag the object with its tree hash (known only now; metadata is fixed at
+        the start), so a catalog rebuilt from the bucket knows it. Repeated when
+        a Complete is settled again after a crash."""
+        self.client.put_object_tagging(self.bucket, key, {naming.TREE_HASH_TAG: tree_hash})
         return key
 
     def _is_ours(self, key: str, upload: UploadRef, size: int) -> bool:

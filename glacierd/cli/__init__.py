@@ -78,7 +78,7 @@ class Context:
                 f"no `glacierd run --local` is running on {self.state_dir}: start it first "
                 "(its emulator lives in that process)") from None
         return local_config(self.state_dir, [], doc["endpoint_url"], doc["access_key"],
-                            doc["secret_key"])
+                            doc["secret_key"], s3=bool(doc.get("s3")))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -136,14 +136,12 @@ def open_store(ctx: Context, *, read_only: bool = False) -> Any:
 
 
 def services(ctx: Context) -> tuple[Any, Any]:
-    """The store and a client whose vault exists."""
+    """The store and the config's vault or bucket (``wiring.Target``), which exists."""
     from glacierd import wiring
 
     config = ctx.config  # with --local: fails here, clearly, if no local daemon runs
     store = open_store(ctx)
-    client = wiring.make_client(config)
-    wiring.ensure_vault(client, config)
-    return store, client
+    return store, wiring.connect(config)
 
 
 def parse_date(value: str | None) -> Any:

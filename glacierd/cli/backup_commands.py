@@ -95,9 +95,8 @@ def upload(ctx: Context, paths: tuple[str, ...], as_json: bool) -> None:
         from glacierd import wiring
 
         store = open_store(ctx)
-        client = wiring.make_client(config)
-        wiring.ensure_vault(client, config)
-        uploader = wiring.make_uploader(config, store, client, view.progress)
+        target = wiring.connect(config)
+        uploader = wiring.make_uploader(config, store, target.backend, view.progress)
         for bad in selection.refused:  # refused at once, never stored for retries
             report("refused", os.path.abspath(bad.path), error=bad.reason)
         try:
@@ -178,8 +177,12 @@ def forget(ctx: Context, paths: tuple[str, ...], all_failed: bool) -> None:
 @click.option("--state-dir", default=None, type=click.Path(file_okay=False),
               help=f"with --local: where state and the emulator's data go "
                    f"(default ./{DEFAULT_LOCAL_STATE})")
+@click.option("--s3", "use_s3", is_flag=True,
+              help="with --local: back up to the emulator's S3 bucket (Deep Archive), not a "
+                   "vault")
 @click.pass_obj
-def run(ctx: Context, local: bool, watch_dirs: tuple[str, ...], state_dir: str | None) -> None:
+def run(ctx: Context, local: bool, watch_dirs: tuple[str, ...], state_dir: str | None,
+        use_s3: bool) -> None:
     """Run the backup daemon: watch folders, upload what settles, follow jobs."""
     from glacierd import faultpoints
     from glacierd.signals import DaemonSignals
@@ -193,13 +196,14 @@ def run(ctx: Context, local: bool, watch_dirs: tuple[str, ...], state_dir: str |
     if state_dir is None and ctx.local:
         state_dir = str(ctx.state_dir)
     if not local:
-        if watch_dirs or state_dir:
-            raise click.UsageError("--watch and --state-dir go with --local; otherwise the "
-                                   "config file says what to watch and where state goes")
+        if watch_dirs or state_dir or use_s3:
+            raise click.UsageError("--watch, --state-dir and --s3 go with --local; otherwise "
+                                   "the config file says what to watch, where state goes and "
+                                   "where archives go")
         config = ctx.config
         _apply_log_level(ctx, config.daemon.log_level)
         raise click.exceptions.Exit(Daemon(config, signals=signals).run())
-    _run_local(ctx, watch_dirs, state_dir, signals)
+    _run_local(ctx, watch_dirs, state_dir, signals, use_s3)
 
 
 def _apply_log_level(ctx: Context, level: str) -> None:
@@ -211,7 +215,7 @@ def _apply_log_level(ctx: Context, level: str) -> None:
 
 
 def _run_local(ctx: Context, watch_dirs: tuple[str, ...], state_dir: str | None,
-               signals: Any) -> None:
+               signals: Any, use_s3: bool) -> None:
     from glacierd.daemon import Daemon, check_state_dir, local_config
     from glacierd.emulator import Emulator
     from glacierd.glacier import GlacierClient
@@ -234,7 +238,8 @@ def _run_local(ctx: Context, watch_dirs: tuple[str, ...], state_dir: str | None,
     emulator = Emulator(state / "emulator", access_key=access_key, secret_key=secret_key).start()
     try:
         config = local_config(state, watches, emulator.endpoint_url,
-                              emulator.credentials.access_key, emulator.credentials.secret_key)
+                              emulator.credentials.access_key, emulator.credentials.secret_key,
+                              s3=use_s3)
         with translated_errors(config.database_url):
             engine = create_store_engine(config.database_url)
             schema.upgrade(engine)
@@ -242,12 +247,13 @@ def _run_local(ctx: Context, watch_dirs: tuple[str, ...], state_dir: str | None,
         client = GlacierClient(config.aws.region, endpoint_url=emulator.endpoint_url,
                                credentials=emulator.credentials)
         folders = ", ".join(shown(w) for w in watches)
-        click.echo(f"glacierd: backing up {folders} to a local Glacier emulator (data in "
+        where = "an S3 bucket (Deep Archive)" if use_s3 else "a Glacier vault"
+        click.echo(f"glacierd: backing up {folders} to {where} in a local emulator (data in "
                    f"{state}).\nDrop files there; `{_this_command()} status --local"
                    + (f" --state-dir {state}" if state_dir else "")
                    + "` shows progress. Ctrl-C stops.", err=True)
         code = Daemon(config, client=client, reload=lambda: config, signals=signals,
-                      on_ready=lambda: _publish_local_endpoint(state, emulator)).run()
+                      on_ready=lambda: _publish_local_endpoint(state, emulator, use_s3)).run()
     finally:
         _withdraw_local_endpoint(state)
         emulator.stop()
@@ -298,14 +304,14 @@ def _local_credentials(state: Path) -> tuple[str, str]:
     return doc["access_key"], doc["secret_key"]
 
 
-def _publish_local_endpoint(state: Path, emulator: Any) -> None:
+def _publish_local_endpoint(state: Path, emulator: Any, use_s3: bool) -> None:
     """Let `glacierd --local COMMAND` find this process's emulator (file mode 0600)."""
     import json
     import os
 
     doc = {"endpoint_url": emulator.endpoint_url, "pid": os.getpid(),
            "access_key": emulator.credentials.access_key,
-           "secret_key": emulator.credentials.secret_key}
+           "secret_key": emulator.credentials.secret_key, "s3": use_s3}
     tmp = state / f".{LOCAL_ENDPOINT_FILE}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

@@ -3,7 +3,6 @@ rebuild`, `jobs`, `vaults`, `verify`, `delete`."""
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +61,8 @@ def restore(ctx: Context, paths: tuple[str, ...], archive_ids: tuple[str, ...],
 
     if not paths and not archive_ids:
         raise click.UsageError("name paths to restore, or --archive-id")
-    store, client = services(ctx)
-    restorer = make_restorer(ctx.config, store, client)
+    store, target = services(ctx)
+    restorer = make_restorer(ctx.config, store, target.backend)
     restorer.strip = os.path.abspath(strip) if strip else None
     chosen = restorer.select(paths, archive_ids, before=parse_date(before), version=version)
     total = sum(a.size for a in chosen)
@@ -155,20 +154,25 @@ def _wait_for_restores(restorer: Any, ids: list[int], as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="one JSON document (see the README)")
 @click.pass_obj
 def inventory(ctx: Context, refresh: bool, wait: bool, as_json: bool) -> None:
-    """Show the last vault inventory; --refresh requests a new one."""
+    """Show the last inventory; --refresh requests a new one (of a bucket: its
+    listing, at once)."""
     import json
 
     from glacierd import humanize
 
-    store, client = services(ctx)
-    vault = ctx.config.vault.name
+    store, target = services(ctx)
+    vault = ctx.config.target
     job_id = None
-    if refresh:
+    client = target.glacier
+    if client is None:  # a bucket: the listing is the inventory, and it is quick
+        if refresh or wait:
+            _list_bucket(ctx, store, target)
+    elif refresh:
         job_id = client.initiate_inventory_job(vault)
         store.add_job(job_id, vault, "inventory")
         if not as_json:
             click.echo(f"inventory requested (job {job_id}); Glacier takes about 4 h")
-    if wait:
+    if wait and client is not None:
         _wait_for_inventory(ctx, store, client)
     last = store.last_inventory(vault)
     if as_json:
@@ -183,6 +187,18 @@ def inventory(ctx: Context, refresh: bool, wait: bool, as_json: bool) -> None:
     click.echo(f"last inventory of {vault}: {last.inventory_date:%Y-%m-%d %H:%M} UTC, "
                f"{humanize.count(last.archive_count, 'archive')}, "
                f"{humanize.size(last.total_size)}")
+
+
+def _list_bucket(ctx: Context, store: Any, target: Any) -> None:
+    from glacierd import catalog
+    from glacierd.store.models import utcnow
+
+    s3 = ctx.config.s3
+    assert s3 is not None and target.s3 is not None
+    result = catalog.list_bucket(target.s3, s3.bucket, s3.prefix, store, ctx.config.state.dir,
+                                 utcnow())
+    click.echo(f"listed s3://{s3.bucket}/{s3.prefix}: {len(result.adopt)} added to the catalog, "
+               f"{len(result.foreign)} not glacierd's", err=True)
 
 
 def _wait_for_inventory(ctx: Context, store: Any, client: Any) -> None:
@@ -207,14 +223,19 @@ def catalog() -> None:
 @catalog.command("rebuild")
 @click.pass_obj
 def catalog_rebuild(ctx: Context) -> None:
-    """Rebuild the catalog from the vault's inventory (requests one if needed)."""
-    store, client = services(ctx)
-    vault = ctx.config.vault.name
-    if not store.jobs(statuses=["InProgress"], kind="inventory"):
-        job_id = client.initiate_inventory_job(vault)
-        store.add_job(job_id, vault, "inventory")
-        click.echo(f"inventory requested (job {job_id}); waiting for it")
-    _wait_for_inventory(ctx, store, client)
+    """Rebuild the catalog from the vault's inventory (requests one if needed) or
+    from the bucket's listing."""
+    store, target = services(ctx)
+    client = target.glacier
+    if client is None:
+        _list_bucket(ctx, store, target)
+    else:
+        vault = ctx.config.vault.name
+        if not store.jobs(statuses=["InProgress"], kind="inventory"):
+            job_id = client.initiate_inventory_job(vault)
+            store.add_job(job_id, vault, "inventory")
+            click.echo(f"inventory requested (job {job_id}); waiting for it")
+        _wait_for_inventory(ctx, store, client)
     archives = store.archives()
     click.echo(f"catalog has {len(archives)} archives of {len({a.source_path for a in archives})}"
                " files")
@@ -345,15 +366,15 @@ def _watched_files(ctx: Context, prefix: str | None) -> list[Path]:
 @click.pass_obj
 def delete(ctx: Context, path: str | None, archive_id: str | None, yes: bool) -> None:
     """Delete archives from the vault: every version of PATH, or one archive id."""
+    from glacierd import pricing
     from glacierd.errors import RestoreError
-    from glacierd.glacier import ResourceNotFoundException
     from glacierd.store.models import utcnow
 
     if bool(path) == bool(archive_id):
         raise click.UsageError("give either a PATH (a file or a folder) or --archive-id")
     from glacierd import humanize
 
-    store, client = services(ctx)
+    store, target = services(ctx)
     if archive_id:
         found = store.archive_by_id(archive_id)
         if found is None:
@@ -368,11 +389,27 @@ def delete(ctx: Context, path: str | None, archive_id: str | None, yes: bool) ->
             a.source_path == full or a.source_path.startswith(below))]
         if not targets:
             raise RestoreError(f"{shown(full)}: no archive at or below it in the catalog")
-    young = [a for a in targets if (utcnow() - a.created_at).days < 90]
-    for archive in young:
+    elsewhere = [a for a in targets if a.vault != ctx.config.target]
+    for archive in elsewhere:  # the config now names another vault or bucket
+        click.echo(f"skipped {shown(archive.source_path)}: archive {archive.archive_id} is in "
+                   f"{archive.vault}, not {ctx.config.target}", err=True)
+    targets = [a for a in targets if a.vault == ctx.config.target]
+    storage_class = ctx.config.s3.storage_class if ctx.config.s3 else pricing.VAULT
+    charges = 0.0
+    for archive in targets:
+        early = pricing.early_deletion(archive.size, (utcnow() - archive.created_at).days,
+                                       storage_class)
+        if early is None:
+            continue
+        charges += early.charge_usd
+        kind = "a vault" if storage_class == pricing.VAULT else storage_class
         click.echo(f"warning: {shown(archive.source_path)} was archived "
-                   f"{humanize.relative(archive.created_at, utcnow())}; Glacier charges for "
-                   "deleting archives younger than 90 days", err=True)
+                   f"{humanize.relative(archive.created_at, utcnow())}; {kind} keeps it "
+                   f"{pricing.MINIMUM_DAYS[storage_class]} days at least: deleting it now is "
+                   f"charged as {early.days_left} more days (about ${early.charge_usd:.4f})",
+                   err=True)
+    if charges:
+        click.echo(f"early-deletion charges in all: about ${charges:.4f}", err=True)
     files = len({a.source_path for a in targets})
     what = (f"{humanize.count(len(targets), 'archive')} of {humanize.count(files, 'file')} "
             f"({humanize.size(sum(a.size for a in targets))})")
@@ -381,8 +418,7 @@ def delete(ctx: Context, path: str | None, archive_id: str | None, yes: bool) ->
         raise click.exceptions.Exit(1)
     for archive in targets:
         assert archive.archive_id is not None
-        with contextlib.suppress(ResourceNotFoundException):  # already gone: fine
-            client.delete_archive(archive.vault, archive.archive_id)
+        target.backend.delete(archive.archive_id)  # one already gone is fine
         store.mark_archive_deleted(archive.archive_id)
         click.echo(f"deleted {shown(archive.source_path)} {archive.archive_id}")
 

@@ -125,6 +125,7 @@ class S3Request:
         length = 0
         try:
             length = self._content_length()
+            payload = self._authenticate()  # S3 asks who before it asks what
             operation = self._operation()
         except S3Error as err:
             self._drain(length)
@@ -140,7 +141,6 @@ class S3Request:
             self._before_fault(fault)
             return
         try:
-            payload = self._authenticate()
             self._receive(length, payload)
             self._dispatch(operation, fault)
         except S3Error as err:
@@ -199,10 +199,11 @@ class S3Request:
             raise S3Error(405, "MethodNotAllowed", "The specified method is not allowed "
                           "against this resource.")
         if not self.key:
-            on_bucket: dict[tuple[str, str], str] = {("PUT", ""): "CreateBucket", ("HEAD", ""): "HeadBucket",
-                     ("DELETE", ""): "DeleteBucket", ("GET", "uploads"): "ListMultipartUploads",
-                     ("GET", "location"): "GetBucketLocation",
-                     ("GET", "list-type"): "ListObjectsV2", ("GET", ""): "ListObjects"}
+            on_bucket: dict[tuple[str, str], str] = {
+                ("PUT", ""): "CreateBucket", ("HEAD", ""): "HeadBucket",
+                ("DELETE", ""): "DeleteBucket", ("GET", "uploads"): "ListMultipartUploads",
+                ("GET", "location"): "GetBucketLocation",
+                ("GET", "list-type"): "ListObjectsV2", ("GET", ""): "ListObjects"}
             flag = next((f for f in ("uploads", "location", "list-type") if f in q), "")
             if (m, flag) in on_bucket:
                 return on_bucket[(m, flag)]
@@ -216,6 +217,8 @@ class S3Request:
                 return "CreateMultipartUpload"
             elif "restore" in q and m == "POST":
                 return "RestoreObject"
+            elif "tagging" in q and m in ("PUT", "GET"):
+                return "PutObjectTagging" if m == "PUT" else "GetObjectTagging"
             else:
                 table = {"PUT": "PutObject", "GET": "GetObject", "HEAD": "HeadObject",
                          "DELETE": "DeleteObject"}
@@ -435,6 +438,18 @@ class S3Request:
             status = 204
         elif operation == "ListMultipartUploads":
             body = self._list_uploads()
+        elif operation == "PutObjectTagging":
+            root = self._parse()
+            tags = {}
+            for tag in root.iter():
+                if _local(tag.tag) == "Tag":
+                    fields = {_local(c.tag): c.text or "" for c in tag}
+                    tags[fields.get("Key", "")] = fields.get("Value", "")
+            state.set_tags(b, k, tags)
+        elif operation == "GetObjectTagging":
+            body = _xml("Tagging", "<TagSet>" + "".join(
+                f"<Tag>{_el('Key', name)}{_el('Value', value)}</Tag>"
+                for name, value in state.tags(b, k).items()) + "</TagSet>")
         elif operation == "RestoreObject":
             root = self._parse()
             days = next((e.text for e in root.iter() if _local(e.tag) == "Days"), None)

@@ -393,6 +393,20 @@ class S3State:
             _write_json(self._bucket_dir(bucket) / "objects" / f"{self._name(key)}.json", meta)
             return status
 
+    def set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
+        if len(tags) > 10 or any(len(k) > 128 or len(v) > 256 for k, v in tags.items()):
+            raise bad_request("InvalidTag", "Object tags cannot be greater than 10, keys 128 "
+                              "and values 256 characters")
+        with self._lock:
+            meta = self._require(bucket, key)
+            meta["Tags"] = tags
+            _write_json(self._bucket_dir(bucket) / "objects" / f"{self._name(key)}.json", meta)
+
+    def tags(self, bucket: str, key: str) -> dict[str, str]:
+        with self._lock:
+            tags: dict[str, str] = self._require(bucket, key).get("Tags") or {}
+            return tags
+
     def expire_restore(self, bucket: str, key: str) -> None:
         """Make a restored copy lapse, as after its Days (tests)."""
         with self._lock:

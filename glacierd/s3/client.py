@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
+from xml.sax.saxutils import escape
 
 import requests
 
@@ -233,6 +234,21 @@ class S3Client:
                                          label=f"s3://{bucket}/{key}", linear=True,
                                          counter=counter, attempts=attempts,
                                          on_mismatch=on_mismatch)
+
+    def put_object_tagging(self, bucket: str, key: str, tags: Mapping[str, str]) -> None:
+        """Set the object's tags (all of them): tags, unlike metadata, can be written
+        after the object is made, in any storage class."""
+        xml = "<Tagging><TagSet>" + "".join(
+            f"<Tag><Key>{escape(k)}</Key><Value>{escape(v)}</Value></Tag>"
+            for k, v in tags.items()) + "</TagSet></Tagging>"
+        self._call("PUT", bucket, key, operation="PutObjectTagging", query={"tagging": ""},
+                   body=MemoryBody.of(xml.encode()))
+
+    def get_object_tagging(self, bucket: str, key: str) -> dict[str, str]:
+        root = _xml(self._call("GET", bucket, key, operation="GetObjectTagging",
+                               query={"tagging": ""}), "GetObjectTagging")
+        return {_text(tag, "Key"): _text(tag, "Value")
+                for tag in root.iter() if local_name(tag.tag) == "Tag"}
 
     def delete_object(self, bucket: str, key: str) -> None:
         self._call("DELETE", bucket, key, operation="DeleteObject", expect=(204, 200))

@@ -32,6 +32,7 @@ from glacierd.glacier import limits
 
 MAX_KEY_BYTES = 1024
 METADATA_NAME = "glacierd"
+TREE_HASH_TAG = "glacierd-tree-hash"
 MIN_PART_SIZE = 8 * limits.MIB
 """S3's minimum part is 5 MiB; glacierd's are 1 MiB x 2^n, so 8 MiB at least."""
 MAX_SINGLE_PUT = 5 * 1024 * limits.MIB
