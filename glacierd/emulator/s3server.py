@@ -526,14 +526,18 @@ class S3Request:
             start = q.get("marker", "")
         objects, prefixes, truncated, last = self.state.list_objects(
             self.bucket, prefix, delimiter, start, max_keys)
+        encode = q.get("encoding-type") == "url"  # S3 then URL-encodes keys and prefixes
+        shown = (lambda text: quote(text, safe="/")) if encode else (lambda text: text)
         items = "".join(
-            "<Contents>" + _el("Key", o["Key"]) + _el("LastModified", _iso(o["LastModified"])) +
+            "<Contents>" + _el("Key", shown(o["Key"])) +
+            _el("LastModified", _iso(o["LastModified"])) +
             _el("ETag", o["ETag"]) + _el("Size", o["Size"]) +
             _el("StorageClass", o["StorageClass"]) + "</Contents>" for o in objects)
-        items += "".join(f"<CommonPrefixes>{_el('Prefix', p)}</CommonPrefixes>"
+        items += "".join(f"<CommonPrefixes>{_el('Prefix', shown(p))}</CommonPrefixes>"
                          for p in prefixes)
         head = (_el("Name", self.bucket) + _el("Prefix", prefix) + _el("MaxKeys", max_keys) +
                 (_el("Delimiter", delimiter) if delimiter else "") +
+                (_el("EncodingType", "url") if encode else "") +
                 _el("IsTruncated", "true" if truncated else "false"))
         if v2:
             head += _el("KeyCount", len(objects) + len(prefixes))
