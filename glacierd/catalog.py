@@ -97,7 +97,8 @@ def list_bucket(s3: S3Client, bucket: str, prefix: str, store: Store, state_dir:
             try:
                 head = s3.head_object(bucket, key)
                 description = head.metadata.get(naming.METADATA_NAME, "")
-                tree_hash = s3.get_object_tagging(bucket, key).get(naming.TREE_HASH_TAG, "")
+                tree_hash = head.metadata.get(naming.TREE_HASH_TAG) or s3.get_object_tagging(
+                    bucket, key).get(naming.TREE_HASH_TAG, "")  # one PUT, or multipart
             except s3_errors.NotFound:
                 continue  # deleted while listed
             if not tree_hash:  # Complete made it but the tag was not written yet

@@ -243,3 +243,22 @@ def test_run_local_s3_backs_up_and_restores(tmp_path: Path) -> None:
     assert proc.stderr is not None
     assert "S3 bucket" in proc.stderr.read()
     assert list((state / "emulator" / "s3" / "local" / "objects").glob("*.json"))
+
+
+def test_small_files_go_as_one_put_each_and_survive_a_kill(tmp_path: Path) -> None:
+    data = random_file(tmp_path / "small.bin", 300 * 1000, seed=13)
+    with emulator_process(tmp_path / "emu") as url:
+        cfg = s3_config(tmp_path, url)
+        assert run(cfg, "db", "upgrade").returncode == 0
+        crashed = run(cfg, "upload", str(tmp_path / "small.bin"), fault="after-part-2xx")
+        assert crashed.returncode == -signal.SIGKILL
+        done = run(cfg, "upload", str(tmp_path / "small.bin"))
+        assert done.returncode == 0, done.stderr
+        stats = fetch_stats(url)
+        mine = objects_of(url, tmp_path / "small.bin")
+    assert len(mine) == 1 and mine[0][2] == str(len(data))
+    assert mine[0][3] == naming.b64(hashlib.sha256(data).hexdigest()), "a plain SHA-256: one PUT"
+    assert stats["requests"].get("PutObject") == 1, "the object was adopted, not sent again"
+    assert "CreateMultipartUpload" not in stats["requests"]
+    with sqlite3.connect(tmp_path / "state" / "glacierd.db") as conn:
+        assert conn.execute("SELECT adopted FROM parts").fetchall() == [(1,)]

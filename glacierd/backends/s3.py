@@ -3,6 +3,9 @@
 * Parts are 1 MiB x 2^n, 8 MiB at least (``naming.part_size``), each sent with
   its SHA-256 (signed payload hash and ``x-amz-checksum-sha256``, one digest);
   S3 lists each part's SHA-256, which is what a resumed upload compares.
+* A file of one part is one PUT (``If-None-Match: *``, its tree hash in the
+  metadata): its upload id is ``put:TOKEN``, which asks nothing of S3; the
+  object, when its PUT landed, is the part a resumed upload finds.
 * The object key comes from the upload's description (``naming.key_for``), so
   the store needs nothing beyond what it keeps for a vault.
 * Complete lists the parts for their ETags, checks every listed SHA-256
@@ -63,6 +66,7 @@ class S3Backend(TreeHashRules):
         self.restore_days = restore_days
         self._part_sizes: dict[str, int] = {}
         self._ranges_only = False
+        self._put_here: set[str] = set()  # keys this process PUT (their 2xx seen)
 
     def __repr__(self) -> str:
         return f"S3Backend(s3://{self.bucket}/{self.prefix}, {self.storage_class})"
@@ -85,10 +89,13 @@ class S3Backend(TreeHashRules):
     def part_checksum(self, tree_hash: str, sha256: str | None) -> str:
         return sha256 or ""
 
-    def start_upload(self, part_size: int, description: str) -> str:
+    def start_upload(self, part_size: int, description_text: str) -> str:
+        single = _single_put_id(description_text, part_size)
+        if single is not None:
+            return single  # nothing to ask S3: the one part is the object's PUT
         return self.client.create_multipart_upload(
-            self.bucket, naming.key_for(self.prefix, description), self.storage_class,
-            metadata={naming.METADATA_NAME: description})
+            self.bucket, naming.key_for(self.prefix, description_text), self.storage_class,
+            metadata={naming.METADATA_NAME: description_text})
 
     def pending_uploads(self) -> list[PendingUpload]:
         out = []
@@ -100,6 +107,9 @@ class S3Backend(TreeHashRules):
         return out
 
     def find_pending(self, upload: UploadRef) -> str | None:
+        single = _single_put_id(upload.description, _part_size_of(upload))
+        if single is not None:
+            return single
         key = self.key(upload)
         ids = [u.get("UploadId", "") for u in self.client.list_multipart_uploads(self.bucket, key)
                if u.get("Key") == key]
@@ -113,6 +123,12 @@ class S3Backend(TreeHashRules):
 
     def uploaded_parts(self, upload: UploadRef) -> tuple[int, list[RemotePart]]:
         part_size = _part_size_of(upload)
+        if _is_single(upload):  # the object, if its PUT landed, is the one part
+            head = self._ours(self.key(upload), upload)
+            if head is None:
+                return part_size, []
+            sent = head.checksum_sha256  # a peer that keeps none: "" (unknown, not adopted)
+            return part_size, [RemotePart(0, 0, head.size, naming.hex_of(sent) if sent else "")]
         parts = []
         for listed in self._listed_parts(upload):
             index = int(listed["PartNumber"]) - 1
@@ -123,6 +139,9 @@ class S3Backend(TreeHashRules):
 
     def send_part(self, upload: UploadRef, offset: int, data: memoryview, d: Digests,
                   counter: ByteCounter) -> None:
+        if _is_single(upload):
+            self._put(upload, data, d, counter)
+            return
         number = offset // _part_size_of(upload) + 1
         try:
             self.client.upload_part(self.bucket, self.key(upload), self._id(upload), number,
@@ -133,6 +152,13 @@ class S3Backend(TreeHashRules):
     def complete(self, upload: UploadRef, size: int, tree_hash: str,
                  part_sha256: Sequence[str]) -> str:
         key = self.key(upload)
+        if _is_single(upload):  # made by its PUT, if that landed
+            if key in self._put_here:
+                return key
+            head = self._ours(key, upload)
+            if head is None or head.size != size:
+                raise UploadGone(f"s3://{self.bucket}/{key} was not made", status=404)
+            return key
         try:
             listed = {int(p["PartNumber"]): p for p in self._listed_parts(upload)}
         except UploadGone:
@@ -179,19 +205,49 @@ class S3Backend(TreeHashRules):
         self.client.put_object_tagging(self.bucket, key, {naming.TREE_HASH_TAG: tree_hash})
         return key
 
-    def _is_ours(self, key: str, upload: UploadRef, size: int) -> bool:
-        """Is the object under ``key`` this upload's (its description's token and
-        the size)? Used where S3 says an object exists or an upload is gone."""
+    def _put(self, upload: UploadRef, data: memoryview, d: Digests,
+             counter: ByteCounter) -> None:
+        """A file of one part: one PUT, with its SHA-256 and, since it is known now,
+        its tree hash as metadata (no tag needed). ``If-None-Match: *``: a 412
+        (a retried PUT whose first answer was lost) is fine when the object is ours."""
+        key = self.key(upload)
+        try:
+            self.client.put_object(self.bucket, key, data, sha256=d.sha256,
+                                   storage_class=self.storage_class, counter=counter,
+                                   metadata={naming.METADATA_NAME: upload.description,
+                                             naming.TREE_HASH_TAG: d.tree_hash})
+        except errors.PreconditionFailed:
+            if self._ours(key, upload) is None:
+                raise CompleteRefused(f"s3://{self.bucket}/{key} exists and is not this "
+                                      "upload", status=412) from None
+        self._put_here.add(key)
+
+    def _ours(self, key: str, upload: UploadRef) -> ObjectHead | None:
+        """The object under ``key`` if it is this upload's (its metadata carries the
+        upload's token), else None."""
         try:
             head = self.client.head_object(self.bucket, key)
         except errors.NotFound:
-            return False
+            return None
         mine = description.decode(upload.description)
         theirs = description.decode(head.metadata.get(naming.METADATA_NAME, ""))
-        return (mine is not None and theirs is not None and mine.token == theirs.token
-                and head.size == size)
+        if mine is None or theirs is None or mine.token != theirs.token:
+            return None
+        return head
+
+    def _is_ours(self, key: str, upload: UploadRef, size: int) -> bool:
+        """Is the object under ``key`` this upload's, of this size? Used where S3
+        says an object exists or an upload is gone."""
+        head = self._ours(key, upload)
+        return head is not None and head.size == size
 
     def abort(self, upload: UploadRef) -> None:
+        if _is_single(upload):  # a PUT that landed for a file that then changed
+            key = self.key(upload)
+            if self._ours(key, upload) is not None:
+                self.client.delete_object(self.bucket, key)
+            self._put_here.discard(key)
+            return
         with suppress(errors.NoSuchUpload):
             self.client.abort_multipart_upload(self.bucket, self.key(upload), self._id(upload))
 
@@ -261,6 +317,22 @@ class S3Backend(TreeHashRules):
 
     def delete(self, object_id: str) -> None:
         self.client.delete_object(self.bucket, object_id)  # S3: 204 when absent too
+
+
+SINGLE_PUT = "put:"
+"""The upload id glacierd records for a one-part file: S3's ids never hold ``:``."""
+
+
+def _single_put_id(description_text: str, part_size: int) -> str | None:
+    """A file that fits in one part goes up as one PUT: the id recorded for it."""
+    info = description.decode(description_text)
+    if info is None or not 0 < info.size <= min(part_size, naming.MAX_SINGLE_PUT):
+        return None
+    return SINGLE_PUT + info.token
+
+
+def _is_single(upload: UploadRef) -> bool:
+    return bool(upload.upload_id and upload.upload_id.startswith(SINGLE_PUT))
 
 
 def _part_size_of(upload: UploadRef) -> int:
