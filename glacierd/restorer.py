@@ -237,7 +237,8 @@ class Restorer:
         assert record.job_id is not None
         expired = (record.job_requested_at is not None
                    and self.now() - record.job_requested_at > JOB_LIFETIME)
-        state = None if expired else self.backend.retrieval(record.job_id)
+        assert record.archive_id is not None
+        state = None if expired else self.backend.retrieval(record.job_id, record.archive_id)
         if state is None or state.status == RetrievalStatus.GONE:
             log.info("%s: retrieval job %s expired; requesting it again", shown(record.source_path),
                      record.job_id)
@@ -289,7 +290,8 @@ class Restorer:
             verified = {}
         # The backend may hold the archive in ranges of its own (an S3 object's parts,
         # each with its checksum); otherwise the size recorded with the restore.
-        segment_size = self.backend.segment_size(record.job_id, record.size,
+        assert record.archive_id is not None
+        segment_size = self.backend.segment_size(record.job_id, record.archive_id, record.size,
                                                  record.segment_size)
         segments = list(limits.part_ranges(record.size, segment_size))
         done = sum(p.length for p in segments if p.index in verified)
@@ -368,7 +370,7 @@ class Restorer:
     def _segment(self, record: RestoreRecord, fd: int, seg: limits.PartRange) -> str:
         """One segment, fetched and checked by the client's verified range fetch, then
         fsynced and recorded as verified in its own transaction."""
-        assert record.job_id is not None
+        assert record.job_id is not None and record.archive_id is not None
 
         def mismatch(detail: str) -> None:
             count = self.store.count_refetch(record)
@@ -377,7 +379,7 @@ class Restorer:
 
         try:
             got = self.backend.fetch(
-                record.job_id, seg.offset, seg.last,
+                record.job_id, record.archive_id, seg.offset, seg.last,
                 lambda offset, chunk: os.pwrite(fd, chunk, offset),  # local errors propagate
                 attempts=MAX_REFETCHES + 1, on_mismatch=mismatch)
         except (ChecksumMismatchError, TransportError) as exc:

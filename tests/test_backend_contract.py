@@ -95,9 +95,9 @@ def _description(token: str, path: str = "/data/f", size: int = 2 * 8 * MIB) -> 
                                                        mtime_ns=0, token=token))
 
 
-def _ready(backend: Backend, ticket: str) -> None:
+def _ready(backend: Backend, ticket: str, object_id: str) -> None:
     deadline = time.monotonic() + 30
-    while backend.retrieval(ticket).status != RetrievalStatus.READY:
+    while backend.retrieval(ticket, object_id).status != RetrievalStatus.READY:
         assert time.monotonic() < deadline
         time.sleep(0.05)  # polling the service's job; no event tells
 
@@ -117,23 +117,24 @@ def test_a_multipart_upload_comes_back_byte_for_byte(backend: Backend) -> None:
         for p in limits.part_ranges(len(data), part_size)]
     archive_id = _complete(backend, upload, len(data), sums)
     ticket = backend.request_retrieval(archive_id, "Standard")
-    _ready(backend, ticket)
+    _ready(backend, ticket, archive_id)
+    assert backend.request_retrieval(archive_id, "Standard") != ticket, "one ticket a request"
     out = bytearray(len(data))
     counted: list[int] = []
 
     def write(offset: int, chunk: bytes) -> None:
         out[offset:offset + len(chunk)] = chunk
 
-    segment = backend.segment_size(ticket, len(data), 2 * part_size)
+    segment = backend.segment_size(ticket, archive_id, len(data), 2 * part_size)
     assert segment in (part_size, 2 * part_size)
     ranges = list(limits.part_ranges(len(data), segment))
-    sums = [backend.fetch(ticket, r.offset, r.last, write, attempts=2, counter=counted.append)
-            for r in ranges]
+    sums = [backend.fetch(ticket, archive_id, r.offset, r.last, write, attempts=2,
+                          counter=counted.append) for r in ranges]
     assert bytes(out) == data and sum(counted) == len(data)
     assert backend.whole_checksum(sums) == tree_hash(data)
     # a range of its own (not a part): its bytes and tree hash
-    first = backend.fetch(ticket, 0, 2 * part_size - 1, write, attempts=2)
-    second = backend.fetch(ticket, 2 * part_size, len(data) - 1, write, attempts=2)
+    first = backend.fetch(ticket, archive_id, 0, 2 * part_size - 1, write, attempts=2)
+    second = backend.fetch(ticket, archive_id, 2 * part_size, len(data) - 1, write, attempts=2)
     assert backend.whole_checksum([first, second]) == tree_hash(data)
 
 
@@ -179,7 +180,8 @@ def test_missing_archives_and_deletes(backend: Backend) -> None:
     backend.delete(archive_id)  # already gone: not an error
     with pytest.raises(ObjectMissing):
         backend.request_retrieval(archive_id, "Standard")
-    assert backend.retrieval("no-such-ticket").status == RetrievalStatus.GONE
+    assert backend.retrieval("no-such-ticket", archive_id).status == RetrievalStatus.GONE
+
 
 
 def test_a_file_of_one_part_is_listed_once_sent_and_comes_back(backend: Backend) -> None:
@@ -198,12 +200,12 @@ def test_a_file_of_one_part_is_listed_once_sent_and_comes_back(backend: Backend)
         assert S3Backend(backend.client, backend.bucket, prefix=backend.prefix).complete(
             upload, len(data), sums[0].tree_hash, [sums[0].sha256]) == archive_id
     ticket = backend.request_retrieval(archive_id, "Bulk")
-    _ready(backend, ticket)
+    _ready(backend, ticket, archive_id)
     out = bytearray(len(data))
 
     def write(offset: int, chunk: bytes) -> None:
         out[offset:offset + len(chunk)] = chunk
 
-    segment = backend.segment_size(ticket, len(data), 64 * MIB)
-    assert backend.fetch(ticket, 0, len(data) - 1, write, attempts=2) == tree_hash(data)
+    segment = backend.segment_size(ticket, archive_id, len(data), 64 * MIB)
+    assert backend.fetch(ticket, archive_id, 0, len(data) - 1, write, attempts=2) == tree_hash(data)
     assert bytes(out) == data and segment >= len(data)

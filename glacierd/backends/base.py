@@ -147,18 +147,19 @@ class Backend(Protocol):
 
     # --- the way back ---
     def request_retrieval(self, object_id: str, tier: str) -> str:
-        """Ask for an archive's bytes; returns a ticket to follow.
+        """Ask for an archive's bytes; returns a ticket to follow (unique to this
+        request: the store keeps one job row per ticket).
         ``ObjectMissing``, ``NoRetrievalCapacity``."""
 
-    def retrieval(self, ticket: str) -> Retrieval:
-        """How a retrieval stands."""
+    def retrieval(self, ticket: str, object_id: str) -> Retrieval:
+        """How the retrieval ``ticket`` of archive ``object_id`` stands."""
 
-    def segment_size(self, ticket: str, size: int, preferred: int) -> int:
+    def segment_size(self, ticket: str, object_id: str, size: int, preferred: int) -> int:
         """The size of the ranges a ready retrieval of ``size`` bytes is fetched
         and verified in (1 MiB x 2^n, so their tree hashes combine); the same
         answer every time, so a resumed download finds its verified ranges."""
 
-    def fetch(self, ticket: str, first: int, last: int,
+    def fetch(self, ticket: str, object_id: str, first: int, last: int,
               write: Callable[[int, bytes], object], *, attempts: int,
               on_mismatch: Callable[[str], None] | None = None,
               counter: ByteCounter | None = None) -> str:

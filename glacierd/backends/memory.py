@@ -141,22 +141,21 @@ class MemoryBackend(VaultRules):
             self.retrievals[ticket] = object_id
             return ticket
 
-    def retrieval(self, ticket: str) -> Retrieval:
+    def retrieval(self, ticket: str, object_id: str) -> Retrieval:
         with self._lock:
             if ticket not in self.retrievals:
                 return Retrieval(RetrievalStatus.GONE)
         return Retrieval(RetrievalStatus.IN_PROGRESS if self.hold_retrievals
                          else RetrievalStatus.READY)
 
-    def fetch(self, ticket: str, first: int, last: int,
+    def fetch(self, ticket: str, object_id: str, first: int, last: int,
               write: Callable[[int, bytes], object], *, attempts: int,
               on_mismatch: Callable[[str], None] | None = None,
               counter: ByteCounter | None = None) -> str:
         self._count("fetch")
         with self._lock:
-            object_id = self.retrievals.get(ticket)
-            if object_id is None:
-                raise RetrievalGone(f"no retrieval {ticket}", status=404)
+            if self.retrievals.get(ticket) != object_id:
+                raise RetrievalGone(f"no retrieval {ticket} of {object_id}", status=404)
             data = self.archives[object_id].data[first:last + 1]
         write(first, data)
         if counter is not None:

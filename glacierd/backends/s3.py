@@ -14,7 +14,8 @@
   whose answer was lost, is settled by a HEAD: an object under this key with
   this upload's token is ours, and is recorded.
 * The archive id is the object key. A retrieval is a RestoreObject; its
-  "ticket" is the key, and HEAD's ``x-amz-restore`` says how it stands.
+  ticket is a name of glacierd's own (S3 names no job), and HEAD's
+  ``x-amz-restore`` on the key says how it stands.
 * A restored object is fetched part by part (``?partNumber=N``), each part
   checked against the SHA-256 S3 sends for it; the restorer checks the whole
   file's tree hash against the catalog.
@@ -22,6 +23,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING
@@ -265,7 +267,7 @@ class S3Backend(TreeHashRules):
             if exc.code == "GlacierExpeditedRetrievalNotAvailable":
                 raise _gone(exc, NoRetrievalCapacity) from exc
             raise
-        return object_id
+        return f"s3-restore-{uuid.uuid4().hex}"  # S3 names no job: the key is followed
 
     def _head(self, key: str) -> ObjectHead | None:
         try:
@@ -273,8 +275,8 @@ class S3Backend(TreeHashRules):
         except errors.NotFound:
             return None
 
-    def retrieval(self, ticket: str) -> Retrieval:
-        head = self._head(ticket)
+    def retrieval(self, ticket: str, object_id: str) -> Retrieval:
+        head = self._head(object_id)
         if head is None:  # asked again, the object's absence is told (ObjectMissing)
             return Retrieval(RetrievalStatus.GONE)
         if head.storage_class not in naming.ARCHIVE_CLASSES or head.restored:
@@ -283,34 +285,34 @@ class S3Backend(TreeHashRules):
             return Retrieval(RetrievalStatus.IN_PROGRESS)
         return Retrieval(RetrievalStatus.GONE)  # never asked, or the copy expired
 
-    def segment_size(self, ticket: str, size: int, preferred: int) -> int:
+    def segment_size(self, ticket: str, object_id: str, size: int, preferred: int) -> int:
         """The object's own part size (every part is checked against its SHA-256),
         or the whole object when it went up in one PUT."""
-        known = self._part_sizes.get(ticket)
+        known = self._part_sizes.get(object_id)
         if known is None:
             try:
-                head = self.client.head_object(self.bucket, ticket, part_number=1)
+                head = self.client.head_object(self.bucket, object_id, part_number=1)
             except errors.NotFound as exc:
                 raise _gone(exc, RetrievalGone) from exc
             known = head.size if head.parts_count > 1 else max(size, 1)
-            self._part_sizes[ticket] = known
+            self._part_sizes[object_id] = known
         return known
 
-    def fetch(self, ticket: str, first: int, last: int,
+    def fetch(self, ticket: str, object_id: str, first: int, last: int,
               write: Callable[[int, bytes], object], *, attempts: int,
               on_mismatch: Callable[[str], None] | None = None,
               counter: ByteCounter | None = None) -> str:
-        part = self._part_sizes.get(ticket)
+        part = self._part_sizes.get(object_id)
         number = None  # a plain range: S3 sends no checksum for it
         if part and first % part == 0 and last - first + 1 <= part and not self._ranges_only:
             number = first // part + 1  # one whole part, checked against its SHA-256
         try:
-            return self.client.fetch_verified(self.bucket, ticket, first, last, write,
+            return self.client.fetch_verified(self.bucket, object_id, first, last, write,
                                               part_number=number, counter=counter,
                                               attempts=attempts, on_mismatch=on_mismatch)
         except errors.PartNumberIgnored:
             self._ranges_only = True  # this peer: the restorer's whole-file check remains
-            return self.fetch(ticket, first, last, write, attempts=attempts,
+            return self.fetch(ticket, object_id, first, last, write, attempts=attempts,
                               on_mismatch=on_mismatch, counter=counter)
         except (errors.NotFound, errors.InvalidObjectState) as exc:
             raise _gone(exc, RetrievalGone) from exc

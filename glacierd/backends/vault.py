@@ -82,7 +82,7 @@ class VaultRules(TreeHashRules):
     def part_checksum(self, tree_hash: str, sha256: str | None) -> str:
         return tree_hash
 
-    def segment_size(self, ticket: str, size: int, preferred: int) -> int:
+    def segment_size(self, ticket: str, object_id: str, size: int, preferred: int) -> int:
         return preferred
 
 
@@ -140,7 +140,7 @@ class VaultBackend(VaultRules):
             return self.client.initiate_archive_retrieval(self.name, object_id, tier=tier,
                                                           description="glacierd restore")
 
-    def retrieval(self, ticket: str) -> Retrieval:
+    def retrieval(self, ticket: str, object_id: str) -> Retrieval:
         try:
             job = self.client.describe_job(self.name, ticket)
         except ResourceNotFoundException:
@@ -152,7 +152,7 @@ class VaultBackend(VaultRules):
             return Retrieval(RetrievalStatus.FAILED, str(job.get("StatusMessage") or "failed"))
         return Retrieval(RetrievalStatus.IN_PROGRESS)
 
-    def fetch(self, ticket: str, first: int, last: int,
+    def fetch(self, ticket: str, object_id: str, first: int, last: int,
               write: Callable[[int, bytes], object], *, attempts: int,
               on_mismatch: Callable[[str], None] | None = None,
               counter: ByteCounter | None = None) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 from glacierd.glacier.sigv4 import Credentials
 
 from .faults import KINDS, FaultPlan
+from .s3state import S3State
 from .server import EmulatorHTTPServer, Secret
 from .store import GlacierState
 
@@ -95,6 +96,11 @@ class Emulator:
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+    @property
+    def s3(self) -> S3State:
+        """The S3 side's buckets and objects (tests look inside)."""
+        return self._server.s3
 
     def stats(self) -> dict[str, Any]:
         return self._server.stats.snapshot()
