@@ -36,3 +36,20 @@ def early_deletion(size: int, age_days: int, storage_class: str) -> EarlyDeletio
         return None
     charge = size / GB * PER_GB_MONTH.get(storage_class, 0.0) * left / 30
     return EarlyDeletion(storage_class, left, charge)
+
+
+RETRIEVAL_DELAY = {
+    VAULT: {"Expedited": "1-5 min", "Standard": "3-5 h", "Bulk": "5-12 h"},
+    "GLACIER": {"Expedited": "1-5 min", "Standard": "3-5 h", "Bulk": "5-12 h"},
+    "DEEP_ARCHIVE": {"Expedited": "not offered", "Standard": "within 12 h",
+                     "Bulk": "within 48 h"},
+}
+"""AWS's typical time from a retrieval request to readable bytes, by class and tier."""
+
+
+def retrieval_delay(storage_class: str, tier: str) -> str:
+    """The typical delay of a retrieval: what ``restore`` tells the user to expect."""
+    by_tier = RETRIEVAL_DELAY.get(storage_class)
+    if by_tier is None:
+        return "none: readable at once"  # GLACIER_IR, STANDARD_IA, STANDARD
+    return by_tier.get(tier, "")

@@ -47,7 +47,6 @@ from glacierd.store.repository import ArchiveRecord, RestoreRecord, Store
 
 log = logging.getLogger("glacierd.restorer")
 
-JOB_LIFETIME = dt.timedelta(hours=24)  # Glacier keeps job output at least this long
 MAX_REFETCHES = 3
 
 RestoreProgress = Callable[[str, int, int], None]
@@ -235,8 +234,9 @@ class Restorer:
 
     def _follow(self, record: RestoreRecord) -> None:
         assert record.job_id is not None
-        expired = (record.job_requested_at is not None
-                   and self.now() - record.job_requested_at > JOB_LIFETIME)
+        lifetime = self.backend.retrieval_lifetime
+        expired = (lifetime is not None and record.job_requested_at is not None
+                   and self.now() - record.job_requested_at > lifetime)
         assert record.archive_id is not None
         state = None if expired else self.backend.retrieval(record.job_id, record.archive_id)
         if state is None or state.status == RetrievalStatus.GONE:

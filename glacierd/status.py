@@ -272,7 +272,7 @@ def render(doc: dict[str, Any], *, width: int = 120, long: bool = False,
     d = doc["daemon"]
     if d["running"]:
         head = Text(f"glacierd running, pid {d['pid']}, up "
-                    f"{humanize.duration(d['uptime_seconds'])}, vault {d['vault']}; "
+                    f"{humanize.duration(d['uptime_seconds'])}, archiving to {d['vault']}; "
                     f"last heartbeat {_when(d['last_heartbeat'], now)}", style="green")
     else:
         head = Text("glacierd is not running (last heartbeat "

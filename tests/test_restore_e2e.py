@@ -98,7 +98,7 @@ def test_archive_delete_restore_by_folder_is_identical(tmp_path: Path) -> None:
         back = run(cfg, "restore", str(data_dir), "--wait")
         assert back.returncode == 0, back.stderr
         assert time.monotonic() - started >= 2, "the jobs took their delay"
-        assert "waiting for Glacier" in back.stderr and "typically ready 3-5 h" in back.stderr
+        assert "waiting for r:" in back.stderr and "typically ready 3-5 h" in back.stderr
         assert "5 restored" in back.stderr, "a summary at the end"
     restored = tmp_path / "restored"
     for path, data in files.items():
@@ -366,7 +366,7 @@ def test_restore_says_what_happens_next_and_ctrl_c_resumes(tmp_path: Path) -> No
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert waiting.stderr is not None
         line = waiting.stderr.readline()  # blocks until it says what it waits for
-        assert "waiting for Glacier" in line and "Standard job" in line, line
+        assert "waiting for r:" in line and "Standard retrieval" in line, line
         waiting.send_signal(signal.SIGINT)
         _out, err = waiting.communicate(timeout=30)
     assert waiting.returncode == 130

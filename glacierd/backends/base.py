@@ -15,6 +15,7 @@ records as a failure to retry.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -105,6 +106,10 @@ class Backend(Protocol):
     """Where archives are kept. ``name`` is what the store records for them."""
 
     name: str
+    retrieval_lifetime: dt.timedelta | None
+    """How long a ready retrieval stays readable, counted from its request (a
+    vault's job output: 24 h); None when the service says it itself (S3's
+    ``x-amz-restore``)."""
 
     # --- uploads ---
     def part_size(self, size: int, configured: int, *, name: str) -> int:

@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import suppress
@@ -58,6 +59,9 @@ def _gone(exc: errors.S3Error, kind: type[GlacierError]) -> GlacierError:
 
 
 class S3Backend(TreeHashRules):
+    # HEAD's x-amz-restore tells when a restored copy lapses
+    retrieval_lifetime: dt.timedelta | None = None
+
     def __init__(self, client: S3Client, bucket: str, *, prefix: str = "",
                  storage_class: str = "DEEP_ARCHIVE", restore_days: int = 1) -> None:
         self.client = client

@@ -8,6 +8,7 @@ each checked against the tree hash Glacier sends for it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
@@ -74,7 +75,10 @@ class TreeHashRules:
 
 
 class VaultRules(TreeHashRules):
-    """A vault's rules: parts of 1 MiB x 2^n; a vault lists each part's tree hash."""
+    """A vault's rules: parts of 1 MiB x 2^n; a vault lists each part's tree hash;
+    a job's output is kept at least 24 h."""
+
+    retrieval_lifetime: dt.timedelta | None = dt.timedelta(hours=24)
 
     def part_size(self, size: int, configured: int, *, name: str) -> int:
         return limits.upload_part_size(size, configured, name=name)

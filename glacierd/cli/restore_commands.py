@@ -3,6 +3,7 @@ rebuild`, `jobs`, `vaults`, `verify`, `delete`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,6 @@ from glacierd.cli import (
 from glacierd.cli.terminal import transfer_view
 from glacierd.errors import GlacierdError
 from glacierd.pathtext import shown
-
-TIER_DELAY = {"Expedited": "1-5 min", "Standard": "3-5 h", "Bulk": "5-12 h"}
-"""How long Glacier's retrieval jobs typically take, by tier."""
 
 
 @cli.command()
@@ -55,7 +53,7 @@ def restore(ctx: Context, paths: tuple[str, ...], archive_ids: tuple[str, ...],
     import json
     import os
 
-    from glacierd import humanize
+    from glacierd import humanize, pricing
     from glacierd.daemon import make_restorer
     from glacierd.status import daemon_running
 
@@ -67,15 +65,17 @@ def restore(ctx: Context, paths: tuple[str, ...], archive_ids: tuple[str, ...],
     chosen = restorer.select(paths, archive_ids, before=parse_date(before), version=version)
     total = sum(a.size for a in chosen)
     tier = tier or ctx.config.restore.tier
+    storage_class = ctx.config.s3.storage_class if ctx.config.s3 else pricing.VAULT
+    delay = pricing.retrieval_delay(storage_class, tier)
     if dry_run and as_json:
         click.echo(json.dumps({"archives": len(chosen), "bytes": total, "tier": tier,
-                               "typical_delay": TIER_DELAY[tier], "files": [
+                               "typical_delay": delay, "files": [
                                    {"path": shown(a.source_path), "size": a.size,
                                     "archive_id": a.archive_id} for a in chosen]}))
         return
     if not as_json:
         click.echo(f"{humanize.count(len(chosen), 'archive')}, {humanize.size(total)} to "
-                   f"retrieve (tier {tier}: Glacier typically takes {TIER_DELAY[tier]})")
+                   f"retrieve (tier {tier}: {delay} typically)")
     if dry_run:
         for archive in chosen:
             click.echo(f"  {shown(archive.source_path)} ({humanize.size(archive.size)})")
@@ -94,10 +94,14 @@ def restore(ctx: Context, paths: tuple[str, ...], archive_ids: tuple[str, ...],
                        "it runs (`glacierd run`, or systemctl start glacierd), or until you run "
                        "this command again with --wait", err=True)
         raise click.exceptions.Exit(1 if failed else 0)
-    _wait_for_restores(restorer, [r.id for r in records], as_json)
+    _wait_for_restores(restorer, [r.id for r in records], as_json,
+                       lambda t: f"{ctx.config.target}: typically ready "
+                                 f"{pricing.retrieval_delay(storage_class, t)}")
 
 
-def _wait_for_restores(restorer: Any, ids: list[int], as_json: bool) -> None:
+def _wait_for_restores(restorer: Any, ids: list[int], as_json: bool,
+                       expect: Callable[[str], str]) -> None:
+    """``expect(tier)``: where the bytes come from and when they are typically ready."""
     import json
     import time
 
@@ -114,9 +118,9 @@ def _wait_for_restores(restorer: Any, ids: list[int], as_json: bool) -> None:
                     if r.status == "waiting" and r.job_id and r.job_id not in told:
                         told.add(r.job_id)
                         since = humanize.relative(r.job_requested_at, restorer.now())
-                        view.note(f"waiting for Glacier: {shown(r.source_path)}: {r.tier} job "
-                                  f"requested {since}; typically ready "
-                                  f"{TIER_DELAY.get(r.tier, '')} after the request")
+                        where, _, when = expect(r.tier).partition(": ")
+                        view.note(f"waiting for {where}: {shown(r.source_path)}: {r.tier} "
+                                  f"retrieval requested {since}; {when} after the request")
                 if all(r.status in ("done", "failed") for r in records):
                     break
                 restorer.poll()
