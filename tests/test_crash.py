@@ -90,28 +90,36 @@ def archives_of(listing: list[dict[str, object]], path: Path) -> list[dict[str, 
     return mine
 
 
+def kill_at_random(cfg: Path, path: Path, state_db: Path, kills: int, rng: random.Random,
+                   longest: float) -> int:
+    """``glacierd upload PATH`` started and SIGKILLed ``kills`` times, each time at a
+    random moment up to ``longest`` seconds after it acknowledged a new part;
+    returns how many kills there were (fewer if the upload finished first)."""
+    done = 0
+    while done < kills:
+        before = acked_parts(state_db)
+        proc = glacierd(cfg, "upload", str(path))
+        deadline = time.monotonic() + 60
+        while acked_parts(state_db) <= before and proc.poll() is None:
+            assert time.monotonic() < deadline, "no progress within 60 s"
+            time.sleep(0.02)  # polling another process's database: no event to wait on
+        time.sleep(rng.uniform(0.0, longest))  # the random moment of the kill
+        if proc.poll() is not None:
+            break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        done += 1
+    return done
+
+
 def test_random_sigkills_resume_to_exactly_one_archive(tmp_path: Path) -> None:
     size, part, concurrency = 64 * MIB, MIB, 4
     data = random_file(tmp_path / "big.bin", size, seed=64)
-    rng = random.Random(20261128)
     with emulator_process(tmp_path / "emu") as url:
         cfg = write_config(tmp_path, url, concurrency=concurrency, bandwidth="6M")
         assert run(cfg, "db", "upgrade").returncode == 0
-        state_db = tmp_path / "state" / "glacierd.db"
-        kills = 0
-        while kills < 10:
-            before = acked_parts(state_db)
-            proc = glacierd(cfg, "upload", str(tmp_path / "big.bin"))
-            deadline = time.monotonic() + 60
-            while acked_parts(state_db) <= before and proc.poll() is None:
-                assert time.monotonic() < deadline, "no progress within 60 s"
-                time.sleep(0.02)  # polling another process's database: no event to wait on
-            time.sleep(rng.uniform(0.0, 0.4))  # the random moment of the kill
-            if proc.poll() is not None:
-                break
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=30)
-            kills += 1
+        kills = kill_at_random(cfg, tmp_path / "big.bin", tmp_path / "state" / "glacierd.db",
+                               10, random.Random(20261128), 0.4)
         assert kills >= 10, f"the upload finished after only {kills} kills"
         final = run(cfg, "upload", str(tmp_path / "big.bin"))
         assert final.returncode == 0, final.stderr

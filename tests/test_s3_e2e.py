@@ -14,7 +14,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ from glacierd.pathtext import shown
 from glacierd.s3 import naming
 from glacierd.s3.client import S3Client
 from tests.conftest import MIB, count_rows, emulator_process, fast_policy, random_file
-from tests.test_crash import glacierd, run
+from tests.test_crash import kill_at_random, run
 from tests.test_daemon_e2e import file_states, wait_until
 
 pytestmark = pytest.mark.slow
@@ -99,25 +98,11 @@ def check_one_object(url: str, path: Path, data: bytes, part: int) -> str:
 def test_random_sigkills_resume_to_exactly_one_object(tmp_path: Path) -> None:
     size, part, concurrency = 72 * MIB, 8 * MIB, 2
     data = random_file(tmp_path / "big.bin", size, seed=72)
-    rng = random.Random(20261202)
     with emulator_process(tmp_path / "emu") as url:
         cfg = s3_config(tmp_path, url, concurrency=concurrency, bandwidth="12M")
         assert run(cfg, "db", "upgrade").returncode == 0
-        state_db = tmp_path / "state" / "glacierd.db"
-        kills = 0
-        while kills < 5:
-            before = count_rows(state_db, "parts")
-            proc = glacierd(cfg, "upload", str(tmp_path / "big.bin"))
-            deadline = time.monotonic() + 60
-            while count_rows(state_db, "parts") <= before and proc.poll() is None:
-                assert time.monotonic() < deadline, "no progress within 60 s"
-                time.sleep(0.02)  # polling another process's database: no event to wait on
-            time.sleep(rng.uniform(0.0, 0.6))  # the random moment of the kill
-            if proc.poll() is not None:
-                break
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=30)
-            kills += 1
+        kills = kill_at_random(cfg, tmp_path / "big.bin", tmp_path / "state" / "glacierd.db",
+                               5, random.Random(20261202), 0.6)
         assert kills >= 5, f"the upload finished after only {kills} kills"
         final = run(cfg, "upload", str(tmp_path / "big.bin"))
         assert final.returncode == 0, final.stderr

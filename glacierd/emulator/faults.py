@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 KINDS = ("500", "503", "throttle", "timeout", "drop-before", "drop-after", "truncate")
@@ -72,3 +73,28 @@ class FaultPlan:
     def corrupt(self) -> bool:
         with self._lock:
             return self.corrupt_rate > 0.0 and self._rng.random() < self.corrupt_rate
+
+
+def deliver(write: Callable[[bytes], object], chunks: Iterable[bytes], length: int,
+            fault: str | None, plan: FaultPlan, note: Callable[[str], None]) -> int:
+    """Write an answer's body of ``length`` bytes from ``chunks`` as the drawn
+    ``fault`` has it: half of it for ``truncate`` (the caller then drops the
+    connection), its first byte flipped when ``plan`` corrupts this answer
+    (``note("corrupt")``). Returns the bytes written."""
+    limit = length // 2 if fault == "truncate" else length
+    corrupt = length > 0 and plan.corrupt()
+    if corrupt:
+        note("corrupt")
+    sent = 0
+    if not length:
+        return 0
+    for chunk in chunks:
+        if corrupt and sent == 0:
+            chunk = bytes([chunk[0] ^ 0xFF]) + chunk[1:]
+        take = chunk[: max(0, limit - sent)]
+        if take:
+            write(take)
+        sent += len(take)
+        if sent >= limit:
+            break
+    return sent

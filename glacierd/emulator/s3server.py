@@ -32,7 +32,7 @@ from xml.sax.saxutils import escape
 
 from glacierd.glacier import sigv4
 
-from .faults import BEFORE
+from .faults import BEFORE, deliver
 from .s3state import CHECKSUMS, BodyHasher, S3Body, S3Error, S3State, bad_request
 from .store import new_id
 
@@ -496,20 +496,8 @@ class S3Request:
             return
         if fault == "drop-after":
             raise _Drop()
-        limit = length // 2 if fault == "truncate" else length
-        corrupt = length > 0 and h.server.faults.corrupt()
-        if corrupt:
-            h.server.stats.add("faults", "corrupt")
-        sent = 0
-        for chunk in self.state.chunks(view):
-            if corrupt and sent == 0:
-                chunk = bytes([chunk[0] ^ 0xFF]) + chunk[1:]
-            take = chunk[: max(0, limit - sent)]
-            if take:
-                h.wfile.write(take)
-            sent += len(take)
-            if sent >= limit:
-                break
+        sent = deliver(h.wfile.write, self.state.chunks(view), length, fault, h.server.faults,
+                       lambda kind: h.server.stats.add("faults", kind))
         h.server.stats.add("totals", "job_output_bytes_sent", sent)
         if fault == "truncate":
             h.wfile.flush()

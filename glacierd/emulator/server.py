@@ -44,7 +44,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from glacierd.glacier import sigv4, treehash
 
-from .faults import BEFORE, FaultPlan
+from .faults import BEFORE, FaultPlan, deliver
 from .s3server import S3Request
 from .s3state import S3State
 from .store import ApiError, GlacierState, ReceivedBody, invalid, missing, new_id
@@ -614,21 +614,9 @@ class GlacierRequestHandler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.send_header("Content-Length", str(length))
         self.end_headers()
-        limit = length // 2 if fault == "truncate" else length
-        corrupt = length > 0 and self.server.faults.corrupt()
-        if corrupt:
-            self.server.stats.add("faults", "corrupt")
-        sent = 0
-        if length:
-            for chunk in source.chunks(first, last):
-                if corrupt and sent == 0:
-                    chunk = bytes([chunk[0] ^ 0xFF]) + chunk[1:]
-                take = chunk[: max(0, limit - sent)]
-                if take:
-                    self.wfile.write(take)
-                sent += len(take)
-                if sent >= limit:
-                    break
+        sent = deliver(self.wfile.write, source.chunks(first, last) if length else iter(()),
+                       length, fault, self.server.faults,
+                       lambda kind: self.server.stats.add("faults", kind))
         self.server.stats.add("totals", "job_output_bytes_sent", sent)
         if fault == "truncate":
             self.wfile.flush()
