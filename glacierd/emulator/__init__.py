@@ -63,11 +63,13 @@ class Emulator:
         corrupt_rate: float = 0.0,
         seed: int | None = None,
         upload_expiry: float = 24 * 3600,
+        job_expiry: float = 24 * 3600,
         clock: Callable[[], float] = time.time,
         test_endpoints: bool = False,
     ) -> None:
         self.state = GlacierState(data_dir, region=region, account_id=account_id,
-                                  job_delay=job_delay, upload_expiry=upload_expiry, clock=clock)
+                                  job_delay=job_delay, upload_expiry=upload_expiry,
+                                  job_expiry=job_expiry, clock=clock)
         self.faults = FaultPlan(fault_rate, tuple(fault_kinds), corrupt_rate, seed)
         self.credentials = Credentials(access_key, secret_key, session_token)
         self.region = region

@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m glacierd.emulator
                         help="probability that a job-output answer has a flipped byte")
     parser.add_argument("--upload-expiry", type=float, default=24 * 3600,
                         help="seconds of inactivity after which a multipart upload vanishes")
+    parser.add_argument("--job-expiry", type=float, default=24 * 3600,
+                        help="seconds a finished job's output stays (Glacier: 24 h)")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--test-endpoints", action="store_true",
                         help="serve /__stats, /__faults and /__uploads/expire (tests only; "
@@ -59,6 +61,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m glacierd.emulator
             account_id=args.account_id, job_delay=args.job_delay, fault_rate=args.fault_rate,
             fault_kinds=[k for k in args.fault_kinds.split(",") if k],
             corrupt_rate=args.corrupt_rate, seed=args.seed, upload_expiry=args.upload_expiry,
+            job_expiry=args.job_expiry,
             test_endpoints=args.test_endpoints,
         )
     except (OSError, ValueError) as exc:

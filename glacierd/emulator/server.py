@@ -651,6 +651,9 @@ class GlacierRequestHandler(BaseHTTPRequestHandler):
             elif path == "/__s3/restore/expire" and self.command == "POST":
                 self.server.s3.expire_restore(str(doc["bucket"]), str(doc["key"]))
                 self._send(204, request_id)
+            elif path == "/__jobs/expire" and self.command == "POST":
+                self.server.state.expire_job(str(doc["job_id"]))
+                self._send(204, request_id)
             elif path == "/__uploads/expire" and self.command == "POST":
                 self.server.state.expire_upload(str(doc["upload_id"]))
                 self._send(204, request_id)

@@ -164,6 +164,7 @@ class GlacierState:
         account_id: str = "123456789012",
         job_delay: float = 0.0,
         upload_expiry: float = 24 * 3600,
+        job_expiry: float = 24 * 3600,
         clock: Clock = time.time,
     ) -> None:
         self.root = Path(data_dir)
@@ -173,6 +174,7 @@ class GlacierState:
         self.account_id = account_id
         self.job_delay = job_delay
         self.upload_expiry = upload_expiry
+        self.job_expiry = job_expiry
         self.clock = clock
         self._lock = threading.RLock()
         self._upload_locks: dict[str, threading.Lock] = {}
@@ -669,12 +671,26 @@ class GlacierState:
         path = self._job_path(vault, job_id)
         if "/" in job_id or not path.is_file():
             raise not_found(f"Job not found: {job_id}")
-        return self._public_job(_read_json(path))
+        doc = _read_json(path)
+        if self.clock() > doc["CreatedAt"] + self.job_delay + self.job_expiry:
+            raise not_found(f"Job not found: {job_id} (its output expired)")
+        return self._public_job(doc)
+
+    def expire_job(self, job_id: str) -> None:
+        """Make a job's output lapse, as Glacier's does 24 h after it finished (tests)."""
+        with self._lock:
+            for path in self.vaults_dir.glob(f"*/jobs/{job_id}.json"):
+                doc = _read_json(path)
+                doc["CreatedAt"] = self.clock() - self.job_delay - self.job_expiry - 1
+                _write_json(path, doc)
+                return
+        raise not_found(f"Job not found: {job_id}")
 
     def list_jobs(self, vault: str, query: dict[str, str]) -> dict[str, Any]:
         folder = self._vault_dir(vault) / "jobs"
         raw = sorted((_read_json(p) for p in folder.glob("*.json")), key=lambda j: j["Seq"])
-        jobs = [self._public_job(j) for j in raw]
+        live = self.clock() - self.job_delay - self.job_expiry
+        jobs = [self._public_job(j) for j in raw if j["CreatedAt"] >= live]
         if "completed" in query:
             if query["completed"] not in ("true", "false"):
                 raise invalid(f"Invalid completed value: {query['completed']!r}")
