@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from glacierd import humanize, inventory
+from glacierd.errors import InventoryError
 from glacierd.glacier import GlacierClient
 from glacierd.pathtext import shown
 from glacierd.store.repository import JobRecord, Store
@@ -28,8 +29,13 @@ log = logging.getLogger("glacierd.catalog")
 
 def apply_inventory(store: Store, vault: str, job_id: str,
                     output: Path) -> inventory.Reconciliation:
-    """Reconcile a downloaded inventory with the catalog and record what it found."""
-    inv = inventory.parse(output.read_bytes())
+    """Reconcile a downloaded inventory with the catalog and record what it found.
+    ``InventoryError`` when it cannot be read (the job is then fetched again)."""
+    try:
+        inv = inventory.parse(output.read_bytes())
+    except (OSError, inventory.UnreadableInventory) as exc:
+        raise InventoryError(f"{output}: inventory job {job_id}: {exc}; it is fetched again "
+                             "at the next poll") from None
     catalog = [inventory.CatalogEntry(str(a.archive_id), a.created_at, a.source_path)
                for a in store.catalog_entries(vault)]
     unconfirmed = [inventory.PendingConfirmation(u.id, u.token, u.tree_hash, u.size)

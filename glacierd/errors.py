@@ -63,6 +63,18 @@ class RestoreError(GlacierdError):
     exit_code = 65  # EX_DATAERR
 
 
+class InventoryError(GlacierdError):
+    """An inventory that cannot be read."""
+
+    exit_code = 65  # EX_DATAERR
+
+
+class MigrationError(GlacierdError):
+    """A migration cannot go on as asked (a bad plan file, no inventory)."""
+
+    exit_code = 65  # EX_DATAERR
+
+
 class UploadError(GlacierdError):
     """An upload failed; it stays in the store and is retried."""
 

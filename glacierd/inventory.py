@@ -54,16 +54,26 @@ def parse_time(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.UTC)
 
 
+class UnreadableInventory(ValueError):
+    """Not an inventory in Glacier's JSON form (damaged in transit, or another format)."""
+
+
 def parse(raw: bytes | str) -> Inventory:
-    """An inventory in Glacier's JSON format."""
-    doc: dict[str, Any] = json.loads(raw)
-    archives = tuple(
-        InventoryArchive(str(a["ArchiveId"]), str(a.get("ArchiveDescription") or ""),
-                         parse_time(str(a["CreationDate"])), int(a["Size"]),
-                         str(a["SHA256TreeHash"]))
-        for a in doc.get("ArchiveList") or [])
-    return Inventory(str(doc.get("VaultARN", "")), parse_time(str(doc["InventoryDate"])),
-                     archives)
+    """An inventory in Glacier's JSON format; ``UnreadableInventory`` says what is wrong.
+
+    Glacier sends no tree hash for an inventory, so a damaged one is caught here."""
+    try:
+        doc: dict[str, Any] = json.loads(raw)
+        archives = tuple(
+            InventoryArchive(str(a["ArchiveId"]), str(a.get("ArchiveDescription") or ""),
+                             parse_time(str(a["CreationDate"])), int(a["Size"]),
+                             str(a["SHA256TreeHash"]))
+            for a in doc.get("ArchiveList") or [])
+        return Inventory(str(doc.get("VaultARN", "")), parse_time(str(doc["InventoryDate"])),
+                         archives)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UnreadableInventory(f"not a Glacier inventory: {type(exc).__name__}: "
+                                  f"{str(exc)[:120]}") from None
 
 
 @dataclass(frozen=True)

@@ -53,3 +53,41 @@ def retrieval_delay(storage_class: str, tier: str) -> str:
     if by_tier is None:
         return "none: readable at once"  # GLACIER_IR, STANDARD_IA, STANDARD
     return by_tier.get(tier, "")
+
+
+VAULT_RETRIEVAL = {"Expedited": (0.03, 10.00), "Standard": (0.01, 0.05),
+                   "Bulk": (0.0025, 0.025)}
+"""A vault's retrieval prices by tier: (USD per GB retrieved, USD per 1,000 requests)."""
+
+S3_WRITE_REQUESTS = {"DEEP_ARCHIVE": 0.05, "GLACIER": 0.03, "GLACIER_IR": 0.02,
+                     "STANDARD_IA": 0.01, "STANDARD": 0.005}
+"""S3's price per 1,000 PUT, POST (multipart) and LIST requests, by class."""
+
+
+@dataclass(frozen=True)
+class MigrationEstimate:
+    archives: int
+    bytes: int
+    retrieval_usd: dict[str, float]  # by tier
+    requests: int  # S3 write requests (create, parts, complete, tag; or one PUT)
+    requests_usd: float
+    first_month_usd: float  # storage at the target class
+    vault_month_usd: float  # what the vault costs a month now
+    retrieval_time: dict[str, str]  # by tier
+
+
+def migration_estimate(sizes: list[int], parts: list[int], storage_class: str
+                       ) -> MigrationEstimate:
+    """What moving archives of ``sizes`` (in ``parts`` S3 parts each; 1 means one
+    PUT) costs: retrieval by tier, S3's requests, a month at the target class."""
+    total = sum(sizes)
+    gb = total / GB
+    retrieval = {tier: gb * per_gb + len(sizes) / 1000 * per_request
+                 for tier, (per_gb, per_request) in VAULT_RETRIEVAL.items()}
+    requests = sum(1 if n <= 1 else n + 3 for n in parts)  # create + parts + complete + tag
+    return MigrationEstimate(
+        archives=len(sizes), bytes=total, retrieval_usd=retrieval, requests=requests,
+        requests_usd=requests / 1000 * S3_WRITE_REQUESTS.get(storage_class, 0.005),
+        first_month_usd=gb * PER_GB_MONTH.get(storage_class, 0.0),
+        vault_month_usd=gb * PER_GB_MONTH[VAULT],
+        retrieval_time=dict(RETRIEVAL_DELAY[VAULT]))

@@ -339,3 +339,59 @@ class FolderProblem(Base):
     path: Mapped[str] = mapped_column(PathText, unique=True)
     message: Mapped[str] = mapped_column(SafeText)
     since: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MigrationStatus(enum.StrEnum):
+    PLANNED = "planned"  # in the plan; no retrieval yet
+    RETRIEVING = "retrieving"  # its archive-retrieval job runs at Glacier
+    COPYING = "copying"  # job output streaming into S3 parts; acknowledged chunks recorded
+    DONE = "done"  # the object is in S3, verified (tree hash) and completed
+    FAILED = "failed"  # with its error; `glacierd migrate` tries it again
+    TOO_LARGE = "too-large"  # over S3's object limit: reported, never half-copied
+
+
+class MigrationItem(Base):
+    """One vault archive being moved to an S3 object (``glacierd migrate``)."""
+
+    __tablename__ = "migration_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    archive_id: Mapped[str] = mapped_column(String(255), unique=True)
+    vault: Mapped[str] = mapped_column(String(255))
+    bucket: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    tree_hash: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    archive_created: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    storage_class: Mapped[str] = mapped_column(String(16))
+    tier: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=MigrationStatus.PLANNED, index=True)
+    job_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    job_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    jobs_requested: Mapped[int] = mapped_column(Integer, default=0)
+    chunk_size: Mapped[int] = mapped_column(BigInteger)
+    upload_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    error: Mapped[str | None] = mapped_column(SafeText, default=None)
+    bytes_fetched: Mapped[int] = mapped_column(BigInteger, default=0)
+    source_deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow,
+                                                    onupdate=utcnow)
+
+
+class MigrationChunk(Base):
+    """A chunk of job output verified against Glacier's tree hash and acknowledged
+    by S3 as a part (or the whole object, for a one-chunk archive)."""
+
+    __tablename__ = "migration_chunks"
+    __table_args__ = (UniqueConstraint("item_id", "index", name="uq_migration_chunk"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("migration_items.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    length: Mapped[int] = mapped_column(BigInteger)
+    tree_hash: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    acknowledged_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
