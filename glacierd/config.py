@@ -131,6 +131,30 @@ class S3Section:
 
 
 @dataclass(frozen=True)
+class MigrateSection:
+    """The daemon moves the vault into a bucket in the background (``glacierd migrate``)."""
+
+    to_bucket: str
+    prefix: str = ""
+    storage_class: str = "DEEP_ARCHIVE"
+    tier: str = "Bulk"
+    max_jobs: int = 10
+    concurrency: int = 4
+    delete_source: bool = False
+
+    def validate(self, where: str) -> None:
+        _check(bool(_BUCKET.match(self.to_bucket)) and ".." not in self.to_bucket,
+               f"{where}.to_bucket = {self.to_bucket!r} is not a valid bucket name")
+        _check(self.storage_class in S3_STORAGE_CLASSES,
+               f"{where}.storage_class = {self.storage_class!r} must be one of "
+               f"{', '.join(S3_STORAGE_CLASSES)}")
+        _check(self.tier in ("Bulk", "Standard", "Expedited"),
+               f"{where}.tier = {self.tier!r} must be Bulk, Standard or Expedited")
+        _check(1 <= self.max_jobs <= 1000, f"{where}.max_jobs must be from 1 to 1000")
+        _check(1 <= self.concurrency <= 64, f"{where}.concurrency must be from 1 to 64")
+
+
+@dataclass(frozen=True)
 class StateSection:
     dir: Path = Path("/var/lib/glacierd")
     database_url: str | None = None
@@ -246,6 +270,7 @@ class Config:
     watch: tuple[WatchSection, ...] = ()
     source: Path | None = None
     s3: S3Section | None = None
+    migrate: MigrateSection | None = None
 
     @property
     def target(self) -> str:
@@ -268,12 +293,15 @@ SECTIONS: dict[str, tuple[type[Any], bool]] = {
     "aws": (AwsSection, False),
     "vault": (VaultSection, True),
     "s3": (S3Section, False),
+    "migrate": (MigrateSection, False),
     "state": (StateSection, False),
     "upload": (UploadSection, False),
     "schedule": (ScheduleSection, False),
     "restore": (RestoreSection, False),
     "daemon": (DaemonSection, False),
 }
+OPTIONAL_SECTIONS = frozenset({"s3", "migrate"})
+"""Sections that are None when absent (they have keys without defaults)."""
 LIST_SECTIONS: dict[str, type[Any]] = {
     # [[name]]: arrays of tables
     "watch": WatchSection,
@@ -377,7 +405,7 @@ def from_dict(doc: dict[str, Any], source: Path | None = None, *,
                 continue
             if section == "vault" and required:
                 raise ConfigError(f"{name}: a [vault] or an [s3] section is required")
-            if section == "s3":
+            if section in OPTIONAL_SECTIONS:
                 continue
             if required:
                 raise ConfigError(f"{name}: section [{section}] is required")

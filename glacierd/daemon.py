@@ -128,6 +128,8 @@ class Daemon:
         self.uploader: Uploader | None = None
         self.watcher: Watcher | None = None
         self.scheduler: Any = None
+        self.mover: Any = None  # [migrate]'s, made at its first step
+        self._migration_planned_from: str | None = None  # the inventory's job id
 
     # --- start and stop ---------------------------------------------------------
 
@@ -199,6 +201,8 @@ class Daemon:
             self.watcher.stop()
         if self.uploader is not None:
             self.uploader.stopping.set()
+        if self.mover is not None:
+            self.mover.stopping.set()
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
         if self._draining.acquire(timeout=grace):
@@ -244,6 +248,8 @@ class Daemon:
              now + dt.timedelta(seconds=5)),
             ("housekeeping", self.housekeeping, sched.housekeeping_seconds,
              now + dt.timedelta(seconds=30)),
+            ("migrate", self.migrate_step, sched.job_poll_seconds if config.migrate else None,
+             now + dt.timedelta(seconds=1)),
         ]
         if self.notifier.watchdog_interval:
             jobs.append(("watchdog", self._watchdog_ping, self.notifier.watchdog_interval, now))
@@ -371,6 +377,47 @@ class Daemon:
         job_id = client.initiate_inventory_job(self.config.vault.name)
         self.store.add_job(job_id, self.config.vault.name, "inventory", created_at=self.now())
         log.info("requested an inventory of %s (job %s)", self.config.vault.name, job_id)
+
+    def migrate_step(self) -> None:
+        """``[migrate]``: plan the vault's archives from its newest inventory (asked
+        for when there is none), then move what is ready (``migration.mover``)."""
+        from glacierd import inventory
+        from glacierd.migration.mover import Mover, MoveSettings, plan_inventory
+        from glacierd.store.migrations import MigrationLedger
+
+        section, glacier = self.config.migrate, self.target.glacier
+        if section is None or glacier is None or self.store is None:
+            return
+        vault = self.config.vault.name
+        last = self.store.last_inventory(vault)
+        if last is None:
+            if not self.store.jobs(statuses=["InProgress"], kind="inventory"):
+                job_id = glacier.initiate_inventory_job(vault)
+                self.store.add_job(job_id, vault, "inventory", created_at=self.now())
+                log.info("migration: requested an inventory of %s (job %s)", vault, job_id)
+            return
+        ledger = MigrationLedger(self.store)
+        if self.mover is None:
+            s3 = wiring.make_s3_client(self.config)
+            if not s3.bucket_exists(section.to_bucket):
+                log.error("[migrate] to_bucket = %s: no such bucket (or not yours): nothing "
+                          "is moved until it exists", section.to_bucket)
+                return
+            self.mover = Mover(ledger, glacier, vault, s3, MoveSettings(
+                tier=section.tier, max_jobs=section.max_jobs, concurrency=section.concurrency,
+                part_size=self.config.upload.part_size, delete_source=section.delete_source),
+                now=self.now)
+        if self._migration_planned_from != last.job_id:
+            try:
+                inv = inventory.parse(Path(last.output_path).read_bytes())
+            except (OSError, inventory.UnreadableInventory) as exc:
+                log.error("migration: the inventory %s cannot be read: %s", last.output_path, exc)
+                return
+            plan_inventory(ledger, inv, vault=vault, bucket=section.to_bucket,
+                           prefix=section.prefix, storage_class=section.storage_class,
+                           tier=section.tier, part_size=self.config.upload.part_size)
+            self._migration_planned_from = last.job_id
+        self.mover.step()
 
     def housekeeping(self) -> None:
         """Abort this host's glacierd uploads the store no longer tracks (and the

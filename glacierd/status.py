@@ -26,6 +26,9 @@ from glacierd.store.models import (
     FileState,
     FolderProblem,
     Job,
+    MigrationChunk,
+    MigrationItem,
+    MigrationStatus,
     Restore,
     RestoreStatus,
     Upload,
@@ -160,6 +163,7 @@ def collect(store: Store, *, all_files: bool = True, recent: int = 10,
             {"path": shown(r.path), "error": r.message, "since": _iso(r.since)}
             for r in conn.execute(select(FolderProblem.path, FolderProblem.message,
                                          FolderProblem.since).order_by(FolderProblem.path))]
+        doc["migration"] = _migration(conn, now)
         inventory = conn.execute(select(Job.created_at, Job.output_path)
                                  .where(Job.kind == "inventory", Job.status == "Downloaded")
                                  .order_by(desc(Job.id)).limit(1)).first()
@@ -187,6 +191,42 @@ def collect(store: Store, *, all_files: bool = True, recent: int = 10,
                  "archive_id": archive_id if state == archived else None, "error": error}
                 for path, state, size, error, archive_id, acked in rows]
     return doc
+
+
+def _migration(conn: Any, now: dt.datetime) -> dict[str, Any] | None:
+    """``glacierd migrate``'s progress: archives and bytes done of all, jobs pending,
+    the rate over the last 10 minutes, an ETA and the retrieval cost so far."""
+    from glacierd import pricing
+
+    rows = conn.execute(select(MigrationItem.status, MigrationItem.tier, func.count(),
+                               func.sum(MigrationItem.size),
+                               func.sum(MigrationItem.bytes_fetched),
+                               func.sum(MigrationItem.jobs_requested))
+                        .group_by(MigrationItem.status, MigrationItem.tier)).all()
+    if not rows:
+        return None
+    by_status: dict[str, int] = {}
+    cost = 0.0
+    for status, tier, count, _size, fetched, jobs in rows:
+        by_status[status] = by_status.get(status, 0) + count
+        per_gb, per_request = pricing.VAULT_RETRIEVAL.get(tier, (0.0, 0.0))
+        cost += int(fetched or 0) / pricing.GB * per_gb + int(jobs or 0) / 1000 * per_request
+    total = sum(int(r[3] or 0) for r in rows)
+    done_bytes = sum(int(r[3] or 0) for r in rows if r[0] == MigrationStatus.DONE)
+    copied = sum(int(r[4] or 0) for r in rows)
+    window = now - dt.timedelta(minutes=10)
+    recent = conn.execute(select(func.coalesce(func.sum(MigrationChunk.length), 0),
+                                 func.min(MigrationChunk.acknowledged_at))
+                          .where(MigrationChunk.acknowledged_at >= window)).one()
+    since = recent[1]
+    rate = (int(recent[0]) / max(1.0, (now - since).total_seconds())) if since else 0.0
+    left = total - done_bytes
+    return {"archives": sum(by_status.values()), "by_status": by_status,
+            "done": by_status.get(MigrationStatus.DONE, 0), "bytes": total,
+            "bytes_done": done_bytes, "bytes_copied": copied,
+            "jobs_pending": by_status.get(MigrationStatus.RETRIEVING, 0),
+            "rate_bps": rate, "eta_seconds": left / rate if rate > 0 and left > 0 else None,
+            "retrieval_cost_usd": round(cost, 6)}
 
 
 def _filtered(query: Any, state: str | None, path_prefix: str | None) -> Any:
@@ -347,6 +387,18 @@ def render(doc: dict[str, Any], *, width: int = 120, long: bool = False,
             table.add_row(j["kind"], j["status"], humanize.relative(started, now))
         parts.append(table)
         parts.append(Text("(--long shows the jobs' ids)", style="dim"))
+    mig = doc.get("migration")
+    if mig:
+        failed = mig["by_status"].get("failed", 0) + mig["by_status"].get("too-large", 0)
+        parts.append(Text(
+            f"migration to S3: {mig['done']} of {humanize.count(mig['archives'], 'archive')}, "
+            f"{humanize.size(mig['bytes_done'])} of {humanize.size(mig['bytes'])}; "
+            f"{humanize.count(mig['jobs_pending'], 'retrieval job')} pending"
+            + (f", {humanize.rate(mig['rate_bps'])}" if mig["rate_bps"] else "")
+            + (f", ETA {humanize.duration(mig['eta_seconds'])}" if mig["eta_seconds"] else "")
+            + f"; retrieval so far ${mig['retrieval_cost_usd']:.2f}"
+            + (f"; {failed} not moved (see glacierd migrate)" if failed else ""),
+            style="red" if failed else ""))
     inv = doc["last_inventory"]
     parts.append(Text(f"last inventory: requested {_when(inv['requested_at'], now)}" if inv
                       else "last inventory: none yet"))

@@ -103,24 +103,27 @@ def test_the_example_config_is_valid() -> None:
     assert cfg.schedule.inventory_every == 7 * 86400 and cfg.watch[0].settle_seconds == 10
 
 
-def test_the_example_config_shows_the_s3_section_with_its_defaults() -> None:
-    """The commented-out [s3] block, uncommented in place of [vault], is a valid
-    config whose every key has its real default."""
+@pytest.mark.parametrize(("name", "cls", "also"), [
+    ("s3", config.S3Section, ""), ("migrate", config.MigrateSection, '[vault]\nname = "v"\n')])
+def test_the_example_config_shows_the_optional_sections_with_their_defaults(
+        name: str, cls: type, also: str) -> None:
+    """A commented-out block ([s3], [migrate]), uncommented, is a valid config
+    whose every key has its real default."""
     import dataclasses
     import re
     import tomllib
 
     text = (Path(__file__).parent.parent / "config.example.toml").read_text()
-    block = re.search(r"^#\[s3\]\n(?:#.*\n)+", text, re.M)
+    block = re.search(rf"^#\[{name}\]\n(?:#.*\n)+", text, re.M)
     assert block is not None
     uncommented = "".join(line[1:] + "\n" for line in block.group(0).splitlines())
-    doc = tomllib.loads(uncommented)
+    doc = tomllib.loads(also + uncommented)
     parsed = config.from_dict(doc)
-    assert parsed.s3 is not None
-    for spec in dataclasses.fields(config.S3Section):
-        assert spec.name in doc["s3"], f"[s3] {spec.name} is missing from the example"
+    assert getattr(parsed, name) is not None
+    for spec in dataclasses.fields(cls):
+        assert spec.name in doc[name], f"[{name}] {spec.name} is missing from the example"
         if spec.default is not dataclasses.MISSING:
-            assert doc["s3"][spec.name] == spec.default, spec.name
+            assert doc[name][spec.name] == spec.default, spec.name
 
 
 def test_the_example_config_shows_every_key_with_its_real_default() -> None:
@@ -138,7 +141,7 @@ def test_the_example_config_shows_every_key_with_its_real_default() -> None:
     parsed = config_mod.from_dict(doc, example)
     sections: dict[str, tuple[type, object]] = {
         name: (cls, getattr(parsed, name)) for name, (cls, _) in config_mod.SECTIONS.items()
-        if name != "s3"}  # shown commented out: see the next test
+        if name not in config_mod.OPTIONAL_SECTIONS}  # shown commented out: the next test
     sections["watch"] = (config_mod.WatchSection, parsed.watch[0])
     required = {("vault", "name"), ("watch", "path")}
     for name, (cls, loaded) in sections.items():

@@ -11,6 +11,7 @@ import json
 import random
 import signal
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,10 @@ def test_a_vault_moves_into_a_bucket_byte_for_byte(tmp_path: Path) -> None:
         assert "v/same.bin" in dups and len(dups) == 2, dups
         assert by_id[archives["glacierd"][0]][0].startswith("v/oldhost/home/ann/notes.txt@")
         assert by_id[archives["fastglacier"][0]][1].storage_class == "STANDARD"
+        status = json.loads(run(cfg, "status", "--json", "--summary").stdout)["migration"]
+        assert (status["done"], status["archives"], status["jobs_pending"]) == (8, 8, 0)
+        assert status["bytes_done"] == sum(len(d) for _, d in archives.values())
+        assert "migration to S3: 8 of 8 archives" in run(cfg, "status").stdout
         again = run(cfg, "migrate", "--to-bucket", "moved", "--prefix", "v/", "--json")
         assert json.loads(again.stdout)["done"] == 8
         assert fetch_stats(url)["requests"].get("InitiateJob") == 9, "nothing moved twice"
@@ -228,3 +233,41 @@ def test_a_vault_moves_into_moto_s3(tmp_path: Path, moto_endpoint: str) -> None:
              for o in moto.list_objects("elsewhere")}
     for name, (archive_id, data) in archives.items():
         assert _object(moto, "elsewhere", by_id[archive_id]) == data, name
+
+
+def test_the_daemon_migrates_in_the_background_and_deletes_the_source(tmp_path: Path) -> None:
+    with emulator_process(tmp_path / "emu") as url:
+        archives = _vault_with_archives(url, {"raw": 9 * MIB})
+        _s3(url).create_bucket("bg-bucket")
+        cfg = _config(tmp_path, url)
+        cfg.write_text(cfg.read_text() + """
+[schedule]
+job_poll_seconds = 1
+[migrate]
+to_bucket = "bg-bucket"
+storage_class = "STANDARD"
+delete_source = true
+""")
+        assert run(cfg, "db", "upgrade").returncode == 0
+        daemon = glacierd(cfg, "run")
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                status = json.loads(run(cfg, "status", "--json", "--summary").stdout)
+                mig = status.get("migration") or {}
+                if mig.get("done") == len(archives):
+                    break
+                assert daemon.poll() is None, daemon.communicate()
+                assert time.monotonic() < deadline, status
+                time.sleep(0.5)  # another process's progress: polled
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            _out, journal = daemon.communicate(timeout=60)
+        assert daemon.returncode == 0, journal
+        s3 = _s3(url)
+        by_id = {s3.head_object("bg-bucket", o["Key"]).metadata["glacier-archive-id"]: o["Key"]
+                 for o in s3.list_objects("bg-bucket")}
+        for archive_id, data in archives.values():
+            assert _object(s3, "bg-bucket", by_id[archive_id]) == data
+        assert _glacier(url).describe_vault("old")["NumberOfArchives"] == 0, "sources deleted"
+        assert "90 days" in journal, "young archives are deleted with a warning"

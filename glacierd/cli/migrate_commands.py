@@ -55,7 +55,7 @@ def migrate(ctx: Context, bucket: str, prefix: str, storage_class: str, tier: st
 
     from glacierd import humanize, pricing, wiring
     from glacierd.migration import names
-    from glacierd.migration.mover import Mover, MoveSettings, plan_rows
+    from glacierd.migration.mover import Mover, MoveSettings, plan_inventory, plan_rows
     from glacierd.store.migrations import MigrationLedger
     from glacierd.store.models import MigrationStatus
 
@@ -69,7 +69,7 @@ def migrate(ctx: Context, bucket: str, prefix: str, storage_class: str, tier: st
     inv = _inventory(ctx, store, glacier, vault, inventory_max_age)
     archives = [names.SourceArchive(a.archive_id, a.description, a.created, a.size, a.tree_hash)
                 for a in inv.archives]
-    overrides = {}
+    overrides: dict[str, str] = {}
     if plan_file:
         try:
             overrides = names.read_plan(Path(plan_file).read_text(encoding="utf-8"), plan_file)
@@ -94,7 +94,11 @@ def migrate(ctx: Context, bucket: str, prefix: str, storage_class: str, tier: st
         raise ConfigError(f"--to-bucket {bucket}: no such bucket (or not yours); create it "
                           "first (aws s3 mb, or [s3] create with glacierd)")
     ledger = MigrationLedger(store)
-    added = ledger.plan(vault, bucket, storage_class, tier, rows)
+    before = len(ledger.items())
+    plan_inventory(ledger, inv, vault=vault, bucket=bucket, prefix=prefix,
+                   storage_class=storage_class, tier=tier, part_size=settings.part_size,
+                   overrides=overrides)
+    added = len(ledger.items()) - before
     retried = ledger.retry_failed()
     mover = Mover(ledger, glacier, vault, s3, settings)
     if not as_json:

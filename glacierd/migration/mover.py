@@ -43,6 +43,7 @@ from glacierd.glacier.errors import (
     TransportError,
 )
 from glacierd.glacier.treehash import combine_hex
+from glacierd.inventory import Inventory
 from glacierd.s3 import errors as s3_errors
 from glacierd.s3 import naming
 from glacierd.s3.client import S3Client
@@ -84,6 +85,18 @@ def plan_rows(prefix: str, archives: list[SourceArchive], overrides: dict[str, s
         chunk = naming.part_size(max(a.size, 1), part_size) if not too_large else part_size
         rows.append(PlanRow(a.archive_id, planned.key, a.size, a.tree_hash, a.description,
                             a.created, chunk, too_large))
+    return rows
+
+
+def plan_inventory(ledger: MigrationLedger, inv: Inventory, *, vault: str, bucket: str,
+                   prefix: str, storage_class: str, tier: str, part_size: int,
+                   overrides: dict[str, str] | None = None) -> list[PlanRow]:
+    """The plan for every archive of the inventory, added to the ledger (archives
+    already there keep their rows and progress); returns the plan."""
+    archives = [SourceArchive(a.archive_id, a.description, a.created, a.size, a.tree_hash)
+                for a in inv.archives]
+    rows = plan_rows(prefix, archives, overrides or {}, part_size)
+    ledger.plan(vault, bucket, storage_class, tier, rows)
     return rows
 
 
