@@ -100,6 +100,16 @@ def plan_inventory(ledger: MigrationLedger, inv: Inventory, *, vault: str, bucke
     return rows
 
 
+def _completed_at(job: dict[str, object]) -> dt.datetime | None:
+    text = job.get("CompletionDate")
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 class _JobLapsed(Exception):
     """The retrieval job's output is gone (or too old): ask for it again."""
 
@@ -159,7 +169,7 @@ class Mover:
             if status == "Failed":
                 self.ledger.failed(item, f"retrieval job failed: {job.get('StatusMessage')}")
             elif status == "Succeeded":
-                self._copy(self.ledger.copying(item))
+                self._copy(self.ledger.copying(item), _completed_at(job))
         except _JobLapsed:
             log.info("%s: job output lapsed; requesting it again", item.key)
             self.ledger.job_lapsed(self.ledger.item(item.id))
@@ -178,7 +188,8 @@ class Mover:
             meta[DESCRIPTION_META] = base64.b64encode(item.description.encode()).decode()
         return meta
 
-    def _copy(self, item: MigrationRecord) -> None:
+    def _copy(self, item: MigrationRecord, completed: dt.datetime | None = None) -> None:
+        """``completed``: when the job finished (its output lasts 24 h from then)."""
         ranges = list(limits.part_ranges(item.size, item.chunk_size))
         single = len(ranges) == 1
         if not single:
@@ -186,7 +197,7 @@ class Mover:
         acked = self.ledger.chunks(item)
         todo = [r for r in ranges if r.index not in acked]
         if todo:
-            self._check_job_age(item)
+            self._check_job_age(item, completed)
             try:
                 self._send(item, todo, single)
             except (ChecksumMismatchError, TransportError) as exc:
@@ -210,10 +221,11 @@ class Mover:
         if self.settings.delete_source:
             self._delete_source(self.ledger.item(item.id))
 
-    def _check_job_age(self, item: MigrationRecord) -> None:
-        requested = item.job_requested_at
-        if requested is not None and self.now() - requested > JOB_LIFETIME - \
-                self.settings.job_margin:
+    def _check_job_age(self, item: MigrationRecord, completed: dt.datetime | None) -> None:
+        """Output lasts 24 h from the job's completion (from its request when that is
+        not known): too close to the end, the job is asked for again first."""
+        since = completed or item.job_requested_at
+        if since is not None and self.now() - since > JOB_LIFETIME - self.settings.job_margin:
             raise _JobLapsed()
 
     def _ensure_upload(self, item: MigrationRecord) -> MigrationRecord:
