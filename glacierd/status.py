@@ -240,17 +240,19 @@ def _filtered(query: Any, state: str | None, path_prefix: str | None) -> Any:
     return query
 
 
+# Per file, through the indexes on archives.file_id and uploads.file_id: cheaper
+# at a million files than grouping every archive first (12 % of SQLite's time).
 _FILES_JSON_SQLITE = text("""
 SELECT json_object(
     'path', f.path, 'state', f.state, 'size', f.size,
-    'bytes_done', CASE WHEN f.state = 'archived' THEN f.size ELSE coalesce(u.bytes_acked, 0) END,
-    'archive_id', CASE WHEN f.state = 'archived' THEN a.archive_id END,
+    'bytes_done', CASE WHEN f.state = 'archived' THEN f.size ELSE coalesce(
+        (SELECT u.bytes_acked FROM uploads u WHERE u.file_id = f.id
+           AND u.status IN ('uploading', 'completing') ORDER BY u.id DESC LIMIT 1), 0) END,
+    'archive_id', CASE WHEN f.state = 'archived' THEN
+        (SELECT a.archive_id FROM archives a WHERE a.file_id = f.id ORDER BY a.id DESC LIMIT 1)
+        END,
     'error', f.error)
   FROM files f
-  LEFT JOIN (SELECT file_id, max(id) AS aid FROM archives GROUP BY file_id) n
-         ON n.file_id = f.id
-  LEFT JOIN archives a ON a.id = n.aid
-  LEFT JOIN uploads u ON u.file_id = f.id AND u.status IN ('uploading', 'completing')
   ORDER BY f.path
 """)
 
@@ -272,11 +274,15 @@ def write_json(store: Store, out: TextIO, *, summary: bool = False, state: str |
     head = json.dumps(collect(store, all_files=False))
     out.write(head[:-1] + ', "files": [')
     with store.engine.connect() as conn:
-        rows = conn.execution_options(yield_per=10_000).execute(_FILES_JSON_SQLITE)
-        first = True
-        for (item,) in rows:
-            out.write(item if first else "," + item)
-            first = False
+        # SQLAlchemy's result rows cost about a microsecond each: at a million files
+        # the driver's own cursor, read in batches and joined, is a good part faster.
+        cursor = conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+            str(_FILES_JSON_SQLITE))
+        separator = ""
+        while batch := cursor.fetchmany(10_000):
+            out.write(separator + ",".join([item for (item,) in batch]))
+            separator = ","
+        cursor.close()
     out.write("]}")
 
 
