@@ -1,0 +1,95 @@
+"""glacierd's age v1 writer and reader against Debian's ``age`` binary, an
+independent implementation (``.ci/run`` installs it; without it these skip)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from glacierd import age
+
+AGE = shutil.which("age")
+needs_age = pytest.mark.skipif(AGE is None or shutil.which("age-keygen") is None,
+                               reason="Debian's age is not installed (.ci/run installs it)")
+
+
+def _keygen(tmp_path: Path, name: str) -> tuple[Path, str]:
+    key = tmp_path / name
+    done = subprocess.run(["age-keygen", "-o", str(key)], capture_output=True, text=True,
+                          check=True)
+    recipient = done.stderr.strip().rsplit(" ", 1)[-1]
+    return key, recipient
+
+
+@needs_age
+@pytest.mark.parametrize("size", [0, 1, age.CHUNK - 1, age.CHUNK, age.CHUNK + 1,
+                                  3 * age.CHUNK, 200_000])
+def test_what_we_write_age_decrypts(tmp_path: Path, size: int) -> None:
+    key, recipient = _keygen(tmp_path, "k1")
+    _other_key, other = _keygen(tmp_path, "k2")
+    plaintext = os.urandom(size)
+    (tmp_path / "f.age").write_bytes(age.encrypt(plaintext, [other, recipient]))
+    done = subprocess.run([AGE or "age", "-d", "-i", str(key), str(tmp_path / "f.age")],
+                          capture_output=True, check=True)
+    assert done.stdout == plaintext
+
+
+@needs_age
+@pytest.mark.parametrize("size", [0, 5, age.CHUNK, 2 * age.CHUNK + 7])
+def test_what_age_writes_we_decrypt(tmp_path: Path, size: int) -> None:
+    key, recipient = _keygen(tmp_path, "k")
+    plaintext = os.urandom(size)
+    done = subprocess.run([AGE or "age", "-r", recipient], input=plaintext, capture_output=True,
+                          check=True)
+    assert age.decrypt(done.stdout, age.read_identities(key.read_text())) == plaintext
+
+
+@needs_age
+def test_our_keys_work_in_age(tmp_path: Path) -> None:
+    identity, recipient = age.generate_identity()
+    (tmp_path / "id").write_text(identity + "\n")
+    (tmp_path / "f.age").write_bytes(age.encrypt(b"hello", [recipient]))
+    done = subprocess.run([AGE or "age", "-d", "-i", str(tmp_path / "id"),
+                           str(tmp_path / "f.age")], capture_output=True, check=True)
+    assert done.stdout == b"hello"
+    assert age.recipient_of(age.parse_identity(identity)) == recipient
+
+
+def test_tampering_is_caught_never_a_wrong_plaintext() -> None:
+    identity, recipient = age.generate_identity()
+    ids = [age.parse_identity(identity)]
+    data = age.encrypt(os.urandom(3 * age.CHUNK + 10), [recipient])
+    assert len(data) == age.ciphertext_size(3 * age.CHUNK + 10, data.index(b"\n---") + 1 + 48)
+    flipped = bytearray(data)
+    flipped[-100] ^= 1
+    for bad in (bytes(flipped), data[:-1], data[:-(age.CHUNK + age.TAG)],
+                data + b"x", data.replace(b"X25519", b"X25518", 1)):
+        with pytest.raises(age.AgeError):
+            age.decrypt(bad, ids)
+    other = age.parse_identity(age.generate_identity()[0])
+    with pytest.raises(age.AgeError, match="no identity"):
+        age.decrypt(data, [other])
+
+
+def test_a_chunk_is_the_same_bytes_every_time() -> None:
+    """A resumed part is encrypted byte for byte as before: the file key and nonce
+    are kept; nothing else goes in."""
+    cipher = age.PayloadCipher(b"k" * 16, b"n" * 16)
+    again = age.PayloadCipher(b"k" * 16, b"n" * 16)
+    chunk = os.urandom(age.CHUNK)
+    assert cipher.seal(7, chunk, False) == again.seal(7, chunk, False)
+    assert cipher.seal(7, chunk, False) != cipher.seal(7, chunk, True)
+    assert cipher.open(7, cipher.seal(7, chunk, False), False) == chunk
+
+
+def test_bech32_keys_are_checked() -> None:
+    identity, recipient = age.generate_identity()
+    with pytest.raises(age.AgeError):
+        age.parse_recipient(recipient[:-1] + ("q" if recipient[-1] != "q" else "p"))
+    with pytest.raises(age.AgeError):
+        age.parse_recipient(identity)
+    assert len(age.parse_recipient(recipient)) == 32
