@@ -192,7 +192,7 @@ def _split_header(data: bytes) -> tuple[list[tuple[list[bytes], bytes]], bytes, 
     if not data.startswith(VERSION_LINE):
         raise AgeError("not an age v1 file (no age-encryption.org/v1 line)")
     pos = len(VERSION_LINE)
-    stanzas = []
+    stanzas: list[tuple[list[bytes], bytes]] = []
     while True:
         end = data.find(b"\n", pos)
         if end < 0:
