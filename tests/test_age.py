@@ -93,3 +93,23 @@ def test_bech32_keys_are_checked() -> None:
     with pytest.raises(age.AgeError):
         age.parse_recipient(identity)
     assert len(age.parse_recipient(recipient)) == 32
+
+
+@needs_age
+def test_glacierd_keygen_writes_an_identity_age_uses(tmp_path: Path) -> None:
+    import sys
+
+    key = tmp_path / "id.txt"
+    made = subprocess.run([sys.executable, "-m", "glacierd.cli", "keygen", "--out", str(key)],
+                          capture_output=True, text=True, check=True)
+    recipient = made.stdout.strip()
+    assert recipient.startswith("age1") and key.stat().st_mode & 0o777 == 0o600
+    sealed = subprocess.run([AGE or "age", "-r", recipient], input=b"secret", capture_output=True,
+                            check=True).stdout
+    opened = subprocess.run([AGE or "age", "-d", "-i", str(key)], input=sealed,
+                            capture_output=True, check=True)
+    assert opened.stdout == b"secret"
+    again = subprocess.run([sys.executable, "-m", "glacierd.cli", "keygen", "--out", str(key)],
+                           capture_output=True, text=True)
+    assert again.returncode == 78 and "never overwritten" in again.stderr
+    assert "Traceback" not in again.stderr

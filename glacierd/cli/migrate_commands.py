@@ -215,3 +215,4 @@ def _report(ledger: Any, tier: str, storage_class: str) -> dict[str, Any]:
             "too_large": by.get("too-large", {"archives": 0})["archives"],
             "jobs_requested": summary["jobs_requested"], "retrieval_usd": retrieval,
             "storage_class": storage_class}
+
