@@ -208,7 +208,12 @@ def entry() -> None:
 
 
 # The commands register themselves on ``cli`` when their modules are imported.
-from glacierd.cli import backup_commands, migrate_commands, restore_commands  # noqa: E402, F401
+from glacierd.cli import (  # noqa: E402, F401
+    backup_commands,
+    key_commands,
+    migrate_commands,
+    restore_commands,
+)
 
 
 def _set_local(click_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
