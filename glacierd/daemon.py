@@ -481,6 +481,10 @@ class Daemon:
             # One uploader for the daemon's life: a drain under way keeps it, and
             # shutdown stops it; a second one would upload on, unstopped.
             self.uploader.reconfigure(wiring.upload_settings(new), wiring.make_limiter(new))
+        if new.migrate != self.config.migrate:  # the next step starts with the new section
+            if self.mover is not None:
+                self.mover.stopping.set()
+            self.mover, self._migration_planned_from = None, None
         self.config = new
         if self.scheduler is not None:
             self._schedule_jobs(new)

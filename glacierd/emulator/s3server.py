@@ -131,11 +131,7 @@ class S3Request:
             self._drain(length)
             self.send_error(err)
             return
-        stats = h.server.stats
-        stats.add("requests", operation)
-        fault = h.server.faults.draw()
-        if fault is not None:
-            stats.add("faults", fault)
+        fault = h.server.admit(operation)
         if fault in BEFORE:
             self._drain(length)
             self._before_fault(fault)

@@ -121,6 +121,15 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self.clock = clock
 
 
+    def admit(self, operation: str) -> str | None:
+        """Count a request and draw its fault (None: none), for both faces."""
+        self.stats.add("requests", operation)
+        fault = self.faults.draw()
+        if fault is not None:
+            self.stats.add("faults", fault)
+        return fault
+
+
 class _Drop(Exception):
     """Close the connection without an answer."""
 
@@ -280,11 +289,7 @@ class GlacierRequestHandler(BaseHTTPRequestHandler):
             self._drain(length)
             self._send_error(err, request_id)
             return
-        stats = self.server.stats
-        stats.add("requests", operation)
-        fault = self.server.faults.draw()
-        if fault is not None:
-            stats.add("faults", fault)
+        fault = self.server.admit(operation)
         if fault in BEFORE:
             self._drain(length)
             self._before_fault(fault, request_id)
