@@ -405,8 +405,8 @@ class Daemon:
                 return
             self.mover = Mover(ledger, glacier, vault, s3, MoveSettings(
                 tier=section.tier, max_jobs=section.max_jobs, concurrency=section.concurrency,
-                part_size=self.config.upload.part_size, delete_source=section.delete_source),
-                now=self.now)
+                part_size=self.config.upload.part_size, delete_source=section.delete_source,
+                lock_dir=self.config.state.dir / "locks"), now=self.now)
         if self._migration_planned_from != last.job_id:
             try:
                 inv = inventory.parse(Path(last.output_path).read_bytes())

@@ -273,3 +273,22 @@ delete_source = true
             assert _object(s3, "bg-bucket", by_id[archive_id]) == data
         assert _glacier(url).describe_vault("old")["NumberOfArchives"] == 0, "sources deleted"
         assert "90 days" in journal, "young archives are deleted with a warning"
+
+
+def test_one_process_moves_a_vault_at_a_time(tmp_path: Path) -> None:
+    from glacierd import locks
+
+    with emulator_process(tmp_path / "emu") as url:
+        _vault_with_archives(url, {})
+        _s3(url).create_bucket("once")
+        cfg = _config(tmp_path, url)
+        assert run(cfg, "db", "upgrade").returncode == 0
+        with locks.exclusive(tmp_path / "state" / "locks", "migration") as mine:
+            assert mine  # as the daemon's [migrate] would hold it
+            busy = run(cfg, "migrate", "--to-bucket", "once")
+        assert busy.returncode == 75 and "another glacierd process" in busy.stderr
+        assert "Traceback" not in busy.stderr
+        assert fetch_stats(url)["requests"].get("InitiateJob") == 1, "the inventory only"
+        done = run(cfg, "migrate", "--to-bucket", "once", "--storage-class", "STANDARD",
+                   "--json")
+        assert done.returncode == 0 and json.loads(done.stdout)["done"] == 8

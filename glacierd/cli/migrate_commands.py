@@ -10,7 +10,7 @@ import click
 
 from glacierd.cli import Context, cli, open_store, startup_done
 from glacierd.config import S3_STORAGE_CLASSES
-from glacierd.errors import ConfigError, MigrationError
+from glacierd.errors import AlreadyRunningError, ConfigError, MigrationError
 
 S3_CLASSES = S3_STORAGE_CLASSES
 
@@ -77,7 +77,8 @@ def migrate(ctx: Context, bucket: str, prefix: str, storage_class: str, tier: st
             raise MigrationError(f"{plan_file}: {getattr(exc, 'strerror', None) or exc}") \
                 from None
     settings = MoveSettings(tier=tier, max_jobs=max_jobs, concurrency=concurrency,
-                            part_size=config.upload.part_size, delete_source=delete_source)
+                            part_size=config.upload.part_size, delete_source=delete_source,
+                            lock_dir=config.state.dir / "locks")
     rows = plan_rows(prefix, archives, overrides, settings.part_size)
     if write_plan:
         Path(write_plan).write_text(names.write_plan(
@@ -107,6 +108,10 @@ def migrate(ctx: Context, bucket: str, prefix: str, storage_class: str, tier: st
                    + f") from the inventory of {inv.date:%Y-%m-%d}", err=True)
     try:
         while mover.step():
+            if mover.busy:
+                raise AlreadyRunningError(
+                    "another glacierd process (the daemon's [migrate], or another "
+                    "glacierd migrate) is moving this vault; nothing was done here")
             done_before = ledger.summary()["bytes_copied"]
             waiting = ledger.items([MigrationStatus.RETRIEVING])
             if waiting and ledger.summary()["bytes_copied"] == done_before:

@@ -33,8 +33,9 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from glacierd import description, faultpoints
+from glacierd import description, faultpoints, locks
 from glacierd.glacier import GlacierClient, limits
 from glacierd.glacier.errors import (
     ChecksumMismatchError,
@@ -73,6 +74,9 @@ class MoveSettings:
     job_margin: dt.timedelta = dt.timedelta(hours=1)
     """A job older than its lifetime less this margin is asked for again before
     more of its output is read: output must not lapse halfway through a chunk."""
+    lock_dir: Path | None = None
+    """The state directory's ``locks/``: one process moves a ledger at a time (the
+    daemon's ``[migrate]`` and a ``glacierd migrate`` never both)."""
 
 
 def plan_rows(prefix: str, archives: list[SourceArchive], overrides: dict[str, str],
@@ -125,12 +129,21 @@ class Mover:
         self.settings = settings
         self.now = now
         self.stopping = threading.Event()
+        self.busy = False
 
     # --- the loop ---------------------------------------------------------------------
 
     def step(self) -> bool:
         """Request jobs (as slots allow), follow them, copy what is ready. Returns
-        True while archives remain to be moved."""
+        True while archives remain to be moved. When another process is moving
+        this ledger, does nothing and sets ``busy``."""
+        with locks.exclusive(self.settings.lock_dir, "migration") as mine:
+            self.busy = not mine
+            if not mine:
+                return True
+            return self._step()
+
+    def _step(self) -> bool:
         active = self.ledger.items([MigrationStatus.RETRIEVING, MigrationStatus.COPYING])
         slots = self.settings.max_jobs - len(active)
         for item in self.ledger.items([MigrationStatus.PLANNED]):
