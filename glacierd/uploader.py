@@ -376,16 +376,11 @@ class Uploader:
         if not todo:
             return
         progress = _Progress(self.store, upload, self.on_progress, self.clock)
-        limiter = self.limiter
-
-        def count(delta: int) -> None:
-            if limiter is not None and delta > 0:
-                limiter.consume(delta)
-            progress.sent(delta)
+        pace = self.limiter.consume if self.limiter is not None else None
 
         def send(part: limits.PartRange, data: memoryview, d: Digests,
                  release: Callable[[], None]) -> None:
-            self.backend.send_part(upload, part.offset, data, d, count)
+            self.backend.send_part(upload, part.offset, data, d, progress.sent, pace)
             release()  # the bytes are no longer needed; the commit is
             faultpoints.hit("after-part-2xx")
             self.store.part_acknowledged(upload, part.index, part.offset, part.length,

@@ -25,6 +25,7 @@ from glacierd.glacier.errors import GlacierError
 from glacierd.glacier.treehash import Digests
 
 ByteCounter = Callable[[int], None]
+Pace = Callable[[int], object]
 
 
 class UploadGone(GlacierError):
@@ -138,8 +139,10 @@ class Backend(Protocol):
         """(part size, the parts the service holds); ``UploadGone`` if it forgot it."""
 
     def send_part(self, upload: UploadRef, offset: int, data: memoryview, d: Digests,
-                  counter: ByteCounter) -> None:
-        """Send one part (idempotent: the same bytes may be sent again)."""
+                  counter: ByteCounter, pace: Pace | None = None) -> None:
+        """Send one part (idempotent: the same bytes may be sent again). ``counter``
+        hears of bytes as they leave; ``pace`` (the bandwidth limit) is called
+        before each block leaves and returns when it may."""
 
     def complete(self, upload: UploadRef, size: int, tree_hash: str,
                  part_sha256: Sequence[str]) -> str:

@@ -21,6 +21,7 @@ from .base import (
     ByteCounter,
     CompleteRefused,
     ObjectMissing,
+    Pace,
     PendingUpload,
     RemotePart,
     Retrieval,
@@ -97,7 +98,7 @@ class MemoryBackend(VaultRules):
                 for i, b in sorted(upload.parts.items())]
 
     def send_part(self, ref: UploadRef, offset: int, data: memoryview, d: Digests,
-                  counter: ByteCounter) -> None:
+                  counter: ByteCounter, pace: Pace | None = None) -> None:
         self._count("send_part")
         body = bytes(data)
         if tree_hash(body) != d.tree_hash:
@@ -109,6 +110,8 @@ class MemoryBackend(VaultRules):
                 raise InvalidInputError(f"part at {offset} ({len(body)} bytes) does not fit "
                                         f"part size {upload.part_size}")
             upload.parts[offset // upload.part_size] = body
+        if pace is not None:
+            pace(len(body))
         counter(len(body))
 
     def complete(self, ref: UploadRef, size: int, whole: str,

@@ -39,6 +39,7 @@ from .base import (
     CompleteRefused,
     NoRetrievalCapacity,
     ObjectMissing,
+    Pace,
     PendingUpload,
     RemotePart,
     Retrieval,
@@ -144,14 +145,14 @@ class S3Backend(TreeHashRules):
         return part_size, parts  # S3 records none: parts are numbered by the store's
 
     def send_part(self, upload: UploadRef, offset: int, data: memoryview, d: Digests,
-                  counter: ByteCounter) -> None:
+                  counter: ByteCounter, pace: Pace | None = None) -> None:
         if _is_single(upload):
-            self._put(upload, data, d, counter)
+            self._put(upload, data, d, counter, pace)
             return
         number = offset // _part_size_of(upload) + 1
         try:
             self.client.upload_part(self.bucket, self.key(upload), self._id(upload), number,
-                                    data, sha256=d.sha256, counter=counter)
+                                    data, sha256=d.sha256, counter=counter, pace=pace)
         except errors.NoSuchUpload as exc:
             raise _gone(exc, UploadGone) from exc
 
@@ -212,7 +213,7 @@ class S3Backend(TreeHashRules):
         return key
 
     def _put(self, upload: UploadRef, data: memoryview, d: Digests,
-             counter: ByteCounter) -> None:
+             counter: ByteCounter, pace: Pace | None) -> None:
         """A file of one part: one PUT, with its SHA-256 and, since it is known now,
         its tree hash as metadata (no tag needed). ``If-None-Match: *``: a 412
         (a retried PUT whose first answer was lost) is fine when the object is ours."""
@@ -220,6 +221,7 @@ class S3Backend(TreeHashRules):
         try:
             self.client.put_object(self.bucket, key, data, sha256=d.sha256,
                                    storage_class=self.storage_class, counter=counter,
+                                   pace=pace,
                                    metadata={naming.METADATA_NAME: upload.description,
                                              naming.TREE_HASH_TAG: d.tree_hash})
         except errors.PreconditionFailed:

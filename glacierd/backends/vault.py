@@ -28,6 +28,7 @@ from .base import (
     CompleteRefused,
     NoRetrievalCapacity,
     ObjectMissing,
+    Pace,
     PendingUpload,
     RemotePart,
     Retrieval,
@@ -121,10 +122,10 @@ class VaultBackend(VaultRules):
         return part_size, parts
 
     def send_part(self, upload: UploadRef, offset: int, data: memoryview, d: Digests,
-                  counter: ByteCounter) -> None:
+                  counter: ByteCounter, pace: Pace | None = None) -> None:
         with _as(UploadGone, ResourceNotFoundException):
             self.client.upload_part(self.name, _id(upload), offset, data, d.tree_hash,
-                                    sha256=d.sha256, counter=counter)
+                                    sha256=d.sha256, counter=counter, pace=pace)
 
     def complete(self, upload: UploadRef, size: int, tree_hash: str,
                  part_sha256: Sequence[str]) -> str:

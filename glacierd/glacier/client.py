@@ -40,7 +40,7 @@ from .parts import FileShrankError, PartEngine
 from .progress import ByteCounter, ProgressCallback, ProgressTracker
 from .retry import RetryPolicy
 from .sigv4 import Credentials
-from .transport import FileBody, MemoryBody, Retry, Transport
+from .transport import FileBody, MemoryBody, Pace, Retry, Transport
 
 log = logging.getLogger("glacierd.glacier")
 
@@ -317,6 +317,7 @@ class GlacierClient:
         sha256: str | None = None,
         progress: ProgressCallback | None = None,
         counter: ByteCounter | None = None,
+        pace: Pace | None = None,
     ) -> str:
         """Upload the part that starts at ``offset``; returns its tree hash.
 
@@ -324,7 +325,8 @@ class GlacierClient:
         computes both in one read); otherwise they are computed here. The part
         size rules are Glacier's to enforce: the offset must be a multiple of
         the upload's part size. ``counter`` receives raw byte deltas (for an
-        aggregate across parts); ``progress`` gets ``(done, len(data))``.
+        aggregate across parts); ``progress`` gets ``(done, len(data))``;
+        ``pace`` is the bandwidth limit, on the body's stream.
         """
         view = memoryview(data).cast("B")
         if not view:
@@ -344,7 +346,7 @@ class GlacierClient:
                 "x-amz-sha256-tree-hash": tree_hash,
                 "Content-Range": f"bytes {offset}-{offset + len(view) - 1}/*",
             },
-            body=MemoryBody(view, sha256), counter=sink,
+            body=MemoryBody(view, sha256), counter=sink, pace=pace,
         )
         echoed = r.headers.get("x-amz-sha256-tree-hash")
         if echoed and echoed != tree_hash:

@@ -17,8 +17,9 @@ s3transfer's ``BoundedExecutor`` and ``TransferCoordinator``:
   raises ``InterruptedError``; a short read (the file shrank) raises
   ``FileShrankError``.
 
-The bandwidth limit is not here: it is a byte counter the caller's ``send``
-passes to the transport, which paces each block as it goes out.
+The bandwidth limit is not here: the caller's ``send`` hands a ``pace`` to the
+transport, whose body stream calls it before each block leaves (apart from
+the progress counter).
 """
 
 from __future__ import annotations

@@ -115,6 +115,11 @@ class FileBody:
         return fh
 
 
+Pace = Callable[[int], object]
+"""Called with a block's size before the block is sent; returns when it may go
+(``ratelimit.TokenBucket.consume``): the bandwidth limit, on the body's stream."""
+
+
 class _CountingReader(io.RawIOBase):
     """Feeds a body to http.client in blocks and counts what left.
 
@@ -123,12 +128,14 @@ class _CountingReader(io.RawIOBase):
     that the service would reject with a confusing checksum error.
     """
 
-    def __init__(self, body: Body, counter: ByteCounter) -> None:
+    def __init__(self, body: Body, counter: ByteCounter,
+                 pace: Pace | None = None) -> None:
         super().__init__()
         self._source = body.open()
         self._remaining = body.length
         self._length = body.length
         self._counter = counter
+        self._pace = pace
         self.sent = 0
 
     def __len__(self) -> int:
@@ -147,6 +154,8 @@ class _CountingReader(io.RawIOBase):
             return b""
         want = self._remaining if size is None or size < 0 else min(size, self._remaining)
         want = min(max(want, _SEND_BLOCK), self._remaining)
+        if self._pace is not None:  # the bandwidth limit: wait before the block leaves
+            self._pace(want)
         chunk = self._source.read(want)
         if not chunk:
             raise OSError(f"request body ended {self._remaining} bytes early (file shrank?)")
@@ -267,6 +276,7 @@ class Transport:
         expect: tuple[int, ...] = (200,),
         retry: Retry = Retry.ALWAYS,
         counter: ByteCounter = null_counter,
+        pace: Pace | None = None,
         stream: bool = False,
     ) -> requests.Response:
         """Send one operation and return its successful response.
@@ -288,7 +298,7 @@ class Transport:
                 }
                 data: _CountingReader | bytes = b""
                 if body is not None:
-                    reader = _CountingReader(body, counter)
+                    reader = _CountingReader(body, counter, pace)
                     data = reader
                     send_headers["Content-Length"] = str(body.length)
                 response = self.session.request(

@@ -32,7 +32,7 @@ from glacierd.glacier.credentials import resolve_credentials
 from glacierd.glacier.progress import ByteCounter, null_counter
 from glacierd.glacier.retry import RetryPolicy
 from glacierd.glacier.sigv4 import Credentials
-from glacierd.glacier.transport import MemoryBody, Retry, Transport, Wire
+from glacierd.glacier.transport import MemoryBody, Pace, Retry, Transport, Wire
 
 from . import errors
 from .errors import local_name
@@ -156,7 +156,8 @@ class S3Client:
     # --- objects ---
     def put_object(self, bucket: str, key: str, data: bytes | memoryview, *, sha256: str,
                    storage_class: str = "DEEP_ARCHIVE", metadata: Mapping[str, str] = {},
-                   if_none_match: bool = True, counter: ByteCounter = null_counter) -> str:
+                   if_none_match: bool = True, counter: ByteCounter = null_counter,
+                   pace: Pace | None = None) -> str:
         """One PUT (small files); returns the ETag. ``sha256``: hex digest of ``data``.
         With ``if_none_match`` an existing key raises ``PreconditionFailed``."""
         headers = {"x-amz-storage-class": storage_class, "x-amz-checksum-sha256": b64(sha256),
@@ -164,7 +165,7 @@ class S3Client:
         if if_none_match:
             headers["If-None-Match"] = "*"
         r = self._call("PUT", bucket, key, operation="PutObject", headers=headers,
-                       body=MemoryBody(data, sha256), counter=counter,
+                       body=MemoryBody(data, sha256), counter=counter, pace=pace,
                        retry=Retry.IF_NOT_PROCESSED if not if_none_match else Retry.ALWAYS)
         return r.headers.get("ETag", "")
 
@@ -279,12 +280,12 @@ class S3Client:
 
     def upload_part(self, bucket: str, key: str, upload_id: str, number: int,
                     data: bytes | memoryview, *, sha256: str,
-                    counter: ByteCounter = null_counter) -> str:
+                    counter: ByteCounter = null_counter, pace: Pace | None = None) -> str:
         """Part ``number`` (1-10,000); returns its ETag. Idempotent."""
         r = self._call("PUT", bucket, key, operation="UploadPart",
                        query={"partNumber": str(number), "uploadId": upload_id},
                        headers={"x-amz-checksum-sha256": b64(sha256)},
-                       body=MemoryBody(data, sha256), counter=counter)
+                       body=MemoryBody(data, sha256), counter=counter, pace=pace)
         return r.headers.get("ETag", "")
 
     def list_parts(self, bucket: str, key: str, upload_id: str) -> list[dict[str, str]]:
