@@ -35,6 +35,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from glacierd import pathtext
@@ -146,3 +147,72 @@ def decode(description: str) -> ArchiveInfo | None:
         )
     except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
         return None
+
+
+SEALED_PREFIX = "glacierd1e "
+"""A description whose document is encrypted (issue 15): only the host and the
+upload's token stay readable — what housekeeping needs to tell this host's
+unfinished uploads, without the identity the uploading daemon never holds."""
+
+
+def encode_sealed(info: ArchiveInfo, seal: Callable[[bytes], bytes]) -> str:
+    """``glacierd1e`` + base64url of ``{"h", "u", "e": sealed document}``, within
+    Glacier's 1,024 characters: the path is shortened (``...#`` and a SHA-256
+    prefix) until the sealed document fits. ``seal`` encrypts (to the configured
+    recipients: ``glacierd.age.encrypt``)."""
+    digest = hashlib.sha256(info.path.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    escaped = pathtext.escape(info.path)
+    keep = len(escaped)
+    # (path, shortened, escaped): the whole path, then shorter heads of its escaped form
+    candidates = [(info.path, False, False) if _is_text(info.path) else (escaped, False, True)]
+    while keep > 0:
+        keep = keep * 3 // 4
+        candidates.append((pathtext.cut(escaped, keep) + "...#" + digest, True, True))
+    for path, shortened, is_escaped in candidates:
+        inner = _encode_doc({"p": path, "h": info.host, "s": info.size, "m": info.mtime_ns,
+                             "t": info.tree_hash, "u": info.token,
+                             **({"pe": "escaped"} if is_escaped else {}),
+                             **({"P": True} if shortened else {}),
+                             **({"o": info.mode & PERMISSION_BITS}
+                                if info.mode is not None else {})})
+        sealed = base64.b64encode(seal(inner.encode("ascii"))).decode("ascii")
+        raw = json.dumps({"h": info.host, "u": info.token, "e": sealed},
+                         separators=(",", ":"), ensure_ascii=True).encode("ascii")
+        text = SEALED_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+        if len(text) <= MAX_DESCRIPTION:
+            return text
+    raise ValueError("a sealed description does not fit in 1,024 characters even with an "
+                     "empty path: too many recipients")
+
+
+def sealed_owner(description: str) -> tuple[str, str] | None:
+    """(host, token) of a sealed description, readable without the identity."""
+    doc = _sealed_doc(description)
+    if doc is None:
+        return None
+    return str(doc.get("h", "")), str(doc.get("u", ""))
+
+
+def decode_sealed(description: str, unseal: Callable[[bytes], bytes]) -> ArchiveInfo | None:
+    """The info of a sealed description, opened with ``unseal`` (which raises on a
+    wrong identity or an altered blob: that propagates); None if not sealed."""
+    doc = _sealed_doc(description)
+    blob = doc.get("e") if doc is not None else None
+    if not isinstance(blob, str):
+        return None
+    try:
+        sealed = base64.b64decode(blob, validate=True)
+    except ValueError:
+        return None
+    return decode(unseal(sealed).decode("ascii", "replace"))
+
+
+def _sealed_doc(description: str) -> dict[str, object] | None:
+    if not description.startswith(SEALED_PREFIX):
+        return None
+    body = description[len(SEALED_PREFIX):]
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return doc if isinstance(doc, dict) else None

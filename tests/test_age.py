@@ -3,6 +3,7 @@ independent implementation (``.ci/run`` installs it; without it these skip)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -113,3 +114,31 @@ def test_glacierd_keygen_writes_an_identity_age_uses(tmp_path: Path) -> None:
                            capture_output=True, text=True)
     assert again.returncode == 78 and "never overwritten" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+@pytest.mark.parametrize("path", ["/home/ann/tax 2026.pdf", "/d/" + "é" * 600,
+                                  "/bad/\udcff\udcfe name"])
+def test_sealed_descriptions_hide_the_path_and_fit(path: str) -> None:
+    from glacierd import description
+
+    identity, recipient = age.generate_identity()
+    _other_identity, other = age.generate_identity()
+    info = description.ArchiveInfo(path=path, host="host-1", size=42, mtime_ns=7,
+                                   token="c" * 32, mode=0o640)
+    text = description.encode_sealed(info, lambda b: age.encrypt(b, [recipient, other]))
+    assert len(text) <= 1024 and text.isascii() and text.isprintable()
+    assert "ann" not in text and "tax" not in text
+    assert description.decode(text) is None, "not readable as a plain description"
+    assert description.sealed_owner(text) == ("host-1", "c" * 32)
+    ids = [age.parse_identity(identity)]
+    back = description.decode_sealed(text, lambda b: age.decrypt(b, ids))
+    assert back is not None and (back.size, back.mtime_ns, back.token, back.mode) == (
+        42, 7, "c" * 32, 0o640)
+    if len(path) < 100:
+        assert back.path == path and not back.shortened
+    else:
+        digest = hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        assert back.shortened and back.path.endswith("...#" + digest)
+    with pytest.raises(age.AgeError):
+        description.decode_sealed(text, lambda b: age.decrypt(
+            b, [age.parse_identity(age.generate_identity()[0])]))
