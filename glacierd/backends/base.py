@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from glacierd.glacier.errors import GlacierError
+from glacierd.glacier.progress import ByteCounter as ByteCounter
+from glacierd.glacier.progress import Pace as Pace
 from glacierd.glacier.treehash import Digests
-
-ByteCounter = Callable[[int], None]
-Pace = Callable[[int], object]
 
 
 class UploadGone(GlacierError):
@@ -176,3 +175,10 @@ class Backend(Protocol):
 
     def delete(self, object_id: str) -> None:
         """Delete an archive (one already gone is not an error)."""
+
+
+def upload_id_of(upload: UploadRef) -> str:
+    """The service's id of an upload that has one (every call after the start)."""
+    if upload.upload_id is None:
+        raise ValueError("the upload has no id yet")
+    return upload.upload_id

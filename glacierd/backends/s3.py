@@ -47,6 +47,7 @@ from .base import (
     RetrievalStatus,
     UploadGone,
     UploadRef,
+    upload_id_of,
 )
 from .vault import TreeHashRules
 
@@ -83,12 +84,6 @@ class S3Backend(TreeHashRules):
             return upload.key
         return naming.key_for(self.prefix, upload.description)
 
-    @staticmethod
-    def _id(upload: UploadRef) -> str:
-        if upload.upload_id is None:
-            raise ValueError("the upload has no id yet")
-        return upload.upload_id
-
     # --- uploads ---
     def part_size(self, size: int, configured: int, *, name: str) -> int:
         return naming.part_size(size, configured, name=name)
@@ -124,7 +119,7 @@ class S3Backend(TreeHashRules):
 
     def _listed_parts(self, upload: UploadRef) -> list[dict[str, str]]:
         try:
-            return self.client.list_parts(self.bucket, self.key(upload), self._id(upload))
+            return self.client.list_parts(self.bucket, self.key(upload), upload_id_of(upload))
         except errors.NoSuchUpload as exc:
             raise _gone(exc, UploadGone) from exc
 
@@ -151,7 +146,7 @@ class S3Backend(TreeHashRules):
             return
         number = offset // _part_size_of(upload) + 1
         try:
-            self.client.upload_part(self.bucket, self.key(upload), self._id(upload), number,
+            self.client.upload_part(self.bucket, self.key(upload), upload_id_of(upload), number,
                                     data, sha256=d.sha256, counter=counter, pace=pace)
         except errors.NoSuchUpload as exc:
             raise _gone(exc, UploadGone) from exc
@@ -185,7 +180,7 @@ class S3Backend(TreeHashRules):
             raise CompleteRefused(f"s3://{self.bucket}/{key}: the parts do not make "
                                   f"{size} bytes", status=400)
         try:
-            answer = self.client.complete_multipart_upload(self.bucket, key, self._id(upload),
+            answer = self.client.complete_multipart_upload(self.bucket, key, upload_id_of(upload),
                                                            parts)
         except errors.PreconditionFailed:
             if self._is_ours(key, upload, size):
@@ -257,7 +252,7 @@ class S3Backend(TreeHashRules):
             self._put_here.discard(key)
             return
         with suppress(errors.NoSuchUpload):
-            self.client.abort_multipart_upload(self.bucket, self.key(upload), self._id(upload))
+            self.client.abort_multipart_upload(self.bucket, self.key(upload), upload_id_of(upload))
 
     # --- the way back ---
     def request_retrieval(self, object_id: str, tier: str) -> str:

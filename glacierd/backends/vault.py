@@ -36,6 +36,7 @@ from .base import (
     RetrievalStatus,
     UploadGone,
     UploadRef,
+    upload_id_of,
 )
 
 if TYPE_CHECKING:
@@ -51,12 +52,6 @@ def _as(kind: type[GlacierError], *when: type[GlacierError]) -> Iterator[None]:
     except when as exc:
         raise kind(exc.message, code=exc.code, type=exc.type, status=exc.status,
                    request_id=exc.request_id) from exc
-
-
-def _id(upload: UploadRef) -> str:
-    if upload.upload_id is None:
-        raise ValueError("the upload has no id yet")
-    return upload.upload_id
 
 
 def pending_by_description(upload_id: str, text: str) -> PendingUpload:
@@ -112,7 +107,7 @@ class VaultBackend(VaultRules):
 
     def uploaded_parts(self, upload: UploadRef) -> tuple[int, list[RemotePart]]:
         with _as(UploadGone, ResourceNotFoundException):
-            listing = self.client.list_parts(self.name, _id(upload))
+            listing = self.client.list_parts(self.name, upload_id_of(upload))
         part_size = int(listing.get("PartSizeInBytes") or 0)
         parts = []
         for part in listing.get("Parts") or []:
@@ -124,19 +119,19 @@ class VaultBackend(VaultRules):
     def send_part(self, upload: UploadRef, offset: int, data: memoryview, d: Digests,
                   counter: ByteCounter, pace: Pace | None = None) -> None:
         with _as(UploadGone, ResourceNotFoundException):
-            self.client.upload_part(self.name, _id(upload), offset, data, d.tree_hash,
+            self.client.upload_part(self.name, upload_id_of(upload), offset, data, d.tree_hash,
                                     sha256=d.sha256, counter=counter, pace=pace)
 
     def complete(self, upload: UploadRef, size: int, tree_hash: str,
                  part_sha256: Sequence[str]) -> str:
         with _as(UploadGone, ResourceNotFoundException), \
                 _as(CompleteRefused, InvalidParameterValueException):
-            return self.client.complete_multipart_upload(self.name, _id(upload), size,
+            return self.client.complete_multipart_upload(self.name, upload_id_of(upload), size,
                                                          tree_hash)
 
     def abort(self, upload: UploadRef) -> None:
         with suppress(ResourceNotFoundException):
-            self.client.abort_multipart_upload(self.name, _id(upload))
+            self.client.abort_multipart_upload(self.name, upload_id_of(upload))
 
     # --- the way back ---
     def request_retrieval(self, object_id: str, tier: str) -> str:

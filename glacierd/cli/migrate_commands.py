@@ -12,13 +12,11 @@ from glacierd.cli import Context, cli, open_store, startup_done
 from glacierd.config import S3_STORAGE_CLASSES
 from glacierd.errors import AlreadyRunningError, ConfigError, MigrationError
 
-S3_CLASSES = S3_STORAGE_CLASSES
-
 
 @cli.command()
 @click.option("--to-bucket", "bucket", required=True, help="the S3 bucket to move into")
 @click.option("--prefix", default="", help="put every key under this prefix")
-@click.option("--storage-class", type=click.Choice(S3_CLASSES), default="DEEP_ARCHIVE",
+@click.option("--storage-class", type=click.Choice(S3_STORAGE_CLASSES), default="DEEP_ARCHIVE",
               show_default=True)
 @click.option("--tier", type=click.Choice(["Bulk", "Standard", "Expedited"]), default="Bulk",
               show_default=True, help="retrieval tier (Bulk is the cheapest)")
@@ -55,7 +53,7 @@ def migrate(ctx: Context, bucket: str, prefix: str, storage_class: str, tier: st
 
     from glacierd import humanize, pricing, wiring
     from glacierd.migration import names
-    from glacierd.migration.mover import Mover, MoveSettings, plan_inventory, plan_rows
+    from glacierd.migration.mover import Mover, MoveSettings, plan_rows
     from glacierd.store.migrations import MigrationLedger
     from glacierd.store.models import MigrationStatus
 
@@ -95,26 +93,23 @@ def migrate(ctx: Context, bucket: str, prefix: str, storage_class: str, tier: st
         raise ConfigError(f"--to-bucket {bucket}: no such bucket (or not yours); create it "
                           "first (aws s3 mb, or [s3] create with glacierd)")
     ledger = MigrationLedger(store)
-    before = len(ledger.items())
-    plan_inventory(ledger, inv, vault=vault, bucket=bucket, prefix=prefix,
-                   storage_class=storage_class, tier=tier, part_size=settings.part_size,
-                   overrides=overrides)
-    added = len(ledger.items()) - before
+    added = ledger.plan(vault, bucket, storage_class, tier, rows)
     retried = ledger.retry_failed()
     mover = Mover(ledger, glacier, vault, s3, settings)
     if not as_json:
         click.echo(f"{humanize.count(len(rows), 'archive')} in the plan ({added} new"
                    + (f", {retried} failed ones tried again" if retried else "")
                    + f") from the inventory of {inv.date:%Y-%m-%d}", err=True)
+    copied = ledger.summary()["bytes_copied"]
     try:
         while mover.step():
             if mover.busy:
                 raise AlreadyRunningError(
                     "another glacierd process (the daemon's [migrate], or another "
                     "glacierd migrate) is moving this vault; nothing was done here")
-            done_before = ledger.summary()["bytes_copied"]
+            copied, before = ledger.summary()["bytes_copied"], copied
             waiting = ledger.items([MigrationStatus.RETRIEVING])
-            if waiting and ledger.summary()["bytes_copied"] == done_before:
+            if waiting and copied == before:  # the step moved nothing: jobs not ready yet
                 if not as_json:
                     click.echo(f"waiting for {humanize.count(len(waiting), 'retrieval job')} "
                                f"({tier}: {pricing.retrieval_delay(pricing.VAULT, tier)} "

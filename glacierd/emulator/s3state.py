@@ -25,6 +25,7 @@ import os
 import re
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,13 +103,10 @@ class Crc32c:
 
 class Crc32:
     def __init__(self) -> None:
-        import zlib
-
-        self._zlib = zlib
         self.crc = 0
 
     def update(self, data: bytes | memoryview) -> None:
-        self.crc = self._zlib.crc32(data, self.crc)
+        self.crc = zlib.crc32(data, self.crc)
 
     def digest(self) -> bytes:
         return self.crc.to_bytes(4, "big")

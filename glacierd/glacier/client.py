@@ -37,10 +37,10 @@ from .auth import SigV4Auth
 from .credentials import resolve_credentials
 from .files import fsync_dir
 from .parts import FileShrankError, PartEngine
-from .progress import ByteCounter, ProgressCallback, ProgressTracker
+from .progress import ByteCounter, Pace, ProgressCallback, ProgressTracker
 from .retry import RetryPolicy
 from .sigv4 import Credentials
-from .transport import FileBody, MemoryBody, Pace, Retry, Transport
+from .transport import FileBody, MemoryBody, Retry, Transport
 
 log = logging.getLogger("glacierd.glacier")
 

@@ -13,6 +13,9 @@ from collections.abc import Callable
 
 ProgressCallback = Callable[[int, int], None]
 ByteCounter = Callable[[int], None]
+Pace = Callable[[int], object]
+"""Called with a block's size before the block is sent; returns when it may go
+(``ratelimit.TokenBucket.consume``): the bandwidth limit, on the body's stream."""
 
 
 class ProgressTracker:

@@ -31,7 +31,7 @@ import urllib3.exceptions
 
 from . import errors
 from .auth import SigV4Auth
-from .progress import ByteCounter, null_counter
+from .progress import ByteCounter, Pace, null_counter
 from .retry import RetryPolicy
 from .sigv4 import EMPTY_SHA256
 
@@ -113,11 +113,6 @@ class FileBody:
         fh = open(self.path, "rb")  # noqa: SIM115 - closed by _CountingReader
         fh.seek(self.offset)
         return fh
-
-
-Pace = Callable[[int], object]
-"""Called with a block's size before the block is sent; returns when it may go
-(``ratelimit.TokenBucket.consume``): the bandwidth limit, on the body's stream."""
 
 
 class _CountingReader(io.RawIOBase):

@@ -14,7 +14,6 @@ signed with its SHA-256, and bodies that create data carry
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -29,13 +28,14 @@ from glacierd.glacier import errors as glacier_errors
 from glacierd.glacier import rangefetch, treehash
 from glacierd.glacier.auth import SigV4Auth
 from glacierd.glacier.credentials import resolve_credentials
-from glacierd.glacier.progress import ByteCounter, null_counter
+from glacierd.glacier.progress import ByteCounter, Pace, null_counter
 from glacierd.glacier.retry import RetryPolicy
 from glacierd.glacier.sigv4 import Credentials
-from glacierd.glacier.transport import MemoryBody, Pace, Retry, Transport, Wire
+from glacierd.glacier.transport import MemoryBody, Retry, Transport, Wire
 
 from . import errors
 from .errors import local_name
+from .naming import b64
 
 STORAGE_CLASSES = ("DEEP_ARCHIVE", "GLACIER", "GLACIER_IR", "STANDARD_IA", "STANDARD")
 
@@ -46,11 +46,6 @@ def s3_wire() -> Wire:
         return quote(bucket, safe="") + ("/" + quote(key[0], safe="/~") if key else "")
 
     return Wire("S3", path, {}, "x-amz-request-id", errors.from_response)
-
-
-def b64(hex_digest: str) -> str:
-    """A hex SHA-256 as S3's ``x-amz-checksum-sha256`` (base64 of the 32 bytes)."""
-    return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
 
 
 @dataclass(frozen=True)
