@@ -11,9 +11,9 @@ with a 12-byte nonce of an 11-byte counter and a last-chunk flag.
 
 What resumable uploads need from it: given the file key, the header and the
 payload nonce (kept until the upload completes), every chunk's ciphertext is
-a pure function of its plaintext and index (``PayloadCipher.chunk``), so a
+a pure function of its plaintext and index (``PayloadCipher.seal``), so a
 resumed part is encrypted byte for byte as before; ``ciphertext_size`` and
-``plaintext_range`` map part boundaries between the two.
+``payload_offset`` map part boundaries between the two.
 
 Keys: ``age1…`` recipients and ``AGE-SECRET-KEY-1…`` identities (Bech32), as
 ``age-keygen`` writes them.
@@ -22,11 +22,12 @@ Keys: ``age1…`` recipients and ``AGE-SECRET-KEY-1…`` identities (Bech32), as
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -247,9 +248,10 @@ class PayloadCipher:
     """The STREAM cipher of one file: chunk ``i``'s ciphertext depends on the file
     key, the nonce, ``i`` and whether it is the last — nothing else."""
 
-    file_key: bytes
+    file_key: bytes = field(repr=False)
     nonce: bytes
 
+    @functools.cached_property
     def _aead(self) -> ChaCha20Poly1305:
         return ChaCha20Poly1305(_hkdf(self.file_key, self.nonce, b"payload"))
 
@@ -258,29 +260,43 @@ class PayloadCipher:
         return index.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
 
     def seal(self, index: int, plaintext: bytes | memoryview, last: bool) -> bytes:
-        return self._aead().encrypt(self._chunk_nonce(index, last), bytes(plaintext), None)
+        return self._aead.encrypt(self._chunk_nonce(index, last), bytes(plaintext), None)
 
     def open(self, index: int, ciphertext: bytes, last: bool) -> bytes:
         try:
-            return self._aead().decrypt(self._chunk_nonce(index, last), ciphertext, None)
+            return self._aead.decrypt(self._chunk_nonce(index, last), ciphertext, None)
         except Exception:  # InvalidTag
             raise AgeError(f"chunk {index} does not authenticate: the archive was "
                            "altered or cut short") from None
 
 
+def chunk_count(plaintext_size: int) -> int:
+    """STREAM chunks of a payload: an empty one still has one (empty, last) chunk."""
+    return max(1, -(-plaintext_size // CHUNK))
+
+
 def ciphertext_size(plaintext_size: int, header_size: int) -> int:
     """Bytes of an age file whose header is ``header_size`` bytes long."""
-    chunks = max(1, -(-plaintext_size // CHUNK))
-    return header_size + NONCE + plaintext_size + chunks * TAG
+    return header_size + NONCE + plaintext_size + chunk_count(plaintext_size) * TAG
+
+
+def payload_offset(header_size: int, index: int) -> int:
+    """Where chunk ``index``'s ciphertext begins in the age file."""
+    return header_size + NONCE + index * (CHUNK + TAG)
 
 
 def encrypt(plaintext: bytes, recipients: Sequence[str]) -> bytes:
-    """A whole age file (small data: descriptions, tests)."""
+    """A whole age file (small data: descriptions, tests) for ``age1…`` recipients."""
+    return encrypt_to(plaintext, [parse_recipient(r) for r in recipients])
+
+
+def encrypt_to(plaintext: bytes, recipients: Sequence[bytes]) -> bytes:
+    """A whole age file for recipients' X25519 keys (``parse_recipient``'s)."""
     file_key = os.urandom(16)
-    header = make_header(file_key, [parse_recipient(r) for r in recipients])
+    header = make_header(file_key, recipients)
     cipher = PayloadCipher(file_key, os.urandom(NONCE))
     out = [header, cipher.nonce]
-    count = max(1, -(-len(plaintext) // CHUNK))
+    count = chunk_count(len(plaintext))
     for i in range(count):
         out.append(cipher.seal(i, plaintext[i * CHUNK:(i + 1) * CHUNK], i == count - 1))
     return b"".join(out)
@@ -289,24 +305,74 @@ def encrypt(plaintext: bytes, recipients: Sequence[str]) -> bytes:
 def decrypt(data: bytes, identities: Sequence[bytes]) -> bytes:
     """The plaintext of a whole age file; ``AgeError`` if it is not for these
     identities, or was altered, truncated or extended."""
+    import io
+
+    out: list[bytes] = []
+    decrypt_stream(io.BytesIO(data).read, out.append, identities)
+    return b"".join(out)
+
+MAX_HEADER = 1 << 20
+"""A header longer than this is refused (thousands of recipients): nothing real."""
+
+
+def open_header(data: bytes, identities: Sequence[bytes]) -> tuple[bytes, int]:
+    """(file key, header length) of the age file that starts with ``data``, its
+    MAC checked; ``AgeError`` if it is cut short, altered or not for these
+    identities."""
     stanzas, covered, mac, header_len = _split_header(data)
     file_key = _file_key(stanzas, identities)
     expected = hmac.new(_hkdf(file_key, b"", b"header"), covered, hashlib.sha256).digest()
     if not hmac.compare_digest(expected, mac):
         raise AgeError("the header's MAC does not match: the header was altered")
-    body = data[header_len:]
-    if len(body) < NONCE + TAG:
-        raise AgeError("the payload is cut short")
-    cipher = PayloadCipher(file_key, body[:NONCE])
-    payload = body[NONCE:]
-    out = []
+    return file_key, header_len
+
+
+def decrypt_stream(read: Callable[[int], bytes], write: Callable[[bytes], object],
+                   identities: Sequence[bytes]) -> int:
+    """Decrypt an age file read with ``read(n)`` (a file's ``read``), handing each
+    authenticated chunk to ``write``; the plaintext's length. Memory: two chunks.
+
+    ``AgeError`` as soon as anything does not authenticate, is cut short or goes
+    on after the last chunk: a caller must then discard what ``write`` got (a
+    restore writes to a partial file it deletes)."""
+    head = read(64 * 1024)
+    while b"\n--- " not in head or head.find(b"\n", head.find(b"\n--- ") + 5) < 0:
+        more = read(64 * 1024)
+        if not more or len(head) > MAX_HEADER:
+            raise AgeError("the header is cut short")
+        head += more
+    file_key, header_len = open_header(head, identities)
+    rest = head[header_len:]
+    while len(rest) < NONCE:
+        more = read(NONCE)
+        if not more:
+            raise AgeError("the payload is cut short")
+        rest += more
+    cipher = PayloadCipher(file_key, rest[:NONCE])
     step = CHUNK + TAG
-    count = max(1, -(-len(payload) // step))
-    for i in range(count):
-        piece = payload[i * step:(i + 1) * step]
-        last = i == count - 1
-        plain = cipher.open(i, piece, last)
-        if last and not plain and i > 0:
+    pending = rest[NONCE:]
+
+    def fill(buffer: bytes) -> bytes:
+        while len(buffer) < step + 1:  # one byte beyond a full chunk tells it is not the last
+            more = read(step + 1 - len(buffer))
+            if not more:
+                break
+            buffer += more
+        return buffer
+
+    index = total = 0
+    pending = fill(pending)
+    while True:
+        last = len(pending) <= step
+        piece, pending = pending[:step], pending[step:]
+        if len(piece) < TAG:
+            raise AgeError("the payload is cut short")
+        plain = cipher.open(index, piece, last)
+        if last and not plain and index > 0:
             raise AgeError("an empty final chunk after data: not a valid age file")
-        out.append(plain)
-    return b"".join(out)
+        write(plain)
+        total += len(plain)
+        if last:
+            return total
+        index += 1
+        pending = fill(pending)

@@ -155,6 +155,24 @@ class MigrateSection:
 
 
 @dataclass(frozen=True)
+class EncryptionSection:
+    """Client-side encryption in the age format (issue 15): new uploads are
+    encrypted to the recipients; restores and catalog rebuilds need an identity.
+    Keys are read (and checked) when the config is used (``glacierd.wiring``)."""
+
+    recipients: list[str] = field(default_factory=list)
+    recipients_file: Path | None = None
+    identity_file: Path | None = None
+
+    def validate(self, where: str) -> None:
+        _check(bool(self.recipients or self.recipients_file or self.identity_file),
+               f"{where}: give recipients, recipients_file or identity_file")
+        for i, text in enumerate(self.recipients):
+            _check(text.strip().lower().startswith("age1"),
+                   f"{where}.recipients[{i}] = {text[:20]!r} is not an age recipient (age1...)")
+
+
+@dataclass(frozen=True)
 class StateSection:
     dir: Path = Path("/var/lib/glacierd")
     database_url: str | None = None
@@ -271,6 +289,7 @@ class Config:
     source: Path | None = None
     s3: S3Section | None = None
     migrate: MigrateSection | None = None
+    encryption: EncryptionSection | None = None
 
     @property
     def target(self) -> str:
@@ -294,13 +313,14 @@ SECTIONS: dict[str, tuple[type[Any], bool]] = {
     "vault": (VaultSection, True),
     "s3": (S3Section, False),
     "migrate": (MigrateSection, False),
+    "encryption": (EncryptionSection, False),
     "state": (StateSection, False),
     "upload": (UploadSection, False),
     "schedule": (ScheduleSection, False),
     "restore": (RestoreSection, False),
     "daemon": (DaemonSection, False),
 }
-OPTIONAL_SECTIONS = frozenset({"s3", "migrate"})
+OPTIONAL_SECTIONS = frozenset({"s3", "migrate", "encryption"})
 """Sections that are None when absent (they have keys without defaults)."""
 LIST_SECTIONS: dict[str, type[Any]] = {
     # [[name]]: arrays of tables

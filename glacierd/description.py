@@ -155,11 +155,13 @@ upload's token stay readable — what housekeeping needs to tell this host's
 unfinished uploads, without the identity the uploading daemon never holds."""
 
 
-def encode_sealed(info: ArchiveInfo, seal: Callable[[bytes], bytes]) -> str:
-    """``glacierd1e`` + base64url of ``{"h", "u", "e": sealed document}``, within
-    Glacier's 1,024 characters: the path is shortened (``...#`` and a SHA-256
-    prefix) until the sealed document fits. ``seal`` encrypts (to the configured
-    recipients: ``glacierd.age.encrypt``)."""
+def encode_sealed(info: ArchiveInfo, seal: Callable[[bytes], bytes], stored_size: int) -> str:
+    """``glacierd1e`` + base64url of ``{"h", "u", "s", "e": sealed document}``,
+    within Glacier's 1,024 characters: the path is shortened (``...#`` and a
+    SHA-256 prefix) until the sealed document fits. ``seal`` encrypts (to the
+    configured recipients: ``glacierd.age.encrypt``). ``stored_size``: the
+    archive's size in the service (the ciphertext's, which the service shows
+    anyway); ``info.size`` is the file's, and is sealed."""
     digest = hashlib.sha256(info.path.encode("utf-8", "surrogateescape")).hexdigest()[:16]
     escaped = pathtext.escape(info.path)
     keep = len(escaped)
@@ -176,7 +178,7 @@ def encode_sealed(info: ArchiveInfo, seal: Callable[[bytes], bytes]) -> str:
                              **({"o": info.mode & PERMISSION_BITS}
                                 if info.mode is not None else {})})
         sealed = base64.b64encode(seal(inner.encode("ascii"))).decode("ascii")
-        raw = json.dumps({"h": info.host, "u": info.token, "e": sealed},
+        raw = json.dumps({"h": info.host, "u": info.token, "s": stored_size, "e": sealed},
                          separators=(",", ":"), ensure_ascii=True).encode("ascii")
         text = SEALED_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
         if len(text) <= MAX_DESCRIPTION:
@@ -185,12 +187,38 @@ def encode_sealed(info: ArchiveInfo, seal: Callable[[bytes], bytes]) -> str:
                      "empty path: too many recipients")
 
 
-def sealed_owner(description: str) -> tuple[str, str] | None:
-    """(host, token) of a sealed description, readable without the identity."""
+def is_sealed(description: str) -> bool:
+    return description.startswith(SEALED_PREFIX)
+
+
+@dataclass(frozen=True)
+class PublicPart:
+    """What anyone with access to the vault or bucket reads in a description of
+    glacierd's, sealed or not: enough for housekeeping and for S3 keys."""
+
+    host: str
+    token: str
+    stored_size: int
+    """The archive's size in the service (a sealed one's ciphertext)."""
+    sealed: bool
+    mtime_ns: int = 0
+    """The file's mtime (0 for a sealed description: not told)."""
+    path: str = ""
+    """The file's path ("" for a sealed description: not told)."""
+
+
+def public_part(description: str) -> PublicPart | None:
+    """The readable part of one of glacierd's descriptions, else None."""
+    info = decode(description)
+    if info is not None:
+        return PublicPart(info.host, info.token, info.size, False, info.mtime_ns, info.path)
     doc = _sealed_doc(description)
-    if doc is None:
+    if doc is None or not isinstance(doc.get("u"), str) or not isinstance(doc.get("h"), str):
         return None
-    return str(doc.get("h", "")), str(doc.get("u", ""))
+    size = doc.get("s")
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE:
+        size = 0
+    return PublicPart(str(doc["h"]), str(doc["u"]), size, True)
 
 
 def decode_sealed(description: str, unseal: Callable[[bytes], bytes]) -> ArchiveInfo | None:

@@ -34,12 +34,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from glacierd import description, faultpoints, humanize, locks, resume
 from glacierd.backends import Backend, CompleteRefused, UploadGone
 from glacierd.errors import FileChangedError, NotAFileError, StoreError, UnreadableFileError
 from glacierd.glacier import GlacierError, limits
-from glacierd.glacier.parts import FileShrankError, PartEngine
+from glacierd.glacier.parts import FileShrankError, PartEngine, ReadInto
 from glacierd.glacier.treehash import Digests, digests
 from glacierd.pathtext import shown
 from glacierd.ratelimit import TokenBucket
@@ -47,6 +48,9 @@ from glacierd.readahead import FileIdentity, ReadAhead, ReadyPart
 from glacierd.safeopen import open_for_upload
 from glacierd.store.models import FileState, UploadStatus, utcnow
 from glacierd.store.repository import FileRecord, Store, UploadRecord
+
+if TYPE_CHECKING:
+    from glacierd.encryption import EncryptingReader, Encryption
 
 log = logging.getLogger("glacierd.uploader")
 
@@ -69,6 +73,9 @@ class UploadSettings:
     lock_dir: Path | None = None
     """Where per-file locks live (the state directory's ``locks/``): the daemon and
     a foreground ``glacierd upload`` must never upload one file twice at once."""
+    encryption: Encryption | None = None
+    """New uploads are age files for these recipients (an upload started before
+    keeps the form it started with)."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +111,7 @@ class _Progress:
         self._last_write = clock()
         self._window: list[tuple[float, int]] = [(clock(), self.acked)]
         if on_progress is not None:  # where it starts: above 0, it resumes
-            on_progress(upload.path, self.acked, upload.size)
+            on_progress(upload.path, self.acked, upload.stored_size)
 
     def sent(self, delta: int) -> None:
         with self._lock:
@@ -120,7 +127,7 @@ class _Progress:
     def _tick(self, force: bool = False) -> None:
         done = self.acked + max(0, self.in_flight)
         if self._callback is not None:
-            self._callback(self._upload.path, done, self._upload.size)
+            self._callback(self._upload.path, done, self._upload.stored_size)
         now = self._clock()
         if not force and now - self._last_write < PROGRESS_INTERVAL:
             return
@@ -129,7 +136,7 @@ class _Progress:
         self._window = [(t, b) for t, b in self._window if now - t <= 10.0] or self._window[-1:]
         t0, b0 = self._window[0]
         rate = (done - b0) / (now - t0) if now > t0 else 0.0
-        eta = (self._upload.size - done) / rate if rate > 0 else None
+        eta = (self._upload.stored_size - done) / rate if rate > 0 else None
         try:
             self._store.update_progress(self._upload, max(0, self.in_flight), rate, eta)
         except StoreError as exc:  # progress is advisory; the parts table is the truth
@@ -266,27 +273,62 @@ class Uploader:
             upload = self._start(record, st)
         if upload.status == UploadStatus.COMPLETING:
             return self._complete(upload, resumed=True)
+        reader = self._encrypting_reader(upload, fd)
         ready = readahead.claim(upload.path, FileIdentity(upload.size, upload.mtime_ns,
                                                           upload.inode),
-                                upload.part_size) if readahead else []
-        self._send_missing(upload, fd, ready)
+                                upload.part_size) if readahead and reader is None else []
+        self._send_missing(upload, fd, ready, reader)
         self._check_unchanged(upload, fd)
-        return self._complete(self.store.upload(upload.id), resumed=False)
+        plain_sha256 = reader.plaintext_sha256() if reader is not None else None
+        if reader is not None:
+            self._check_unchanged(upload, fd)  # the hash read the file too
+        return self._complete(self.store.upload(upload.id), resumed=False,
+                              plain_sha256=plain_sha256)
+
+    @staticmethod
+    def _encrypting_reader(upload: UploadRecord, fd: int) -> EncryptingReader | None:
+        """An encrypted upload's ciphertext, made from the file as parts need it."""
+        if upload.cipher is None:
+            return None
+        from glacierd.encryption import EncryptingReader
+
+        return EncryptingReader(fd, upload.size, upload.cipher)
+
+    @staticmethod
+    def _read_for(reader: EncryptingReader | None, fd: int) -> ReadInto:
+        if reader is not None:
+            return reader.read_into
+        return lambda view, offset: os.preadv(fd, [view], offset)
 
     def _start(self, record: FileRecord, st: os.stat_result) -> UploadRecord:
         size = st.st_size
-        part_size = self.backend.part_size(size, self.settings.part_size, name=shown(record.path))
         token = uuid.uuid4().hex
-        desc = self._description(record, st, token)
+        encryption = self.settings.encryption
+        cipher, wire_size = None, None
+        if encryption is not None:  # made once, kept until the upload ends
+            from glacierd.encryption import stored_size
+
+            cipher = encryption.new_secrets()
+            wire_size = stored_size(cipher, size)
+        part_size = self.backend.part_size(size if wire_size is None else wire_size,
+                                           self.settings.part_size, name=shown(record.path))
+        desc = self._description(record, st, token, wire_size)
         upload = self.store.create_upload(record.id, self.backend.name, token, desc, part_size,
-                                          size, st.st_mtime_ns, st.st_ino)
+                                          size, st.st_mtime_ns, st.st_ino, cipher=cipher,
+                                          wire_size=wire_size)
         faultpoints.hit("after-upload-row")
         return self._initiate(upload)
 
-    def _description(self, record: FileRecord, st: os.stat_result, token: str) -> str:
-        return description.encode(description.ArchiveInfo(
+    def _description(self, record: FileRecord, st: os.stat_result, token: str,
+                     sealed_size: int | None = None) -> str:
+        """The archive's description; sealed (only host, token and size readable)
+        when the upload is encrypted, its ``sealed_size`` bytes of age file."""
+        info = description.ArchiveInfo(
             path=record.path, host=self.settings.host, size=st.st_size, mtime_ns=st.st_mtime_ns,
-            token=token, mode=stat.S_IMODE(st.st_mode)))
+            token=token, mode=stat.S_IMODE(st.st_mode))
+        if sealed_size is not None and self.settings.encryption is not None:
+            return self.settings.encryption.seal_description(info, sealed_size)
+        return description.encode(info)
 
     def _initiate(self, upload: UploadRecord) -> UploadRecord:
         upload_id = self.backend.start_upload(upload.part_size, upload.description)
@@ -329,6 +371,9 @@ class Uploader:
             return self._initiate(upload)
         if upload.status == UploadStatus.COMPLETING:
             return upload
+        if upload.wire_size is not None and upload.cipher is None:
+            self._abandon(upload, "the encrypted upload's key is no longer in the store")
+            return None
         assert upload.upload_id is not None
         try:
             part_size, listed_parts = self.backend.uploaded_parts(upload)
@@ -339,7 +384,7 @@ class Uploader:
         if (part_size or upload.part_size) != upload.part_size:
             self._abandon(upload, "the service reports another part size for this upload")
             return None
-        ranges = list(limits.part_ranges(upload.size, upload.part_size))
+        ranges = list(limits.part_ranges(upload.stored_size, upload.part_size))
         acked = {p.index: (p.length, self.backend.part_checksum(p.tree_hash, p.sha256))
                  for p in upload.parts}
         decision = resume.plan(ranges, acked, resume.remote_parts(listed_parts,
@@ -350,8 +395,11 @@ class Uploader:
         lost = [index for index in decision.send if index in acked]
         if lost:  # the plan is what is sent: the store's record follows it
             upload = self.store.forget_parts(upload, lost)
+        read = self._read_for(self._encrypting_reader(upload, fd), fd)
         for remote in decision.adopt:
-            local = digests(os.pread(fd, remote.length, remote.offset))
+            buffer = bytearray(remote.length)
+            got = read(memoryview(buffer), remote.offset)
+            local = digests(memoryview(buffer)[:got])
             if self.backend.part_checksum(local.tree_hash, local.sha256) != remote.checksum:
                 self._abandon(upload, f"part at offset {remote.offset} on Glacier does "
                                       "not match the file: it changed")
@@ -364,14 +412,15 @@ class Uploader:
                              "Glacier had but the store lacked")
         return self.store.upload(upload.id)
 
-    def _send_missing(self, upload: UploadRecord, fd: int, ready: list[ReadyPart]) -> None:
+    def _send_missing(self, upload: UploadRecord, fd: int, ready: list[ReadyPart],
+                      reader: EncryptingReader | None = None) -> None:
         """Send the parts Glacier lacks through the engine; ``ready`` ones (read ahead,
         of this upload's file and part size) go first, without reading or hashing
         them again. Each part is committed as acknowledged after its 2xx, its buffer
         already back in the pool (the commit, an fsync, overlaps the next sends)."""
         assert upload.upload_id is not None
         acked = upload.acked
-        todo = [r for r in limits.part_ranges(upload.size, upload.part_size)
+        todo = [r for r in limits.part_ranges(upload.stored_size, upload.part_size)
                 if r.index not in acked]
         if not todo:
             return
@@ -389,7 +438,8 @@ class Uploader:
 
         try:
             self.engine.run(fd, todo, upload.part_size, self.settings.concurrency, send,
-                            ready=ready, stop=self.stopping)
+                            ready=ready, stop=self.stopping,
+                            read=reader.read_into if reader is not None else None)
         except FileShrankError:
             self._check_unchanged(upload, fd)
             raise FileChangedError(f"{shown(upload.path)}: the file shrank during upload") \
@@ -402,18 +452,19 @@ class Uploader:
             self._abandon(upload, reason)
             raise FileChangedError(reason)
 
-    def _complete(self, upload: UploadRecord, *, resumed: bool) -> Outcome:
+    def _complete(self, upload: UploadRecord, *, resumed: bool,
+                  plain_sha256: str | None = None) -> Outcome:
         assert upload.upload_id is not None
+        count = limits.part_count(upload.stored_size, upload.part_size)
         if upload.status != UploadStatus.COMPLETING:
-            sums = [upload.acked[i].tree_hash
-                    for i in range(limits.part_count(upload.size, upload.part_size))]
-            upload = self.store.set_completing(upload, self.backend.whole_checksum(sums))
+            sums = [upload.acked[i].tree_hash for i in range(count)]
+            upload = self.store.set_completing(upload, self.backend.whole_checksum(sums),
+                                               plain_sha256)
         assert upload.tree_hash is not None and upload.upload_id is not None
-        part_sha256 = [upload.acked[i].sha256 or ""
-                       for i in range(limits.part_count(upload.size, upload.part_size))]
+        part_sha256 = [upload.acked[i].sha256 or "" for i in range(count)]
         faultpoints.hit("before-complete")
         try:
-            archive_id = self.backend.complete(upload, upload.size, upload.tree_hash,
+            archive_id = self.backend.complete(upload, upload.stored_size, upload.tree_hash,
                                                part_sha256)
         except UploadGone:
             if resumed:

@@ -8,6 +8,7 @@ the same backend from the same config.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from glacierd.backends import Backend
@@ -18,6 +19,7 @@ from glacierd.store.repository import Store
 from glacierd.uploader import FileProgress, Uploader, UploadSettings
 
 if TYPE_CHECKING:
+    from glacierd.encryption import Encryption
     from glacierd.glacier import GlacierClient
     from glacierd.s3.client import S3Client
 
@@ -105,11 +107,62 @@ def connect(config: Config, *, glacier: GlacierClient | None = None,
     return Target(VaultBackend(client, config.vault.name), glacier=client)
 
 
+def _read_key_file(path: Path, where: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{where} = {str(path)!r}: cannot be read: "
+                          f"{exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where} = {str(path)!r}: not a text file of age keys") from None
+
+
+def encryption(config: Config) -> Encryption | None:
+    """The ``[encryption]`` keys, read and checked; None when the section is absent.
+
+    Recipients come from ``recipients`` and ``recipients_file`` (one ``age1…`` a
+    line, ``#`` comments, as ``age -R`` reads them); without either, from the
+    identities (a restore host encrypts to its own key). ``ConfigError`` names
+    the key or file at fault — never a key's secret part."""
+    section = config.encryption
+    if section is None:
+        return None
+    from glacierd import age
+    from glacierd.encryption import Encryption
+
+    where = f"{config.source}: [encryption]"
+    texts = [(f"{where}.recipients[{i}]", r) for i, r in enumerate(section.recipients)]
+    if section.recipients_file is not None:
+        lines = _read_key_file(section.recipients_file, f"{where}.recipients_file")
+        texts += [(f"{section.recipients_file}: line {n}", line.strip())
+                  for n, line in enumerate(lines.splitlines(), 1)
+                  if line.strip() and not line.lstrip().startswith("#")]
+    recipients = []
+    for name, text in texts:
+        try:
+            recipients.append(age.parse_recipient(text))
+        except age.AgeError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+    identities: list[bytes] = []
+    if section.identity_file is not None:
+        text = _read_key_file(section.identity_file, f"{where}.identity_file")
+        try:
+            identities = age.read_identities(text)
+        except age.AgeError as exc:
+            raise ConfigError(f"{section.identity_file}: {exc}") from None
+    if not recipients:
+        recipients = [age.parse_recipient(age.recipient_of(i)) for i in identities]
+    if not recipients:
+        raise ConfigError(f"{where}: no recipient (recipients_file is empty)")
+    return Encryption(tuple(recipients), tuple(identities))
+
+
 def upload_settings(config: Config) -> UploadSettings:
     return UploadSettings(part_size=config.upload.part_size,
                           concurrency=config.upload.concurrency,
                           follow_symlinks=config.upload.follow_symlinks,
-                          lock_dir=config.state.dir / "locks")
+                          lock_dir=config.state.dir / "locks",
+                          encryption=encryption(config))
 
 
 def make_limiter(config: Config) -> TokenBucket | None:

@@ -125,11 +125,12 @@ def test_sealed_descriptions_hide_the_path_and_fit(path: str) -> None:
     _other_identity, other = age.generate_identity()
     info = description.ArchiveInfo(path=path, host="host-1", size=42, mtime_ns=7,
                                    token="c" * 32, mode=0o640)
-    text = description.encode_sealed(info, lambda b: age.encrypt(b, [recipient, other]))
+    text = description.encode_sealed(info, lambda b: age.encrypt(b, [recipient, other]), 300)
     assert len(text) <= 1024 and text.isascii() and text.isprintable()
     assert "ann" not in text and "tax" not in text
     assert description.decode(text) is None, "not readable as a plain description"
-    assert description.sealed_owner(text) == ("host-1", "c" * 32)
+    assert description.public_part(text) == description.PublicPart("host-1", "c" * 32, 300,
+                                                                   True)
     ids = [age.parse_identity(identity)]
     back = description.decode_sealed(text, lambda b: age.decrypt(b, ids))
     assert back is not None and (back.size, back.mtime_ns, back.token, back.mode) == (

@@ -55,6 +55,10 @@ class ReadyPart(Protocol):
     def digests(self) -> Digests: ...
 
 
+ReadInto = Callable[[memoryview, int], int]
+"""``read(buffer, offset)``: fill the buffer with the bytes at ``offset``; how
+many it filled (fewer: the source is shorter than planned)."""
+
 SendPart = Callable[[PartRange, memoryview, Digests, Callable[[], None]], None]
 """``send(part, data, digests, release)``: send the bytes; call ``release()`` as
 soon as they are no longer needed (before a slow commit), once."""
@@ -73,11 +77,16 @@ class PartEngine:
 
     def run(self, fd: int, todo: Sequence[PartRange], part_size: int, concurrency: int,
             send: SendPart, *, ready: Sequence[ReadyPart] = (),
-            stop: threading.Event | None = None) -> None:
-        """Send ``todo`` (parts of the file open as ``fd``); ``ready`` ones go first
-        without being read or hashed again, and their buffers join the pool."""
+            stop: threading.Event | None = None, read: ReadInto | None = None) -> None:
+        """Send ``todo`` (parts of the file open as ``fd``, or of what ``read``
+        makes of it: an encrypted upload's ciphertext); ``ready`` ones go first
+        without being read or hashed again, and their buffers join the pool.
+        Parts are read one after another, in order, on the calling thread."""
         if not todo:
             return
+        if read is None:
+            def read(view: memoryview, offset: int) -> int:
+                return os.preadv(fd, [view], offset)
         pool_size = max(1, min(concurrency, len(todo)))
         wanted = {part.index for part in todo}
         prepared = [r for r in ready if r.part.index in wanted][:pool_size]
@@ -116,7 +125,7 @@ class PartEngine:
             if failed.is_set() or (stop is not None and stop.is_set()):
                 buffers.put(buffer)
                 break
-            got = os.preadv(fd, [memoryview(buffer)[: part.length]], part.offset)
+            got = read(memoryview(buffer)[: part.length], part.offset)
             if got != part.length:
                 buffers.put(buffer)
                 shrank = True

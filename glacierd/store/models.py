@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -149,6 +150,11 @@ class Upload(Base):
     inode: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default=UploadStatus.INITIATING, index=True)
     tree_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Encrypted uploads (revision 0007): the age file's size (``size`` stays the
+    # plaintext file's: it is how a change is told) and the plaintext's SHA-256,
+    # recorded with the final tree hash.
+    wire_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    plain_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     error: Mapped[str | None] = mapped_column(SafeText, default=None)
     bytes_acked: Mapped[int] = mapped_column(BigInteger, default=0)
     bytes_in_flight: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -163,6 +169,22 @@ class Upload(Base):
     file: Mapped[File] = relationship(back_populates="uploads", lazy="joined")
     parts: Mapped[list[Part]] = relationship(back_populates="upload", order_by="Part.index",
                                              cascade="all, delete-orphan")
+    cipher: Mapped[UploadCipher | None] = relationship(lazy="joined",
+                                                       cascade="all, delete-orphan")
+
+
+class UploadCipher(Base):
+    """An encrypted upload's age parameters, from before its first part until it
+    ends (then the row is deleted): a resumed part is encrypted byte for byte as
+    before. ``file_key`` is a secret; the store file is 0600."""
+
+    __tablename__ = "upload_ciphers"
+
+    upload_row: Mapped[int] = mapped_column(ForeignKey("uploads.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    file_key: Mapped[bytes] = mapped_column(LargeBinary)
+    header: Mapped[bytes] = mapped_column(LargeBinary)
+    nonce: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Part(Base):
@@ -197,6 +219,11 @@ class Archive(Base):
     tree_hash: Mapped[str] = mapped_column(String(64))
     description: Mapped[str | None] = mapped_column(Text, default=None)
     source_path: Mapped[str] = mapped_column(PathText)
+    # An encrypted archive (revision 0007): ``size`` and ``tree_hash`` are the age
+    # file's (what the service holds and checks); these are the plaintext's
+    # (``plain_sha256`` is unknown for one adopted from an inventory).
+    plain_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    plain_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
     file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"), default=None, index=True)
     upload_id: Mapped[int | None] = mapped_column(ForeignKey("uploads.id"), default=None)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from glacierd import description, humanize
@@ -37,6 +37,7 @@ from .models import (
     RestoreSegment,
     RestoreStatus,
     Upload,
+    UploadCipher,
     UploadStatus,
     utcnow,
 )
@@ -67,6 +68,16 @@ class PartRecord:
 
 
 @dataclass(frozen=True)
+class CipherRecord:
+    """An encrypted upload's age parameters (``glacierd.encryption``): kept from
+    before its first part until it ends. ``file_key`` is a secret."""
+
+    file_key: bytes = field(repr=False)
+    header: bytes
+    nonce: bytes
+
+
+@dataclass(frozen=True)
 class UploadRecord:
     id: int
     file_id: int
@@ -82,10 +93,19 @@ class UploadRecord:
     status: str
     tree_hash: str | None
     parts: tuple[PartRecord, ...]
+    wire_size: int | None = None
+    """An encrypted upload's age file size (``size`` is the plaintext file's)."""
+    cipher: CipherRecord | None = field(default=None, repr=False)
+    plain_sha256: str | None = None
 
     @property
     def acked(self) -> dict[int, PartRecord]:
         return {p.index: p for p in self.parts}
+
+    @property
+    def stored_size(self) -> int:
+        """The archive's size in the service: what its parts cover."""
+        return self.size if self.wire_size is None else self.wire_size
 
 
 @dataclass(frozen=True)
@@ -98,6 +118,17 @@ class ArchiveRecord:
     source_path: str
     mtime_ns: int
     created_at: dt.datetime
+    plain_size: int | None = None
+    """Set for an encrypted archive: the file's size (``size`` is the age file's)."""
+    plain_sha256: str | None = None
+
+    @property
+    def encrypted(self) -> bool:
+        return self.plain_size is not None
+
+    @property
+    def file_size(self) -> int:
+        return self.size if self.plain_size is None else self.plain_size
 
 
 def _file(row: File) -> FileRecord:
@@ -112,12 +143,17 @@ def _upload(row: Upload) -> UploadRecord:
         row.tree_hash,
         tuple(PartRecord(p.index, p.offset, p.length, p.tree_hash, p.adopted, p.sha256)
               for p in row.parts),
+        row.wire_size,
+        CipherRecord(row.cipher.file_key, row.cipher.header, row.cipher.nonce)
+        if row.cipher is not None else None,
+        row.plain_sha256,
     )
 
 
 def _archive(row: Archive) -> ArchiveRecord:
     return ArchiveRecord(row.id, row.archive_id, row.vault, row.size, row.tree_hash,
-                         row.source_path, row.mtime_ns, row.created_at)
+                         row.source_path, row.mtime_ns, row.created_at, row.plain_size,
+                         row.plain_sha256)
 
 
 _BATCH = 500  # paths in one IN (...): well below SQLite's bound on variables
@@ -141,12 +177,13 @@ _FILE_UPLOADING = (update(File).where(File.id == bindparam("file"))
                    .values(state=FileState.UPLOADING.value).returning(File.path))
 _UPDATE_UPLOAD = update(Upload).where(Upload.id == bindparam("upload"))
 _FINISH_ROW = (select(Upload.vault, Upload.size, Upload.tree_hash, Upload.description,
-                      Upload.mtime_ns, Upload.file_id, File.path,
+                      Upload.mtime_ns, Upload.file_id, File.path, Upload.wire_size,
+                      Upload.plain_sha256,
                       File.size.label("file_size"), File.mtime_ns.label("file_mtime"))
                .join(File, File.id == Upload.file_id).where(Upload.id == bindparam("upload")))
 _ARCHIVE_COLUMNS = (Archive.id, Archive.archive_id, Archive.vault, Archive.size,
                     Archive.tree_hash, Archive.source_path, Archive.mtime_ns,
-                    Archive.created_at)
+                    Archive.created_at, Archive.plain_size, Archive.plain_sha256)
 _ARCHIVE_BY_ID = select(*_ARCHIVE_COLUMNS).where(Archive.archive_id == bindparam("archive_id"))
 _NEW_ARCHIVE = insert(Archive).returning(Archive.id)
 _UPLOAD_DONE = (update(Upload).where(Upload.id == bindparam("upload"))
@@ -157,6 +194,8 @@ _FILE_ARCHIVED = (update(File).where(File.id == bindparam("file"))
 _FILE_PENDING = (update(File).where(File.id == bindparam("file"))
                  .values(state=FileState.PENDING.value))
 _NEW_EVENT = insert(Event)
+_NEW_CIPHER = insert(UploadCipher)
+_DROP_CIPHER = delete(UploadCipher).where(UploadCipher.upload_row == bindparam("upload"))
 _NEWEST_ARCHIVE = (select(*_ARCHIVE_COLUMNS)
                    .where(Archive.file_id == bindparam("file"), Archive.deleted_at.is_(None))
                    .order_by(Archive.id.desc()).limit(1))
@@ -333,16 +372,23 @@ class Store:
     # row and its parts cost several times the statements themselves, once a file.
 
     def create_upload(self, file_id: int, vault: str, token: str, description: str,
-                      part_size: int, size: int, mtime_ns: int, inode: int) -> UploadRecord:
+                      part_size: int, size: int, mtime_ns: int, inode: int, *,
+                      cipher: CipherRecord | None = None,
+                      wire_size: int | None = None) -> UploadRecord:
+        """The upload row (and an encrypted one's age parameters, in the same
+        transaction: invariant 1 holds for them too)."""
         status = UploadStatus.INITIATING.value
         with self._core_tx() as conn:
             new_id = conn.execute(_NEW_UPLOAD, {
                 "file_id": file_id, "vault": vault, "token": token, "description": description,
                 "part_size": part_size, "size": size, "mtime_ns": mtime_ns, "inode": inode,
-                "status": status}).scalar_one()
+                "status": status, "wire_size": wire_size}).scalar_one()
+            if cipher is not None:
+                conn.execute(_NEW_CIPHER, {"upload_row": new_id, "file_key": cipher.file_key,
+                                           "header": cipher.header, "nonce": cipher.nonce})
             path = conn.execute(_FILE_UPLOADING, {"file": file_id}).scalar_one()
         return UploadRecord(new_id, file_id, path, vault, None, token, description, part_size,
-                            size, mtime_ns, inode, status, None, ())
+                            size, mtime_ns, inode, status, None, (), wire_size, cipher)
 
     def _update_upload(self, upload: UploadRecord, **values: Any) -> UploadRecord:
         """Change an upload's columns; the snapshot is the one given, so changed."""
@@ -375,8 +421,6 @@ class Store:
     def forget_parts(self, upload: UploadRecord, indices: Sequence[int]) -> UploadRecord:
         """Parts recorded as acknowledged that the service no longer lists: they
         are sent again (docs/design.md invariant 3: the resume plan, not the record, decides)."""
-        from sqlalchemy import delete
-
         with self._tx() as s:
             gone = list(s.scalars(select(Part).where(Part.upload_id == upload.id,
                                                      Part.index.in_(list(indices)))))
@@ -393,10 +437,12 @@ class Store:
             s.expire(row)
             return _upload(row)
 
-    def set_completing(self, upload: UploadRecord, tree_hash: str) -> UploadRecord:
-        """docs/design.md invariant 5: the final hash is recorded before Complete is sent."""
+    def set_completing(self, upload: UploadRecord, tree_hash: str,
+                       plain_sha256: str | None = None) -> UploadRecord:
+        """docs/design.md invariant 5: the final hash is recorded before Complete is
+        sent (and an encrypted file's plaintext SHA-256 with it)."""
         return self._update_upload(upload, status=UploadStatus.COMPLETING.value,
-                                   tree_hash=tree_hash)
+                                   tree_hash=tree_hash, plain_sha256=plain_sha256)
 
     def finish_upload(self, upload: UploadRecord, archive_id: str) -> ArchiveRecord:
         """The archive id, the upload's end and the file's state: one transaction."""
@@ -404,18 +450,24 @@ class Store:
             row = conn.execute(_FINISH_ROW, {"upload": upload.id}).one()
             assert row.tree_hash is not None
             found = conn.execute(_ARCHIVE_BY_ID, {"archive_id": archive_id}).first()
+            encrypted = row.wire_size is not None
+            stored = row.wire_size if encrypted else row.size
             if found is None:
                 created = utcnow()
+                plain_size = row.size if encrypted else None
                 new_id = conn.execute(_NEW_ARCHIVE, {
-                    "archive_id": archive_id, "vault": row.vault, "size": row.size,
+                    "archive_id": archive_id, "vault": row.vault, "size": stored,
                     "tree_hash": row.tree_hash, "description": row.description,
                     "source_path": row.path, "mtime_ns": row.mtime_ns, "file_id": row.file_id,
-                    "upload_id": upload.id, "created_at": created}).scalar_one()
-                archive = ArchiveRecord(new_id, archive_id, row.vault, row.size, row.tree_hash,
-                                        row.path, row.mtime_ns, created)
+                    "upload_id": upload.id, "created_at": created, "plain_size": plain_size,
+                    "plain_sha256": row.plain_sha256}).scalar_one()
+                archive = ArchiveRecord(new_id, archive_id, row.vault, stored, row.tree_hash,
+                                        row.path, row.mtime_ns, created, plain_size,
+                                        row.plain_sha256)
             else:
-                archive = ArchiveRecord(*found)
+                archive = ArchiveRecord(**found._mapping)
             conn.execute(_UPLOAD_DONE, {"upload": upload.id})
+            conn.execute(_DROP_CIPHER, {"upload": upload.id})  # the file key: gone
             newer = (row.file_size, row.file_mtime) != (row.size, row.mtime_ns)
             conn.execute(_FILE_PENDING if newer else _FILE_ARCHIVED,  # pending: a newer version
                          {"file": row.file_id})
@@ -431,6 +483,7 @@ class Store:
             row = s.get(Upload, upload.id)
             assert row is not None
             row.status, row.error = status, reason
+            row.cipher = None  # an abandoned upload's file key is never needed again
             s.add(Event(level="warning", kind=f"upload-{status.value}",
                         message=f"{shown(row.file.path)}: {reason}", file_id=row.file_id))
 
@@ -441,7 +494,7 @@ class Store:
         with self._core_tx() as conn:  # the usual case: a file with no open upload
             newest = conn.execute(_NEWEST_ARCHIVE, {"file": file_id}).first()
             if conn.execute(_OPEN_UPLOADS, {"file": file_id}).first() is None:
-                return ArchiveRecord(*newest) if newest else None, None, None
+                return ArchiveRecord(**newest._mapping) if newest else None, None, None
         with self._tx() as s:
             archive = s.scalar(select(Archive).where(Archive.file_id == file_id,
                                                      Archive.deleted_at.is_(None))
@@ -646,8 +699,6 @@ class Store:
 
     def forget_segments(self, restore: RestoreRecord, refetch: bool = True) -> None:
         """Start the download over (the partial file was lost or is wrong)."""
-        from sqlalchemy import delete
-
         with self._tx() as s:
             s.execute(delete(RestoreSegment).where(RestoreSegment.restore_id == restore.id))
             values: dict[str, object] = {"bytes_done": 0}
@@ -753,8 +804,6 @@ class Store:
             return [_file(r) for r in rows]
 
     def prune_events(self, before: dt.datetime) -> int:
-        from sqlalchemy import delete
-
         with self._tx() as s:
             gone = s.scalar(select(func.count()).select_from(Event).where(Event.at < before))
             s.execute(delete(Event).where(Event.at < before))
@@ -809,8 +858,6 @@ class Store:
     def set_folder_problems(self, problems: dict[str, str]) -> None:
         """The folders the last scan could not read (replacing the earlier set; a
         folder still unreadable keeps the time it was first found)."""
-        from sqlalchemy import delete
-
         with self._tx() as s:
             known = {row.path: row for row in s.scalars(select(FolderProblem))}
             for path in known.keys() - problems.keys():

@@ -20,7 +20,7 @@ from glacierd.errors import SchemaNotUpgradedError, SchemaTooNewError
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
-REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007")
 """Every revision in ``migrations/versions``, oldest first; the last is the head."""
 HEAD = REVISIONS[-1]
 
