@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from glacierd import humanize, inventory
+from glacierd import description, humanize, inventory
 from glacierd.errors import InventoryError
 from glacierd.glacier import GlacierClient
 from glacierd.pathtext import shown
@@ -27,10 +27,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("glacierd.catalog")
 
 
-def apply_inventory(store: Store, vault: str, job_id: str,
-                    output: Path) -> inventory.Reconciliation:
+def apply_inventory(store: Store, vault: str, job_id: str, output: Path,
+                    unseal: inventory.Unseal | None = None) -> inventory.Reconciliation:
     """Reconcile a downloaded inventory with the catalog and record what it found.
-    ``InventoryError`` when it cannot be read (the job is then fetched again)."""
+    ``InventoryError`` when it cannot be read (the job is then fetched again).
+    ``unseal``: opens encrypted archives' descriptions (with an identity)."""
     try:
         inv = inventory.parse(output.read_bytes())
     except (OSError, inventory.UnreadableInventory) as exc:
@@ -38,27 +39,32 @@ def apply_inventory(store: Store, vault: str, job_id: str,
                              "at the next poll") from None
     catalog = [inventory.CatalogEntry(str(a.archive_id), a.created_at, a.source_path)
                for a in store.catalog_entries(vault)]
-    unconfirmed = [inventory.PendingConfirmation(u.id, u.token, u.tree_hash, u.size)
+    unconfirmed = [inventory.PendingConfirmation(u.id, u.token, u.tree_hash, u.stored_size)
                    for u in store.unconfirmed_uploads() if u.tree_hash]
-    result = inventory.reconcile(inv, catalog, unconfirmed)
+    result = inventory.reconcile(inv, catalog, unconfirmed, unseal)
     for pending, archive in result.confirmed:
         store.confirm_upload(pending.upload_row, archive.archive_id)
         log.info("confirmed upload %d as archive %s", pending.upload_row, archive.archive_id)
-    for archive in result.adopt:
-        info = archive.info
-        assert info is not None
+    for archive, info in result.adopt:
         if info.problems:
             store.event("warning", "description-problem",
                         f"archive {archive.archive_id}: its description has out-of-range fields "
                         f"({', '.join(info.problems)}); they were ignored")
+        sealed = archive.description.startswith(description.SEALED_PREFIX)
         if store.adopt_archive(vault, archive.archive_id, archive.size, archive.tree_hash,
-                               archive.description, info.path, info.mtime_ns, archive.created):
+                               archive.description, info.path, info.mtime_ns, archive.created,
+                               plain_size=info.size if sealed else None):
             store.event("info", "adopted", f"{shown(info.path)}: archive {archive.archive_id} "
                                            "found in the vault, added to the catalog")
     for entry in result.missing:
         store.event("warning", "missing-in-vault",
                     f"{shown(entry.source_path)}: archive {entry.archive_id} is not in the "
                     f"inventory of {inv.date:%Y-%m-%d}")
+    if result.sealed:
+        store.event("warning", "sealed-archives",
+                    f"{len(result.sealed)} encrypted archives of glacierd's were not added to "
+                    "the catalog: no identity here opens their descriptions (set [encryption] "
+                    "identity_file and rebuild)")
     for archive in result.foreign:
         store.event("info", "foreign-archive",
                     f"archive {archive.archive_id} ({humanize.size(archive.size)}) was not made by "
@@ -68,13 +74,14 @@ def apply_inventory(store: Store, vault: str, job_id: str,
 
 
 def fetch_inventory(client: GlacierClient, store: Store, job: JobRecord, state_dir: Path,
-                    now: dt.datetime) -> inventory.Reconciliation:
+                    now: dt.datetime,
+                    unseal: inventory.Unseal | None = None) -> inventory.Reconciliation:
     """Download a finished inventory job's output (mode 0600) and apply it; the job
     counts as done only once its output was applied (else the next poll retries)."""
     dest = _inventory_file(state_dir, now, job.job_id[:16])
     client.download_job_output(job.vault, job.job_id, dest)
     os.chmod(dest, 0o600)
-    result = apply_inventory(store, job.vault, job.job_id, dest)
+    result = apply_inventory(store, job.vault, job.job_id, dest, unseal)
     # Only now: a job marked done before its output was applied would never be retried.
     store.update_job(job.job_id, "Downloaded", output_path=str(dest))
     return result
@@ -87,7 +94,8 @@ def _inventory_file(state_dir: Path, now: dt.datetime, name: str) -> Path:
 
 
 def list_bucket(s3: S3Client, bucket: str, prefix: str, store: Store, state_dir: Path,
-                now: dt.datetime) -> inventory.Reconciliation:
+                now: dt.datetime,
+                unseal: inventory.Unseal | None = None) -> inventory.Reconciliation:
     """A bucket's inventory from its listing (ListObjectsV2, then a HEAD and the
     tags of each of glacierd's objects), applied to the catalog."""
     import json
@@ -120,4 +128,4 @@ def list_bucket(s3: S3Client, bucket: str, prefix: str, store: Store, state_dir:
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(doc, fh)
-    return apply_inventory(store, bucket, f"s3-listing-{now:%Y%m%dT%H%M%S.%fZ}", dest)
+    return apply_inventory(store, bucket, f"s3-listing-{now:%Y%m%dT%H%M%S.%fZ}", dest, unseal)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from glacierd import config as config_mod
-from glacierd import faultpoints, humanize, wiring
+from glacierd import faultpoints, humanize, inventory, wiring
 from glacierd.backends import Backend
 from glacierd.errors import AlreadyRunningError, ConfigError, GlacierdError
 from glacierd.glacier import GlacierClient
@@ -362,7 +362,8 @@ class Daemon:
         """Follow Glacier jobs: apply finished inventories, download restores."""
         assert self.store is not None
         if self.target.glacier is not None:
-            poll_inventories(self.target.glacier, self.store, self.config.state.dir, self.now())
+            poll_inventories(self.target.glacier, self.store, self.config.state.dir, self.now(),
+                             wiring.unsealer(self.config))
         make_restorer(self.config, self.store, self.backend, now=self.now).poll()
 
     def maybe_request_inventory(self) -> None:
@@ -494,11 +495,12 @@ class Daemon:
 
 
 def poll_inventories(client: GlacierClient, store: Store, state_dir: Path,
-                     now: dt.datetime) -> int:
-    """Fetch and apply every finished inventory job; returns how many."""
+                     now: dt.datetime,
+                     unseal: inventory.Unseal | None = None) -> list[inventory.Reconciliation]:
+    """Fetch and apply every finished inventory job; what each found."""
     from glacierd import catalog
 
-    fetched = 0
+    fetched = []
     for job in store.jobs(statuses=["InProgress"], kind="inventory"):
         answer = client.describe_job(job.vault, job.job_id)
         status = answer.get("StatusCode", "InProgress")
@@ -506,19 +508,20 @@ def poll_inventories(client: GlacierClient, store: Store, state_dir: Path,
             store.update_job(job.job_id, "Failed",
                              error=str(answer.get("StatusMessage") or "failed"))
         elif status == "Succeeded":
-            catalog.fetch_inventory(client, store, job, state_dir, now)
-            fetched += 1
+            fetched.append(catalog.fetch_inventory(client, store, job, state_dir, now, unseal))
     return fetched
 
 
 def make_restorer(config: config_mod.Config, store: Store, backend: Backend,
                   **kw: Any) -> Restorer:
     r = config.restore
+    keys = wiring.encryption(config)
     return Restorer(store, backend, RestoreSettings(
         restore_dir=config.restore_dir, tier=r.tier,
         segment_size=r.segment_mib * 2**20, max_concurrent_jobs=r.max_concurrent_jobs,
         concurrency=r.concurrency,
-        lock_dir=config.state.dir / "locks"), **kw)
+        lock_dir=config.state.dir / "locks",
+        identities=keys.identities if keys is not None else ()), **kw)
 
 
 def local_config(state_dir: Path, watch_dirs: list[Path], endpoint_url: str,

@@ -7,6 +7,8 @@ than the archive. Three findings:
 * ``adopt`` — archives in the vault the catalog lacks whose description is
   glacierd's (a catalog rebuild, or a Complete whose answer was lost);
 * ``foreign`` — archives with someone else's description, listed only;
+* ``sealed`` — glacierd's encrypted archives whose description no identity at
+  hand opens (adopted by a rebuild with ``[encryption] identity_file``);
 * ``missing`` — catalog entries the vault should have listed but did not;
 * ``confirmed`` — unconfirmed uploads (docs/design.md invariant 5) found in the vault,
   matched by upload token, tree hash and size.
@@ -16,12 +18,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from glacierd.description import ArchiveInfo
+from glacierd.description import ArchiveInfo, public_part
 from glacierd.description import decode as decode_description
+
+Unseal = Callable[[str], ArchiveInfo | None]
+"""Opens a sealed description (``Encryption.unseal``); None if it cannot."""
 
 LAG = dt.timedelta(days=1)
 
@@ -93,14 +98,16 @@ class PendingConfirmation:
 
 @dataclass
 class Reconciliation:
-    adopt: list[InventoryArchive] = field(default_factory=list)
+    adopt: list[tuple[InventoryArchive, ArchiveInfo]] = field(default_factory=list)
     foreign: list[InventoryArchive] = field(default_factory=list)
+    sealed: list[InventoryArchive] = field(default_factory=list)
     missing: list[CatalogEntry] = field(default_factory=list)
     confirmed: list[tuple[PendingConfirmation, InventoryArchive]] = field(default_factory=list)
 
 
 def reconcile(inventory: Inventory, catalog: Iterable[CatalogEntry],
-              unconfirmed: Iterable[PendingConfirmation]) -> Reconciliation:
+              unconfirmed: Iterable[PendingConfirmation],
+              unseal: Unseal | None = None) -> Reconciliation:
     result = Reconciliation()
     known = {c.archive_id: c for c in catalog}
     by_token: dict[str, PendingConfirmation] = {u.token: u for u in unconfirmed}
@@ -109,14 +116,20 @@ def reconcile(inventory: Inventory, catalog: Iterable[CatalogEntry],
         listed.add(archive.archive_id)
         if archive.archive_id in known:
             continue
-        info = archive.info
-        pending = by_token.get(info.token) if info else None
+        public = public_part(archive.description)
+        pending = by_token.get(public.token) if public else None
         if pending and (pending.tree_hash, pending.size) == (archive.tree_hash, archive.size):
             result.confirmed.append((pending, archive))
-        elif info is not None:
-            result.adopt.append(archive)
-        else:
+            continue
+        if public is None:
             result.foreign.append(archive)
+            continue
+        info = archive.info if not public.sealed else (
+            unseal(archive.description) if unseal is not None else None)
+        if info is not None:
+            result.adopt.append((archive, info))
+        else:
+            result.sealed.append(archive)
     for entry in known.values():
         if entry.archive_id not in listed and inventory.date - entry.created > LAG:
             result.missing.append(entry)

@@ -8,6 +8,14 @@ transaction, so a restart continues at the first unverified segment. The
 file is renamed into place only when the whole tree hash matches the
 catalog's, with its mtime restored: the final name never holds a half or
 wrong file, and an existing file is never replaced without ``overwrite``.
+
+An encrypted archive (an age file) is downloaded and verified the same way,
+then decrypted into a second partial file (``NAME.plain.glacierd-partial``)
+whose size and SHA-256 must match the catalog's before that one is renamed
+into place. A chunk that does not authenticate (a tampered or truncated
+archive, a swapped header) fails the restore and leaves neither file. The
+ciphertext and plaintext are both on disk for a moment: the restore needs
+room for the file twice.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import os
 import stat
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from glacierd import faultpoints, locks
@@ -62,6 +70,8 @@ class RestoreSettings:
     lock_dir: Path | None = None
     """The state directory's ``locks/``: the daemon and ``restore --wait`` never
     download one restore at the same time (one of them gets its lock)."""
+    identities: tuple[bytes, ...] = field(default=(), repr=False)
+    """age identities (``[encryption] identity_file``): encrypted archives need one."""
 
 
 def pick_versions(archives: Iterable[ArchiveRecord], *, before: dt.datetime | None = None,
@@ -141,9 +151,18 @@ class Restorer:
         """Record the restores and start their retrieval jobs (as slots allow)."""
         target = (to_dir or self.settings.restore_dir).resolve()
         planned = [(a, self.destination(a, target)) for a in archives]
+        locked = [a for a, _dest in planned if a.encrypted and not self.settings.identities]
+        if locked:
+            raise RestoreError(
+                f"archive {locked[0].archive_id} ({shown(locked[0].source_path)}) is encrypted"
+                + (f", and {len(locked) - 1} more," if len(locked) > 1 else "")
+                + ": set [encryption] identity_file to the key it was encrypted to; nothing "
+                  "was requested")
         # A file already in place with the archive's size and tree hash is a finished
         # restore (a rerun after some files landed, or a kill before the DONE record).
-        finished = {a.id for a, dest in planned if already_restored(dest, a.size, a.tree_hash)}
+        finished = {a.id for a, dest in planned
+                    if already_restored(dest, a.size, a.tree_hash, a.plain_size,
+                                        a.plain_sha256)}
         if not overwrite:
             existing = [shown(dest) for a, dest in planned
                         if a.id not in finished and os.path.lexists(dest)]
@@ -274,7 +293,9 @@ class Restorer:
         if record.status in (RestoreStatus.DONE, RestoreStatus.FAILED) or record.job_id is None:
             return record
         dest, partial = Path(record.dest_path), Path(record.partial_path)
-        if already_restored(dest, record.size, record.tree_hash):  # killed before DONE
+        if already_restored(dest, record.size, record.tree_hash, record.plain_size,
+                            record.plain_sha256):  # killed before DONE
+            partial.unlink(missing_ok=True)  # an encrypted one's verified ciphertext
             self.store.set_restore_status(record, RestoreStatus.DONE)
             return self.store.restore(record.id)
         if os.path.lexists(dest) and not record.overwrite:
@@ -331,8 +352,15 @@ class Restorer:
                 return self._fail(record, f"the downloaded archive's tree hash {whole} does not "
                                           f"match the catalog's {record.tree_hash}")
             return again
+        if record.encrypted:
+            decrypted = self._decrypt(record, partial)
+            if isinstance(decrypted, RestoreRecord):
+                return decrypted  # failed, and said why
+            partial, record = decrypted
+        assert record.job_id is not None
         _give_back_metadata(partial, record)
         os.replace(partial, dest)
+        Path(record.partial_path).unlink(missing_ok=True)  # an encrypted one's ciphertext
         faultpoints.hit("after-restore-rename")
         fsync_dir(dest.parent)
         self.store.set_restore_status(record, RestoreStatus.DONE)
@@ -389,6 +417,44 @@ class Restorer:
         self.store.segment_verified(record, seg.index, seg.offset, seg.length, got)
         return got
 
+    def _decrypt(self, record: RestoreRecord,
+                 ciphertext: Path) -> tuple[Path, RestoreRecord] | RestoreRecord:
+        """Decrypt the verified age file into its own partial file and check it
+        against the catalog: (that file, the record with the sealed mode), or the
+        failed record (no partial file left when the archive is at fault)."""
+        from glacierd.encryption import AgeError, Encryption, decrypt_file
+
+        plain = Path(record.plain_partial_path)
+        try:
+            fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                got = decrypt_file(ciphertext, fd, self.settings.identities)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except AgeError as exc:
+            plain.unlink(missing_ok=True)
+            ciphertext.unlink(missing_ok=True)
+            return self._fail(record, f"archive {record.archive_id} does not decrypt: {exc}; "
+                                      "no file was written")
+        except OSError as exc:
+            plain.unlink(missing_ok=True)
+            reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
+            return self._fail(record, f"{shown(plain)}: {reason}; the verified archive is kept "
+                                      "and the restore can be retried")
+        expected = (record.plain_size, record.plain_sha256 or got.sha256)
+        if (got.size, got.sha256) != expected:
+            plain.unlink(missing_ok=True)
+            ciphertext.unlink(missing_ok=True)
+            return self._fail(record, f"archive {record.archive_id} decrypts to {got.size} bytes "
+                                      f"with SHA-256 {got.sha256}, not the catalog's "
+                                      f"{expected[0]} bytes with {expected[1]}; no file was "
+                                      "written")
+        if record.mode is None and record.description:
+            info = Encryption((), self.settings.identities).unseal(record.description)
+            record = replace(record, mode=info.mode if info is not None else None)
+        return plain, record
+
     def _fail(self, record: RestoreRecord, reason: str) -> RestoreRecord:
         self.store.set_restore_status(record, RestoreStatus.FAILED, reason)
         log.error("%s: %s", shown(record.source_path), reason)
@@ -399,8 +465,14 @@ class _SegmentRejected(Exception):
     pass
 
 
-def already_restored(dest: Path, size: int, tree_hash: str) -> bool:
-    """Is ``dest`` a regular file with exactly this size and tree hash?"""
+def already_restored(dest: Path, size: int, tree_hash: str, plain_size: int | None = None,
+                     plain_sha256: str | None = None) -> bool:
+    """Is ``dest`` a regular file with exactly this size and tree hash (for an
+    encrypted archive: the plaintext's size and SHA-256; unknown: no)?"""
+    if plain_size is not None:
+        if plain_sha256 is None:
+            return False
+        size = plain_size
     try:
         st = os.lstat(dest)
     except OSError:
@@ -408,9 +480,18 @@ def already_restored(dest: Path, size: int, tree_hash: str) -> bool:
     if not stat.S_ISREG(st.st_mode) or st.st_size != size:
         return False
     try:
+        if plain_sha256 is not None:
+            return sha256_file(dest) == plain_sha256
         return tree_hash_file(dest) == tree_hash
     except OSError:
         return False
+
+
+def sha256_file(path: Path) -> str:
+    import hashlib
+
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _give_back_metadata(partial: Path, record: RestoreRecord) -> None:

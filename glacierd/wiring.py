@@ -7,6 +7,7 @@ the same backend from the same config.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from glacierd.store.repository import Store
 from glacierd.uploader import FileProgress, Uploader, UploadSettings
 
 if TYPE_CHECKING:
+    from glacierd.description import ArchiveInfo
     from glacierd.encryption import Encryption
     from glacierd.glacier import GlacierClient
     from glacierd.s3.client import S3Client
@@ -155,6 +157,12 @@ def encryption(config: Config) -> Encryption | None:
     if not recipients:
         raise ConfigError(f"{where}: no recipient (recipients_file is empty)")
     return Encryption(tuple(recipients), tuple(identities))
+
+
+def unsealer(config: Config) -> Callable[[str], ArchiveInfo | None] | None:
+    """What opens encrypted archives' descriptions, if an identity is configured."""
+    keys = encryption(config)
+    return keys.unseal if keys is not None and keys.can_decrypt else None
 
 
 def upload_settings(config: Config) -> UploadSettings:

@@ -60,7 +60,7 @@ def test_reconcile_adopts_lists_flags_and_confirms() -> None:
                inventory.CatalogEntry("too-recent", T - dt.timedelta(hours=5), "/y")]
     unconfirmed = [inventory.PendingConfirmation(7, "tok-b", "bb", 20)]
     result = inventory.reconcile(inv, catalog, unconfirmed)
-    assert [a.archive_id for a in result.adopt] == ["new-ours"]
+    assert [a.archive_id for a, _info in result.adopt] == ["new-ours"]
     assert [a.archive_id for a in result.foreign] == ["theirs"]
     assert [c.archive_id for c in result.missing] == ["gone-old"], "inventories lag a day"
     assert [(p.upload_row, a.archive_id) for p, a in result.confirmed] == [(7, "lost-answer")]
@@ -72,4 +72,4 @@ def test_unconfirmed_upload_needs_hash_and_size_to_match() -> None:
     inv = inventory.parse(json.dumps({"VaultARN": "arn", "InventoryDate": "2026-11-20T00:00:00Z",
                                       "ArchiveList": [_entry("x", pending, 20, "other")]}))
     result = inventory.reconcile(inv, [], [inventory.PendingConfirmation(7, "tok-b", "bb", 20)])
-    assert result.confirmed == [] and [a.archive_id for a in result.adopt] == ["x"]
+    assert result.confirmed == [] and [a.archive_id for a, _info in result.adopt] == ["x"]

@@ -232,8 +232,8 @@ class S3Backend(TreeHashRules):
             head = self.client.head_object(self.bucket, key)
         except errors.NotFound:
             return None
-        mine = description.decode(upload.description)
-        theirs = description.decode(head.metadata.get(naming.METADATA_NAME, ""))
+        mine = description.public_part(upload.description)
+        theirs = description.public_part(head.metadata.get(naming.METADATA_NAME, ""))
         if mine is None or theirs is None or mine.token != theirs.token:
             return None
         return head
@@ -328,8 +328,8 @@ SINGLE_PUT = "put:"
 
 def _single_put_id(description_text: str, part_size: int) -> str | None:
     """A file that fits in one part goes up as one PUT: the id recorded for it."""
-    info = description.decode(description_text)
-    if info is None or not 0 < info.size <= min(part_size, naming.MAX_SINGLE_PUT):
+    info = description.public_part(description_text)  # a sealed one's size: the age file's
+    if info is None or not 0 < info.stored_size <= min(part_size, naming.MAX_SINGLE_PUT):
         return None
     return SINGLE_PUT + info.token
 

@@ -56,7 +56,7 @@ def _as(kind: type[GlacierError], *when: type[GlacierError]) -> Iterator[None]:
 
 def pending_by_description(upload_id: str, text: str) -> PendingUpload:
     """A listed upload, whose by glacierd's description (None: not glacierd's)."""
-    info = description.decode(text)
+    info = description.public_part(text)
     if info is None:
         return PendingUpload(upload_id, None, None, text)
     return PendingUpload(upload_id, info.host, info.token, text)

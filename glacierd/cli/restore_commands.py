@@ -194,27 +194,43 @@ def inventory(ctx: Context, refresh: bool, wait: bool, as_json: bool) -> None:
 
 
 def _list_bucket(ctx: Context, store: Any, target: Any) -> None:
-    from glacierd import catalog
+    from glacierd import catalog, wiring
     from glacierd.store.models import utcnow
 
     s3 = ctx.config.s3
     assert s3 is not None and target.s3 is not None
     result = catalog.list_bucket(target.s3, s3.bucket, s3.prefix, store, ctx.config.state.dir,
-                                 utcnow())
+                                 utcnow(), wiring.unsealer(ctx.config))
     click.echo(f"listed s3://{s3.bucket}/{s3.prefix}: {len(result.adopt)} added to the catalog, "
                f"{len(result.foreign)} not glacierd's", err=True)
+    _tell_sealed([result])
+
+
+def _tell_sealed(results: list[Any]) -> None:
+    """Encrypted archives a catalog could not take in: said, and listed."""
+    sealed = [a for r in results for a in r.sealed]
+    if not sealed:
+        return
+    click.echo(f"{len(sealed)} encrypted archives were not added: no identity opens their "
+               "descriptions (set [encryption] identity_file to the key they were encrypted "
+               "to, and run catalog rebuild again):", err=True)
+    for archive in sealed:
+        click.echo(f"  {archive.archive_id}  {archive.size} bytes  "
+                   f"{archive.created:%Y-%m-%d %H:%M}", err=True)
 
 
 def _wait_for_inventory(ctx: Context, store: Any, client: Any) -> None:
     import time
 
+    from glacierd import wiring
     from glacierd.daemon import poll_inventories
     from glacierd.store.models import utcnow
 
     if not store.jobs(statuses=["InProgress"], kind="inventory"):
         raise click.ClickException("no inventory job is in progress: use --refresh")
+    unseal = wiring.unsealer(ctx.config)
     while store.jobs(statuses=["InProgress"], kind="inventory"):
-        poll_inventories(client, store, ctx.config.state.dir, utcnow())
+        _tell_sealed(poll_inventories(client, store, ctx.config.state.dir, utcnow(), unseal))
         if store.jobs(statuses=["InProgress"], kind="inventory"):
             time.sleep(1)  # waiting for Glacier's job: a polling period
 

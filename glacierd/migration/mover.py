@@ -195,7 +195,7 @@ class Mover:
     def _metadata(self, item: MigrationRecord) -> dict[str, str]:
         meta = {ARCHIVE_ID_META: item.archive_id,
                 CREATED_META: item.archive_created.strftime("%Y-%m-%dT%H:%M:%SZ")}
-        if description.decode(item.description) is not None:
+        if description.public_part(item.description) is not None:  # sealed ones too
             meta[naming.METADATA_NAME] = item.description  # the catalog reads it as is
         elif item.description:
             meta[DESCRIPTION_META] = base64.b64encode(item.description.encode()).decode()

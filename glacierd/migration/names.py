@@ -113,9 +113,9 @@ def safe_key(name: str) -> str:
 
 
 def key_for(prefix: str, archive: SourceArchive) -> PlannedKey:
-    info = description.decode(archive.description)
-    if info is not None:
-        return PlannedKey(archive.archive_id, naming.object_key(prefix, info), "glacierd")
+    if description.public_part(archive.description) is not None:  # sealed ones too
+        return PlannedKey(archive.archive_id, naming.key_for(prefix, archive.description),
+                          "glacierd")
     if not archive.description.strip():
         return PlannedKey(archive.archive_id, f"{prefix}00undefined/{archive.archive_id}",
                           "undefined")

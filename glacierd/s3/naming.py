@@ -73,12 +73,28 @@ def object_key(prefix: str, info: description.ArchiveInfo) -> str:
     return head + path + tail
 
 
+SEALED_SUFFIX = ".age"
+
+
+def sealed_key(prefix: str, host: str, token: str) -> str:
+    """An encrypted upload's key: ``PREFIX HOST/TOKEN.age``, no path, no name, no
+    date (its description is sealed too); ``age -d`` reads the object as it is."""
+    return f"{prefix}{host}/{token}{SEALED_SUFFIX}"
+
+
 def key_for(prefix: str, description_text: str) -> str:
     """The key of the upload whose description document this is."""
-    info = description.decode(description_text)
-    if info is None:
+    public = description.public_part(description_text)
+    if public is None:
         raise ValueError("not a glacierd description: no key can be derived from it")
+    if public.sealed:
+        return sealed_key(prefix, public.host, public.token)
+    info = description.decode(description_text)
+    assert info is not None
     return object_key(prefix, info)
+
+
+_SEALED_KEY = re.compile(r"/(?P<token>[0-9a-f]{32})\.age\Z")
 
 
 def owner(prefix: str, key: str) -> tuple[str, str] | None:
@@ -86,7 +102,10 @@ def owner(prefix: str, key: str) -> tuple[str, str] | None:
     if not key.startswith(prefix):
         return None
     rest = key[len(prefix):]
-    host, slash, _path = rest.partition("/")
+    host, slash, path = rest.partition("/")
+    sealed = _SEALED_KEY.match("/" + path)
+    if slash and sealed is not None:
+        return host, sealed["token"]
     match = _KEY.search(rest)
     if not slash or match is None or "@" not in rest:
         return None

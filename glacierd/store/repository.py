@@ -735,15 +735,17 @@ class Store:
 
     def adopt_archive(self, vault: str, archive_id: str, size: int, tree_hash: str,
                       description: str, source_path: str, mtime_ns: int,
-                      created_at: dt.datetime) -> bool:
-        """Add an archive found in an inventory to the catalog; False if known."""
+                      created_at: dt.datetime, *, plain_size: int | None = None) -> bool:
+        """Add an archive found in an inventory to the catalog; False if known.
+        ``plain_size``: an encrypted archive's file size (from its sealed
+        description; its plaintext SHA-256 is not known until restored)."""
         with self._tx() as s:
             if s.scalar(select(Archive.id).where(Archive.archive_id == archive_id)):
                 return False
             file_id = s.scalar(select(File.id).where(File.path == source_path))
             s.add(Archive(archive_id=archive_id, vault=vault, size=size, tree_hash=tree_hash,
                           description=description, source_path=source_path, mtime_ns=mtime_ns,
-                          file_id=file_id, created_at=created_at))
+                          file_id=file_id, created_at=created_at, plain_size=plain_size))
             return True
 
     def confirm_upload(self, upload_row: int, archive_id: str) -> None:
@@ -905,10 +907,24 @@ class RestoreRecord:
     verified: tuple[tuple[int, str], ...]  # (segment index, tree hash), in order
 
     mode: int | None = None  # the file's permission bits, from its archive's description
+    plain_size: int | None = None
+    """An encrypted archive's file size (``size``, ``tree_hash``: the age file's)."""
+    plain_sha256: str | None = None
+    description: str | None = None
+
+    @property
+    def encrypted(self) -> bool:
+        return self.plain_size is not None
 
     @property
     def partial_path(self) -> str:
         return self.dest_path + ".glacierd-partial"
+
+    @property
+    def plain_partial_path(self) -> str:
+        """Where an encrypted archive is decrypted to before its rename (the name
+        ends as the other partial's, which watched folders ignore)."""
+        return self.dest_path + ".plain.glacierd-partial"
 
 
 def _restore(row: Restore) -> RestoreRecord:
@@ -917,7 +933,10 @@ def _restore(row: Restore) -> RestoreRecord:
         row.tree_hash, row.mtime_ns, row.tier, row.segment_size, row.overwrite, row.job_id,
         row.job_requested_at, row.status, row.error, row.refetches, row.bytes_done,
         tuple((s.index, s.tree_hash) for s in row.segments),
-        _recorded_mode(row.archive.description if row.archive is not None else None))
+        _recorded_mode(row.archive.description if row.archive is not None else None),
+        row.archive.plain_size if row.archive is not None else None,
+        row.archive.plain_sha256 if row.archive is not None else None,
+        row.archive.description if row.archive is not None else None)
 
 
 def _recorded_mode(text: str | None) -> int | None:
