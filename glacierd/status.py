@@ -94,7 +94,9 @@ def collect(store: Store, *, all_files: bool = True, recent: int = 10,
         doc["counts"] = {state: n for state, n in conn.execute(
             select(File.state, func.count()).group_by(File.state))}
         active = conn.execute(
-            select(File.path, Upload.size, Upload.bytes_acked, Upload.bytes_in_flight,
+            select(File.path,  # an encrypted upload's parts cover its age file
+                   func.coalesce(Upload.wire_size, Upload.size).label("size"),
+                   Upload.bytes_acked, Upload.bytes_in_flight,
                    Upload.rate_bps, Upload.eta_seconds, Upload.status)
             .join(Upload, Upload.file_id == File.id)
             .where(Upload.status.in_([UploadStatus.UPLOADING, UploadStatus.COMPLETING,
@@ -187,7 +189,7 @@ def collect(store: Store, *, all_files: bool = True, recent: int = 10,
             archived = FileState.ARCHIVED.value  # a plain str compares faster than the enum
             doc["files"] = [
                 {"path": shown(path), "state": state, "size": size,
-                 "bytes_done": size if state == archived else (acked or 0),
+                 "bytes_done": size if state == archived else min(size, acked or 0),
                  "archive_id": archive_id if state == archived else None, "error": error}
                 for path, state, size, error, archive_id, acked in rows]
     return doc
@@ -245,9 +247,9 @@ def _filtered(query: Any, state: str | None, path_prefix: str | None) -> Any:
 _FILES_JSON_SQLITE = text("""
 SELECT json_object(
     'path', f.path, 'state', f.state, 'size', f.size,
-    'bytes_done', CASE WHEN f.state = 'archived' THEN f.size ELSE coalesce(
+    'bytes_done', CASE WHEN f.state = 'archived' THEN f.size ELSE min(f.size, coalesce(
         (SELECT u.bytes_acked FROM uploads u WHERE u.file_id = f.id
-           AND u.status IN ('uploading', 'completing') ORDER BY u.id DESC LIMIT 1), 0) END,
+           AND u.status IN ('uploading', 'completing') ORDER BY u.id DESC LIMIT 1), 0)) END,
     'archive_id', CASE WHEN f.state = 'archived' THEN
         (SELECT a.archive_id FROM archives a WHERE a.file_id = f.id ORDER BY a.id DESC LIMIT 1)
         END,

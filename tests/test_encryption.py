@@ -193,7 +193,7 @@ def test_encrypted_uploads_are_age_files_without_names_and_restore(
             assert all("tax" not in str(h.metadata) for h in heads)
 
         # Without the identity: refused, naming the archive, nothing requested.
-        with pytest.raises(RestoreError, match="encrypted.*identity_file"):
+        with pytest.raises(RestoreError, match=r"encrypted.*identity_file"):
             locked = _restorer(tmp_path, store, svc, None)
             locked.request(locked.select([str(tmp_path / "src")]))
         restorer = _restorer(tmp_path, store, svc, identity)

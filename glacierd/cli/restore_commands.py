@@ -323,7 +323,7 @@ def verify(ctx: Context, path: str | None, as_json: bool) -> None:
     import os
 
     from glacierd.glacier.treehash import tree_hash_file
-    from glacierd.restorer import pick_versions
+    from glacierd.restorer import pick_versions, sha256_file
 
     store = open_store(ctx, read_only=True)
     prefix = os.path.abspath(path) if path else None
@@ -333,8 +333,11 @@ def verify(ctx: Context, path: str | None, as_json: bool) -> None:
         local = Path(archive.source_path)
         if not local.is_file():
             state = "missing"
-        elif local.stat().st_size != archive.size:
+        elif local.stat().st_size != archive.file_size:
             state = "changed"
+        elif archive.encrypted:  # the catalog's hashes of the plaintext (none: adopted)
+            state = ("unchanged" if archive.plain_sha256 is None
+                     or sha256_file(local) == archive.plain_sha256 else "changed")
         else:
             state = "unchanged" if tree_hash_file(local) == archive.tree_hash else "changed"
         found.append((state, archive.source_path))
