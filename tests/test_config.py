@@ -164,3 +164,52 @@ def test_the_example_config_shows_every_key_with_its_real_default() -> None:
                 value = getattr(loaded, key)
                 assert value == (default if not isinstance(default, Path)
                                  else example.parent / default), (name, key, value, default)
+
+
+def test_the_example_config_shows_the_encryption_section() -> None:
+    """The commented-out [encryption] block, uncommented, is valid and names every key."""
+    import dataclasses
+    import re
+    import tomllib
+
+    text = (Path(__file__).parent.parent / "config.example.toml").read_text()
+    block = re.search(r"^#\[encryption\]\n(?:#.*\n)+", text, re.M)
+    assert block is not None
+    doc = tomllib.loads('[vault]\nname = "v"\n' + "".join(
+        line[1:] + "\n" for line in block.group(0).splitlines()))
+    parsed = config.from_dict(doc)
+    assert parsed.encryption is not None and parsed.encryption.recipients
+    assert {f.name for f in dataclasses.fields(config.EncryptionSection)} == set(
+        doc["encryption"])
+
+
+def test_encryption_keys_are_checked_naming_the_key_or_file(tmp_path: Path) -> None:
+    from glacierd import age, wiring
+    from glacierd.errors import ConfigError
+
+    identity, recipient = age.generate_identity()
+    (tmp_path / "id.txt").write_text(f"# created today\n{identity}\n")
+    (tmp_path / "r.txt").write_text(f"# team\n{recipient}\nage1notakey\n")
+
+    def load(body: str) -> config.Config:
+        cfg = tmp_path / "c.toml"
+        cfg.write_text('[vault]\nname = "v"\n[encryption]\n' + body)
+        return config.load(cfg)
+
+    keys = wiring.encryption(load('identity_file = "id.txt"\n'))
+    assert keys is not None and keys.can_decrypt
+    assert keys.recipients == (age.parse_recipient(recipient),), "its own recipient"
+    with pytest.raises(ConfigError, match=r"r\.txt: line 3"):
+        wiring.encryption(load('recipients_file = "r.txt"\n'))
+    with pytest.raises(ConfigError, match=r"recipients\[0\]"):
+        wiring.encryption(load('recipients = ["age1qqqq"]\n'))
+    with pytest.raises(ConfigError, match=r"identity_file = .*missing.txt.*cannot be read"):
+        wiring.encryption(load('identity_file = "missing.txt"\n'))
+    with pytest.raises(ConfigError, match="not an age recipient"):
+        load('recipients = ["ssh-ed25519 AAAA"]\n')
+    with pytest.raises(ConfigError, match="give recipients"):
+        load("")
+    (tmp_path / "bad-id.txt").write_text("AGE-SECRET-KEY-1NOTAKEY\n")
+    with pytest.raises(ConfigError) as caught:
+        wiring.encryption(load('identity_file = "bad-id.txt"\n'))
+    assert "NOTAKEY" not in str(caught.value), "no part of a secret in a message"
