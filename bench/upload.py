@@ -4,6 +4,7 @@ same file, in the same run.
     python bench/upload.py                      # 1 GiB, 16 MiB parts, concurrency 4, 5 rounds
     python bench/upload.py --size-mib 256 --rounds 1
     python bench/upload.py --service s3         # to the emulator's S3 side (Deep Archive)
+    python bench/upload.py --encrypt            # also glacierd with [encryption], and age
 
 Contenders, each in its own process (peak RSS is that process's own, read
 with wait4) against a fresh emulator process:
@@ -16,6 +17,14 @@ with wait4) against a fresh emulator process:
   threads, its default CRC32 checksums), as boto3 users back up to S3;
 * ``sha256x2`` — the machine's limit: one core computing SHA-256 twice over
   the file (the linear hash and the tree hash every upload needs).
+
+With ``--encrypt``, two more:
+
+* ``glacierd+age`` — the same ``glacierd upload`` with ``[encryption]`` (one
+  recipient): the file is sent as an age file, encrypted part by part, and
+  its plaintext SHA-256 is kept too (a third hash pass);
+* ``age`` — Debian's ``age -r`` encrypting the same file to /dev/null: the
+  cost of the encryption alone in an independent implementation (Go).
 
 Read the ratios, not the absolutes: the emulator shares the two cores and
 hashes every byte twice too.
@@ -166,6 +175,8 @@ def run_one(kind: str, tmp: Path, emu_home: Path, path: Path, args: argparse.Nam
             rnd: int) -> Run:
     if kind == "sha256x2":
         return timed([sys.executable, __file__, "--child", "sha256x2", "--path", str(path)])
+    if kind == "age":
+        return timed(["age", "-r", args.recipient, "-o", "/dev/null", str(path)])
     emu = subprocess.Popen([sys.executable, "-m", "glacierd.emulator", "--port", "0",
                             "--data-dir", str(emu_home / f"emu-{kind}-{rnd}")],
                            stdout=subprocess.PIPE, text=True)
@@ -178,18 +189,18 @@ def run_one(kind: str, tmp: Path, emu_home: Path, path: Path, args: argparse.Nam
                           "--path", str(path), "--part-mib", str(args.part_mib)], emu.pid)
         target = ('[s3]\nbucket = "bench"\ncreate = true' if args.service == "s3" else
                   '[vault]\nname = "bench"\ncreate = true')
-        cfg = tmp / f"glacierd-{rnd}.toml"
+        cfg = tmp / f"glacierd-{kind}-{rnd}.toml"
         cfg.write_text(f"""[aws]
 endpoint_url = "{url}"
 access_key_id = "{ACCESS}"
 secret_access_key = "{SECRET}"
 {target}
 [state]
-dir = "{tmp / f'state-{rnd}'}"
+dir = "{tmp / f'state-{kind}-{rnd}'}"
 [upload]
 part_size_mib = {args.part_mib}
 concurrency = {args.concurrency}
-""")
+""" + (f'[encryption]\nrecipients = ["{args.recipient}"]\n' if kind == "glacierd+age" else ""))
         glacierd = [sys.executable, "-m", "glacierd.cli", "--config", str(cfg)]
         subprocess.run([*glacierd, "db", "upgrade"], check=True, stdout=subprocess.DEVNULL)
         return timed([*glacierd, "upload", str(path)], emu.pid)
@@ -208,6 +219,8 @@ def main() -> None:
                         help="upload to a vault, or to an S3 bucket (boto3: upload_file)")
     parser.add_argument("--drop-caches", action="store_true",
                         help="empty the whole machine's page cache before each run (root)")
+    parser.add_argument("--encrypt", action="store_true",
+                        help="also glacierd with [encryption], and Debian's age alone")
     parser.add_argument("--child")
     parser.add_argument("--url", default="")
     parser.add_argument("--path", default="")
@@ -224,7 +237,12 @@ def main() -> None:
     import glacierd
 
     compileall.compile_dir(str(Path(glacierd.__file__).parent), quiet=1)
-    kinds = ("sha256x2", "glacierd", "boto3")
+    kinds: tuple[str, ...] = ("sha256x2", "glacierd", "boto3")
+    if args.encrypt:
+        from glacierd import age
+
+        args.recipient = age.generate_identity()[1]
+        kinds += ("glacierd+age", "age")
     runs: dict[str, list[Run]] = {k: [] for k in kinds}
     emu_place = emulator_home(args.size_mib * MIB)
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as name, \
@@ -248,12 +266,12 @@ def main() -> None:
     print(f"{args.service}: file {size} MiB, parts {args.part_mib} MiB, glacierd concurrency "
           f"{args.concurrency}, best of {args.rounds} rounds; emulator data in "
           f"{emu_place or tempfile.gettempdir()}")
-    print(f"{'':<10}{'MiB/s':>9}{'peak RSS MiB':>15}{'CPU s':>8}{'CPU s/GiB':>11}"
+    print(f"{'':<13}{'MiB/s':>9}{'peak RSS MiB':>15}{'CPU s':>8}{'CPU s/GiB':>11}"
           f"{'emulator CPU s':>16}{'cores busy':>12}")
     for kind in kinds:
         r = best[kind]
         per_gib = min(x.cpu for x in runs[kind]) * 1024 / size
-        print(f"{kind:<10}{rate[kind]:>9.1f}{peak[kind]:>15.1f}{r.cpu:>8.2f}{per_gib:>11.2f}"
+        print(f"{kind:<13}{rate[kind]:>9.1f}{peak[kind]:>15.1f}{r.cpu:>8.2f}{per_gib:>11.2f}"
               f"{r.emulator_cpu:>16.2f}{r.cores_busy:>12.2f}")
     target = " (target >= 2)" if args.service == "vault" else ""
     print(f"glacierd / boto3 throughput: {rate['glacierd'] / rate['boto3']:.2f}x{target}")
@@ -262,6 +280,13 @@ def main() -> None:
                                                                    strict=True))
     print(f"  round by round: {' '.join(f'{x:.2f}x' for x in paired)}; "
           f"median {statistics.median(paired):.2f}x")
+    if args.encrypt:
+        cpu = {k: min(x.cpu for x in runs[k]) for k in kinds}
+        ratio = cpu["glacierd+age"] / cpu["glacierd"]
+        speed = rate["glacierd+age"] / rate["glacierd"]
+        print(f"encryption: glacierd+age / glacierd CPU {ratio:.2f}x, throughput {speed:.2f}x; "
+              "age alone "
+              f"{cpu['age'] * 1024 / size:.2f} CPU s/GiB")
     print(f"glacierd peak RSS {peak['glacierd']:.0f} MiB; budget 64 + "
           f"{args.concurrency} x {args.part_mib} = {budget} MiB")
     print(json.dumps({"mib_per_s": rate, "peak_rss_mib": peak,
