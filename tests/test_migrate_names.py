@@ -47,6 +47,20 @@ def test_glacierd_archives_keep_the_s3_backends_key() -> None:
     assert names.key_for("", _a("A", text)).key == f"h/srv/x.db@19700101T000000Z-{'b' * 32}"
 
 
+def test_encrypted_archives_get_the_s3_backends_sealed_key() -> None:
+    """Moved without the identity: the key names no path, the owner is still told."""
+    from glacierd import age
+    from glacierd.s3 import naming
+
+    recipient = age.generate_identity()[1]
+    info = description.ArchiveInfo(path="/srv/secret plans.pdf", host="h", size=10,
+                                   mtime_ns=0, token="c" * 32)
+    text = description.encode_sealed(info, lambda b: age.encrypt(b, [recipient]), 300)
+    planned = names.key_for("p/", _a("A", text))
+    assert (planned.key, planned.origin) == (f"p/h/{'c' * 32}.age", "glacierd")
+    assert naming.owner("p/", planned.key) == ("h", "c" * 32)
+
+
 def test_duplicates_get_the_creation_date_then_a_counter() -> None:
     archives = [_a("A", "same"), _a("B", "same", created=T + dt.timedelta(days=1)),
                 _a("C", "same", created=T + dt.timedelta(days=1))]
