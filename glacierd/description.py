@@ -128,9 +128,18 @@ def decode(description: str) -> ArchiveInfo | None:
     try:
         raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         doc = json.loads(raw.decode("utf-8"))
-        if not isinstance(doc, dict) or not isinstance(doc.get("p"), str):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return _decode_doc(doc) if isinstance(doc, dict) else None
+
+
+def _decode_doc(doc: dict[str, object]) -> ArchiveInfo | None:
+    """The info of a description document (plain, or a sealed one opened); never
+    raises."""
+    try:
+        if not isinstance(doc.get("p"), str):
             return None
-        path = doc["p"]
+        path = str(doc["p"])
         if doc.get("pe") == "escaped":
             path = pathtext.unescape(path)
         problems: list[str] = []
@@ -150,41 +159,57 @@ def decode(description: str) -> ArchiveInfo | None:
 
 
 SEALED_PREFIX = "glacierd1e "
-"""A description whose document is encrypted (issue 15): only the host and the
-upload's token stay readable — what housekeeping needs to tell this host's
-unfinished uploads, without the identity the uploading daemon never holds."""
+"""A description whose document is encrypted (issue 15)::
+
+    glacierd1e <base64url of {"h": host, "u": token, "s": stored size}>.<base64url of
+    an age file of the description document's JSON>
+
+Only the host, the upload's token and the age file's size stay readable: what
+housekeeping needs to tell this host's unfinished uploads, without the
+identity the uploading daemon never holds. One base64 layer over the sealed
+document leaves room for paths of about 380 bytes (one recipient); a longer
+path keeps its head, with ``...#`` and a SHA-256 prefix of the whole path
+(the full path stays in the state store)."""
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def encode_sealed(info: ArchiveInfo, seal: Callable[[bytes], bytes], stored_size: int) -> str:
-    """``glacierd1e`` + base64url of ``{"h", "u", "s", "e": sealed document}``,
-    within Glacier's 1,024 characters: the path is shortened (``...#`` and a
-    SHA-256 prefix) until the sealed document fits. ``seal`` encrypts (to the
-    configured recipients: ``glacierd.age.encrypt``). ``stored_size``: the
-    archive's size in the service (the ciphertext's, which the service shows
-    anyway); ``info.size`` is the file's, and is sealed."""
+    """The sealed description of ``info``, within Glacier's 1,024 characters.
+    ``seal`` encrypts (to the configured recipients: ``glacierd.age.encrypt``).
+    ``stored_size``: the archive's size in the service (the ciphertext's, which
+    the service shows anyway); ``info.size`` is the file's, and is sealed."""
     digest = hashlib.sha256(info.path.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-    escaped = pathtext.escape(info.path)
-    keep = len(escaped)
-    # (path, shortened, escaped): the whole path, then shorter heads of its escaped form
-    candidates = [(info.path, False, False) if _is_text(info.path) else (escaped, False, True)]
-    while keep > 0:
-        keep = keep * 3 // 4
-        candidates.append((pathtext.cut(escaped, keep) + "...#" + digest, True, True))
-    for path, shortened, is_escaped in candidates:
-        inner = _encode_doc({"p": path, "h": info.host, "s": info.size, "m": info.mtime_ns,
-                             "t": info.tree_hash, "u": info.token,
-                             **({"pe": "escaped"} if is_escaped else {}),
-                             **({"P": True} if shortened else {}),
-                             **({"o": info.mode & PERMISSION_BITS}
-                                if info.mode is not None else {})})
-        sealed = base64.b64encode(seal(inner.encode("ascii"))).decode("ascii")
-        raw = json.dumps({"h": info.host, "u": info.token, "s": stored_size, "e": sealed},
-                         separators=(",", ":"), ensure_ascii=True).encode("ascii")
-        text = SEALED_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-        if len(text) <= MAX_DESCRIPTION:
+    public = SEALED_PREFIX + _b64url(json.dumps(
+        {"h": info.host, "u": info.token, "s": stored_size},
+        separators=(",", ":"), ensure_ascii=True).encode("ascii")) + "."
+    text_path = _is_text(info.path)
+    escaped = info.path if text_path else pathtext.escape(info.path)
+    path, shortened, keep = escaped, False, len(escaped)
+    while True:
+        doc = {"p": path, "s": info.size, "m": info.mtime_ns,  # host, token: public
+               **({"t": info.tree_hash} if info.tree_hash else {}),
+               **({"pe": "escaped"} if not text_path else {}),
+               **({"P": True} if shortened else {}),
+               **({"o": info.mode & PERMISSION_BITS} if info.mode is not None else {})}
+        raw = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        text = public + _b64url(seal(raw))
+        over = len(text) - MAX_DESCRIPTION
+        if over <= 0:
             return text
-    raise ValueError("a sealed description does not fit in 1,024 characters even with an "
-                     "empty path: too many recipients")
+        if keep == 0:
+            raise ValueError("a sealed description does not fit in 1,024 characters even "
+                             "with an empty path: too many recipients")
+        # Each path byte costs 4/3 of a character; a character may be several bytes.
+        keep = max(0, keep - max(1, over * 3 // 4 // 4 if over > 64 else 1))
+        head = pathtext.cut(escaped, keep) if not text_path else escaped[:keep]
+        path, shortened = head + "...#" + digest, True
 
 
 def is_sealed(description: str) -> bool:
@@ -224,23 +249,30 @@ def public_part(description: str) -> PublicPart | None:
 def decode_sealed(description: str, unseal: Callable[[bytes], bytes]) -> ArchiveInfo | None:
     """The info of a sealed description, opened with ``unseal`` (which raises on a
     wrong identity or an altered blob: that propagates); None if not sealed."""
-    doc = _sealed_doc(description)
-    blob = doc.get("e") if doc is not None else None
-    if not isinstance(blob, str):
+    if _sealed_doc(description) is None:
         return None
     try:
-        sealed = base64.b64decode(blob, validate=True)
-    except ValueError:
+        blob = _unb64url(description.split(".", 1)[1])
+    except (ValueError, IndexError):
         return None
-    return decode(unseal(sealed).decode("ascii", "replace"))
+    raw = unseal(blob)
+    try:
+        doc = json.loads(raw.decode("utf-8", "surrogateescape"))
+    except (ValueError, RecursionError):
+        return None
+    public = _sealed_doc(description)
+    if not isinstance(doc, dict) or public is None:
+        return None
+    return _decode_doc({**doc, "h": public.get("h"), "u": public.get("u")})
 
 
 def _sealed_doc(description: str) -> dict[str, object] | None:
+    """The readable part of a sealed description."""
     if not description.startswith(SEALED_PREFIX):
         return None
-    body = description[len(SEALED_PREFIX):]
+    body = description[len(SEALED_PREFIX):].split(".", 1)[0]
     try:
-        doc = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        doc = json.loads(_unb64url(body))
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return doc if isinstance(doc, dict) else None

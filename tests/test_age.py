@@ -127,7 +127,7 @@ def test_sealed_descriptions_hide_the_path_and_fit(path: str) -> None:
                                    token="c" * 32, mode=0o640)
     text = description.encode_sealed(info, lambda b: age.encrypt(b, [recipient, other]), 300)
     assert len(text) <= 1024 and text.isascii() and text.isprintable()
-    assert "ann" not in text and "tax" not in text
+    assert "tax 2026" not in text and "/bad/" not in text  # (base64 has no space or "/")
     assert description.decode(text) is None, "not readable as a plain description"
     assert description.public_part(text) == description.PublicPart("host-1", "c" * 32, 300,
                                                                    True)
@@ -143,3 +143,20 @@ def test_sealed_descriptions_hide_the_path_and_fit(path: str) -> None:
     with pytest.raises(age.AgeError):
         description.decode_sealed(text, lambda b: age.decrypt(
             b, [age.parse_identity(age.generate_identity()[0])]))
+
+
+def test_a_sealed_description_keeps_paths_of_360_bytes_whole() -> None:
+    """One base64 layer over the age file: room for real paths, not only short ones."""
+    from glacierd import description
+
+    identity, recipient = age.generate_identity()
+    path = "/srv/" + "/".join(["projekt-ünterlagen-2026"] * 16)[:350]
+    assert len(path.encode()) >= 360
+    info = description.ArchiveInfo(path=path, host="backup-host.example", size=2**40,
+                                   mtime_ns=1_790_000_000_000_000_000, token="d" * 32,
+                                   mode=0o644)
+    text = description.encode_sealed(info, lambda b: age.encrypt(b, [recipient]), 2**40 + 99)
+    assert len(text) <= 1024
+    back = description.decode_sealed(text, lambda b: age.decrypt(
+        b, [age.parse_identity(identity)]))
+    assert back is not None and back.path == path and not back.shortened

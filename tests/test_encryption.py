@@ -186,11 +186,11 @@ def test_encrypted_uploads_are_age_files_without_names_and_restore(
             assert conn.execute("SELECT count(*) FROM upload_ciphers").fetchone() == (0,), \
                 "file keys leave the store when their upload ends"
             texts = [t for (t,) in conn.execute("SELECT description FROM archives")]
-        assert all(t.startswith(description.SEALED_PREFIX) and "tax" not in t for t in texts)
+        assert all(t.startswith(description.SEALED_PREFIX) and "tax 2026" not in t for t in texts)
         if kind == "s3":
             heads = [svc.backend.client.head_object("engine", a)  # type: ignore[attr-defined]
                      for _d, a in done.values()]
-            assert all("tax" not in str(h.metadata) for h in heads)
+            assert all("tax 2026" not in str(h.metadata) for h in heads)
 
         # Without the identity: refused, naming the archive, nothing requested.
         with pytest.raises(RestoreError, match=r"encrypted.*identity_file"):
