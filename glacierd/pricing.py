@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+S3_STORAGE_CLASSES = ("DEEP_ARCHIVE", "GLACIER", "GLACIER_IR", "STANDARD_IA", "STANDARD")
+"""The classes glacierd writes objects in (``[s3] storage_class``)."""
+
 GB = 1024**3
 VAULT = "VAULT"
 """A Glacier vault's archives, beside S3's storage classes."""

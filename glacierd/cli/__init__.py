@@ -9,14 +9,16 @@ import gc
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from glacierd import __version__
-from glacierd import config as config_mod
 from glacierd.errors import GlacierdError
 from glacierd.glacier.errors import GlacierError
+
+if TYPE_CHECKING:
+    from glacierd import config as config_mod
 
 DEFAULT_CONFIG = "/etc/glacierd/config.toml"
 
@@ -52,6 +54,8 @@ class Context:
                 "$GLACIERD_CONFIG (config.example.toml shows every key), or try glacierd "
                 "without an AWS account: `glacierd run --local`, then `glacierd --local "
                 "status`")
+        from glacierd import config as config_mod
+
         return config_mod.load(self.config_path, need_vault=need_vault)
 
     @property

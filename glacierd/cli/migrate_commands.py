@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from glacierd.cli import Context, cli, open_store, startup_done
-from glacierd.config import S3_STORAGE_CLASSES
 from glacierd.errors import AlreadyRunningError, ConfigError, MigrationError
+from glacierd.pricing import S3_STORAGE_CLASSES
 
 
 @cli.command()
