@@ -274,6 +274,8 @@ class Uploader:
         if upload.status == UploadStatus.COMPLETING:
             return self._complete(upload, resumed=True)
         reader = self._encrypting_reader(upload, fd)
+        if readahead is not None and reader is not None:
+            readahead.close()  # its plaintext parts are of no use: their memory goes back
         ready = readahead.claim(upload.path, FileIdentity(upload.size, upload.mtime_ns,
                                                           upload.inode),
                                 upload.part_size) if readahead and reader is None else []

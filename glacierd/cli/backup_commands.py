@@ -87,8 +87,10 @@ def upload(ctx: Context, paths: tuple[str, ...], as_json: bool) -> None:
         elif status in ("refused", "gone"):
             codes.add(66)  # EX_NOINPUT
 
-    # The first file's first parts are read and hashed while the store's code loads.
-    with ReadAhead(files[0] if files else None, config.upload.part_size,
+    # The first file's first parts are read and hashed while the store's code loads
+    # (not when encrypting: the parts sent are then the age file's, not the file's).
+    first = files[0] if files and config.encryption is None else None
+    with ReadAhead(first, config.upload.part_size,
                    config.upload.concurrency,
                    follow_symlinks=config.upload.follow_symlinks) as readahead, \
             transfer_view(len(files), total) as view:
