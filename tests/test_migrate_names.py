@@ -93,6 +93,7 @@ def test_the_price_of_a_plan() -> None:
     estimate = pricing.migration_estimate([gib, gib], [64, 1], "DEEP_ARCHIVE")
     assert estimate.requests == 64 + 3 + 1
     assert estimate.retrieval_usd["Bulk"] == pytest.approx(2 * 0.0025 + 2 / 1000 * 0.025)
-    assert estimate.first_month_usd == pytest.approx(2 * 0.00099)
-    assert estimate.vault_month_usd == pytest.approx(2 * 0.0036)
+    overhead = 2 * (32 * 1024 / 2**30 * 0.00099 + 8 * 1024 / 2**30 * 0.023)
+    assert estimate.first_month_usd == pytest.approx(2 * 0.00099 + overhead)
+    assert estimate.vault_month_usd == pytest.approx(2 * 0.0036 + 2 * 32 * 1024 / 2**30 * 0.0036)
     assert estimate.retrieval_time["Bulk"] == "5-12 h"
