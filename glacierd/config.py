@@ -173,6 +173,32 @@ class EncryptionSection:
 
 
 @dataclass(frozen=True)
+class PricesSection:
+    """Price overrides for another region or a negotiated rate, per class:
+    ``DEEP_ARCHIVE = { storage_gb_month = 0.0018 }`` (keys: ``pricing.OVERRIDABLE``).
+    The built-in figures are us-east-1's list prices (``glacierd/pricing.py``)."""
+
+    VAULT: dict[str, float] = field(default_factory=dict)
+    GLACIER: dict[str, float] = field(default_factory=dict)
+    DEEP_ARCHIVE: dict[str, float] = field(default_factory=dict)
+    GLACIER_IR: dict[str, float] = field(default_factory=dict)
+    STANDARD_IA: dict[str, float] = field(default_factory=dict)
+    STANDARD: dict[str, float] = field(default_factory=dict)
+
+    def overrides(self) -> dict[str, dict[str, float]]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if getattr(self, f.name)}
+
+    def validate(self, where: str) -> None:
+        from glacierd import pricing
+
+        try:
+            pricing.with_overrides(self.overrides())
+        except ValueError as exc:
+            raise ConfigError(f"{where}.{exc}") from None
+
+
+@dataclass(frozen=True)
 class StateSection:
     dir: Path = Path("/var/lib/glacierd")
     database_url: str | None = None
@@ -290,11 +316,23 @@ class Config:
     s3: S3Section | None = None
     migrate: MigrateSection | None = None
     encryption: EncryptionSection | None = None
+    prices: PricesSection = field(default_factory=PricesSection)
 
     @property
     def target(self) -> str:
         """Where archives go, as status and logs name it: the vault or the bucket."""
         return self.s3.bucket if self.s3 is not None else self.vault.name
+
+    @property
+    def storage_class(self) -> str:
+        """The target's class, as ``glacierd.pricing`` names it."""
+        return self.s3.storage_class if self.s3 is not None else "VAULT"
+
+    def price_table(self) -> dict[str, Any]:
+        """``glacierd.pricing.PRICES`` with ``[prices]``'s overrides."""
+        from glacierd import pricing
+
+        return pricing.with_overrides(self.prices.overrides())
 
     @property
     def database_url(self) -> str:
@@ -319,6 +357,7 @@ SECTIONS: dict[str, tuple[type[Any], bool]] = {
     "schedule": (ScheduleSection, False),
     "restore": (RestoreSection, False),
     "daemon": (DaemonSection, False),
+    "prices": (PricesSection, False),
 }
 OPTIONAL_SECTIONS = frozenset({"s3", "migrate", "encryption"})
 """Sections that are None when absent (they have keys without defaults)."""
@@ -346,6 +385,11 @@ def _coerce(value: Any, tp: Any, where: str, base: Path) -> Any:
                 continue
         names = " or ".join(_type_name(o) for o in options if o is not type(None))
         raise ConfigError(f"{where} must be {names}, not {type(value).__name__} {value!r}")
+    if origin is dict:
+        _key, item = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a table like {{ key = value }}, not {value!r}")
+        return {str(k): _coerce(v, item, f"{where}.{k}", base) for k, v in value.items()}
     if origin is list:
         (item,) = typing.get_args(tp)
         if not isinstance(value, list):

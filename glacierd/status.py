@@ -12,6 +12,7 @@ import datetime as dt
 import io
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -71,10 +72,16 @@ def _lock_dir(store: Store) -> Path | None:
     return Path(url.database.removeprefix("file:").split("?")[0]).parent / "locks"
 
 
+Priced = tuple[str, str, Mapping[str, Any]]
+"""(target, storage class, price table): what the cost line needs from the config."""
+
+
 def collect(store: Store, *, all_files: bool = True, recent: int = 10,
-            state: str | None = None, path_prefix: str | None = None) -> dict[str, Any]:
+            state: str | None = None, path_prefix: str | None = None,
+            priced: Priced | None = None) -> dict[str, Any]:
     """The status document. ``state`` and ``path_prefix`` filter the ``files``
-    array (and the failures); the counts are always of every file."""
+    array (and the failures); the counts are always of every file. ``priced``:
+    add the target's storage cost a month (``glacierd cost`` has the rest)."""
     now = utcnow()
     daemon = store.daemon()
     running = daemon_running(store, daemon)
@@ -166,6 +173,12 @@ def collect(store: Store, *, all_files: bool = True, recent: int = 10,
             for r in conn.execute(select(FolderProblem.path, FolderProblem.message,
                                          FolderProblem.since).order_by(FolderProblem.path))]
         doc["migration"] = _migration(conn, now)
+        if priced is not None:
+            from dataclasses import asdict
+
+            from glacierd import costs
+
+            doc["cost"] = asdict(costs.monthly(store, *priced))
         inventory = conn.execute(select(Job.created_at, Job.output_path)
                                  .where(Job.kind == "inventory", Job.status == "Downloaded")
                                  .order_by(desc(Job.id)).limit(1)).first()
@@ -260,7 +273,7 @@ SELECT json_object(
 
 
 def write_json(store: Store, out: TextIO, *, summary: bool = False, state: str | None = None,
-               path_prefix: str | None = None) -> None:
+               path_prefix: str | None = None, priced: Priced | None = None) -> None:
     """``collect`` as one compact JSON document, written to ``out`` as it is read.
 
     On SQLite each file's object is written by SQLite itself (its JSON functions)
@@ -268,12 +281,13 @@ def write_json(store: Store, out: TextIO, *, summary: bool = False, state: str |
     Python dict is built for any of them.
     """
     if summary:  # for scripts that poll: no list of every file
-        out.write(json.dumps(collect(store, all_files=False)))
+        out.write(json.dumps(collect(store, all_files=False, priced=priced)))
         return
     if store.engine.dialect.name != "sqlite" or state or path_prefix:
-        out.write(json.dumps(collect(store, state=state, path_prefix=path_prefix)))
+        out.write(json.dumps(collect(store, state=state, path_prefix=path_prefix,
+                                     priced=priced)))
         return
-    head = json.dumps(collect(store, all_files=False))
+    head = json.dumps(collect(store, all_files=False, priced=priced))
     out.write(head[:-1] + ', "files": [')
     with store.engine.connect() as conn:
         # SQLAlchemy's result rows cost about a microsecond each: at a million files
@@ -340,6 +354,11 @@ def render(doc: dict[str, Any], *, width: int = 120, long: bool = False,
         if total["eta_seconds"]:
             line += f", done in {humanize.duration(total['eta_seconds'])}"
     parts: list[Any] = [head, Text(line)]
+    cost = doc.get("cost")
+    if cost and cost["objects"]:
+        parts.append(Text(f"cost: about ${cost['month_usd']:.4f} a month for "
+                          f"{cost['objects']:,} archives in {cost['storage_class']} (overhead "
+                          f"${cost['overhead_usd']:.4f}); `glacierd cost` tells more"))
     if doc["uploads"]:
         table = Table("uploading", "progress", "bytes", "rate", "ETA", box=None)
         for u in doc["uploads"]:

@@ -214,6 +214,7 @@ def entry() -> None:
 # The commands register themselves on ``cli`` when their modules are imported.
 from glacierd.cli import (  # noqa: E402, F401
     backup_commands,
+    cost_commands,
     key_commands,
     migrate_commands,
     restore_commands,

@@ -336,6 +336,21 @@ def _withdraw_local_endpoint(state: Path) -> None:
         published.unlink(missing_ok=True)
 
 
+
+def _priced(ctx: Context) -> tuple[str, str, Any] | None:
+    """The config's target, class and prices for status's cost line; None for a
+    config with only [state] (status needs no more than that)."""
+    from glacierd.config import NO_VAULT
+    from glacierd.errors import GlacierdError
+
+    try:
+        config = ctx._load(need_vault=False)
+    except GlacierdError:
+        return None
+    if config.s3 is None and config.vault == NO_VAULT:
+        return None
+    return config.target, config.storage_class, config.price_table()
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="one JSON document (see the README)")
 @click.option("--summary", is_flag=True,
@@ -371,15 +386,16 @@ def status(ctx: Context, as_json: bool, summary: bool, state: str | None,
     else:
         url = ctx.database_url
     prefix = os.path.abspath(path_prefix) if path_prefix else None
+    priced = None if (local or ctx.local) else _priced(ctx)
     store = Store.open(url, read_only=True)
     try:
         if as_json:  # piped (scripts): compact and built by the database; a terminal: indented
             if sys.stdout.isatty() and not summary:
-                click.echo(json.dumps(status_mod.collect(store, state=state,
-                                                         path_prefix=prefix), indent=2))
+                click.echo(json.dumps(status_mod.collect(store, state=state, path_prefix=prefix,
+                                                         priced=priced), indent=2))
             else:
                 status_mod.write_json(store, sys.stdout, summary=summary, state=state,
-                                      path_prefix=prefix)
+                                      path_prefix=prefix, priced=priced)
                 sys.stdout.write("\n")
             return
         from rich.console import Console
@@ -389,7 +405,7 @@ def status(ctx: Context, as_json: bool, summary: bool, state: str | None,
 
         def screen() -> Any:
             return status_mod.render(status_mod.collect(store, all_files=False,
-                                                        path_prefix=prefix),
+                                                        path_prefix=prefix, priced=priced),
                                      width=console.width, long=long)
 
         if not live:

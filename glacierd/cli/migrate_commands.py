@@ -84,7 +84,8 @@ def migrate(ctx: Context, bucket: str, prefix: str, storage_class: str, tier: st
     if dry_run:
         fits = [r for r in rows if not r.too_large]
         estimate = pricing.migration_estimate(
-            [r.size for r in fits], [-(-r.size // r.chunk_size) for r in fits], storage_class)
+            [r.size for r in fits], [-(-r.size // r.chunk_size) for r in fits], storage_class,
+            config.price_table())
         _report_estimate(estimate, [r for r in rows if r.too_large], storage_class, as_json)
         return
     s3 = wiring.make_s3_client(config) if not s3_endpoint_url else _s3_at(config,

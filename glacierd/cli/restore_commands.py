@@ -65,18 +65,29 @@ def restore(ctx: Context, paths: tuple[str, ...], archive_ids: tuple[str, ...],
     chosen = restorer.select(paths, archive_ids, before=parse_date(before), version=version)
     total = sum(a.size for a in chosen)
     tier = tier or ctx.config.restore.tier
-    storage_class = ctx.config.s3.storage_class if ctx.config.s3 else pricing.VAULT
-    delay = pricing.retrieval_delay(storage_class, tier)
+    storage_class = ctx.config.storage_class
+    table = ctx.config.price_table()
+    delay = pricing.retrieval_delay(storage_class, tier, table)
+    sizes = [a.size for a in chosen if a.archive_id]  # an empty file needs no retrieval
+    # Every tier the class offers, priced, before anything is requested.
+    tiers = {t: {"usd": pricing.retrieval_cost(sizes, storage_class, t, table),
+                 "typical_delay": pricing.retrieval_delay(storage_class, t, table)}
+             for t in pricing.tiers_of(storage_class, table)}
     if dry_run and as_json:
         click.echo(json.dumps({"archives": len(chosen), "bytes": total, "tier": tier,
-                               "typical_delay": delay, "files": [
+                               "typical_delay": delay, "tiers": tiers, "files": [
                                    {"path": shown(a.source_path), "size": a.size,
                                     "archive_id": a.archive_id} for a in chosen]}))
         return
     if not as_json:
+        cost = pricing.retrieval_cost(sizes, storage_class, tier, table)
         click.echo(f"{humanize.count(len(chosen), 'archive')}, {humanize.size(total)} to "
-                   f"retrieve (tier {tier}: {delay} typically)")
+                   f"retrieve (tier {tier}: {delay} typically"
+                   + (f", about ${cost:.4f})" if cost is not None else ")"))
     if dry_run:
+        for name, quote in tiers.items():
+            click.echo(f"  tier {name}: about ${quote['usd']:.4f}, "
+                       f"{quote['typical_delay']} typically")
         for archive in chosen:
             click.echo(f"  {shown(archive.source_path)} ({humanize.size(archive.size)})")
         return
@@ -417,18 +428,19 @@ def delete(ctx: Context, path: str | None, archive_id: str | None, yes: bool) ->
         click.echo(f"skipped {shown(archive.source_path)}: archive {archive.archive_id} is in "
                    f"{archive.vault}, not {ctx.config.target}", err=True)
     targets = [a for a in targets if a.vault == ctx.config.target]
-    storage_class = ctx.config.s3.storage_class if ctx.config.s3 else pricing.VAULT
+    storage_class = ctx.config.storage_class
+    table = ctx.config.price_table()
     charges = 0.0
     for archive in targets:
         early = pricing.early_deletion(archive.size, (utcnow() - archive.created_at).days,
-                                       storage_class)
+                                       storage_class, table)
         if early is None:
             continue
         charges += early.charge_usd
         kind = "a vault" if storage_class == pricing.VAULT else storage_class
         click.echo(f"warning: {shown(archive.source_path)} was archived "
                    f"{humanize.relative(archive.created_at, utcnow())}; {kind} keeps it "
-                   f"{pricing.MINIMUM_DAYS[storage_class]} days at least: deleting it now is "
+                   f"{table[storage_class].minimum_days} days at least: deleting it now is "
                    f"charged as {early.days_left} more days (about ${early.charge_usd:.4f})",
                    err=True)
     if charges:

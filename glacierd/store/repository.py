@@ -14,7 +14,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from glacierd import description, humanize
@@ -878,6 +888,53 @@ class Store:
         with self._tx() as s:
             return [(r.path, r.message, r.since)
                     for r in s.scalars(select(FolderProblem).order_by(FolderProblem.path))]
+
+    # --- what is stored, for the cost engine ------------------------------------------
+
+    def stored_totals(self, vault: str, min_billable: int = 0) -> tuple[int, int, int]:
+        """(objects, bytes, bytes billed beyond their size because they are smaller
+        than ``min_billable``) of the live archives in ``vault``; aggregates only."""
+        live = (Archive.vault == vault, Archive.archive_id.is_not(None),
+                Archive.deleted_at.is_(None))
+        with self._core_tx() as conn:
+            count, total, padding = conn.execute(select(
+                func.count(), func.coalesce(func.sum(Archive.size), 0),
+                func.coalesce(func.sum(case((Archive.size < min_billable,
+                                             min_billable - Archive.size), else_=0)), 0))
+                .where(*live)).one()
+        return int(count), int(total), int(padding)
+
+    def archives_since(self, vault: str, since: dt.datetime) -> list[tuple[int, dt.datetime]]:
+        """(size, created_at) of the live archives in ``vault`` created after ``since``
+        (those still within a minimum storage duration)."""
+        with self._core_tx() as conn:
+            return [(int(size), created) for size, created in conn.execute(
+                select(Archive.size, Archive.created_at).where(
+                    Archive.vault == vault, Archive.archive_id.is_not(None),
+                    Archive.deleted_at.is_(None), Archive.created_at > since))]
+
+    def small_archives(self, vault: str, below: int) -> int:
+        with self._core_tx() as conn:
+            return int(conn.execute(select(func.count()).where(
+                Archive.vault == vault, Archive.archive_id.is_not(None),
+                Archive.deleted_at.is_(None), Archive.size < below)).scalar_one())
+
+    def requests_since(self, vault: str, since: dt.datetime) -> tuple[int, int, int]:
+        """(one-PUT uploads, multipart uploads, parts) sent to ``vault`` since then:
+        the write requests a month's bill counts."""
+        with self._core_tx() as conn:
+            single = int(conn.execute(select(func.count()).where(
+                Upload.vault == vault, Upload.created_at >= since,
+                Upload.upload_id.like("put:%"))).scalar_one())
+            multipart = int(conn.execute(select(func.count()).where(
+                Upload.vault == vault, Upload.created_at >= since,
+                Upload.upload_id.is_not(None), Upload.upload_id.not_like("put:%")))
+                .scalar_one())
+            parts = int(conn.execute(select(func.count()).select_from(Part).join(
+                Upload, Upload.id == Part.upload_id).where(
+                Upload.vault == vault, Part.acknowledged_at >= since,
+                Upload.upload_id.not_like("put:%"))).scalar_one())
+        return single, multipart, parts
 
     def count_files(self) -> dict[str, int]:
         with self._tx() as s:

@@ -1,0 +1,88 @@
+"""What the vault or bucket costs, from the catalog (``glacierd cost``, the cost
+line of ``glacierd status``): the store's figures priced by ``glacierd.pricing``.
+
+Storage a month and its per-object overhead come from aggregates (cheap at a
+million archives); the early-deletion liability reads only the archives still
+within their class's minimum duration; the write requests of this month come
+from the uploads and parts the store recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from glacierd import pricing
+from glacierd.store.repository import Store
+
+SMALL_FILE = 1024 * 1024
+"""Below this an archive's overhead is a noticeable part of its cost: what
+packing into bundles is for."""
+
+
+@dataclass(frozen=True)
+class MonthlyStorage:
+    storage_class: str
+    objects: int
+    bytes: int
+    month_usd: float
+    overhead_usd: float
+
+
+@dataclass(frozen=True)
+class CostReport:
+    target: str
+    storage: MonthlyStorage
+    minimum_days: int
+    young_objects: int
+    early_deletion_usd: float
+    small_objects: int
+    small_overhead_usd: float
+    requests_this_month: int
+    requests_usd: float
+    prices: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _per_object(storage_class: str, table: Mapping[str, pricing.ClassPrices]) -> float:
+    """The overhead of one object a month (beyond a minimum billable size)."""
+    return pricing.billed_month(0, storage_class, table)[1] - _padding(0, storage_class, table)
+
+
+def _padding(size: int, storage_class: str, table: Mapping[str, pricing.ClassPrices]) -> float:
+    p = table[storage_class]
+    return max(0, p.min_billable_kb * pricing.KB - size) / pricing.GB * p.storage_gb_month
+
+
+def monthly(store: Store, target: str, storage_class: str,
+            table: Mapping[str, pricing.ClassPrices]) -> MonthlyStorage:
+    p = table[storage_class]
+    objects, size, padding = store.stored_totals(target, p.min_billable_kb * pricing.KB)
+    overhead = objects * _per_object(storage_class, table) + \
+        padding / pricing.GB * p.storage_gb_month
+    return MonthlyStorage(storage_class, objects, size,
+                          size / pricing.GB * p.storage_gb_month + overhead, overhead)
+
+
+def report(store: Store, target: str, storage_class: str,
+           table: Mapping[str, pricing.ClassPrices], now: dt.datetime, *,
+           prices_note: str = pricing.SOURCE) -> CostReport:
+    p = table[storage_class]
+    storage = monthly(store, target, storage_class, table)
+    young = [pricing.StoredObject(size, created) for size, created in
+             store.archives_since(target, now - dt.timedelta(days=p.minimum_days))]
+    early = pricing.stored_cost(young, storage_class, now, table=table)
+    small = store.small_archives(target, SMALL_FILE)
+    small_overhead = small * _per_object(storage_class, table)
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    single, multipart, parts = store.requests_since(target, month_start)
+    # A multipart upload: create (initiate), its parts, complete; S3 also tags it.
+    per_upload = 2 if storage_class == pricing.VAULT else 3
+    requests = single + multipart * per_upload + parts
+    return CostReport(target, storage, p.minimum_days, early.young_objects,
+                      early.early_deletion_usd, small, small_overhead, requests,
+                      requests / 1000 * p.put_per_1000, prices_note)
