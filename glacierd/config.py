@@ -21,7 +21,7 @@ from typing import Any
 
 from glacierd.errors import ConfigError
 from glacierd.glacier.limits import MAX_PART_SIZE, MIB, is_valid_part_size
-from glacierd.pricing import S3_STORAGE_CLASSES
+from glacierd.s3.classes import S3_STORAGE_CLASSES
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}

@@ -12,10 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from glacierd import pricing
-from glacierd.store.repository import Store
+
+if TYPE_CHECKING:
+    from glacierd.store.repository import Store
 
 SMALL_FILE = 1024 * 1024
 """Below this an archive's overhead is a noticeable part of its cost: what
@@ -62,6 +64,14 @@ def monthly(store: Store, target: str, storage_class: str,
             table: Mapping[str, pricing.ClassPrices]) -> MonthlyStorage:
     p = table[storage_class]
     objects, size, padding = store.stored_totals(target, p.min_billable_kb * pricing.KB)
+    return monthly_of(objects, size, padding, storage_class, table)
+
+
+def monthly_of(objects: int, size: int, padding: int, storage_class: str,
+               table: Mapping[str, pricing.ClassPrices]) -> MonthlyStorage:
+    """``objects`` of ``size`` bytes in all, ``padding`` bytes billed beyond their
+    size (below the class's minimum billable size), a month."""
+    p = table[storage_class]
     overhead = objects * _per_object(storage_class, table) + \
         padding / pricing.GB * p.storage_gb_month
     return MonthlyStorage(storage_class, objects, size,

@@ -24,8 +24,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-S3_STORAGE_CLASSES = ("DEEP_ARCHIVE", "GLACIER", "GLACIER_IR", "STANDARD_IA", "STANDARD")
-"""The classes glacierd writes objects in (``[s3] storage_class``)."""
+from glacierd.s3.classes import S3_STORAGE_CLASSES
 
 GB = 1024**3
 KB = 1024

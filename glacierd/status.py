@@ -2,8 +2,14 @@
 
 ``collect`` builds one document (the daemon need not answer; this works while
 it runs, through SQLite's WAL). It uses aggregate queries and indexes, so it
-stays fast on a catalog of 100,000 files. ``render`` draws it with rich;
+stays fast on a catalog of a million files. ``render`` draws it with rich;
 ``--json`` prints it as it is.
+
+The queries are plain SQL run through a ``glacierd.store.reader.Reader``: on
+SQLite, the standard library's ``sqlite3`` (no SQLAlchemy to import, which
+cost ``status`` more than all its work on a small store); elsewhere the
+store's engine runs the same SQL. Paths come back in the store's escaped form
+(``glacierd.pathtext``), times as text on SQLite (``reader.as_time``).
 """
 
 from __future__ import annotations
@@ -14,31 +20,29 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from sqlalchemy import desc, func, select, text
-
-from glacierd import humanize, locks
+from glacierd import humanize, locks, pathtext
 from glacierd.pathtext import guard, shown
-from glacierd.store.models import (
-    Archive,
-    Event,
-    File,
-    FileState,
-    FolderProblem,
-    Job,
-    MigrationChunk,
-    MigrationItem,
-    MigrationStatus,
-    Restore,
-    RestoreStatus,
-    Upload,
-    UploadStatus,
-    utcnow,
-)
-from glacierd.store.repository import Store
+from glacierd.store.reader import EngineReader, Reader, as_time
+from glacierd.store.sqlitefile import sqlite_path
+
+if TYPE_CHECKING:
+    from glacierd.store.repository import Store
 
 STALE_HEARTBEAT = dt.timedelta(seconds=30)
+
+# The stored values of the store's enums (glacierd.store.models), written out:
+# this module must not import the models (SQLAlchemy) to read them.
+ARCHIVED, PENDING, UPLOADING, FAILED = "archived", "pending", "uploading", "failed"
+ACTIVE_UPLOADS = "('uploading', 'completing', 'initiating')"
+SENDING_UPLOADS = "('uploading', 'completing')"
+RESTORE_DONE = "done"
+MIGRATION_DONE, MIGRATION_RETRIEVING = "done", "retrieving"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -51,173 +55,207 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _is_running(pid: int, heartbeat: dt.datetime | None, stopped: dt.datetime | None) -> bool:
+    return bool(heartbeat is not None and stopped is None and _pid_alive(pid)
+                and utcnow() - heartbeat < STALE_HEARTBEAT)
+
+
 def daemon_running(store: Store, daemon: Any = None) -> bool:
     """Is a daemon alive on this store: its process exists and its heartbeat is fresh?"""
     daemon = daemon or store.daemon()
-    return bool(daemon and daemon.stopped_at is None and _pid_alive(daemon.pid)
-                and utcnow() - daemon.heartbeat_at < STALE_HEARTBEAT)
+    return bool(daemon and _is_running(daemon.pid, daemon.heartbeat_at, daemon.stopped_at))
 
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") if value else None
 
 
-def _lock_dir(store: Store) -> Path | None:
-    """Where uploads hold their per-file locks: ``locks/`` beside a SQLite store."""
-    from sqlalchemy.engine import make_url
+def _path(stored: str) -> str:
+    """A stored (escaped) path as status shows it."""
+    return shown(pathtext.unescape(stored))
 
-    url = make_url(store.url)
-    if url.get_backend_name() != "sqlite" or not url.database:
-        return None
-    return Path(url.database.removeprefix("file:").split("?")[0]).parent / "locks"
+
+def _lock_dir(url: str) -> Path | None:
+    """Where uploads hold their per-file locks: ``locks/`` beside a SQLite store."""
+    path = sqlite_path(url)
+    return path.parent / "locks" if path is not None else None
+
+
+def reader_of(source: Store | Reader) -> Reader:
+    """A reader for a ``Store`` (tests, the daemon) or the reader itself."""
+    if hasattr(source, "engine"):
+        return EngineReader(source.engine, source.url)
+    return source
+
+
+def _one(reader: Reader, sql: str, params: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
+    rows = reader.rows(sql, params)
+    return rows[0] if rows else ()
+
+
+def _filter(state: str | None, path_prefix: str | None) -> tuple[str, dict[str, Any]]:
+    """``AND ...`` for files in one state, and at or below a path."""
+    sql, params = "", {}
+    if state:
+        sql += " AND f.state = :state"
+        params["state"] = state
+    if path_prefix:
+        escaped = pathtext.escape(path_prefix)
+        below = escaped.rstrip("/") + "/"
+        like = below.replace("/", "//").replace("%", "/%").replace("_", "/_")
+        sql += " AND (f.path = :prefix OR f.path LIKE :below ESCAPE '/')"
+        params.update(prefix=escaped, below=like + "%")
+    return sql, params
+
+
+def collect(source: Store | Reader, *, all_files: bool = True, recent: int = 10,
+            state: str | None = None, path_prefix: str | None = None,
+            priced: Priced | None = None) -> dict[str, Any]:
+    """The status document. ``state`` and ``path_prefix`` filter the ``files``
+    array (and the failures); the counts are always of every file. ``priced``:
+    add the target's storage cost a month (``glacierd cost`` has the rest)."""
+    reader = reader_of(source)
+    now = utcnow()
+    daemon = _one(reader, "SELECT pid, started_at, heartbeat_at, stopped_at, vault, status "
+                          "FROM daemon WHERE id = 1")
+    running = False
+    started = heartbeat = None
+    if daemon:
+        started, heartbeat = as_time(daemon[1]), as_time(daemon[2])
+        running = _is_running(daemon[0], heartbeat, as_time(daemon[3]))
+    doc: dict[str, Any] = {
+        "daemon": {
+            "running": running,
+            "pid": daemon[0] if daemon and running else None,
+            "started_at": _iso(started) if daemon else None,
+            "uptime_seconds": (now - started).total_seconds()
+            if daemon and running and started else None,
+            "last_heartbeat": _iso(heartbeat) if daemon else None,
+            "vault": daemon[4] if daemon else None,
+            "status": daemon[5] if daemon else None,
+        },
+    }
+    doc["counts"] = {st: n for st, n in reader.rows(
+        "SELECT state, count(*) FROM files GROUP BY state")}
+    active = reader.rows(
+        "SELECT f.path, coalesce(u.wire_size, u.size), u.bytes_acked, u.bytes_in_flight, "
+        "u.rate_bps, u.eta_seconds, u.status FROM files f JOIN uploads u ON u.file_id = f.id "
+        f"WHERE u.status IN {ACTIVE_UPLOADS} ORDER BY u.id")
+    lock_dir = _lock_dir(reader.url)
+
+    def interrupted(stored: str) -> bool:
+        """Its process is gone: nobody holds the file's upload lock."""
+        return lock_dir is not None and not locks.held(lock_dir, pathtext.unescape(stored))
+
+    # an encrypted upload's size is its age file's: what its parts cover
+    doc["uploads"] = [
+        {"path": _path(path), "size": size, "bytes_acked": acked,
+         "bytes_in_flight": in_flight, "rate_bps": rate, "eta_seconds": eta, "status": status,
+         "interrupted": interrupted(path)}
+        for path, size, acked, in_flight, rate, eta, status in active]
+    for u in doc["uploads"]:
+        if u["interrupted"]:  # nothing is moving: no rate, no ETA
+            u["bytes_in_flight"], u["rate_bps"], u["eta_seconds"] = 0, 0.0, None
+    queued = _one(reader, "SELECT count(*), coalesce(sum(size), 0) FROM files "
+                          f"WHERE state IN ('{PENDING}', '{UPLOADING}')")
+    archived_bytes = _one(reader, "SELECT coalesce(sum(size), 0) FROM archives "
+                                  "WHERE deleted_at IS NULL")[0]
+    moving = [u for u in doc["uploads"] if not u["interrupted"]]
+    rate = sum(u["rate_bps"] for u in moving)
+    left = int(queued[1]) - sum(u["bytes_acked"] for u in doc["uploads"])
+    last_error = _one(reader, "SELECT at, message FROM events WHERE level = 'error' "
+                              "ORDER BY id DESC LIMIT 1")
+    doc["summary"] = {
+        "files": sum(doc["counts"].values()), "queued_files": int(queued[0]),
+        "queued_bytes": int(queued[1]), "archived_bytes": int(archived_bytes or 0),
+        "rate_bps": rate, "eta_seconds": left / rate if rate > 0 and left > 0 else None,
+        "last_error": ({"at": _iso(as_time(last_error[0])), "message": last_error[1]}
+                       if last_error else None),
+        "next_retry": _iso(as_time(_one(reader, "SELECT min(retry_at) FROM files "
+                                                f"WHERE state = '{FAILED}'")[0])),
+    }
+    doc["recent"] = [
+        {"path": _path(path), "size": size, "archive_id": archive_id,
+         "archived_at": _iso(as_time(created))}
+        for path, size, archive_id, created in reader.rows(
+            "SELECT source_path, size, archive_id, created_at FROM archives "
+            "ORDER BY id DESC LIMIT :n", {"n": recent})]
+    where, params = _filter(None, path_prefix)
+    doc["failures"] = [
+        {"path": _path(path), "error": error, "attempts": attempts,
+         "retry_at": _iso(as_time(retry))}
+        for path, error, attempts, retry in reader.rows(
+            f"SELECT f.path, f.error, f.attempts, f.retry_at FROM files f WHERE f.state = "
+            f"'{FAILED}'{where} ORDER BY f.retry_at LIMIT 50", params)]
+    doc["jobs"] = [
+        {"job_id": job_id, "kind": kind, "status": status,
+         "age_seconds": (now - (as_time(created) or now)).total_seconds(), "error": error}
+        for job_id, kind, status, created, error in reader.rows(
+            "SELECT job_id, kind, status, created_at, error FROM jobs "
+            "ORDER BY id DESC LIMIT 20")]
+    doc["restores"] = [
+        {"path": _path(source), "dest": _path(dest), "status": status, "size": size,
+         "bytes_done": done, "error": error}
+        for source, dest, status, size, done, error in reader.rows(
+            "SELECT source_path, dest_path, status, size, bytes_done, error FROM restores "
+            f"WHERE status != '{RESTORE_DONE}' ORDER BY id LIMIT 100")]
+    doc["unreadable_folders"] = [
+        {"path": _path(path), "error": message, "since": _iso(as_time(since))}
+        for path, message, since in reader.rows(
+            "SELECT path, message, since FROM folder_problems ORDER BY path")]
+    doc["migration"] = _migration(reader, now)
+    if priced is not None:
+        doc["cost"] = _cost(reader, *priced)
+    inventory = _one(reader, "SELECT created_at, output_path FROM jobs WHERE kind = 'inventory' "
+                             "AND status = 'Downloaded' ORDER BY id DESC LIMIT 1")
+    doc["last_inventory"] = ({"requested_at": _iso(as_time(inventory[0])),
+                              "output": inventory[1]} if inventory else None)
+    if all_files:
+        where, params = _filter(state, path_prefix)
+        # One row a file: its state, and its newest archive's id via a grouped max.
+        rows = reader.rows(
+            "SELECT f.path, f.state, f.size, f.error, a.archive_id, u.bytes_acked "
+            "FROM files f "
+            "LEFT JOIN (SELECT file_id, max(id) AS aid FROM archives GROUP BY file_id) n "
+            "  ON n.file_id = f.id "
+            "LEFT JOIN archives a ON a.id = n.aid "
+            "LEFT JOIN (SELECT file_id, bytes_acked FROM uploads "
+            f"  WHERE status IN {SENDING_UPLOADS}) u ON u.file_id = f.id "
+            f"WHERE 1 = 1{where} ORDER BY f.path", params)
+        doc["files"] = [
+            {"path": _path(path), "state": st, "size": size,
+             "bytes_done": size if st == ARCHIVED else min(size, acked or 0),
+             "archive_id": archive_id if st == ARCHIVED else None, "error": error}
+            for path, st, size, error, archive_id, acked in rows]
+    return doc
 
 
 Priced = tuple[str, str, Mapping[str, Any]]
 """(target, storage class, price table): what the cost line needs from the config."""
 
 
-def collect(store: Store, *, all_files: bool = True, recent: int = 10,
-            state: str | None = None, path_prefix: str | None = None,
-            priced: Priced | None = None) -> dict[str, Any]:
-    """The status document. ``state`` and ``path_prefix`` filter the ``files``
-    array (and the failures); the counts are always of every file. ``priced``:
-    add the target's storage cost a month (``glacierd cost`` has the rest)."""
-    now = utcnow()
-    daemon = store.daemon()
-    running = daemon_running(store, daemon)
-    doc: dict[str, Any] = {
-        "daemon": {
-            "running": running,
-            "pid": daemon.pid if daemon and running else None,
-            "started_at": _iso(daemon.started_at) if daemon else None,
-            "uptime_seconds": (now - daemon.started_at).total_seconds()
-            if daemon and running else None,
-            "last_heartbeat": _iso(daemon.heartbeat_at) if daemon else None,
-            "vault": daemon.vault if daemon else None,
-            "status": daemon.status if daemon else None,
-        },
-    }
-    with store.engine.connect() as conn:
-        doc["counts"] = {state: n for state, n in conn.execute(
-            select(File.state, func.count()).group_by(File.state))}
-        active = conn.execute(
-            select(File.path,  # an encrypted upload's parts cover its age file
-                   func.coalesce(Upload.wire_size, Upload.size).label("size"),
-                   Upload.bytes_acked, Upload.bytes_in_flight,
-                   Upload.rate_bps, Upload.eta_seconds, Upload.status)
-            .join(Upload, Upload.file_id == File.id)
-            .where(Upload.status.in_([UploadStatus.UPLOADING, UploadStatus.COMPLETING,
-                                      UploadStatus.INITIATING]))
-            .order_by(Upload.id)).all()
-        lock_dir = _lock_dir(store)
+def _cost(reader: Reader, target: str, storage_class: str,
+          table: Mapping[str, Any]) -> dict[str, Any]:
+    from dataclasses import asdict
 
-        def interrupted(path: str) -> bool:
-            """Its process is gone: nobody holds the file's upload lock."""
-            return lock_dir is not None and not locks.held(lock_dir, path)
+    from glacierd import costs, pricing
 
-        doc["uploads"] = [
-            {"path": shown(r.path), "size": r.size, "bytes_acked": r.bytes_acked,
-             "bytes_in_flight": r.bytes_in_flight, "rate_bps": r.rate_bps,
-             "eta_seconds": r.eta_seconds, "status": r.status,
-             "interrupted": interrupted(r.path)} for r in active]
-        for u in doc["uploads"]:
-            if u["interrupted"]:  # nothing is moving: no rate, no ETA
-                u["bytes_in_flight"], u["rate_bps"], u["eta_seconds"] = 0, 0.0, None
-        queued = conn.execute(select(func.count(), func.coalesce(func.sum(File.size), 0))
-                              .where(File.state.in_([FileState.PENDING,
-                                                     FileState.UPLOADING]))).one()
-        archived_bytes = conn.execute(select(func.coalesce(func.sum(Archive.size), 0))
-                                      .where(Archive.deleted_at.is_(None))).scalar()
-        moving = [u for u in doc["uploads"] if not u["interrupted"]]
-        rate = sum(u["rate_bps"] for u in moving)
-        left = int(queued[1]) - sum(u["bytes_acked"] for u in doc["uploads"])
-        last_error = conn.execute(select(Event.at, Event.message).where(Event.level == "error")
-                                  .order_by(desc(Event.id)).limit(1)).first()
-        doc["summary"] = {
-            "files": sum(doc["counts"].values()), "queued_files": int(queued[0]),
-            "queued_bytes": int(queued[1]), "archived_bytes": int(archived_bytes or 0),
-            "rate_bps": rate, "eta_seconds": left / rate if rate > 0 and left > 0 else None,
-            "last_error": ({"at": _iso(last_error.at), "message": last_error.message}
-                           if last_error else None),
-            "next_retry": _iso(conn.execute(select(func.min(File.retry_at)).where(
-                File.state == FileState.FAILED)).scalar()),
-        }
-        doc["recent"] = [
-            {"path": shown(r.source_path), "size": r.size, "archive_id": r.archive_id,
-             "archived_at": _iso(r.created_at)}
-            for r in conn.execute(select(Archive.source_path, Archive.size, Archive.archive_id,
-                                         Archive.created_at)
-                                  .order_by(desc(Archive.id)).limit(recent))]
-        doc["failures"] = [
-            {"path": shown(r.path), "error": r.error, "attempts": r.attempts,
-             "retry_at": _iso(r.retry_at)}
-            for r in conn.execute(_filtered(
-                select(File.path, File.error, File.attempts, File.retry_at)
-                .where(File.state == FileState.FAILED), None, path_prefix)
-                .order_by(File.retry_at).limit(50))]
-        doc["jobs"] = [
-            {"job_id": r.job_id, "kind": r.kind, "status": r.status,
-             "age_seconds": (now - r.created_at).total_seconds(), "error": r.error}
-            for r in conn.execute(select(Job.job_id, Job.kind, Job.status, Job.created_at,
-                                         Job.error).order_by(desc(Job.id)).limit(20))]
-        doc["restores"] = [
-            {"path": shown(r.source_path), "dest": shown(r.dest_path), "status": r.status,
-             "size": r.size,
-             "bytes_done": r.bytes_done, "error": r.error}
-            for r in conn.execute(select(Restore.source_path, Restore.dest_path, Restore.status,
-                                         Restore.size, Restore.bytes_done, Restore.error)
-                                  .where(Restore.status != RestoreStatus.DONE)
-                                  .order_by(Restore.id).limit(100))]
-        doc["unreadable_folders"] = [
-            {"path": shown(r.path), "error": r.message, "since": _iso(r.since)}
-            for r in conn.execute(select(FolderProblem.path, FolderProblem.message,
-                                         FolderProblem.since).order_by(FolderProblem.path))]
-        doc["migration"] = _migration(conn, now)
-        if priced is not None:
-            from dataclasses import asdict
-
-            from glacierd import costs
-
-            doc["cost"] = asdict(costs.monthly(store, *priced))
-        inventory = conn.execute(select(Job.created_at, Job.output_path)
-                                 .where(Job.kind == "inventory", Job.status == "Downloaded")
-                                 .order_by(desc(Job.id)).limit(1)).first()
-        doc["last_inventory"] = ({"requested_at": _iso(inventory.created_at),
-                                  "output": inventory.output_path} if inventory else None)
-        if all_files:
-            # One row a file: its state, and its newest archive's id via a grouped max.
-            newest = (select(Archive.file_id, func.max(Archive.id).label("aid"))
-                      .group_by(Archive.file_id).subquery())
-            acked = (select(Upload.file_id, Upload.bytes_acked)
-                     .where(Upload.status.in_([UploadStatus.UPLOADING,
-                                               UploadStatus.COMPLETING]))
-                     .subquery())
-            rows = conn.execute(_filtered(
-                select(File.path, File.state, File.size, File.error, Archive.archive_id,
-                       acked.c.bytes_acked)
-                .outerjoin(newest, newest.c.file_id == File.id)
-                .outerjoin(Archive, Archive.id == newest.c.aid)
-                .outerjoin(acked, acked.c.file_id == File.id), state, path_prefix)
-                .order_by(File.path))
-            archived = FileState.ARCHIVED.value  # a plain str compares faster than the enum
-            doc["files"] = [
-                {"path": shown(path), "state": state, "size": size,
-                 "bytes_done": size if state == archived else min(size, acked or 0),
-                 "archive_id": archive_id if state == archived else None, "error": error}
-                for path, state, size, error, archive_id, acked in rows]
-    return doc
+    floor = table[storage_class].min_billable_kb * pricing.KB
+    count, size, padding = _one(
+        reader, "SELECT count(*), coalesce(sum(size), 0), coalesce(sum(CASE WHEN size < "
+                ":floor THEN :floor - size ELSE 0 END), 0) FROM archives WHERE vault = :vault "
+                "AND archive_id IS NOT NULL AND deleted_at IS NULL",
+        {"floor": floor, "vault": target})
+    return asdict(costs.monthly_of(int(count), int(size), int(padding), storage_class, table))
 
 
-def _migration(conn: Any, now: dt.datetime) -> dict[str, Any] | None:
+def _migration(reader: Reader, now: dt.datetime) -> dict[str, Any] | None:
     """``glacierd migrate``'s progress: archives and bytes done of all, jobs pending,
     the rate over the last 10 minutes, an ETA and the retrieval cost so far."""
     from glacierd import pricing
 
-    rows = conn.execute(select(MigrationItem.status, MigrationItem.tier, func.count(),
-                               func.sum(MigrationItem.size),
-                               func.sum(MigrationItem.bytes_fetched),
-                               func.sum(MigrationItem.jobs_requested))
-                        .group_by(MigrationItem.status, MigrationItem.tier)).all()
+    rows = reader.rows("SELECT status, tier, count(*), sum(size), sum(bytes_fetched), "
+                       "sum(jobs_requested) FROM migration_items GROUP BY status, tier")
     if not rows:
         return None
     by_status: dict[str, int] = {}
@@ -227,37 +265,26 @@ def _migration(conn: Any, now: dt.datetime) -> dict[str, Any] | None:
         per_gb, per_request = pricing.VAULT_RETRIEVAL.get(tier, (0.0, 0.0))
         cost += int(fetched or 0) / pricing.GB * per_gb + int(jobs or 0) / 1000 * per_request
     total = sum(int(r[3] or 0) for r in rows)
-    done_bytes = sum(int(r[3] or 0) for r in rows if r[0] == MigrationStatus.DONE)
+    done_bytes = sum(int(r[3] or 0) for r in rows if r[0] == MIGRATION_DONE)
     copied = sum(int(r[4] or 0) for r in rows)
     window = now - dt.timedelta(minutes=10)
-    recent = conn.execute(select(func.coalesce(func.sum(MigrationChunk.length), 0),
-                                 func.min(MigrationChunk.acknowledged_at))
-                          .where(MigrationChunk.acknowledged_at >= window)).one()
-    since = recent[1]
+    recent = _one(reader, "SELECT coalesce(sum(length), 0), min(acknowledged_at) FROM "
+                          "migration_chunks WHERE acknowledged_at >= :window",
+                  {"window": reader.time_param(window)})
+    since = as_time(recent[1])
     rate = (int(recent[0]) / max(1.0, (now - since).total_seconds())) if since else 0.0
     left = total - done_bytes
     return {"archives": sum(by_status.values()), "by_status": by_status,
-            "done": by_status.get(MigrationStatus.DONE, 0), "bytes": total,
+            "done": by_status.get(MIGRATION_DONE, 0), "bytes": total,
             "bytes_done": done_bytes, "bytes_copied": copied,
-            "jobs_pending": by_status.get(MigrationStatus.RETRIEVING, 0),
+            "jobs_pending": by_status.get(MIGRATION_RETRIEVING, 0),
             "rate_bps": rate, "eta_seconds": left / rate if rate > 0 and left > 0 else None,
             "retrieval_cost_usd": round(cost, 6)}
 
 
-def _filtered(query: Any, state: str | None, path_prefix: str | None) -> Any:
-    """Files in one state, and at or below a path."""
-    if state:
-        query = query.where(File.state == state)
-    if path_prefix:
-        below = path_prefix.rstrip("/") + "/"
-        query = query.where((File.path == path_prefix)
-                            | File.path.startswith(below, autoescape=True))
-    return query
-
-
 # Per file, through the indexes on archives.file_id and uploads.file_id: cheaper
 # at a million files than grouping every archive first (12 % of SQLite's time).
-_FILES_JSON_SQLITE = text("""
+_FILES_JSON_SQLITE = """
 SELECT json_object(
     'path', f.path, 'state', f.state, 'size', f.size,
     'bytes_done', CASE WHEN f.state = 'archived' THEN f.size ELSE min(f.size, coalesce(
@@ -269,43 +296,39 @@ SELECT json_object(
     'error', f.error)
   FROM files f
   ORDER BY f.path
-""")
+"""
 
 
-def write_json(store: Store, out: TextIO, *, summary: bool = False, state: str | None = None,
-               path_prefix: str | None = None, priced: Priced | None = None) -> None:
+def write_json(source: Store | Reader, out: TextIO, *, summary: bool = False,
+               state: str | None = None, path_prefix: str | None = None,
+               priced: Priced | None = None) -> None:
     """``collect`` as one compact JSON document, written to ``out`` as it is read.
 
     On SQLite each file's object is written by SQLite itself (its JSON functions)
     and streamed: memory stays the same whatever the number of files, and no
     Python dict is built for any of them.
     """
+    reader = reader_of(source)
     if summary:  # for scripts that poll: no list of every file
-        out.write(json.dumps(collect(store, all_files=False, priced=priced)))
+        out.write(json.dumps(collect(reader, all_files=False, priced=priced)))
         return
-    if store.engine.dialect.name != "sqlite" or state or path_prefix:
-        out.write(json.dumps(collect(store, state=state, path_prefix=path_prefix,
+    if not reader.is_sqlite or state or path_prefix:
+        out.write(json.dumps(collect(reader, state=state, path_prefix=path_prefix,
                                      priced=priced)))
         return
-    head = json.dumps(collect(store, all_files=False, priced=priced))
+    head = json.dumps(collect(reader, all_files=False, priced=priced))
     out.write(head[:-1] + ', "files": [')
-    with store.engine.connect() as conn:
-        # SQLAlchemy's result rows cost about a microsecond each: at a million files
-        # the driver's own cursor, read in batches and joined, is a good part faster.
-        cursor = conn.connection.driver_connection.execute(  # type: ignore[union-attr]
-            str(_FILES_JSON_SQLITE))
-        separator = ""
-        while batch := cursor.fetchmany(10_000):
-            out.write(separator + ",".join([item for (item,) in batch]))
-            separator = ","
-        cursor.close()
+    separator = ""
+    for batch in reader.batches(_FILES_JSON_SQLITE, 10_000):
+        out.write(separator + ",".join([item for (item,) in batch]))
+        separator = ","
     out.write("]}")
 
 
-def to_json(store: Store, **filters: Any) -> str:
+def to_json(source: Store | Reader, **filters: Any) -> str:
     """``write_json`` into a string (tests, small stores)."""
     buffer = io.StringIO()
-    write_json(store, buffer, **filters)
+    write_json(source, buffer, **filters)
     return buffer.getvalue()
 
 

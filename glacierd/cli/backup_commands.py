@@ -375,7 +375,7 @@ def status(ctx: Context, as_json: bool, summary: bool, state: str | None,
     import time
 
     from glacierd import status as status_mod
-    from glacierd.store.repository import Store
+    from glacierd.store.reader import open_reader
 
     startup_done()
     if local or ctx.local:
@@ -387,7 +387,7 @@ def status(ctx: Context, as_json: bool, summary: bool, state: str | None,
         url = ctx.database_url
     prefix = os.path.abspath(path_prefix) if path_prefix else None
     priced = None if (local or ctx.local) else _priced(ctx)
-    store = Store.open(url, read_only=True)
+    store = open_reader(url)  # on SQLite: sqlite3 alone, no SQLAlchemy to load
     try:
         if as_json:  # piped (scripts): compact and built by the database; a terminal: indented
             if sys.stdout.isatty() and not summary:

@@ -10,7 +10,7 @@ import click
 
 from glacierd.cli import Context, cli, open_store, startup_done
 from glacierd.errors import AlreadyRunningError, ConfigError, MigrationError
-from glacierd.pricing import S3_STORAGE_CLASSES
+from glacierd.s3.classes import S3_STORAGE_CLASSES
 
 
 @cli.command()

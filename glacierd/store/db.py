@@ -28,41 +28,14 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 
 from glacierd.errors import StoreError
 
-BUSY_TIMEOUT_MS = 10_000
-
-
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-WHAT_TO_DO = ("keep this file (do not delete it: it may be recovered), point [state] dir at a "
-              "new folder, run `glacierd db upgrade` and `glacierd catalog rebuild` to rebuild "
-              "the catalog from the vault")
-
-
-class DamagedDatabaseError(StoreError):
-    """The state database is damaged."""
-
-
-def check_sqlite_file(path: Path) -> None:
-    """Refuse a file that is not an SQLite database or is shorter than its header
-    says (reading only: a damaged file is never modified)."""
-    try:
-        with open(path, "rb") as fh:
-            header = fh.read(100)
-            size = os.fstat(fh.fileno()).st_size
-    except OSError as exc:
-        raise StoreError(f"{path}: the state database cannot be read: {exc.strerror}") from exc
-    if size == 0:
-        return  # new: SQLite makes it a database
-    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
-        raise DamagedDatabaseError(f"{path}: the state database is damaged: it is not an SQLite "
-                                   f"database; {WHAT_TO_DO}")
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    pages = int.from_bytes(header[28:32], "big")
-    valid = header[24:28] == header[92:96]  # the page count is trustworthy
-    if valid and page_size and size < pages * page_size:
-        raise DamagedDatabaseError(
-            f"{path}: the state database is damaged: it is truncated ({size:,} bytes, its "
-            f"header says {pages * page_size:,}); {WHAT_TO_DO}")
+from .sqlitefile import (
+    BUSY_TIMEOUT_MS,
+    WHAT_TO_DO,
+    DamagedDatabaseError,
+    check_sqlite_file,
+    describe_sqlite_error,
+    read_only_uri,
+)
 
 
 def _prepare_sqlite_file(path: Path) -> None:
@@ -104,8 +77,7 @@ def create_store_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS, *,
             raise StoreError(f"{path}: no state database here yet: run `glacierd db upgrade` "
                              "(or start the daemon)")
         check_sqlite_file(path)
-        flags = "mode=ro" if os.access(path.parent, os.W_OK) else "immutable=1"
-        url = f"sqlite:///file:{path}?{flags}&uri=true"
+        url = f"sqlite:///{read_only_uri(path)}&uri=true"
     elif database and database != ":memory:":
         _prepare_sqlite_file(Path(database))
     engine = create_engine(url, connect_args=connect_args)
@@ -125,16 +97,7 @@ def create_store_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS, *,
 
 def describe_operational_error(exc: OperationalError, url: str) -> str:
     text = str(exc.orig) if exc.orig is not None else str(exc)
-    where = make_url(url).database or url
-    if "locked" in text or "busy" in text:
-        return f"{where}: the state database is locked by another process: {text}"
-    if "disk" in text and ("full" in text or "I/O" in text):
-        return f"{where}: the disk holding the state database is full or failing: {text}"
-    if "readonly" in text or "read-only" in text:
-        return f"{where}: the state database is read-only: {text}"
-    if "unable to open" in text:
-        return f"{where}: the state database cannot be opened: {text}"
-    return f"{where}: database error: {text}"
+    return describe_sqlite_error(text, make_url(url).database or url)
 
 
 @contextlib.contextmanager

@@ -15,14 +15,15 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, inspect, text
 
-from glacierd.errors import SchemaNotUpgradedError, SchemaTooNewError
+from glacierd.errors import SchemaTooNewError
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
-REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007")
-"""Every revision in ``migrations/versions``, oldest first; the last is the head."""
-HEAD = REVISIONS[-1]
+from .revisions import HEAD, REVISIONS, check_revision
+
+__all__ = ["HEAD", "REVISIONS", "alembic_config", "current_revision", "require_current",
+           "upgrade"]
 
 
 def alembic_config() -> AlembicConfig:
@@ -61,19 +62,4 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
 
 def require_current(engine: Engine, where: str) -> None:
     """Refuse, with a message, a database this glacierd cannot safely use."""
-    current = current_revision(engine)
-    if current == HEAD:
-        return
-    if current is None:
-        raise SchemaNotUpgradedError(
-            f"{where}: the state database has no schema yet: run `glacierd db upgrade`"
-        )
-    if current not in REVISIONS:
-        raise SchemaTooNewError(
-            f"{where}: the state database is at revision {current}, newer than this glacierd "
-            f"knows (head {HEAD}): upgrade glacierd"
-        )
-    raise SchemaNotUpgradedError(
-        f"{where}: the state database is at revision {current}, older than {HEAD}: "
-        "run `glacierd db upgrade`"
-    )
+    check_revision(current_revision(engine), where)

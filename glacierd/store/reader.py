@@ -1,0 +1,168 @@
+"""Reading the state database with plain SQL: ``glacierd status``'s way in.
+
+``status`` must answer in a blink, and importing SQLAlchemy costs more CPU
+than everything else it does on a small store. On SQLite (the default) a
+``SqliteReader`` opens the file with the standard library's ``sqlite3``,
+read-only, with the same checks and messages as ``glacierd.store.db`` (a
+damaged file is refused, a newer or older schema named) and never imports
+SQLAlchemy; on any other database an ``EngineReader`` runs the same SQL
+through SQLAlchemy. The SQL is written once, portable, with ``:name``
+parameters; what differs between drivers (how a time is passed and comes
+back) is here, in ``time_param`` and ``as_time``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sqlite3
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from glacierd.errors import StoreError
+
+from .revisions import check_revision
+from .sqlitefile import (
+    BUSY_TIMEOUT_MS,
+    WHAT_TO_DO,
+    DamagedDatabaseError,
+    check_sqlite_file,
+    describe_sqlite_error,
+    read_only_uri,
+    sqlite_path,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+Params = Mapping[str, Any]
+
+
+class Reader(Protocol):
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def is_sqlite(self) -> bool: ...
+
+    def rows(self, sql: str, params: Params | None = None) -> list[tuple[Any, ...]]: ...
+
+    def batches(self, sql: str, size: int) -> Iterator[list[tuple[Any, ...]]]: ...
+
+    def time_param(self, value: dt.datetime) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+def as_time(value: Any) -> dt.datetime | None:
+    """A stored time as an aware UTC datetime (SQLite hands back text, naive)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    assert isinstance(value, dt.datetime)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class SqliteReader:
+    """The SQLite state file, read-only, through ``sqlite3``."""
+
+    is_sqlite = True
+
+    def __init__(self, path: Path, url: str) -> None:
+        self.url = url
+        self._where = str(path)
+        if not path.exists():
+            raise StoreError(f"{path}: no state database here yet: run `glacierd db upgrade` "
+                             "(or start the daemon)")
+        check_sqlite_file(path)
+        with self._translated():
+            self._conn = sqlite3.connect(read_only_uri(path), uri=True,
+                                         timeout=BUSY_TIMEOUT_MS / 1000)
+            self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            has_version = self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+            ).fetchone()
+            current = self._conn.execute("SELECT version_num FROM alembic_version").fetchone() \
+                if has_version else None
+        try:
+            check_revision(str(current[0]) if current else None, self._where)
+        except StoreError:
+            self._conn.close()
+            raise
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        """sqlite3's errors as the store's, naming the file (``store.db``'s messages)."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            raise StoreError(describe_sqlite_error(str(exc), self._where)) from exc
+        except sqlite3.DatabaseError as exc:
+            raise DamagedDatabaseError(f"{self._where}: the state database is damaged "
+                                       f"({exc}); {WHAT_TO_DO}") from exc
+
+    def rows(self, sql: str, params: Params | None = None) -> list[tuple[Any, ...]]:
+        with self._translated():
+            return self._conn.execute(sql, dict(params or {})).fetchall()
+
+    def batches(self, sql: str, size: int) -> Iterator[list[tuple[Any, ...]]]:
+        with self._translated():
+            cursor = self._conn.execute(sql)
+            while batch := cursor.fetchmany(size):
+                yield batch
+            cursor.close()
+
+    def time_param(self, value: dt.datetime) -> str:
+        """As SQLAlchemy stores a time in SQLite: naive UTC text."""
+        return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ",
+                                                                         timespec="microseconds")
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class EngineReader:
+    """Any database SQLAlchemy reaches (the store's engine), the same SQL."""
+
+    def __init__(self, engine: Engine, url: str, *, owned: bool = False) -> None:
+        self._engine = engine
+        self.url = url
+        self.is_sqlite = engine.dialect.name == "sqlite"
+        self._owned = owned
+
+    def rows(self, sql: str, params: Params | None = None) -> list[tuple[Any, ...]]:
+        from sqlalchemy import text
+
+        with self._engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql), dict(params or {}))]
+
+    def batches(self, sql: str, size: int) -> Iterator[list[tuple[Any, ...]]]:
+        from sqlalchemy import text
+
+        with self._engine.connect() as conn:
+            result = conn.execute(text(sql))
+            while batch := result.fetchmany(size):
+                yield [tuple(r) for r in batch]
+
+    def time_param(self, value: dt.datetime) -> Any:
+        if self.is_sqlite:  # SQLAlchemy's text() passes it to sqlite3 as it is
+            return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(
+                sep=" ", timespec="microseconds")
+        return value.astimezone(dt.UTC)
+
+    def close(self) -> None:
+        if self._owned:
+            self._engine.dispose()
+
+
+def open_reader(url: str) -> Reader:
+    """A read-only reader of the state database at ``url``."""
+    path = sqlite_path(url)
+    if path is not None:
+        return SqliteReader(path, url)
+    from .repository import Store
+
+    store = Store.open(url, read_only=True)
+    return EngineReader(store.engine, url, owned=True)
