@@ -155,3 +155,34 @@ def moto_endpoint() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[object]:
+    """A PostgreSQL server the suite starts itself (``tests/postgres.py``)."""
+    from tests import postgres
+
+    if postgres.BIN is None:
+        pytest.skip("PostgreSQL's server is not installed (.ci/run installs postgresql)")
+    with postgres.running_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each kind the store runs on, as a URL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state' / 'glacierd.db'}"
+    server = request.getfixturevalue("postgres_server")
+    return str(server.new_database())  # type: ignore[attr-defined]
+
+
+def store_for(url: str) -> Store:
+    """A store at ``url``, upgraded to the newest schema."""
+    from glacierd.store import schema
+    from glacierd.store.db import create_store_engine
+
+    engine = create_store_engine(url)
+    schema.upgrade(engine)
+    engine.dispose()
+    return Store.open(url)

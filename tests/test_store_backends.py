@@ -1,0 +1,133 @@
+"""The state store on each database it runs on — SQLite (the default) and a real
+PostgreSQL server the suite starts (issue 17's first step): the same Alembic
+migrations, the same upload, archive, restore and queue rules, the same
+status document and cost figures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from glacierd import pricing, status
+from glacierd.store import schema
+from glacierd.store.models import FileState, RestoreStatus, UploadStatus
+from glacierd.store.reader import EngineReader
+from glacierd.store.repository import CipherRecord
+from tests.conftest import store_for
+
+NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
+
+
+def test_migrations_reach_the_head_and_match_the_models(store_url: str) -> None:
+    from sqlalchemy import inspect
+
+    from glacierd.store.models import Base
+
+    store = store_for(store_url)
+    try:
+        assert schema.current_revision(store.engine) == schema.HEAD
+        tables = set(inspect(store.engine).get_table_names())
+        assert set(Base.metadata.tables) <= tables
+        for name, table in Base.metadata.tables.items():
+            have = {c["name"] for c in inspect(store.engine).get_columns(name)}
+            assert {c.name for c in table.columns} == have, name
+    finally:
+        store.close()
+
+
+def test_an_encrypted_upload_from_start_to_archive(store_url: str) -> None:
+    store = store_for(store_url)
+    try:
+        record = store.file_seen("/d/caf\xe9 \udcff.bin", 3 * 2**20, 7, 9)
+        cipher = CipherRecord(b"k" * 16, b"age-encryption.org/v1\n...", b"n" * 16)
+        upload = store.create_upload(record.id, "v", "tok", "glacierd1e x", 2**20,
+                                     3 * 2**20, 7, 9, cipher=cipher, wire_size=3 * 2**20 + 300)
+        upload = store.set_upload_id(upload, "U-1")
+        again = store.upload(upload.id)
+        assert again.cipher == cipher and again.stored_size == 3 * 2**20 + 300
+        for index in range(4):
+            length = 2**20 if index < 3 else 300
+            store.part_acknowledged(upload, index, index * 2**20, length, f"{index:064x}",
+                                    sha256=f"{index + 9:064x}")
+        store.part_acknowledged(upload, 1, 2**20, 2**20, f"{1:064x}")  # a repeat: no-op
+        upload = store.set_completing(store.upload(upload.id), "ee" * 32, "ff" * 32)
+        assert len(upload.parts) == 4 and upload.status == UploadStatus.COMPLETING
+        archive = store.finish_upload(upload, "ARCHIVE-1")
+        assert (archive.size, archive.plain_size, archive.plain_sha256) == (
+            3 * 2**20 + 300, 3 * 2**20, "ff" * 32)
+        assert store.upload(upload.id).cipher is None, "the file key left the store"
+        assert store.file(record.path).state == FileState.ARCHIVED  # type: ignore[union-attr]
+        assert [a.source_path for a in store.archives("/d")] == [record.path]
+        latest, unconfirmed, open_upload = store.upload_state(record.id)
+        assert latest is not None and latest.archive_id == "ARCHIVE-1"
+        assert unconfirmed is None and open_upload is None
+    finally:
+        store.close()
+
+
+def test_the_queue_failures_and_restores(store_url: str) -> None:
+    store = store_for(store_url)
+    try:
+        seen = store.files_seen([(f"/q/{i}", i, i, i) for i in range(5)])
+        assert [f.path for f in seen] == [f"/q/{i}" for i in range(5)]
+        store.record_failure(seen[0].id, "ServiceUnavailable", NOW - dt.timedelta(minutes=1))
+        store.record_failure(seen[1].id, "later", NOW + dt.timedelta(hours=1))
+        due = [f.path for f in store.pending_files(NOW)]
+        assert "/q/0" in due and "/q/1" not in due and "/q/4" in due
+        archive = store.record_empty_archive(seen[2].id, "v", 2)
+        restore = store.add_restore(archive, "/r/q2", "Bulk", 2**20, False)
+        store.restore_job(restore, "JOB-1", NOW)
+        store.segment_verified(restore, 0, 0, 2**20, "aa" * 32)
+        again = store.restore(restore.id)
+        assert again.verified == ((0, "aa" * 32),) and again.job_id == "JOB-1"
+        store.set_restore_status(again, RestoreStatus.DONE)
+        assert store.restores([RestoreStatus.DONE])[0].dest_path == "/r/q2"
+    finally:
+        store.close()
+
+
+def _documents(url: str) -> dict[str, object]:
+    """The status document of a store filled the same way on each database."""
+    store = store_for(url)
+    try:
+        for i, path in enumerate(["/d/a.bin", "/d/b\udcff\n.bin", "/d_x/c.bin"]):
+            record = store.file_seen(path, 100 + i, i, i)
+            upload = store.set_upload_id(store.create_upload(
+                record.id, "v", f"tok-{i}", "d", 2**20, 100 + i, i, i), f"U-{i}")
+            store.part_acknowledged(upload, 0, 0, 100 + i, "ab" * 32)
+            store.finish_upload(store.set_completing(upload, "ab" * 32), f"A-{i}")
+        busy = store.file_seen("/d/busy.bin", 3 * 2**20, 9, 9)
+        going = store.set_upload_id(store.create_upload(busy.id, "v", "tok-busy", "d", 2**20,
+                                                        3 * 2**20, 9, 9), "U-busy")
+        store.part_acknowledged(going, 0, 0, 2**20, "cd" * 32)
+        failed = store.file_seen("/d/failed.bin", 5, 5, 5)
+        store.record_failure(failed.id, 'a "quoted" error', NOW)
+        store.event("error", "boom", "it broke")
+        reader = EngineReader(store.engine, url)
+        priced = ("v", "VAULT", pricing.PRICES)
+        doc = status.collect(reader, priced=priced)
+        doc["streamed"] = json.loads(status.to_json(reader))["files"]
+        doc["below_d"] = status.collect(reader, path_prefix="/d")["files"]
+        for key in ("recent", "failures"):
+            for row in doc[key]:  # type: ignore[attr-defined]
+                row.pop("archived_at", None)
+                row.pop("retry_at", None)
+        doc["summary"].pop("last_error")  # type: ignore[attr-defined]
+        doc["summary"].pop("next_retry")  # type: ignore[attr-defined]
+        doc["uploads"] = [{k: v for k, v in u.items() if k != "interrupted"}
+                          for u in doc["uploads"]]
+        return doc
+    finally:
+        store.close()
+
+
+def test_status_says_the_same_on_both_databases(tmp_path: object, postgres_server: object
+                                                ) -> None:
+    from pathlib import Path
+
+    sqlite_doc = _documents(f"sqlite:///{Path(str(tmp_path)) / 'state' / 'glacierd.db'}")
+    pg_doc = _documents(postgres_server.new_database())  # type: ignore[attr-defined]
+    assert pg_doc == sqlite_doc
+    assert {f["path"] for f in sqlite_doc["below_d"]} == {  # type: ignore[attr-defined]
+        "/d/a.bin", "/d/b\\xff\\n.bin", "/d/busy.bin", "/d/failed.bin"}
+    assert sqlite_doc["cost"]["objects"] == 3  # type: ignore[index]
