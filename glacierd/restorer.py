@@ -450,6 +450,10 @@ class Restorer:
                                       f"with SHA-256 {got.sha256}, not the catalog's "
                                       f"{expected[0]} bytes with {expected[1]}; no file was "
                                       "written")
+        if record.plain_sha256 is None and record.archive_id is not None:
+            # Adopted from an inventory: every chunk authenticated, so this is its hash.
+            self.store.learn_plain_sha256(record.archive_id, got.sha256)
+            record = replace(record, plain_sha256=got.sha256)
         if record.mode is None and record.description:
             info = Encryption((), self.settings.identities).unseal(record.description)
             record = replace(record, mode=info.mode if info is not None else None)

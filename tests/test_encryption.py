@@ -293,3 +293,9 @@ def test_the_catalog_is_rebuilt_with_the_identity_and_lists_what_it_cannot_open(
         restorer.poll()
         assert store.restore(record.id).status == RestoreStatus.DONE
         assert Path(record.dest_path).read_bytes() == done["two"][0]
+        learnt = store.archive_by_id(done["two"][1])
+        assert learnt is not None and learnt.plain_sha256 == hashlib.sha256(
+            done["two"][0]).hexdigest(), "an adopted archive's plaintext hash, once known"
+        # A rerun after a kill between the rename and the DONE record finds it in place.
+        again = restorer.request(restorer.select([str(tmp_path / "src" / "two")]))
+        assert store.restore(again[0].id).status == RestoreStatus.DONE

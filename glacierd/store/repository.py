@@ -617,6 +617,15 @@ class Store:
             s.flush()
             return _restore(row)
 
+    def learn_plain_sha256(self, archive_id: str, sha256: str) -> None:
+        """An encrypted archive adopted from an inventory (its plaintext hash was not
+        known) decrypted and authenticated: the catalog keeps its SHA-256 from now on
+        (``verify``, and a rerun of its restore, compare against it)."""
+        with self._tx() as s:
+            s.execute(update(Archive).where(Archive.archive_id == archive_id,
+                                            Archive.plain_sha256.is_(None))
+                      .values(plain_sha256=sha256))
+
     def restore(self, restore_id: int) -> RestoreRecord:
         with self._tx() as s:
             row = s.get(Restore, restore_id)
