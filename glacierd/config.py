@@ -198,6 +198,32 @@ class PricesSection:
             raise ConfigError(f"{where}.{exc}") from None
 
 
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass(frozen=True)
+class HttpSection:
+    """``/metrics`` (Prometheus), ``/healthz`` and a read-only status page, served
+    by the daemon. Loopback unless told; elsewhere a bearer token is required."""
+
+    listen: str = "127.0.0.1:9464"
+    token: str | None = field(default=None, repr=False)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    def validate(self, where: str) -> None:
+        host, sep, port = self.listen.rpartition(":")
+        _check(bool(sep and host and port.isdigit() and int(port) <= 65535),
+               f"{where}.listen = {self.listen!r} must be HOST:PORT, like 127.0.0.1:9464")
+        if host.strip("[]") not in _LOOPBACK:
+            _check(self.token is not None and len(self.token) >= 16,
+                   f"{where}.listen = {self.listen!r} is reachable from other machines: set "
+                   "token (16 characters at least); clients send it as a bearer token")
+
+
 @dataclass(frozen=True)
 class StateSection:
     dir: Path = Path("/var/lib/glacierd")
@@ -317,6 +343,7 @@ class Config:
     migrate: MigrateSection | None = None
     encryption: EncryptionSection | None = None
     prices: PricesSection = field(default_factory=PricesSection)
+    http: HttpSection | None = None
 
     @property
     def target(self) -> str:
@@ -358,8 +385,9 @@ SECTIONS: dict[str, tuple[type[Any], bool]] = {
     "restore": (RestoreSection, False),
     "daemon": (DaemonSection, False),
     "prices": (PricesSection, False),
+    "http": (HttpSection, False),
 }
-OPTIONAL_SECTIONS = frozenset({"s3", "migrate", "encryption"})
+OPTIONAL_SECTIONS = frozenset({"s3", "migrate", "encryption", "http"})
 """Sections that are None when absent (they have keys without defaults)."""
 LIST_SECTIONS: dict[str, type[Any]] = {
     # [[name]]: arrays of tables

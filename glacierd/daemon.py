@@ -129,6 +129,7 @@ class Daemon:
         self.watcher: Watcher | None = None
         self.scheduler: Any = None
         self.mover: Any = None  # [migrate]'s, made at its first step
+        self.web: Any = None  # [http]'s server
         self._migration_planned_from: str | None = None  # the inventory's job id
 
     # --- start and stop ---------------------------------------------------------
@@ -185,6 +186,7 @@ class Daemon:
         found = self.watcher.scan()
         log.info("start-up scan: %d files in %d watched folders", found, len(self.config.watch))
         self._start_scheduler()
+        self._start_web()
         self.notifier.ready(self._status_text())
         if self.on_ready is not None:
             self.on_ready()
@@ -205,6 +207,8 @@ class Daemon:
             self.mover.stopping.set()
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
+        if self.web is not None:
+            self.web.stop()
         if self._draining.acquire(timeout=grace):
             self._draining.release()
             if self.uploader is not None:
@@ -217,6 +221,40 @@ class Daemon:
             self.store.event("info", "daemon-stopped", f"glacierd stopped (pid {os.getpid()})")
         self.lock.release()
         log.info("glacierd stopped")
+
+    def _start_web(self) -> None:
+        """``[http]``: /metrics, /healthz and the status page, on their own threads.
+        The address it bound (a port of 0 picks one) is written to
+        ``http-endpoint.json`` in the state folder."""
+        section = self.config.http
+        if section is None:
+            return
+        import json
+
+        from glacierd import metrics
+        from glacierd.glacier.transport import ERROR_OBSERVERS
+        from glacierd.store.reader import open_reader
+        from glacierd.web import StatusServer
+
+        if not any(getattr(o, "glacierd_metrics", False) for o in ERROR_OBSERVERS):
+            def count_error(operation: str, code: str) -> None:
+                metrics.PROCESS.add("request_errors", operation=operation, code=code)
+
+            count_error.glacierd_metrics = True  # type: ignore[attr-defined]
+            ERROR_OBSERVERS.append(count_error)
+        url = self.config.database_url
+        host, port = section.address
+        try:
+            self.web = StatusServer(host, port, lambda: open_reader(url), token=section.token)
+        except OSError as exc:
+            raise ConfigError(f"{self.where}: [http] listen = {section.listen!r}: "
+                              f"{exc.strerror or exc}") from None
+        bound = self.web.start()
+        published = self.config.state.dir / "http-endpoint.json"
+        fd = os.open(published, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"host": bound[0], "port": bound[1]}, fh)
+        log.info("serving /metrics, /healthz and the status page on http://%s:%d/", *bound)
 
     # --- scheduled work -----------------------------------------------------------
 

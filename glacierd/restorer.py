@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from glacierd import faultpoints, locks
+from glacierd import faultpoints, locks, metrics
 from glacierd.backends import (
     Backend,
     NoRetrievalCapacity,
@@ -415,6 +415,7 @@ class Restorer:
                                    f"after {MAX_REFETCHES + 1} attempts: {exc.message}") from None
         os.fsync(fd)
         self.store.segment_verified(record, seg.index, seg.offset, seg.length, got)
+        metrics.PROCESS.add("restored_bytes", seg.length)
         return got
 
     def _decrypt(self, record: RestoreRecord,

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from glacierd import description, faultpoints, humanize, locks, resume
+from glacierd import description, faultpoints, humanize, locks, metrics, resume
 from glacierd.backends import Backend, CompleteRefused, UploadGone
 from glacierd.errors import FileChangedError, NotAFileError, StoreError, UnreadableFileError
 from glacierd.glacier import GlacierError, limits
@@ -436,6 +436,8 @@ class Uploader:
             faultpoints.hit("after-part-2xx")
             self.store.part_acknowledged(upload, part.index, part.offset, part.length,
                                          d.tree_hash, sha256=d.sha256)
+            metrics.PROCESS.add("parts_sent")
+            metrics.PROCESS.add("uploaded_bytes", part.length)
             progress.acknowledged(part.length)
 
         try:

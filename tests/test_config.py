@@ -213,3 +213,19 @@ def test_encryption_keys_are_checked_naming_the_key_or_file(tmp_path: Path) -> N
     with pytest.raises(ConfigError) as caught:
         wiring.encryption(load('identity_file = "bad-id.txt"\n'))
     assert "NOTAKEY" not in str(caught.value), "no part of a secret in a message"
+
+
+def test_the_example_config_shows_the_http_section() -> None:
+    import dataclasses
+    import re
+    import tomllib
+
+    text = (Path(__file__).parent.parent / "config.example.toml").read_text()
+    block = re.search(r"^#\[http\]\n(?:#.*\n)+", text, re.M)
+    assert block is not None
+    doc = tomllib.loads('[vault]\nname = "v"\n' + "".join(
+        line[1:] + "\n" for line in block.group(0).splitlines()))
+    parsed = config.from_dict(doc)
+    assert parsed.http is not None and parsed.http.address == ("127.0.0.1", 9464)
+    assert {f.name for f in dataclasses.fields(config.HttpSection)} == set(doc["http"])
+    assert "a long random string" not in repr(parsed), "the token stays out of reprs"

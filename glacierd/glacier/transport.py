@@ -196,6 +196,11 @@ class Wire:
     error: Callable[[int, bytes, str | None], errors.GlacierError]
 
 
+ERROR_OBSERVERS: list[Callable[[str, str], None]] = []
+"""Called with (operation, error code) for every error answer or transport
+failure, retried or not: how a process counts them (glacierd's ``/metrics``)."""
+
+
 def glacier_wire(account_id: str = "-") -> Wire:
     def path(segments: Sequence[str]) -> str:
         return "/".join(quote(s, safe="") for s in (account_id, *segments))
@@ -334,6 +339,8 @@ class Transport:
                     reader.close()
                     if not succeeded and reader.sent:
                         counter(-reader.sent)  # the next attempt, if any, re-reports
+            for observe in ERROR_OBSERVERS:
+                observe(operation, error.code or type(error).__name__)
             if not error.retryable or (
                 retry is Retry.IF_NOT_PROCESSED
                 and not isinstance(
