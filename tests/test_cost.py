@@ -53,7 +53,7 @@ def test_overrides_replace_single_figures_and_name_what_is_wrong() -> None:
     assert table["DEEP_ARCHIVE"].storage_gb_month == 0.002
     assert table["DEEP_ARCHIVE"].retrieval_per_gb == {"Standard": 0.02, "Bulk": 0.004}
     assert pricing.PRICES["DEEP_ARCHIVE"].storage_gb_month == 0.00099, "defaults untouched"
-    with pytest.raises(ValueError, match="DEEP_ARCHIVE.storage_per_gb: unknown price"):
+    with pytest.raises(ValueError, match=r"DEEP_ARCHIVE\.storage_per_gb: unknown price"):
         pricing.with_overrides({"DEEP_ARCHIVE": {"storage_per_gb": 1.0}})
     with pytest.raises(ValueError, match="unknown storage class 'COLD'"):
         pricing.with_overrides({"COLD": {"storage_gb_month": 1.0}})

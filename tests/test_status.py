@@ -89,11 +89,11 @@ def test_status_through_sqlite3_says_what_the_engine_says(tmp_path: Path) -> Non
     # And the command itself loads no SQLAlchemy to say it.
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'[state]\ndir = "{tmp_path / "state"}"\n')
-    probe = ("import sys, runpy; sys.argv = ['glacierd', '--config', %r, 'status', '--json']\n"
+    probe = (f"import sys, runpy; sys.argv = ['glacierd', '--config', {str(cfg)!r}, "
+             "'status', '--json']\n"
              "try:\n    runpy.run_module('glacierd.cli', run_name='__main__')\n"
              "except SystemExit:\n    pass\n"
-             "print('SQLALCHEMY' if 'sqlalchemy' in sys.modules else 'NONE', file=sys.stderr)"
-             % str(cfg))
+             "print('SQLALCHEMY' if 'sqlalchemy' in sys.modules else 'NONE', file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.stderr.strip().endswith("NONE"), done.stderr
     assert json.loads(done.stdout)["counts"] == {"archived": 4, "failed": 1}
