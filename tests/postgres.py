@@ -38,9 +38,18 @@ def _as_server_user() -> list[str]:
 
 
 class Server:
-    def __init__(self, socket_dir: Path) -> None:
+    def __init__(self, socket_dir: Path, data: Path, prefix: list[str], options: str,
+                 log: Path) -> None:
         self.socket_dir = socket_dir
+        self._data, self._prefix, self._options, self._log = data, prefix, options, log
         self._names = count(1)
+
+    def restart(self) -> None:
+        """Stop the server at once (every connection lost) and start it again."""
+        assert BIN is not None
+        subprocess.run([*self._prefix, str(BIN / "pg_ctl"), "-D", str(self._data), "-m",
+                        "immediate", "-w", "restart", "-o", self._options, "-l",
+                        str(self._log)], check=True, capture_output=True)
 
     def new_database(self) -> str:
         """A fresh, empty database; its SQLAlchemy URL."""
@@ -66,12 +75,15 @@ def running_server() -> Iterator[Server]:
     subprocess.run([*prefix, str(BIN / "initdb"), "-D", str(data), "-U", "postgres",
                     "-A", "trust", "--no-sync", "-E", "UTF8"],
                    check=True, capture_output=True)
+    # fsync off: a stopped server loses nothing the OS holds (tests never crash the OS).
+    # synchronous_commit off on purpose: a server set up for speed acknowledges commits
+    # before they are written, and glacierd must make its own durable (store.db).
     options = (f"-k {sockets} -c listen_addresses='' -c fsync=off -c full_page_writes=off "
                "-c synchronous_commit=off -c max_connections=200")
     subprocess.run([*prefix, str(BIN / "pg_ctl"), "-D", str(data), "-o", options,
                     "-l", str(home / "log"), "-w", "start"], check=True, capture_output=True)
     try:
-        yield Server(sockets)
+        yield Server(sockets, data, prefix, options, home / "log")
     finally:
         subprocess.run([*prefix, str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate",
                         "stop"], capture_output=True)

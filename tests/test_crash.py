@@ -65,17 +65,17 @@ def acked_parts(state_db: Path) -> int:
     return count_rows(state_db, "parts")
 
 
-def vault_inventory(url: str) -> list[dict[str, object]]:
+def vault_inventory(url: str, vault: str = "crash") -> list[dict[str, object]]:
     """The vault's archives, the way a user would learn them: an inventory job."""
     client = GlacierClient("us-east-1", endpoint_url=url,
                            credentials=(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY),
                            retry_policy=fast_policy())
-    job = client.initiate_inventory_job("crash")
+    job = client.initiate_inventory_job(vault)
     deadline = time.monotonic() + 30
-    while client.describe_job("crash", job)["StatusCode"] != "Succeeded":
+    while client.describe_job(vault, job)["StatusCode"] != "Succeeded":
         assert time.monotonic() < deadline, "inventory job did not finish"
         time.sleep(0.05)
-    with client.get_job_output("crash", job) as out:
+    with client.get_job_output(vault, job) as out:
         doc = json.loads(out.read())
     listing: list[dict[str, object]] = doc["ArchiveList"]
     return listing

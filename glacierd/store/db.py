@@ -66,6 +66,20 @@ def create_store_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS, *,
     mode left as it is.
     """
     parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        engine = create_engine(url, pool_pre_ping=True)
+
+        @event.listens_for(engine, "connect")
+        def _durable(dbapi_conn: Any, _record: Any) -> None:
+            # A commit must be on disk when it returns (invariants 1, 2, 5), whatever
+            # the server's default: with synchronous_commit off, a crash of the server
+            # loses commits already acknowledged, and an archive could be made twice.
+            cursor = dbapi_conn.cursor()
+            cursor.execute("SET synchronous_commit TO on")
+            cursor.close()
+            dbapi_conn.commit()
+
+        return engine
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     database = parsed.database

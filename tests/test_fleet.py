@@ -1,0 +1,70 @@
+"""glacierd on a shared PostgreSQL catalog (issue 17): the daemon runs on it as on
+SQLite, and survives the database going away — every file archived once.
+
+The server is stopped the hard way (``pg_ctl -m immediate``) right after files
+were archived, on a server whose default is ``synchronous_commit = off``: before
+glacierd set it on for its own sessions, the commits of the last archive were
+lost and the file was uploaded a second time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from glacierd import description
+from glacierd.emulator import fetch_stats
+from glacierd.store.repository import Store
+from tests.conftest import emulator_process, random_file
+from tests.test_crash import vault_inventory
+from tests.test_daemon_e2e import cli, daemon, wait_until, write_config
+
+pytestmark = pytest.mark.slow
+
+
+def _states(url: str) -> dict[str, str]:
+    store = Store.open(url, read_only=True)
+    try:
+        return {r.path: r.state for r in (store.file(p) for p in _paths(store)) if r}
+    finally:
+        store.close()
+
+
+def _paths(store: Store) -> list[str]:
+    from sqlalchemy import text
+
+    with store.engine.connect() as conn:
+        return [str(p) for (p,) in conn.execute(text("SELECT path FROM files"))]
+
+
+def test_the_daemon_on_postgresql_survives_a_database_restart(
+        tmp_path: Path, postgres_server: object) -> None:
+    url = postgres_server.new_database()  # type: ignore[attr-defined]
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    first = {f"a{i}.bin": random_file(inbox / f"a{i}.bin", 300_000 + i, seed=i) for i in range(3)}
+    with emulator_process(tmp_path / "emu") as emu_url:
+        cfg = write_config(tmp_path, emu_url, inbox)
+        cfg.write_text(cfg.read_text().replace("[state]", f'[state]\ndatabase_url = "{url}"', 1))
+        assert cli(cfg, "db", "upgrade").returncode == 0
+        with daemon(cfg) as proc:
+            wait_until(lambda: set(_states(url).values()) == {"archived"}
+                       and len(_states(url)) == 3, 60, "the first files, on PostgreSQL")
+            postgres_server.restart()  # type: ignore[attr-defined]
+            later = {f"b{i}.bin": random_file(inbox / f"b{i}.bin", 200_000 + i, seed=9 + i)
+                     for i in range(2)}
+            wait_until(lambda: len(_states(url)) == 5
+                       and set(_states(url).values()) == {"archived"}, 90,
+                       "the files that came after the restart")
+            assert proc.poll() is None, "the daemon lived through it"
+            status = json.loads(cli(cfg, "status", "--json").stdout)
+            proc.terminate()
+            _out, err = proc.communicate(timeout=60)
+        listing = vault_inventory(emu_url, "daemon")
+        stats = fetch_stats(emu_url)
+    infos = [description.decode(str(a["ArchiveDescription"])) for a in listing]
+    names = sorted(Path(i.path).name for i in infos if i is not None)
+    assert names == sorted([*first, *later]), f"every file archived once; the daemon said:\n{err}"
+    assert stats["archives_created"] == 5
+    assert status["counts"] == {"archived": 5}
