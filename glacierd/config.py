@@ -227,7 +227,7 @@ class HttpSection:
 @dataclass(frozen=True)
 class StateSection:
     dir: Path = Path("/var/lib/glacierd")
-    database_url: str | None = None
+    database_url: str | None = field(default=None, repr=False)  # may hold a password
 
     def validate(self, where: str) -> None:
         pass

@@ -131,3 +131,22 @@ def test_status_says_the_same_on_both_databases(tmp_path: object, postgres_serve
     assert {f["path"] for f in sqlite_doc["below_d"]} == {  # type: ignore[attr-defined]
         "/d/a.bin", "/d/b\\xff\\n.bin", "/d/busy.bin", "/d/failed.bin"}
     assert sqlite_doc["cost"]["objects"] == 3  # type: ignore[index]
+
+
+def test_a_database_password_never_reaches_a_message(tmp_path: object) -> None:
+    """An unreachable PostgreSQL: the message names the database, never the password."""
+    from pathlib import Path
+
+    from glacierd import config
+    from tests.test_daemon_e2e import cli
+
+    folder = Path(str(tmp_path))
+    url = f"postgresql+psycopg://glacierd:s3cr3t-pw@/catalog?host={folder / 'nowhere'}"
+    cfg = folder / "c.toml"
+    cfg.write_text(f'[vault]\nname = "v"\n[state]\ndir = "{folder / "state"}"\n'
+                   f'database_url = "{url}"\n')
+    for args in (("status",), ("db", "upgrade"), ("archives",)):
+        done = cli(cfg, *args)
+        assert done.returncode != 0 and "catalog" in done.stderr, (args, done.stderr)
+        assert "s3cr3t" not in done.stderr + done.stdout and "Traceback" not in done.stderr
+    assert "s3cr3t" not in repr(config.load(cfg))
