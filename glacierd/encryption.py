@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from glacierd import age, description
+from glacierd.glacier.parts import FileShrankError
 from glacierd.store.repository import CipherRecord
 
 __all__ = ["AgeError", "EncryptingReader", "Encryption", "decrypt_file", "new_secrets",
@@ -134,18 +135,22 @@ class EncryptingReader:
                 break
             try:
                 plain = self._plain(index)
+                self._hash_through(index, plain)
             except EOFError:
                 break
             sealed = self._cipher.seal(index, plain, index == self._chunks - 1)
-            self._hash_through(index, plain)
             take = min(len(sealed) - within, want - filled)
             view[filled:filled + take] = sealed[within:within + take]
             filled += take
         return filled
 
     def plaintext_sha256(self) -> str:
-        """The SHA-256 of the whole plaintext (reading the chunks not yet seen)."""
-        self._hash_through(self._chunks, None)
+        """The SHA-256 of the whole plaintext (reading the chunks not yet seen);
+        ``FileShrankError`` if the file is shorter than when the upload began."""
+        try:
+            self._hash_through(self._chunks, None)
+        except EOFError:
+            raise FileShrankError("the file shrank while it was being hashed") from None
         return self._sha256.hexdigest()
 
 

@@ -23,6 +23,7 @@ an ``Outcome``; nothing is dropped (invariant 7).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -281,8 +282,10 @@ class Uploader:
                                 upload.part_size) if readahead and reader is None else []
         self._send_missing(upload, fd, ready, reader)
         self._check_unchanged(upload, fd)
-        plain_sha256 = reader.plaintext_sha256() if reader is not None else None
+        plain_sha256 = None
         if reader is not None:
+            with contextlib.suppress(FileShrankError):  # the check below tells, and restarts
+                plain_sha256 = reader.plaintext_sha256()
             self._check_unchanged(upload, fd)  # the hash read the file too
         return self._complete(self.store.upload(upload.id), resumed=False,
                               plain_sha256=plain_sha256)

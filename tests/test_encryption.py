@@ -83,6 +83,23 @@ def test_any_ranges_make_one_age_file_that_age_decrypts(tmp_path: Path, size: in
     assert age_decrypt(bytes(out), identity_file) == data
 
 
+def test_a_file_that_shrinks_reads_short_and_is_never_hashed_whole(tmp_path: Path) -> None:
+    from glacierd.glacier.parts import FileShrankError
+
+    random_file(tmp_path / "f", 5 * age.CHUNK, seed=5)
+    secrets = new_secrets([age.parse_recipient(age.generate_identity()[1])])
+    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    try:
+        reader = EncryptingReader(fd, 5 * age.CHUNK, secrets)
+        os.truncate(tmp_path / "f", 2 * age.CHUNK)
+        view = memoryview(bytearray(reader.stored_size))
+        assert reader.read_into(view, 0) < reader.stored_size  # the engine: FileShrankError
+        with pytest.raises(FileShrankError):
+            reader.plaintext_sha256()
+    finally:
+        os.close(fd)
+
+
 def test_the_file_key_is_in_no_repr() -> None:
     secrets = new_secrets([age.parse_recipient(age.generate_identity()[1])])
     assert secrets.file_key.hex() not in repr(secrets)
