@@ -53,7 +53,8 @@ def apply_inventory(store: Store, vault: str, job_id: str, output: Path,
         sealed = archive.description.startswith(description.SEALED_PREFIX)
         if store.adopt_archive(vault, archive.archive_id, archive.size, archive.tree_hash,
                                archive.description, info.path, info.mtime_ns, archive.created,
-                               plain_size=info.size if sealed else None):
+                               plain_size=info.size if sealed else None,
+                               manifest_ids=result.manifests.get(info.token, [])):
             store.event("info", "adopted", f"{shown(info.path)}: archive {archive.archive_id} "
                                            "found in the vault, added to the catalog")
     for entry in result.missing:

@@ -35,8 +35,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 
 from glacierd import pathtext
 from glacierd.glacier.limits import MAX_DESCRIPTION
@@ -58,6 +58,9 @@ class ArchiveInfo:
     shortened: bool = False
     mode: int | None = None  # permission bits, 0o777 at most
     problems: tuple[str, ...] = ()  # fields that were out of range and were dropped
+    manifests: int = 0
+    """A sealed description whose path was too long: the number of manifest
+    archives that hold the whole path (``seal``)."""
 
 
 def _encode_doc(doc: dict[str, object]) -> str:
@@ -97,6 +100,11 @@ def encode(info: ArchiveInfo) -> str:
         if len(text) <= MAX_DESCRIPTION:
             return text
     raise ValueError("description does not fit even with an empty path")
+
+
+def _manifest_count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and \
+        0 < value <= 64 else 0
 
 
 def _mode(value: object) -> int | None:
@@ -152,6 +160,7 @@ def _decode_doc(doc: dict[str, object]) -> ArchiveInfo | None:
             path=path, host=str(doc["h"]), size=size, mtime_ns=mtime_ns, token=str(doc["u"]),
             tree_hash=tree_hash if isinstance(tree_hash, str) else None,
             shortened=bool(doc.get("P", False)), mode=_mode(doc.get("o")),
+            manifests=_manifest_count(doc.get("M")),
             problems=tuple(problems),
         )
     except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
@@ -167,9 +176,11 @@ SEALED_PREFIX = "glacierd1e "
 Only the host, the upload's token and the age file's size stay readable: what
 housekeeping needs to tell this host's unfinished uploads, without the
 identity the uploading daemon never holds. One base64 layer over the sealed
-document leaves room for paths of about 380 bytes (one recipient); a longer
-path keeps its head, with ``...#`` and a SHA-256 prefix of the whole path
-(the full path stays in the state store)."""
+document leaves room for paths of about 380 bytes (one recipient). A longer
+path keeps its head there, with ``...#`` and a SHA-256 prefix of the whole
+path, and ``"M": n``: the whole path is in ``n`` manifest archives (``seal``),
+small archives whose sealed descriptions each hold a piece of it, so that an
+inventory alone (no retrieval) gives it back to whoever holds the identity."""
 
 
 def _b64url(data: bytes) -> str:
@@ -180,11 +191,19 @@ def _unb64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def encode_sealed(info: ArchiveInfo, seal: Callable[[bytes], bytes], stored_size: int) -> str:
+def encode_sealed(info: ArchiveInfo, seal: Callable[[bytes], bytes], stored_size: int,
+                  manifests: int = 0) -> str:
     """The sealed description of ``info``, within Glacier's 1,024 characters.
     ``seal`` encrypts (to the configured recipients: ``glacierd.age.encrypt``).
     ``stored_size``: the archive's size in the service (the ciphertext's, which
-    the service shows anyway); ``info.size`` is the file's, and is sealed."""
+    the service shows anyway); ``info.size`` is the file's, and is sealed.
+    A path too long keeps its head (``seal`` also writes the manifests)."""
+    return _encode_sealed(info, seal, stored_size, manifests)[0]
+
+
+def _encode_sealed(info: ArchiveInfo, seal: Callable[[bytes], bytes], stored_size: int,
+                   manifests: int) -> tuple[str, bool]:
+    """(the description, whether its path had to be shortened)."""
     digest = hashlib.sha256(info.path.encode("utf-8", "surrogateescape")).hexdigest()[:16]
     public = SEALED_PREFIX + _b64url(json.dumps(
         {"h": info.host, "u": info.token, "s": stored_size},
@@ -197,12 +216,13 @@ def encode_sealed(info: ArchiveInfo, seal: Callable[[bytes], bytes], stored_size
                **({"t": info.tree_hash} if info.tree_hash else {}),
                **({"pe": "escaped"} if not text_path else {}),
                **({"P": True} if shortened else {}),
+               **({"M": manifests} if shortened and manifests else {}),
                **({"o": info.mode & PERMISSION_BITS} if info.mode is not None else {})}
         raw = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         text = public + _b64url(seal(raw))
         over = len(text) - MAX_DESCRIPTION
         if over <= 0:
-            return text
+            return text, shortened
         if keep == 0:
             raise ValueError("a sealed description does not fit in 1,024 characters even "
                              "with an empty path: too many recipients")
@@ -210,6 +230,104 @@ def encode_sealed(info: ArchiveInfo, seal: Callable[[bytes], bytes], stored_size
         keep = max(0, keep - max(1, over * 3 // 4 // 4 if over > 64 else 1))
         head = pathtext.cut(escaped, keep) if not text_path else escaped[:keep]
         path, shortened = head + "...#" + digest, True
+
+
+MANIFEST_CONTENT = b"glacierd manifest: a piece of an archive's path, in this description\n"
+"""What a manifest archive holds (an archive cannot be empty); its description is
+what counts."""
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A sealed description, and the descriptions of the manifest archives that
+    must exist for its whole path to be readable (none when it fits)."""
+
+    text: str
+    manifests: tuple[str, ...] = ()
+
+
+def seal(info: ArchiveInfo, seal: Callable[[bytes], bytes], stored_size: int,
+         new_token: Callable[[], str]) -> Sealed:
+    """``encode_sealed``, and when the path does not fit, manifest descriptions:
+    each ``glacierd1e`` with a public ``{"h", "u": its own token, "s", "f": the
+    archive's token, "i": index, "n": count}`` and a sealed piece of the path."""
+    whole, shortened = _encode_sealed(info, seal, stored_size, 0)
+    if not shortened:
+        return Sealed(whole)
+    text_path = _is_text(info.path)
+    escaped = info.path if text_path else pathtext.escape(info.path)
+    size = len(MANIFEST_CONTENT)
+    pieces: list[tuple[str, str]] = []  # (token, sealed description without the piece count)
+    position = 0
+    while position < len(escaped):
+        take = min(len(escaped) - position, 600)
+        token = new_token()
+        while True:
+            piece = escaped[position:position + take]
+            doc = {"d": piece, **({"pe": "escaped"} if not text_path else {})}
+            blob = _b64url(seal(json.dumps(doc, separators=(",", ":"),
+                                           ensure_ascii=False).encode("utf-8")))
+            # The count is not known yet: room for five digits is kept.
+            public = _manifest_public(info.host, token, size, info.token, len(pieces), 99999)
+            if len(public) + 1 + len(blob) <= MAX_DESCRIPTION or take <= 1:
+                break
+            take = max(1, take - max(1, (len(public) + 1 + len(blob) - MAX_DESCRIPTION) // 2))
+        pieces.append((token, blob))
+        position += take
+    count = len(pieces)
+    manifests = tuple(_manifest_public(info.host, token, size, info.token, i, count) + "." + blob
+                      for i, (token, blob) in enumerate(pieces))
+    return Sealed(encode_sealed(info, seal, stored_size, manifests=count), manifests)
+
+
+def _manifest_public(host: str, token: str, size: int, owner: str, index: int,
+                     count: int) -> str:
+    return SEALED_PREFIX + _b64url(json.dumps(
+        {"h": host, "u": token, "s": size, "f": owner, "i": index, "n": count},
+        separators=(",", ":"), ensure_ascii=True).encode("ascii"))
+
+
+@dataclass(frozen=True)
+class ManifestPiece:
+    owner: str
+    index: int
+    count: int
+
+
+def manifest_piece(description: str) -> ManifestPiece | None:
+    """Which archive a manifest's description belongs to (readable without the
+    identity); None if it is no manifest."""
+    doc = _sealed_doc(description)
+    if doc is None or not isinstance(doc.get("f"), str):
+        return None
+    index, count = doc.get("i"), doc.get("n")
+    if not (isinstance(index, int) and isinstance(count, int) and 0 <= index < count):
+        return None
+    return ManifestPiece(str(doc["f"]), index, count)
+
+
+def with_manifests(info: ArchiveInfo, manifests: Iterable[str],
+                   unseal: Callable[[bytes], bytes]) -> ArchiveInfo:
+    """``info`` (a shortened path) with its whole path, when every one of its
+    ``info.manifests`` pieces is among ``manifests``; else ``info`` as it is."""
+    pieces: dict[int, str] = {}
+    escaped = False
+    for text in manifests:
+        piece = manifest_piece(text)
+        if piece is None or piece.owner != info.token or piece.count != info.manifests:
+            continue
+        try:
+            doc = json.loads(unseal(_unb64url(text.split(".", 1)[1])).decode(
+                "utf-8", "surrogateescape"))
+        except (ValueError, IndexError, RecursionError):
+            continue
+        if isinstance(doc, dict) and isinstance(doc.get("d"), str):
+            pieces[piece.index] = doc["d"]
+            escaped = escaped or doc.get("pe") == "escaped"
+    if not info.manifests or set(pieces) != set(range(info.manifests)):
+        return info
+    whole = "".join(pieces[i] for i in range(info.manifests))
+    return replace(info, path=pathtext.unescape(whole) if escaped else whole, shortened=False)
 
 
 def is_sealed(description: str) -> bool:

@@ -25,7 +25,8 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,22 +63,33 @@ class Encryption:
     def new_secrets(self) -> CipherRecord:
         return new_secrets(self.recipients)
 
-    def seal_description(self, info: description.ArchiveInfo, stored_size: int) -> str:
-        return description.encode_sealed(info, lambda doc: age.encrypt_to(doc, self.recipients),
-                                         stored_size)
+    def seal_description(self, info: description.ArchiveInfo,
+                         stored_size: int) -> description.Sealed:
+        """The sealed description, and the manifests its path needs (if too long)."""
+        return description.seal(info, lambda doc: age.encrypt_to(doc, self.recipients),
+                                stored_size, lambda: uuid.uuid4().hex)
 
     @property
     def can_decrypt(self) -> bool:
         return bool(self.identities)
 
-    def unseal(self, text: str) -> description.ArchiveInfo | None:
-        """The info of a sealed description; None without an identity, for a
-        description that is not sealed, or one no identity here opens."""
+    def unseal(self, text: str,
+               manifests: Iterable[str] = ()) -> description.ArchiveInfo | None:
+        """The info of a sealed description, its whole path from ``manifests`` (the
+        descriptions of its manifest archives) when it had to be shortened; None
+        without an identity, for a description that is not sealed, or one no
+        identity here opens."""
         if not self.identities:
             return None
+
+        def open_blob(blob: bytes) -> bytes:
+            return age.decrypt(blob, self.identities)
+
         try:
-            return description.decode_sealed(text, lambda blob: age.decrypt(blob,
-                                                                            self.identities))
+            info = description.decode_sealed(text, open_blob)
+            if info is not None and info.manifests:
+                info = description.with_manifests(info, manifests, open_blob)
+            return info
         except AgeError:
             return None
 

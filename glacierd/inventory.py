@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from glacierd.description import ArchiveInfo, public_part
+from glacierd.description import ArchiveInfo, manifest_piece, public_part
 from glacierd.description import decode as decode_description
 
-Unseal = Callable[[str], ArchiveInfo | None]
-"""Opens a sealed description (``Encryption.unseal``); None if it cannot."""
+Unseal = Callable[[str, Sequence[str]], ArchiveInfo | None]
+"""Opens a sealed description, with the descriptions of its manifest archives
+(``Encryption.unseal``); None if it cannot."""
 
 LAG = dt.timedelta(days=1)
 
@@ -101,6 +102,8 @@ class Reconciliation:
     adopt: list[tuple[InventoryArchive, ArchiveInfo]] = field(default_factory=list)
     foreign: list[InventoryArchive] = field(default_factory=list)
     sealed: list[InventoryArchive] = field(default_factory=list)
+    manifests: dict[str, list[str]] = field(default_factory=dict)
+    """The manifest archives' ids, by the token of the archive they belong to."""
     missing: list[CatalogEntry] = field(default_factory=list)
     confirmed: list[tuple[PendingConfirmation, InventoryArchive]] = field(default_factory=list)
 
@@ -112,9 +115,15 @@ def reconcile(inventory: Inventory, catalog: Iterable[CatalogEntry],
     known = {c.archive_id: c for c in catalog}
     by_token: dict[str, PendingConfirmation] = {u.token: u for u in unconfirmed}
     listed = set()
+    pieces: dict[str, list[InventoryArchive]] = {}
+    for archive in inventory.archives:
+        piece = manifest_piece(archive.description)
+        if piece is not None:  # a piece of another archive's path: not a file
+            pieces.setdefault(piece.owner, []).append(archive)
+    result.manifests = {owner: [a.archive_id for a in found] for owner, found in pieces.items()}
     for archive in inventory.archives:
         listed.add(archive.archive_id)
-        if archive.archive_id in known:
+        if archive.archive_id in known or manifest_piece(archive.description) is not None:
             continue
         public = public_part(archive.description)
         pending = by_token.get(public.token) if public else None
@@ -125,7 +134,8 @@ def reconcile(inventory: Inventory, catalog: Iterable[CatalogEntry],
             result.foreign.append(archive)
             continue
         info = archive.info if not public.sealed else (
-            unseal(archive.description) if unseal is not None else None)
+            unseal(archive.description, [m.description for m in pieces.get(public.token, [])])
+            if unseal is not None else None)
         if info is not None:
             result.adopt.append((archive, info))
         else:

@@ -80,6 +80,15 @@ class UploadSettings:
 
 
 @dataclass(frozen=True)
+class _ManifestUpload:
+    """A manifest archive's upload, as the backend sees an upload."""
+
+    upload_id: str
+    description: str
+    part_size: int
+
+
+@dataclass(frozen=True)
 class Outcome:
     path: str
     status: str  # archived | skipped | failed | unconfirmed | busy | gone
@@ -266,7 +275,7 @@ class Uploader:
                 self._abandon(upload, "the file is now empty")
             archive = self.store.record_empty_archive(
                 record.id, self.backend.name, st.st_mtime_ns,
-                self._description(record, st, uuid.uuid4().hex))
+                self._description(record, st, uuid.uuid4().hex)[0])
             return Outcome(path, "archived", archive.archive_id, 0)
         if upload is not None:
             upload = self._reconcile(upload, fd)
@@ -317,23 +326,38 @@ class Uploader:
             wire_size = stored_size(cipher, size)
         part_size = self.backend.part_size(size if wire_size is None else wire_size,
                                            self.settings.part_size, name=shown(record.path))
-        desc = self._description(record, st, token, wire_size)
+        desc, manifests = self._description(record, st, token, wire_size)
+        # Before the upload's row: a crash here leaves small orphans, never a file
+        # archived without its path.
+        manifest_ids = [self._put_manifest(text, record) for text in manifests]
         upload = self.store.create_upload(record.id, self.backend.name, token, desc, part_size,
                                           size, st.st_mtime_ns, st.st_ino, cipher=cipher,
-                                          wire_size=wire_size)
+                                          wire_size=wire_size, manifest_ids=manifest_ids)
         faultpoints.hit("after-upload-row")
         return self._initiate(upload)
 
     def _description(self, record: FileRecord, st: os.stat_result, token: str,
-                     sealed_size: int | None = None) -> str:
-        """The archive's description; sealed (only host, token and size readable)
-        when the upload is encrypted, its ``sealed_size`` bytes of age file."""
+                     sealed_size: int | None = None) -> tuple[str, tuple[str, ...]]:
+        """The archive's description, and the descriptions of the manifest archives
+        it needs: sealed (only host, token and size readable) when the upload is
+        encrypted, its ``sealed_size`` bytes of age file, with manifests when
+        the path is too long to be sealed in 1,024 characters."""
         info = description.ArchiveInfo(
             path=record.path, host=self.settings.host, size=st.st_size, mtime_ns=st.st_mtime_ns,
             token=token, mode=stat.S_IMODE(st.st_mode))
         if sealed_size is not None and self.settings.encryption is not None:
-            return self.settings.encryption.seal_description(info, sealed_size)
-        return description.encode(info)
+            sealed = self.settings.encryption.seal_description(info, sealed_size)
+            return sealed.text, sealed.manifests
+        return description.encode(info), ()
+
+    def _put_manifest(self, text: str, record: FileRecord) -> str:
+        """One manifest archive (a few bytes; the description is what counts)."""
+        content = memoryview(description.MANIFEST_CONTENT)
+        part_size = self.backend.part_size(len(content), limits.MIB, name=shown(record.path))
+        ref = _ManifestUpload(self.backend.start_upload(part_size, text), text, part_size)
+        d = digests(content)
+        self.backend.send_part(ref, 0, content, d, lambda _n: None, None)
+        return self.backend.complete(ref, len(content), d.tree_hash, [d.sha256])
 
     def _initiate(self, upload: UploadRecord) -> UploadRecord:
         upload_id = self.backend.start_upload(upload.part_size, upload.description)

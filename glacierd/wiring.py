@@ -7,7 +7,7 @@ the same backend from the same config.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -159,7 +159,7 @@ def encryption(config: Config) -> Encryption | None:
     return Encryption(tuple(recipients), tuple(identities))
 
 
-def unsealer(config: Config) -> Callable[[str], ArchiveInfo | None] | None:
+def unsealer(config: Config) -> Callable[[str, Sequence[str]], ArchiveInfo | None] | None:
     """What opens encrypted archives' descriptions, if an identity is configured."""
     keys = encryption(config)
     return keys.unseal if keys is not None and keys.can_decrypt else None

@@ -316,3 +316,59 @@ def test_the_catalog_is_rebuilt_with_the_identity_and_lists_what_it_cannot_open(
         # A rerun after a kill between the rename and the DONE record finds it in place.
         again = restorer.request(restorer.select([str(tmp_path / "src" / "two")]))
         assert store.restore(again[0].id).status == RestoreStatus.DONE
+
+
+@pytest.mark.parametrize("kind", ["vault", "s3"])
+def test_a_path_too_long_to_seal_comes_back_whole_through_its_manifests(
+        tmp_path: Path, kind: str, keys: tuple[Path, str, bytes]) -> None:
+    """A 1,700-byte path does not fit a sealed description: its pieces go into
+    manifest archives, which a catalog rebuild (with the identity) joins, from
+    the inventory alone; they are deleted with the archive."""
+    from glacierd import catalog
+    from glacierd.store.models import utcnow
+
+    _identity_file, recipient, identity = keys
+    deep = tmp_path / "src"
+    for i in range(8):
+        deep = deep / (f"{i}-" + "ä" * 60 + "-verzeichnis-mit-langem-namen-" + "x" * 60)
+    deep.mkdir(parents=True)
+    with service(tmp_path, kind) as svc:
+        store = store_at_head(tmp_path / "a")
+        keys_only = Encryption((age.parse_recipient(recipient),))
+        uploader = Uploader(store, svc.backend, UploadSettings(
+            part_size=8 * MIB if kind == "s3" else MIB, encryption=keys_only))
+        data = random_file(deep / "file.bin", 5000, seed=1)
+        outcome = uploader.upload_path(deep / "file.bin")
+        uploader.close()
+        assert outcome.status == "archived" and outcome.archive_id
+        assert len(str(deep / "file.bin").encode()) > 1700
+        manifests = store.manifests_of(outcome.archive_id)
+        assert len(manifests) >= 2
+
+        def rebuild(where: Path, with_identity: bool) -> Store:
+            fresh = store_at_head(where)
+            unseal = Encryption((), (identity,)).unseal if with_identity else None
+            if kind == "s3":
+                catalog.list_bucket(svc.backend.client,  # type: ignore[attr-defined]
+                                    "engine", "p/", fresh, where, utcnow(), unseal)
+            else:
+                client = svc.backend.client  # type: ignore[attr-defined]
+                fresh.add_job(client.initiate_inventory_job("v"), "v", "inventory")
+                [job] = fresh.jobs(kind="inventory")
+                catalog.fetch_inventory(client, fresh, job, where, utcnow(), unseal)
+            return fresh
+
+        blind = rebuild(tmp_path / "b", False)
+        assert blind.archives() == [], "without the identity nothing is adopted"
+        rebuilt = rebuild(tmp_path / "c", True)
+        [entry] = rebuilt.archives()
+        assert entry.source_path == str(deep / "file.bin"), "the whole path, from the manifests"
+        assert sorted(rebuilt.manifests_of(outcome.archive_id)) == sorted(manifests)
+        restorer = _restorer(tmp_path, rebuilt, svc, identity)
+        [record] = restorer.request(restorer.select(archive_ids=[outcome.archive_id]))
+        restorer.poll()
+        assert Path(rebuilt.restore(record.id).dest_path).read_bytes() == data
+        # Deleting the archive deletes its manifests (the CLI's delete does this).
+        for archive_id in [outcome.archive_id, *rebuilt.manifests_of(outcome.archive_id)]:
+            svc.backend.delete(archive_id)
+        assert rebuild(tmp_path / "d", True).archives() == []

@@ -454,6 +454,8 @@ def delete(ctx: Context, path: str | None, archive_id: str | None, yes: bool) ->
     for archive in targets:
         assert archive.archive_id is not None
         target.backend.delete(archive.archive_id)  # one already gone is fine
+        for manifest in store.manifests_of(archive.archive_id):  # a long path's pieces
+            target.backend.delete(manifest)
         store.mark_archive_deleted(archive.archive_id)
         click.echo(f"deleted {shown(archive.source_path)} {archive.archive_id}")
 

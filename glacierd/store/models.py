@@ -155,6 +155,9 @@ class Upload(Base):
     # recorded with the final tree hash.
     wire_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
     plain_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The manifest archives holding a path too long for a sealed description
+    # (revision 0008): a JSON array of archive ids, written before Initiate.
+    manifest_ids: Mapped[str | None] = mapped_column(Text, default=None)
     error: Mapped[str | None] = mapped_column(SafeText, default=None)
     bytes_acked: Mapped[int] = mapped_column(BigInteger, default=0)
     bytes_in_flight: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -224,6 +227,8 @@ class Archive(Base):
     # (``plain_sha256`` is unknown for one adopted from an inventory).
     plain_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
     plain_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    manifest_ids: Mapped[str | None] = mapped_column(Text, default=None)
+    """Its manifest archives (revision 0008), deleted with it."""
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
     file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"), default=None, index=True)
     upload_id: Mapped[int | None] = mapped_column(ForeignKey("uploads.id"), default=None)

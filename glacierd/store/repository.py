@@ -9,6 +9,7 @@ objects, so no caller can change state behind the store's back.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -188,7 +189,7 @@ _FILE_UPLOADING = (update(File).where(File.id == bindparam("file"))
 _UPDATE_UPLOAD = update(Upload).where(Upload.id == bindparam("upload"))
 _FINISH_ROW = (select(Upload.vault, Upload.size, Upload.tree_hash, Upload.description,
                       Upload.mtime_ns, Upload.file_id, File.path, Upload.wire_size,
-                      Upload.plain_sha256,
+                      Upload.plain_sha256, Upload.manifest_ids,
                       File.size.label("file_size"), File.mtime_ns.label("file_mtime"))
                .join(File, File.id == Upload.file_id).where(Upload.id == bindparam("upload")))
 _ARCHIVE_COLUMNS = (Archive.id, Archive.archive_id, Archive.vault, Archive.size,
@@ -384,7 +385,8 @@ class Store:
     def create_upload(self, file_id: int, vault: str, token: str, description: str,
                       part_size: int, size: int, mtime_ns: int, inode: int, *,
                       cipher: CipherRecord | None = None,
-                      wire_size: int | None = None) -> UploadRecord:
+                      wire_size: int | None = None,
+                      manifest_ids: Sequence[str] = ()) -> UploadRecord:
         """The upload row (and an encrypted one's age parameters, in the same
         transaction: invariant 1 holds for them too)."""
         status = UploadStatus.INITIATING.value
@@ -392,7 +394,9 @@ class Store:
             new_id = conn.execute(_NEW_UPLOAD, {
                 "file_id": file_id, "vault": vault, "token": token, "description": description,
                 "part_size": part_size, "size": size, "mtime_ns": mtime_ns, "inode": inode,
-                "status": status, "wire_size": wire_size}).scalar_one()
+                "status": status, "wire_size": wire_size,
+                "manifest_ids": json.dumps(list(manifest_ids)) if manifest_ids else None,
+            }).scalar_one()
             if cipher is not None:
                 conn.execute(_NEW_CIPHER, {"upload_row": new_id, "file_key": cipher.file_key,
                                            "header": cipher.header, "nonce": cipher.nonce})
@@ -470,7 +474,8 @@ class Store:
                     "tree_hash": row.tree_hash, "description": row.description,
                     "source_path": row.path, "mtime_ns": row.mtime_ns, "file_id": row.file_id,
                     "upload_id": upload.id, "created_at": created, "plain_size": plain_size,
-                    "plain_sha256": row.plain_sha256}).scalar_one()
+                    "plain_sha256": row.plain_sha256,
+                    "manifest_ids": row.manifest_ids}).scalar_one()
                 archive = ArchiveRecord(new_id, archive_id, row.vault, stored, row.tree_hash,
                                         row.path, row.mtime_ns, created, plain_size,
                                         row.plain_sha256)
@@ -754,7 +759,8 @@ class Store:
 
     def adopt_archive(self, vault: str, archive_id: str, size: int, tree_hash: str,
                       description: str, source_path: str, mtime_ns: int,
-                      created_at: dt.datetime, *, plain_size: int | None = None) -> bool:
+                      created_at: dt.datetime, *, plain_size: int | None = None,
+                      manifest_ids: Sequence[str] = ()) -> bool:
         """Add an archive found in an inventory to the catalog; False if known.
         ``plain_size``: an encrypted archive's file size (from its sealed
         description; its plaintext SHA-256 is not known until restored)."""
@@ -764,8 +770,17 @@ class Store:
             file_id = s.scalar(select(File.id).where(File.path == source_path))
             s.add(Archive(archive_id=archive_id, vault=vault, size=size, tree_hash=tree_hash,
                           description=description, source_path=source_path, mtime_ns=mtime_ns,
-                          file_id=file_id, created_at=created_at, plain_size=plain_size))
+                          file_id=file_id, created_at=created_at, plain_size=plain_size,
+                          manifest_ids=json.dumps(list(manifest_ids)) if manifest_ids
+                          else None))
             return True
+
+    def manifests_of(self, archive_id: str) -> list[str]:
+        """The manifest archives of an archive (deleted with it)."""
+        with self._core_tx() as conn:
+            text = conn.execute(select(Archive.manifest_ids).where(
+                Archive.archive_id == archive_id)).scalar()
+        return [str(x) for x in json.loads(text)] if text else []
 
     def confirm_upload(self, upload_row: int, archive_id: str) -> None:
         """An unconfirmed upload found in the inventory (docs/design.md invariant 5)."""
