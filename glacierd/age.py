@@ -327,52 +327,78 @@ def open_header(data: bytes, identities: Sequence[bytes]) -> tuple[bytes, int]:
     return file_key, header_len
 
 
+class StreamDecoder:
+    """Decrypts an age file fed in order, in pieces of any size (a restore feeds
+    each verified stretch as it lands): ``feed`` returns the plaintext of the
+    chunks now known not to be the last, ``finish`` that of the last one.
+    Memory: the header and one chunk.
+
+    ``AgeError`` as soon as anything does not authenticate, is cut short or goes
+    on after the last chunk: a caller must then discard the plaintext it got (a
+    restore writes to a partial file it deletes)."""
+
+    def __init__(self, identities: Sequence[bytes]) -> None:
+        self._identities = identities
+        self._buffer = bytearray()
+        self._cipher: PayloadCipher | None = None
+        self._file_key: bytes | None = None
+        self._index = 0
+        self.plaintext_size = 0
+
+    def _start(self) -> bool:
+        """Open the header and the nonce once they are all here."""
+        if self._file_key is None:
+            head = bytes(self._buffer[:MAX_HEADER + 1024])
+            mark = head.find(b"\n--- ")
+            if mark < 0 or head.find(b"\n", mark + 5) < 0:
+                if len(self._buffer) > MAX_HEADER:
+                    raise AgeError("the header is longer than any age file's")
+                return False
+            self._file_key, header_len = open_header(head, self._identities)
+            del self._buffer[:header_len]
+        if len(self._buffer) < NONCE:
+            return False
+        self._cipher = PayloadCipher(self._file_key, bytes(self._buffer[:NONCE]))
+        del self._buffer[:NONCE]
+        return True
+
+    def feed(self, data: bytes | memoryview) -> list[bytes]:
+        self._buffer += data
+        if self._cipher is None and not self._start():
+            return []
+        assert self._cipher is not None
+        step = CHUNK + TAG
+        out = []
+        while len(self._buffer) > step:  # a byte beyond a full chunk: it is not the last
+            out.append(self._cipher.open(self._index, bytes(self._buffer[:step]), False))
+            del self._buffer[:step]
+            self._index += 1
+        self.plaintext_size += sum(len(p) for p in out)
+        return out
+
+    def finish(self) -> bytes:
+        """The last chunk's plaintext: everything fed must end there."""
+        if self._cipher is None and not self._start():
+            raise AgeError("the header or the payload is cut short")
+        assert self._cipher is not None
+        if len(self._buffer) < TAG:
+            raise AgeError("the payload is cut short")
+        plain = self._cipher.open(self._index, bytes(self._buffer), True)
+        if not plain and self._index > 0:
+            raise AgeError("an empty final chunk after data: not a valid age file")
+        self._buffer.clear()
+        self.plaintext_size += len(plain)
+        return plain
+
+
 def decrypt_stream(read: Callable[[int], bytes], write: Callable[[bytes], object],
                    identities: Sequence[bytes]) -> int:
     """Decrypt an age file read with ``read(n)`` (a file's ``read``), handing each
-    authenticated chunk to ``write``; the plaintext's length. Memory: two chunks.
-
-    ``AgeError`` as soon as anything does not authenticate, is cut short or goes
-    on after the last chunk: a caller must then discard what ``write`` got (a
-    restore writes to a partial file it deletes)."""
-    head = read(64 * 1024)
-    while b"\n--- " not in head or head.find(b"\n", head.find(b"\n--- ") + 5) < 0:
-        more = read(64 * 1024)
-        if not more or len(head) > MAX_HEADER:
-            raise AgeError("the header is cut short")
-        head += more
-    file_key, header_len = open_header(head, identities)
-    rest = head[header_len:]
-    while len(rest) < NONCE:
-        more = read(NONCE)
-        if not more:
-            raise AgeError("the payload is cut short")
-        rest += more
-    cipher = PayloadCipher(file_key, rest[:NONCE])
-    step = CHUNK + TAG
-    pending = rest[NONCE:]
-
-    def fill(buffer: bytes) -> bytes:
-        while len(buffer) < step + 1:  # one byte beyond a full chunk tells it is not the last
-            more = read(step + 1 - len(buffer))
-            if not more:
-                break
-            buffer += more
-        return buffer
-
-    index = total = 0
-    pending = fill(pending)
-    while True:
-        last = len(pending) <= step
-        piece, pending = pending[:step], pending[step:]
-        if len(piece) < TAG:
-            raise AgeError("the payload is cut short")
-        plain = cipher.open(index, piece, last)
-        if last and not plain and index > 0:
-            raise AgeError("an empty final chunk after data: not a valid age file")
-        write(plain)
-        total += len(plain)
-        if last:
-            return total
-        index += 1
-        pending = fill(pending)
+    authenticated chunk to ``write``; the plaintext's length (``StreamDecoder``'s
+    rules: on ``AgeError`` discard what ``write`` got)."""
+    decoder = StreamDecoder(identities)
+    while block := read(1024 * 1024):
+        for plain in decoder.feed(block):
+            write(plain)
+    write(decoder.finish())
+    return decoder.plaintext_size

@@ -14,8 +14,8 @@ restorer need of ``glacierd.age``.
   keeps the plaintext's SHA-256 (for the catalog) as the chunks go by in
   order, and reads only what it skipped (the parts acknowledged before a
   resume).
-* ``decrypt_file``: a verified ciphertext file, decrypted into a file
-  descriptor, with the plaintext's size and SHA-256.
+* ``OrderedDecryption``: a restore's decryption while it downloads, segment by
+  verified segment, with the plaintext's size and SHA-256.
 
 Secrets are never in a repr, a log line or an exception message.
 """
@@ -26,15 +26,16 @@ import hashlib
 import os
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from glacierd import age, description
+from glacierd.glacier.limits import PartRange
 from glacierd.glacier.parts import FileShrankError
 from glacierd.store.repository import CipherRecord
 
-__all__ = ["AgeError", "EncryptingReader", "Encryption", "decrypt_file", "new_secrets",
+__all__ = ["AgeError", "EncryptingReader", "Encryption", "OrderedDecryption", "new_secrets",
            "stored_size"]
 
 AgeError = age.AgeError
@@ -172,18 +173,50 @@ class Decrypted:
     sha256: str
 
 
-def decrypt_file(source: Path, dest_fd: int, identities: Sequence[bytes]) -> Decrypted:
-    """Decrypt the age file ``source`` into ``dest_fd`` (written from its current
-    position); ``AgeError`` if any of it does not authenticate (the caller
-    discards what was written)."""
-    digest = hashlib.sha256()
+class OrderedDecryption:
+    """A restore's decryption, while it downloads: each segment of the age file,
+    once verified against the service's hashes, is decrypted as soon as every
+    segment before it is (``advance``), into the plaintext partial file, with
+    the plaintext's SHA-256 kept as it goes. ``finish`` authenticates the last
+    chunk. ``AgeError`` at the first chunk that does not authenticate; the
+    caller then deletes both partial files."""
 
-    def write(chunk: bytes) -> None:
-        digest.update(chunk)
-        view = memoryview(chunk)
+    def __init__(self, cipher_fd: int, plain_path: Path, segments: Sequence[PartRange],
+                 identities: Sequence[bytes]) -> None:
+        self._fd = cipher_fd
+        self._segments = segments
+        self._next = 0
+        self._decoder = age.StreamDecoder(identities)
+        self._sha256 = hashlib.sha256()
+        self._out = os.open(plain_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+
+    def _write(self, plain: bytes) -> None:
+        self._sha256.update(plain)
+        view = memoryview(plain)
         while view:
-            view = view[os.write(dest_fd, view):]
+            view = view[os.write(self._out, view):]
 
-    with open(source, "rb", buffering=1024 * 1024) as fh:
-        size = age.decrypt_stream(fh.read, write, identities)
-    return Decrypted(size, digest.hexdigest())
+    def advance(self, verified: Container[int]) -> None:
+        """Decrypt the segments that now follow, verified, on the part done."""
+        while self._next < len(self._segments) and self._next in verified:
+            seg = self._segments[self._next]
+            for offset in range(seg.offset, seg.offset + seg.length, BLOCK):
+                block = os.pread(self._fd, min(BLOCK, seg.offset + seg.length - offset), offset)
+                for plain in self._decoder.feed(block):
+                    self._write(plain)
+            self._next += 1
+
+    def finish(self) -> Decrypted:
+        """After every segment: the last chunk, then the file synced and closed."""
+        self._write(self._decoder.finish())
+        os.fsync(self._out)
+        self.close()
+        return Decrypted(self._decoder.plaintext_size, self._sha256.hexdigest())
+
+    def close(self) -> None:
+        if self._out >= 0:
+            os.close(self._out)
+            self._out = -1
+
+
+BLOCK = 1024 * 1024

@@ -10,12 +10,13 @@ catalog's, with its mtime restored: the final name never holds a half or
 wrong file, and an existing file is never replaced without ``overwrite``.
 
 An encrypted archive (an age file) is downloaded and verified the same way,
-then decrypted into a second partial file (``NAME.plain.glacierd-partial``)
-whose size and SHA-256 must match the catalog's before that one is renamed
-into place. A chunk that does not authenticate (a tampered or truncated
-archive, a swapped header) fails the restore and leaves neither file. The
-ciphertext and plaintext are both on disk for a moment: the restore needs
-room for the file twice.
+and decrypted while it downloads: each verified segment, as soon as the ones
+before it are (``encryption.OrderedDecryption``), into a second partial file
+(``NAME.plain.glacierd-partial``) whose size and SHA-256 must match the
+catalog's before that one is renamed into place. A chunk that does not
+authenticate (a tampered or truncated archive, a swapped header) fails the
+restore and leaves neither file. The age file stays on disk until the rename:
+the restore needs room for the file twice.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from glacierd import faultpoints, locks, metrics
 from glacierd.backends import (
@@ -52,6 +54,9 @@ from glacierd.pathtext import shown
 from glacierd.safepath import safe_relative_path
 from glacierd.store.models import RestoreStatus, utcnow
 from glacierd.store.repository import ArchiveRecord, RestoreRecord, Store
+
+if TYPE_CHECKING:
+    from glacierd.encryption import OrderedDecryption
 
 log = logging.getLogger("glacierd.restorer")
 
@@ -320,6 +325,7 @@ class Restorer:
             self.on_progress(record.dest_path, done, record.size)
         todo = [seg for seg in segments if seg.index not in verified]
         lock = threading.Lock()
+        decrypting = None
 
         def fetch(seg: limits.PartRange) -> None:
             nonlocal done
@@ -329,22 +335,42 @@ class Restorer:
                 done += seg.length
                 if self.on_progress:
                     self.on_progress(record.dest_path, done, record.size)
+                if decrypting is not None:  # what now follows, verified, on the part done
+                    decrypting.advance(verified)
 
+        undecryptable: tuple[type[Exception], ...] = ()  # (no cryptography for plain ones)
         try:
+            if record.encrypted:
+                from glacierd.encryption import AgeError, OrderedDecryption
+
+                undecryptable = (AgeError,)
+                decrypting = OrderedDecryption(fd, Path(record.plain_partial_path), segments,
+                                               self.settings.identities)
+                decrypting.advance(verified)  # a resumed restore: the part verified before
             # Segments in parallel: each streams into its own range of the file and is
             # checked, fsynced and recorded on its own, so memory is a few blocks a
             # segment and a kill loses at most the segments in flight.
             self._each_at_once(fetch, todo)
         except OSError as exc:
+            if decrypting is not None:
+                decrypting.close()
             reason = ("the disk is full" if exc.errno == errno.ENOSPC else exc.strerror)
             return self._fail(record, f"{shown(partial)}: {reason}; the verified part is kept and "
                                       "the restore can be retried")
         except _SegmentRejected as exc:
+            if decrypting is not None:
+                decrypting.close()
             return self._fail(record, str(exc))
+        except undecryptable as exc:
+            assert decrypting is not None
+            decrypting.close()
+            return self._undecryptable(record, exc)
         finally:
             os.close(fd)
         whole = self.backend.whole_checksum([verified[i] for i in range(len(verified))])
         if whole != record.tree_hash:
+            if decrypting is not None:
+                decrypting.close()
             self.store.forget_segments(record)
             again = self.store.restore(record.id)
             if again.refetches > MAX_REFETCHES:
@@ -352,8 +378,8 @@ class Restorer:
                 return self._fail(record, f"the downloaded archive's tree hash {whole} does not "
                                           f"match the catalog's {record.tree_hash}")
             return again
-        if record.encrypted:
-            decrypted = self._decrypt(record, partial)
+        if decrypting is not None:
+            decrypted = self._decrypted(record, decrypting)
             if isinstance(decrypted, RestoreRecord):
                 return decrypted  # failed, and said why
             partial, record = decrypted
@@ -418,27 +444,30 @@ class Restorer:
         metrics.PROCESS.add("restored_bytes", seg.length)
         return got
 
-    def _decrypt(self, record: RestoreRecord,
-                 ciphertext: Path) -> tuple[Path, RestoreRecord] | RestoreRecord:
-        """Decrypt the verified age file into its own partial file and check it
-        against the catalog: (that file, the record with the sealed mode), or the
-        failed record (no partial file left when the archive is at fault)."""
-        from glacierd.encryption import AgeError, Encryption, decrypt_file
+    def _undecryptable(self, record: RestoreRecord, exc: Exception) -> RestoreRecord:
+        """The age file matched the service's hashes but does not decrypt: the
+        archive itself is at fault (tampered, truncated, another header). Neither
+        partial file is kept; fetching it again cannot help."""
+        Path(record.plain_partial_path).unlink(missing_ok=True)
+        Path(record.partial_path).unlink(missing_ok=True)
+        return self._fail(record, f"archive {record.archive_id} does not decrypt: {exc}; "
+                                  "no file was written")
+
+    def _decrypted(self, record: RestoreRecord,
+                   decrypting: OrderedDecryption) -> tuple[Path, RestoreRecord] | RestoreRecord:
+        """The last chunk, then the plaintext checked against the catalog: (the
+        plaintext partial file, the record with the sealed mode), or the failed
+        record."""
+        from glacierd.encryption import AgeError, Encryption
 
         plain = Path(record.plain_partial_path)
         try:
-            fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                got = decrypt_file(ciphertext, fd, self.settings.identities)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            got = decrypting.finish()
         except AgeError as exc:
-            plain.unlink(missing_ok=True)
-            ciphertext.unlink(missing_ok=True)
-            return self._fail(record, f"archive {record.archive_id} does not decrypt: {exc}; "
-                                      "no file was written")
+            decrypting.close()
+            return self._undecryptable(record, exc)
         except OSError as exc:
+            decrypting.close()
             plain.unlink(missing_ok=True)
             reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
             return self._fail(record, f"{shown(plain)}: {reason}; the verified archive is kept "
@@ -446,7 +475,7 @@ class Restorer:
         expected = (record.plain_size, record.plain_sha256 or got.sha256)
         if (got.size, got.sha256) != expected:
             plain.unlink(missing_ok=True)
-            ciphertext.unlink(missing_ok=True)
+            Path(record.partial_path).unlink(missing_ok=True)
             return self._fail(record, f"archive {record.archive_id} decrypts to {got.size} bytes "
                                       f"with SHA-256 {got.sha256}, not the catalog's "
                                       f"{expected[0]} bytes with {expected[1]}; no file was "
