@@ -218,7 +218,66 @@ def _split_header(data: bytes) -> tuple[list[tuple[list[bytes], bytes]], bytes, 
         stanzas.append((args, _unb64(body)))
 
 
+class Passphrase(bytes):
+    """A passphrase, given where identities go: it opens an scrypt stanza (``age
+    -p``). Its repr shows nothing of it."""
+
+    def __repr__(self) -> str:
+        return "Passphrase(...)"
+
+
+SCRYPT_LABEL = b"age-encryption.org/v1/scrypt"
+SCRYPT_LOG_N = 18
+"""age's own work factor (2^18: about a second and 256 MiB here)."""
+MAX_SCRYPT_LOG_N = 22
+
+
+def _scrypt_key(passphrase: bytes, salt: bytes, log_n: int) -> bytes:
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    return Scrypt(salt=SCRYPT_LABEL + salt, length=32, n=2**log_n, r=8, p=1).derive(passphrase)
+
+
+def make_passphrase_header(file_key: bytes, passphrase: bytes,
+                           log_n: int = SCRYPT_LOG_N) -> bytes:
+    """The header (with its MAC) of a file encrypted with a passphrase (scrypt)."""
+    salt = os.urandom(16)
+    body = ChaCha20Poly1305(_scrypt_key(passphrase, salt, log_n)).encrypt(
+        b"\x00" * 12, file_key, None)
+    head = (VERSION_LINE + b"-> scrypt " + _b64(salt) + b" " + str(log_n).encode() + b"\n"
+            + _wrap_lines(body) + b"---")
+    mac = hmac.new(_hkdf(file_key, b"", b"header"), head, hashlib.sha256).digest()
+    return head + b" " + _b64(mac) + b"\n"
+
+
+def _scrypt_file_key(stanzas: list[tuple[list[bytes], bytes]],
+                     passphrases: Sequence[bytes]) -> bytes:
+    if len(stanzas) != 1:
+        raise AgeError("an scrypt stanza must be the only one in the header")
+    args, body = stanzas[0]
+    if len(args) != 3 or not args[2].isdigit() or len(body) != 32:
+        raise AgeError("malformed scrypt stanza")
+    salt, log_n = _unb64(args[1]), int(args[2])
+    if len(salt) != 16 or args[2] != str(log_n).encode() or log_n < 1:
+        raise AgeError("malformed scrypt stanza")
+    if log_n > MAX_SCRYPT_LOG_N:
+        raise AgeError(f"the passphrase's work factor 2^{log_n} is beyond 2^{MAX_SCRYPT_LOG_N}")
+    for passphrase in passphrases:
+        try:
+            return ChaCha20Poly1305(_scrypt_key(passphrase, salt, log_n)).decrypt(
+                b"\x00" * 12, body, None)
+        except Exception:  # InvalidTag: another passphrase
+            continue
+    raise AgeError("the passphrase does not open this file")
+
+
 def _file_key(stanzas: list[tuple[list[bytes], bytes]], identities: Sequence[bytes]) -> bytes:
+    if any(args[0] == b"scrypt" for args, _ in stanzas):
+        passphrases = [i for i in identities if isinstance(i, Passphrase)]
+        if not passphrases:
+            raise AgeError("this file is encrypted with a passphrase, and none was given")
+        return _scrypt_file_key(stanzas, passphrases)
+    identities = [i for i in identities if not isinstance(i, Passphrase)]
     for args, body in stanzas:
         if args[0] != b"X25519" or len(args) != 2 or len(body) != 32:
             continue
@@ -293,7 +352,41 @@ def encrypt(plaintext: bytes, recipients: Sequence[str]) -> bytes:
 def encrypt_to(plaintext: bytes, recipients: Sequence[bytes]) -> bytes:
     """A whole age file for recipients' X25519 keys (``parse_recipient``'s)."""
     file_key = os.urandom(16)
-    header = make_header(file_key, recipients)
+    return _encrypt_payload(plaintext, file_key, make_header(file_key, recipients))
+
+
+def encrypt_with_passphrase(plaintext: bytes, passphrase: bytes,
+                            log_n: int = SCRYPT_LOG_N) -> bytes:
+    """A whole age file that ``age -d`` opens with the passphrase (as ``age -p``)."""
+    file_key = os.urandom(16)
+    return _encrypt_payload(plaintext, file_key,
+                            make_passphrase_header(file_key, passphrase, log_n))
+
+
+ARMOR_BEGIN = b"-----BEGIN AGE ENCRYPTED FILE-----"
+ARMOR_END = b"-----END AGE ENCRYPTED FILE-----"
+
+
+def is_age_file(data: bytes) -> bool:
+    """Does ``data`` begin like an age file (binary or armored)?"""
+    return data.startswith(VERSION_LINE) or data.lstrip().startswith(ARMOR_BEGIN)
+
+
+def dearmor(data: bytes) -> bytes:
+    """An armored age file (``age -a``) as the binary one; binary data as it is."""
+    text = data.strip()
+    if not text.startswith(ARMOR_BEGIN):
+        return data
+    if not text.endswith(ARMOR_END):
+        raise AgeError("the armored file is cut short")
+    body = b"".join(text[len(ARMOR_BEGIN):-len(ARMOR_END)].split())
+    try:
+        return base64.b64decode(body, validate=True)
+    except ValueError:
+        raise AgeError("bad base64 in the armored file") from None
+
+
+def _encrypt_payload(plaintext: bytes, file_key: bytes, header: bytes) -> bytes:
     cipher = PayloadCipher(file_key, os.urandom(NONCE))
     out = [header, cipher.nonce]
     count = chunk_count(len(plaintext))

@@ -119,6 +119,52 @@ def _read_key_file(path: Path, where: str) -> str:
         raise ConfigError(f"{where} = {str(path)!r}: not a text file of age keys") from None
 
 
+PASSPHRASE_VARIABLE = "GLACIERD_PASSPHRASE"
+"""Where a daemon (or a script) gives the passphrase of a protected identity file."""
+
+_OPENED: dict[tuple[str, int, int], list[bytes]] = {}
+"""Identity files opened with a passphrase, by (path, mtime, size): scrypt costs a
+second, and the daemon reads its config's keys at every poll."""
+
+
+def _identities(path: Path, where: str) -> list[bytes]:
+    """The identities of an identity file: age-keygen's text, or that text
+    encrypted with a passphrase (``age -p``, or ``glacierd keygen --passphrase``),
+    opened with ``$GLACIERD_PASSPHRASE`` or, at a terminal, a prompt."""
+    import os
+    import sys
+
+    from glacierd import age
+
+    try:
+        raw = path.read_bytes()
+        st = path.stat()
+    except OSError as exc:
+        raise ConfigError(f"{where} = {str(path)!r}: cannot be read: "
+                          f"{exc.strerror or exc}") from None
+    try:
+        if not age.is_age_file(raw):
+            return age.read_identities(raw.decode("utf-8"))
+        key = (str(path), st.st_mtime_ns, st.st_size)
+        if key in _OPENED:
+            return _OPENED[key]
+        given = os.environ.get(PASSPHRASE_VARIABLE)
+        if given is None:
+            if not sys.stdin.isatty():
+                raise ConfigError(f"{where} = {str(path)!r} is protected by a passphrase: set "
+                                  f"${PASSPHRASE_VARIABLE}, or run this at a terminal")
+            import getpass
+
+            given = getpass.getpass(f"Passphrase for {path}: ")
+        plain = age.decrypt(age.dearmor(raw), [age.Passphrase(given.encode("utf-8"))])
+        _OPENED[key] = age.read_identities(plain.decode("utf-8"))
+        return _OPENED[key]
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where} = {str(path)!r}: not a file of age keys") from None
+    except age.AgeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
 def encryption(config: Config) -> Encryption | None:
     """The ``[encryption]`` keys, read and checked; None when the section is absent.
 
@@ -147,11 +193,7 @@ def encryption(config: Config) -> Encryption | None:
             raise ConfigError(f"{name}: {exc}") from None
     identities: list[bytes] = []
     if section.identity_file is not None:
-        text = _read_key_file(section.identity_file, f"{where}.identity_file")
-        try:
-            identities = age.read_identities(text)
-        except age.AgeError as exc:
-            raise ConfigError(f"{section.identity_file}: {exc}") from None
+        identities = _identities(section.identity_file, f"{where}.identity_file")
     if not recipients:
         recipients = [age.parse_recipient(age.recipient_of(i)) for i in identities]
     if not recipients:

@@ -160,3 +160,99 @@ def test_a_sealed_description_keeps_paths_of_360_bytes_whole() -> None:
     back = description.decode_sealed(text, lambda b: age.decrypt(
         b, [age.parse_identity(identity)]))
     assert back is not None and back.path == path and not back.shortened
+
+
+# --- passphrases (scrypt), as `age -p` writes and reads them --------------------------------
+
+def _in_a_terminal(tmp_path: Path, command: str, answers: list[tuple[str, str]]) -> None:
+    """Run ``command`` in a tmux terminal (age reads passphrases only from one),
+    typing each answer once its prompt shows, until the command has ended."""
+    import time
+
+    from tests.test_terminal import _screen
+
+    ended = tmp_path / "command-ended"
+    tmux = ["tmux", "-L", f"glacierd-age-{os.getpid()}-{len(answers)}"]
+    subprocess.run([*tmux, "new-session", "-d", "-s", "age", "-x", "120", "-y", "20",
+                    f"{command} && touch {ended}; sleep 30"], check=True, timeout=30,
+                   env={**os.environ, "TERM": "xterm"})
+    try:
+        for prompt, answer in answers:
+            _screen(tmux, "age", prompt)
+            subprocess.run([*tmux, "send-keys", "-t", "age", answer, "Enter"], check=True,
+                           timeout=10)
+        deadline = time.monotonic() + 60
+        while not ended.exists():
+            assert time.monotonic() < deadline, _screen(tmux, "age", "", 1)
+            time.sleep(0.1)  # another process's end: nothing to wait on but its mark
+    finally:
+        subprocess.run([*tmux, "kill-server"], timeout=10)
+
+
+needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+@needs_age
+@needs_tmux
+def test_age_opens_what_we_seal_with_a_passphrase(tmp_path: Path) -> None:
+    plaintext = os.urandom(100_000)
+    (tmp_path / "f.age").write_bytes(age.encrypt_with_passphrase(plaintext, b"correct horse"))
+    _in_a_terminal(tmp_path, f"{AGE} -d -o {tmp_path / 'out'} {tmp_path / 'f.age'}",
+                   [("passphrase", "correct horse")])
+    assert (tmp_path / "out").read_bytes() == plaintext
+
+
+@needs_age
+@needs_tmux
+def test_we_open_what_age_seals_with_a_passphrase(tmp_path: Path) -> None:
+    plaintext = os.urandom(70_000)
+    (tmp_path / "plain").write_bytes(plaintext)
+    _in_a_terminal(tmp_path, f"{AGE} -p -o {tmp_path / 'f.age'} {tmp_path / 'plain'}",
+                   [("passphrase", "battery staple"), ("onfirm", "battery staple")])
+    data = (tmp_path / "f.age").read_bytes()
+    assert age.decrypt(data, [age.Passphrase(b"battery staple")]) == plaintext
+    with pytest.raises(age.AgeError, match="passphrase does not open"):
+        age.decrypt(data, [age.Passphrase(b"battery stable")])
+    with pytest.raises(age.AgeError, match="none was given"):
+        age.decrypt(data, [age.parse_identity(age.generate_identity()[0])])
+
+
+def test_a_passphrase_protected_identity_file_for_restores(tmp_path: Path) -> None:
+    """`glacierd keygen --passphrase` writes the identity sealed with a passphrase;
+    the config's identity_file opens with $GLACIERD_PASSPHRASE, and without it
+    (no terminal) the message names the file."""
+    import sys
+
+    from glacierd import config, wiring
+    from glacierd.errors import ConfigError
+
+    env = {**os.environ, "GLACIERD_PASSPHRASE": "a long passphrase"}
+    done = subprocess.run([sys.executable, "-m", "glacierd.cli", "keygen", "--passphrase",
+                           "--out", str(tmp_path / "key.age")], capture_output=True,
+                          text=True, env=env, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    recipient = done.stdout.strip()
+    sealed = (tmp_path / "key.age").read_bytes()
+    assert age.is_age_file(sealed) and b"AGE-SECRET-KEY" not in sealed
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[vault]\nname = "v"\n[state]\ndir = "{tmp_path}/state"\n'
+                   f'[encryption]\nidentity_file = "{tmp_path}/key.age"\n')
+    loaded = config.load(cfg)
+    os.environ["GLACIERD_PASSPHRASE"] = "a long passphrase"
+    try:
+        keys = wiring.encryption(loaded)
+    finally:
+        del os.environ["GLACIERD_PASSPHRASE"]
+    assert keys is not None and keys.can_decrypt
+    assert keys.recipients == (age.parse_recipient(recipient),)
+    wiring._OPENED.clear()
+    assert not sys.stdin.isatty()  # (pytest's stdin): no prompt, a message
+    with pytest.raises(ConfigError, match=r"key\.age' is protected by a passphrase: set "
+                                          r"\$GLACIERD_PASSPHRASE"):
+        wiring.encryption(loaded)
+    os.environ["GLACIERD_PASSPHRASE"] = "not the passphrase"
+    try:
+        with pytest.raises(ConfigError, match="passphrase does not open"):
+            wiring.encryption(loaded)
+    finally:
+        del os.environ["GLACIERD_PASSPHRASE"]
