@@ -1,0 +1,192 @@
+"""Bundles: many small files in one archive (issue 16), as a POSIX tar (pax)
+file that ``tar`` and Python's ``tarfile`` read without glacierd.
+
+A bundle is laid out once, from its member list (``layout``), before any of
+it is sent, and is then a pure function of that list and the members' bytes:
+any byte range of it can be made again (``BundleReader.read_into``), so a
+resumed bundle re-sends a part byte for byte, exactly as an encrypted
+upload does. Layout:
+
+* first, ``.glacierd-bundle.json``: the index — each member's path, the
+  offset and size of its bytes in the bundle, its mtime (ns), mode and
+  SHA-256 — so that the first megabyte of a bundle tells what it holds and
+  where, and a ranged retrieval fetches one member;
+* then one tar entry per member: a pax header (any bytes in a name,
+  ``hdrcharset=BINARY``; the mtime to the nanosecond) and the file's bytes,
+  padded to 512;
+* then tar's end: two zero blocks.
+
+Pure apart from the reads of the members' files; knows nothing of the store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+BLOCK = 512
+INDEX_NAME = ".glacierd-bundle.json"
+FORMAT = "glacierd-bundle/1"
+
+
+@dataclass(frozen=True)
+class Member:
+    path: str
+    """The file's absolute path (the name in the tar is it without the leading /)."""
+    size: int
+    mtime_ns: int
+    mode: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Placed:
+    member: Member
+    offset: int
+    """Where the member's bytes begin in the bundle."""
+
+
+@dataclass(frozen=True)
+class _Piece:
+    offset: int
+    length: int
+    data: bytes | None  # fixed bytes (headers, the index, padding), or
+    member: int | None  # the index of the member whose bytes these are
+
+
+@dataclass(frozen=True)
+class Layout:
+    members: tuple[Placed, ...]
+    size: int
+    pieces: tuple[_Piece, ...]
+
+    def index(self) -> dict[str, object]:
+        return _index(self.members)
+
+
+class MemberChanged(Exception):
+    """A member's file no longer has the size it was laid out with."""
+
+    def __init__(self, member: Member) -> None:
+        super().__init__(f"{member.path}: changed since it was packed")
+        self.member = member
+
+
+def _pad(length: int) -> int:
+    return -length % BLOCK
+
+
+def _header(name: str, size: int, mtime_ns: int, mode: int) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = mode & 0o7777
+    info.mtime = mtime_ns // 1_000_000_000
+    info.type = tarfile.REGTYPE
+    info.uname = info.gname = ""
+    # The nanoseconds, in the pax header (tarfile writes a float's digits otherwise).
+    seconds, nanos = divmod(mtime_ns, 1_000_000_000)
+    info.pax_headers = {"mtime": f"{seconds}.{nanos:09d}"}
+    return info.tobuf(format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape")
+
+
+def _name(path: str) -> str:
+    return path.lstrip("/") or "."
+
+
+def _index(placed: Sequence[Placed]) -> dict[str, object]:
+    return {"format": FORMAT, "members": [
+        {"path": _printable(p.member.path), "offset": p.offset, "size": p.member.size,
+         "mtime_ns": p.member.mtime_ns, "mode": p.member.mode & 0o7777,
+         "sha256": p.member.sha256} for p in placed]}
+
+
+def _printable(path: str) -> str:
+    """A path as JSON can hold it: ``glacierd.pathtext``'s escaped form."""
+    from glacierd import pathtext
+
+    return pathtext.escape(path)
+
+
+def layout(members: Sequence[Member]) -> Layout:
+    """Where everything goes. The index's size depends on the offsets it lists,
+    which depend on its size: laid out again until the two agree."""
+    index_size = 0
+    while True:
+        index_header = _header(INDEX_NAME, index_size, 0, 0o644)
+        position = len(index_header) + index_size + _pad(index_size)
+        placed = []
+        headers = []
+        for member in members:
+            header = _header(_name(member.path), member.size, member.mtime_ns, member.mode)
+            headers.append(header)
+            position += len(header)
+            placed.append(Placed(member, position))
+            position += member.size + _pad(member.size)
+        document = json.dumps(_index(placed), separators=(",", ":"),
+                              ensure_ascii=True).encode("ascii")
+        if len(document) == index_size:
+            break
+        index_size = len(document)
+    pieces: list[_Piece] = []
+    at = 0
+
+    def fixed(data: bytes) -> None:
+        nonlocal at
+        if data:
+            pieces.append(_Piece(at, len(data), data, None))
+            at += len(data)
+
+    fixed(index_header + document + b"\0" * _pad(index_size))
+    for number, (member, header) in enumerate(zip(members, headers, strict=True)):
+        fixed(header)
+        if member.size:
+            pieces.append(_Piece(at, member.size, None, number))
+            at += member.size
+        fixed(b"\0" * _pad(member.size))
+    fixed(b"\0" * (2 * BLOCK))
+    return Layout(tuple(placed), at, tuple(pieces))
+
+
+class BundleReader:
+    """Any byte range of a bundle, made from its members' files (opened with
+    ``open_member``, which returns a file descriptor this reader closes)."""
+
+    def __init__(self, laid_out: Layout, open_member: Callable[[Member], int]) -> None:
+        self._layout = laid_out
+        self._open = open_member
+        self._fds: dict[int, int] = {}
+
+    def _fd(self, number: int) -> int:
+        if number not in self._fds:
+            self._fds[number] = self._open(self._layout.members[number].member)
+        return self._fds[number]
+
+    def read_into(self, view: memoryview, offset: int) -> int:
+        """Fill ``view`` with the bundle's bytes from ``offset``; ``MemberChanged``
+        if a member's file is shorter than laid out."""
+        end = min(offset + len(view), self._layout.size)
+        filled = 0
+        for piece in self._layout.pieces:
+            if piece.offset + piece.length <= offset or piece.offset >= end:
+                continue
+            start = max(offset, piece.offset)
+            stop = min(end, piece.offset + piece.length)
+            if piece.data is not None:
+                chunk: bytes = piece.data[start - piece.offset:stop - piece.offset]
+            else:
+                assert piece.member is not None
+                member = self._layout.members[piece.member].member
+                chunk = os.pread(self._fd(piece.member), stop - start, start - piece.offset)
+                if len(chunk) != stop - start:
+                    raise MemberChanged(member)
+            view[start - offset:stop - offset] = chunk
+            filled = stop - offset
+        return filled
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
