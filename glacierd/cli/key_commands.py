@@ -13,11 +13,11 @@ from glacierd.errors import ConfigError
               help="where the identity goes (created 0600; an existing file is not touched)")
 @click.option("--passphrase", is_flag=True,
               help="protect it with a passphrase (asked twice, or $GLACIERD_PASSPHRASE), as "
-                   "`age -p` does; glacierd and age ask for it when they use it")
+                   "age -p does; glacierd and age ask for it when they use it")
 def keygen(out: str, passphrase: bool) -> None:
     """Make an age X25519 identity (for restores) and print its recipient (for the
     machines that upload). The identity is in age-keygen's format: Debian's age
-    decrypts with it too (with --passphrase: `age -d KEY | ...` gives that text)."""
+    decrypts with it too (with --passphrase, "age -d KEY" gives that text)."""
     import datetime as dt
     import os
 
