@@ -43,6 +43,8 @@ from glacierd.watcher import Watcher, check_watch_paths
 log = logging.getLogger("glacierd.daemon")
 
 HEARTBEAT_SECONDS = 5.0
+HEARTBEAT_STALE = dt.timedelta(seconds=30)
+"""A daemon whose heartbeat is older is gone (as `glacierd status` tells it)."""
 
 
 class _NoSkipWarnings(logging.Filter):
@@ -145,6 +147,7 @@ class Daemon:
         self.lock.acquire()
         try:
             self.store = Store.open(self.config.database_url)
+            self._refuse_a_shared_catalog(self.store)
             self.target = wiring.connect(self.config, glacier=self._client)
             self.backend = self.target.backend
         except BaseException:
@@ -152,6 +155,23 @@ class Daemon:
             raise
         self.uploader = wiring.make_uploader(self.config, self.store, self.backend)
         self.watcher = self._make_watcher(self.config)
+
+    def _refuse_a_shared_catalog(self, store: Store) -> None:
+        """One catalog serves one host for now: files are keyed by path alone, so a
+        second host's daemon would take the first host's archives for its own files.
+        A live daemon of another host on this database is refused; an earlier one
+        (a renamed machine, a moved disk) is only warned of."""
+        other = store.daemon()
+        if other is None or other.host == self.host:
+            return
+        fresh = other.stopped_at is None and utcnow() - other.heartbeat_at < HEARTBEAT_STALE
+        if fresh:
+            raise AlreadyRunningError(
+                f"{self.where}: the state database is in use by the daemon of host "
+                f"{other.host!r} (pid {other.pid}); several hosts sharing one catalog is not "
+                "supported yet: give this host a database of its own ([state] database_url)")
+        log.warning("the state database was last used by host %r; this is host %r: the "
+                    "files it knows are taken as this host's", other.host, self.host)
 
     def _make_watcher(self, config: config_mod.Config) -> Watcher:
         return Watcher(config.watch, self._record, skip=[config.state.dir],

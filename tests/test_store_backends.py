@@ -150,3 +150,24 @@ def test_a_database_password_never_reaches_a_message(tmp_path: object) -> None:
         assert done.returncode != 0 and "catalog" in done.stderr, (args, done.stderr)
         assert "s3cr3t" not in done.stderr + done.stdout and "Traceback" not in done.stderr
     assert "s3cr3t" not in repr(config.load(cfg))
+
+
+def test_a_second_hosts_daemon_is_refused_on_a_catalog_in_use(tmp_path: object) -> None:
+    """Files are keyed by path alone for now: a daemon of another host on the same
+    catalog would take the first host's archives for its own files. Refused, by
+    name, while the first one runs."""
+    from pathlib import Path
+
+    from tests.test_daemon_e2e import cli, write_config
+
+    folder = Path(str(tmp_path))
+    (folder / "inbox").mkdir()
+    cfg = write_config(folder, "http://127.0.0.1:9", folder / "inbox")
+    assert cli(cfg, "db", "upgrade").returncode == 0
+    store = store_for(f"sqlite:///{folder / 'state' / 'glacierd.db'}")
+    store.heartbeat(4242, "the-other-host", "daemon", NOW, "running")
+    store.close()
+    done = cli(cfg, "run")
+    assert done.returncode == 75, done.stderr
+    assert "in use by the daemon of host 'the-other-host'" in done.stderr
+    assert "Traceback" not in done.stderr
