@@ -28,10 +28,16 @@ log = logging.getLogger("glacierd.catalog")
 
 
 def apply_inventory(store: Store, vault: str, job_id: str, output: Path,
-                    unseal: inventory.Unseal | None = None) -> inventory.Reconciliation:
+                    unseal: inventory.Unseal | None = None,
+                    host: str | None = None) -> inventory.Reconciliation:
     """Reconcile a downloaded inventory with the catalog and record what it found.
     ``InventoryError`` when it cannot be read (the job is then fetched again).
-    ``unseal``: opens encrypted archives' descriptions (with an identity)."""
+    ``unseal``: opens encrypted archives' descriptions (with an identity).
+    ``host``: this machine's name (default: its host name); another host's
+    archives are adopted without being tied to this host's files."""
+    import socket
+
+    host = host or socket.gethostname()
     try:
         inv = inventory.parse(output.read_bytes())
     except (OSError, inventory.UnreadableInventory) as exc:
@@ -54,7 +60,8 @@ def apply_inventory(store: Store, vault: str, job_id: str, output: Path,
         if store.adopt_archive(vault, archive.archive_id, archive.size, archive.tree_hash,
                                archive.description, info.path, info.mtime_ns, archive.created,
                                plain_size=info.size if sealed else None,
-                               manifest_ids=result.manifests.get(info.token, [])):
+                               manifest_ids=result.manifests.get(info.token, []),
+                               link_file=info.host == host):
             store.event("info", "adopted", f"{shown(info.path)}: archive {archive.archive_id} "
                                            "found in the vault, added to the catalog")
     for entry in result.missing:

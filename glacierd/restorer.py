@@ -117,20 +117,22 @@ class Restorer:
     # --- choosing what to restore -----------------------------------------------------
 
     def select(self, paths: Iterable[str] = (), archive_ids: Iterable[str] = (), *,
-               before: dt.datetime | None = None,
-               version: int | None = None) -> list[ArchiveRecord]:
-        """Catalog entries for paths (files or folder prefixes) and archive ids."""
+               before: dt.datetime | None = None, version: int | None = None,
+               host: str | None = None) -> list[ArchiveRecord]:
+        """Catalog entries for paths (files or folder prefixes) and archive ids;
+        ``host``: paths as that host archived them (``restore --host``)."""
         chosen: dict[int, ArchiveRecord] = {}
         for given in paths:
             path = os.path.abspath(given)
-            candidates = [a for a in self.store.archives(path)
+            candidates = [a for a in self.store.archives(path, host)
                           if a.source_path == path or a.source_path.startswith(
                               path.rstrip("/") + "/")]
             picked = pick_versions(candidates, before=before, version=version)
             if not picked:
                 raise RestoreError(f"{given}: nothing in the catalog"
                                    + (" matches that version or date"
-                                      if candidates else " under that path"))
+                                      if candidates else " under that path")
+                                   + (f" from host {host!r}" if host else ""))
             chosen.update((a.id, a) for a in picked)
         for archive_id in archive_ids:
             archive = self.store.archive_by_id(archive_id)

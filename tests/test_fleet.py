@@ -68,3 +68,46 @@ def test_the_daemon_on_postgresql_survives_a_database_restart(
     assert names == sorted([*first, *later]), f"every file archived once; the daemon said:\n{err}"
     assert stats["archives_created"] == 5
     assert status["counts"] == {"archived": 5}
+
+
+def test_host_a_s_files_restored_on_host_c_from_a_shared_vault(tmp_path: Path) -> None:
+    """Two hosts back up to one vault, each with a catalog of its own, one path on
+    both with other bytes; a third machine rebuilds its catalog from the vault
+    and restores host A's version with --host (not B's, not whichever is newer),
+    and ties neither host's archives to its own file at that path."""
+    from glacierd import catalog
+    from glacierd.backends.vault import VaultBackend
+    from glacierd.emulator import Emulator
+    from glacierd.restorer import Restorer, RestoreSettings
+    from glacierd.store.models import utcnow
+    from glacierd.uploader import Uploader, UploadSettings
+    from tests.conftest import client_for, store_at_head
+
+    shared = tmp_path / "etc" / "app.conf"
+    shared.parent.mkdir()
+    with Emulator(tmp_path / "emu") as emu:
+        client = client_for(emu)
+        client.create_vault("v")
+        made = {}
+        for host in ("alpha", "beta"):
+            made[host] = random_file(shared, 4000 + len(host), seed=len(host))
+            uploader = Uploader(store_at_head(tmp_path / host), VaultBackend(client, "v"),
+                                UploadSettings(part_size=2**20, host=host))
+            assert uploader.upload_path(shared).status == "archived"
+            uploader.close()
+        mine = store_at_head(tmp_path / "gamma")
+        mine.file_seen(str(shared), 1, 1, 1)  # this machine has a file at that path too
+        mine.add_job(client.initiate_inventory_job("v"), "v", "inventory")
+        [job] = mine.jobs(kind="inventory")
+        catalog.fetch_inventory(client, mine, job, tmp_path / "gamma", utcnow())
+        assert {a.source_path for a in mine.archives(host="alpha")} == {str(shared)}
+        assert len(mine.archives()) == 2
+        gamma_file = mine.file(str(shared))
+        assert gamma_file is not None
+        latest, _unconfirmed, _open = mine.upload_state(gamma_file.id)
+        assert latest is None, "another host's archive is not this host's file's backup"
+        restorer = Restorer(mine, VaultBackend(client, "v"),
+                            RestoreSettings(restore_dir=tmp_path / "out"))
+        [record] = restorer.request(restorer.select([str(shared)], host="alpha"))
+        restorer.poll()
+        assert Path(record.dest_path).read_bytes() == made["alpha"]

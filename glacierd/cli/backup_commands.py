@@ -428,15 +428,19 @@ def status(ctx: Context, as_json: bool, summary: bool, state: str | None,
               help="only paths at or below this one (relative paths mean from here)")
 @click.option("--json", "as_json", is_flag=True, help="a JSON array (see the README)")
 @click.option("--long", "long", is_flag=True, help="one block an archive, its id whole")
+@click.option("--host", default=None,
+              help="only the archives this host made (a catalog rebuilt from a vault or "
+                   "bucket that several hosts back up to holds everyone's)")
 @click.pass_obj
-def archives(ctx: Context, prefix: str | None, as_json: bool, long: bool) -> None:
+def archives(ctx: Context, prefix: str | None, as_json: bool, long: bool,
+             host: str | None) -> None:
     """List the catalog: every archived version of every file."""
     import os
 
     from glacierd.cli import listing
 
     store = open_store(ctx, read_only=True)
-    rows = store.archives(os.path.abspath(prefix) if prefix else None)
+    rows = store.archives(os.path.abspath(prefix) if prefix else None, host)
     store.close()
     listing.show(
         [{"path": shown(r.source_path), "size": r.size, "created_at": r.created_at,
@@ -447,4 +451,4 @@ def archives(ctx: Context, prefix: str | None, as_json: bool, long: bool) -> Non
          listing.Column("archive_id", "archive id", lambda v: v or "(empty file: none)",
                         is_id=True)],
         as_json=as_json, long=long, empty="the catalog has no archives"
-        + (" under that path" if prefix else ""))
+        + (" under that path" if prefix else "") + (f" from host {host!r}" if host else ""))

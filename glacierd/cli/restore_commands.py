@@ -39,11 +39,14 @@ from glacierd.pathtext import shown
 @click.option("--version", "version", type=int, default=None,
               help="the N-th version of each file (1 = oldest); default newest")
 @click.option("--before", default=None, help="the newest version archived before this date")
+@click.option("--host", default=None,
+              help="the paths as this host archived them (another machine's files, from a "
+                   "catalog rebuilt from the vault or bucket it backed up to)")
 @click.pass_obj
 def restore(ctx: Context, paths: tuple[str, ...], archive_ids: tuple[str, ...],
             tier: str | None, to_dir: str | None, strip: str | None, overwrite: bool,
             wait: bool, dry_run: bool, as_json: bool, version: int | None,
-            before: str | None) -> None:
+            before: str | None, host: str | None) -> None:
     """Bring archives back: files or folders from the catalog, or archive ids.
 
     Retrievals cost money: --dry-run shows how many archives and bytes first.
@@ -62,7 +65,8 @@ def restore(ctx: Context, paths: tuple[str, ...], archive_ids: tuple[str, ...],
     store, target = services(ctx)
     restorer = make_restorer(ctx.config, store, target.backend)
     restorer.strip = os.path.abspath(strip) if strip else None
-    chosen = restorer.select(paths, archive_ids, before=parse_date(before), version=version)
+    chosen = restorer.select(paths, archive_ids, before=parse_date(before), version=version,
+                             host=host)
     total = sum(a.size for a in chosen)
     tier = tier or ctx.config.restore.tier
     storage_class = ctx.config.storage_class

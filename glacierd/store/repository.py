@@ -161,6 +161,11 @@ def _upload(row: Upload) -> UploadRecord:
     )
 
 
+def _host_of(row: Archive) -> str | None:
+    public = description.public_part(row.description) if row.description else None
+    return public.host if public is not None else None
+
+
 def _archive(row: Archive) -> ArchiveRecord:
     return ArchiveRecord(row.id, row.archive_id, row.vault, row.size, row.tree_hash,
                          row.source_path, row.mtime_ns, row.created_at, row.plain_size,
@@ -548,13 +553,17 @@ class Store:
 
     # --- catalog and events ----------------------------------------------------------
 
-    def archives(self, path_prefix: str | None = None) -> list[ArchiveRecord]:
+    def archives(self, path_prefix: str | None = None,
+                 host: str | None = None) -> list[ArchiveRecord]:
+        """Live archives (at or below a path); ``host``: only those that host made
+        (its name is in their descriptions: a vault or bucket several hosts back
+        up to gives a rebuilt catalog everyone's archives)."""
         with self._tx() as s:
             query = select(Archive).where(Archive.deleted_at.is_(None))
             if path_prefix:
                 query = query.where(Archive.source_path.startswith(path_prefix, autoescape=True))
             rows = s.scalars(query.order_by(Archive.source_path, Archive.created_at))
-            return [_archive(r) for r in rows]
+            return [_archive(r) for r in rows if host is None or _host_of(r) == host]
 
     def event(self, level: str, kind: str, message: str, file_id: int | None = None) -> None:
         with self._tx() as s:
@@ -760,14 +769,17 @@ class Store:
     def adopt_archive(self, vault: str, archive_id: str, size: int, tree_hash: str,
                       description: str, source_path: str, mtime_ns: int,
                       created_at: dt.datetime, *, plain_size: int | None = None,
-                      manifest_ids: Sequence[str] = ()) -> bool:
+                      manifest_ids: Sequence[str] = (), link_file: bool = True) -> bool:
         """Add an archive found in an inventory to the catalog; False if known.
         ``plain_size``: an encrypted archive's file size (from its sealed
-        description; its plaintext SHA-256 is not known until restored)."""
+        description; its plaintext SHA-256 is not known until restored).
+        ``link_file``: False for another host's archive — a file of this host at the
+        same path is not the file it holds."""
         with self._tx() as s:
             if s.scalar(select(Archive.id).where(Archive.archive_id == archive_id)):
                 return False
-            file_id = s.scalar(select(File.id).where(File.path == source_path))
+            file_id = s.scalar(select(File.id).where(File.path == source_path)) \
+                if link_file else None
             s.add(Archive(archive_id=archive_id, vault=vault, size=size, tree_hash=tree_hash,
                           description=description, source_path=source_path, mtime_ns=mtime_ns,
                           file_id=file_id, created_at=created_at, plain_size=plain_size,
