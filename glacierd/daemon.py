@@ -265,7 +265,10 @@ class Daemon:
         url = self.config.database_url
         host, port = section.address
         try:
-            self.web = StatusServer(host, port, lambda: open_reader(url), token=section.token)
+            priced = (self.config.target, self.config.storage_class,
+                      self.config.price_table())
+            self.web = StatusServer(host, port, lambda: open_reader(url), token=section.token,
+                                    priced=priced)
         except OSError as exc:
             raise ConfigError(f"{self.where}: [http] listen = {section.listen!r}: "
                               f"{exc.strerror or exc}") from None

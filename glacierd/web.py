@@ -48,6 +48,13 @@ def _families(doc: dict[str, Any], tally: metrics.Tally, daemon_alive: bool) -> 
         gauge = GaugeMetricFamily(name, text)
         gauge.add_metric([], float(value))
         yield gauge
+    cost = doc.get("cost")
+    if cost:
+        month = GaugeMetricFamily("glacierd_storage_cost_usd_per_month",
+                                  "What the stored archives cost a month at list prices "
+                                  "(per-object overhead included)", labels=["storage_class"])
+        month.add_metric([cost["storage_class"]], float(cost["month_usd"]))
+        yield month
     inventory = doc.get("last_inventory")
     if inventory and inventory.get("requested_at"):
         import datetime as dt
@@ -70,11 +77,13 @@ def _families(doc: dict[str, Any], tally: metrics.Tally, daemon_alive: bool) -> 
         yield family
 
 
-def metrics_text(reader: Reader, tally: metrics.Tally = metrics.PROCESS) -> bytes:
-    """The Prometheus exposition of the store's figures and the process's counters."""
+def metrics_text(reader: Reader, tally: metrics.Tally = metrics.PROCESS,
+                 priced: status.Priced | None = None) -> bytes:
+    """The Prometheus exposition of the store's figures and the process's counters
+    (and, ``priced``, what the stored archives cost a month)."""
     from prometheus_client import CollectorRegistry, generate_latest
 
-    doc = status.collect(reader, all_files=False)
+    doc = status.collect(reader, all_files=False, priced=priced)
 
     class _Collector:
         def collect(self) -> Iterator[Any]:
@@ -89,8 +98,10 @@ class StatusServer:
     """A small threaded HTTP server for one daemon; ``start`` binds, ``stop`` ends it."""
 
     def __init__(self, host: str, port: int, reader_factory: ReaderFactory, *,
-                 token: str | None = None, tally: metrics.Tally = metrics.PROCESS) -> None:
+                 token: str | None = None, tally: metrics.Tally = metrics.PROCESS,
+                 priced: status.Priced | None = None) -> None:
         self._factory = reader_factory
+        self._priced = priced
         self._token = token
         self._tally = tally
         server = self
@@ -138,7 +149,7 @@ class StatusServer:
             if parts.path == "/metrics":
                 reader = self._factory()
                 try:
-                    body = metrics_text(reader, self._tally)
+                    body = metrics_text(reader, self._tally, self._priced)
                 finally:
                     reader.close()
                 self._send(handler, 200, "text/plain; version=0.0.4; charset=utf-8", body)
@@ -153,7 +164,7 @@ class StatusServer:
             elif parts.path == "/status.json":
                 reader = self._factory()
                 try:
-                    doc = status.collect(reader, all_files=False)
+                    doc = status.collect(reader, all_files=False, priced=self._priced)
                 finally:
                     reader.close()
                 self._send(handler, 200, "application/json", json.dumps(doc).encode())
@@ -224,7 +235,8 @@ async function refresh() {
     document.getElementById("counts").textContent = Object.entries(d.counts)
       .map(([k, v]) => v + " " + k).join(", ") + "; " + size(d.summary.archived_bytes)
       + " archived" + (d.summary.queued_files ? ", " + size(d.summary.queued_bytes)
-      + " queued" : "");
+      + " queued" : "") + (d.cost && d.cost.objects ? "; about $" + d.cost.month_usd.toFixed(4)
+      + " a month in " + d.cost.storage_class : "");
     rows("uploads", ["file", "progress", "done"], d.uploads, u => {
       const p = document.createElement("progress"); p.max = u.size || 1;
       p.value = u.bytes_acked + u.bytes_in_flight;

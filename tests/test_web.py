@@ -13,7 +13,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from glacierd import metrics
+from glacierd import metrics, pricing
 from glacierd.store.reader import open_reader
 from glacierd.web import StatusServer
 from tests.conftest import MIB, emulator_process, random_file, store_at_head
@@ -42,7 +42,7 @@ def test_metrics_healthz_and_the_token(tmp_path: Path) -> None:
     tally.add("request_errors", operation="UploadPart", code="ServiceUnavailable")
     url = f"sqlite:///{tmp_path / 'state' / 'glacierd.db'}"
     server = StatusServer("127.0.0.1", 0, lambda: open_reader(url), tally=tally,
-                          token="t" * 20)
+                          token="t" * 20, priced=("v", "VAULT", pricing.PRICES))
     host, port = server.start()
     base = f"http://{host}:{port}"
     try:
@@ -60,6 +60,9 @@ def test_metrics_healthz_and_the_token(tmp_path: Path) -> None:
         assert values[("glacierd_request_errors_total", (("code", "ServiceUnavailable"),
                                                          ("operation", "UploadPart")))] == 1
         assert values[("glacierd_daemon_up", ())] == 0
+        month = sum(sum(pricing.billed_month(1000 + i, "VAULT")) for i in range(3))
+        assert values[("glacierd_storage_cost_usd_per_month", (("storage_class", "VAULT"),))] \
+            == pytest.approx(month)
         health = requests.get(f"{base}/healthz?token={'t' * 20}", timeout=10)
         assert health.status_code == 503, "no daemon heartbeat in this store"
         doc = requests.get(f"{base}/status.json?token={'t' * 20}", timeout=10).json()
@@ -105,6 +108,7 @@ def test_the_daemon_serves_metrics_and_a_page_chromium_shows(tmp_path: Path) -> 
                     capture_output=True, text=True, timeout=120).stdout
                 assert "holiday-video.mp4" in dom and "% of 24.0 MiB" in dom, dom[-2000:]
                 assert all(name in dom for name in small) and "running, pid" in dom
+                assert "a month in VAULT" in dom, "the cost line"
                 shot = tmp_path / "page.png"
                 subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
                                 "--virtual-time-budget=4000", "--window-size=412,915",
