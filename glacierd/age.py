@@ -13,7 +13,8 @@ What resumable uploads need from it: given the file key, the header and the
 payload nonce (kept until the upload completes), every chunk's ciphertext is
 a pure function of its plaintext and index (``PayloadCipher.seal``), so a
 resumed part is encrypted byte for byte as before; ``ciphertext_size`` and
-``payload_offset`` map part boundaries between the two.
+the chunk arithmetic (``CHUNK`` + ``TAG`` a chunk, after the header and nonce)
+map part boundaries between the two.
 
 Keys: ``age1…`` recipients and ``AGE-SECRET-KEY-1…`` identities (Bech32), as
 ``age-keygen`` writes them.
@@ -26,7 +27,7 @@ import functools
 import hashlib
 import hmac
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -339,11 +340,6 @@ def ciphertext_size(plaintext_size: int, header_size: int) -> int:
     return header_size + NONCE + plaintext_size + chunk_count(plaintext_size) * TAG
 
 
-def payload_offset(header_size: int, index: int) -> int:
-    """Where chunk ``index``'s ciphertext begins in the age file."""
-    return header_size + NONCE + index * (CHUNK + TAG)
-
-
 def encrypt(plaintext: bytes, recipients: Sequence[str]) -> bytes:
     """A whole age file (small data: descriptions, tests) for ``age1…`` recipients."""
     return encrypt_to(plaintext, [parse_recipient(r) for r in recipients])
@@ -397,12 +393,9 @@ def _encrypt_payload(plaintext: bytes, file_key: bytes, header: bytes) -> bytes:
 
 def decrypt(data: bytes, identities: Sequence[bytes]) -> bytes:
     """The plaintext of a whole age file; ``AgeError`` if it is not for these
-    identities, or was altered, truncated or extended."""
-    import io
-
-    out: list[bytes] = []
-    decrypt_stream(io.BytesIO(data).read, out.append, identities)
-    return b"".join(out)
+    identities (or passphrases), or was altered, truncated or extended."""
+    decoder = StreamDecoder(identities)
+    return b"".join([*decoder.feed(data), decoder.finish()])
 
 MAX_HEADER = 1 << 20
 """A header longer than this is refused (thousands of recipients): nothing real."""
@@ -482,16 +475,3 @@ class StreamDecoder:
         self._buffer.clear()
         self.plaintext_size += len(plain)
         return plain
-
-
-def decrypt_stream(read: Callable[[int], bytes], write: Callable[[bytes], object],
-                   identities: Sequence[bytes]) -> int:
-    """Decrypt an age file read with ``read(n)`` (a file's ``read``), handing each
-    authenticated chunk to ``write``; the plaintext's length (``StreamDecoder``'s
-    rules: on ``AgeError`` discard what ``write`` got)."""
-    decoder = StreamDecoder(identities)
-    while block := read(1024 * 1024):
-        for plain in decoder.feed(block):
-            write(plain)
-    write(decoder.finish())
-    return decoder.plaintext_size

@@ -27,6 +27,8 @@ import tarfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from glacierd import pathtext
+
 BLOCK = 512
 INDEX_NAME = ".glacierd-bundle.json"
 FORMAT = "glacierd-bundle/1"
@@ -63,9 +65,6 @@ class Layout:
     size: int
     pieces: tuple[_Piece, ...]
 
-    def index(self) -> dict[str, object]:
-        return _index(self.members)
-
 
 class MemberChanged(Exception):
     """A member's file no longer has the size it was laid out with."""
@@ -98,16 +97,9 @@ def _name(path: str) -> str:
 
 def _index(placed: Sequence[Placed]) -> dict[str, object]:
     return {"format": FORMAT, "members": [
-        {"path": _printable(p.member.path), "offset": p.offset, "size": p.member.size,
+        {"path": pathtext.escape(p.member.path), "offset": p.offset, "size": p.member.size,
          "mtime_ns": p.member.mtime_ns, "mode": p.member.mode & 0o7777,
          "sha256": p.member.sha256} for p in placed]}
-
-
-def _printable(path: str) -> str:
-    """A path as JSON can hold it: ``glacierd.pathtext``'s escaped form."""
-    from glacierd import pathtext
-
-    return pathtext.escape(path)
 
 
 def layout(members: Sequence[Member]) -> Layout:

@@ -256,12 +256,8 @@ class Daemon:
         from glacierd.store.reader import open_reader
         from glacierd.web import StatusServer
 
-        if not any(getattr(o, "glacierd_metrics", False) for o in ERROR_OBSERVERS):
-            def count_error(operation: str, code: str) -> None:
-                metrics.PROCESS.add("request_errors", operation=operation, code=code)
-
-            count_error.glacierd_metrics = True  # type: ignore[attr-defined]
-            ERROR_OBSERVERS.append(count_error)
+        if metrics.count_request_error not in ERROR_OBSERVERS:
+            ERROR_OBSERVERS.append(metrics.count_request_error)
         url = self.config.database_url
         host, port = section.address
         try:

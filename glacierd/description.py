@@ -63,9 +63,17 @@ class ArchiveInfo:
     archives that hold the whole path (``seal``)."""
 
 
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
 def _encode_doc(doc: dict[str, object]) -> str:
     raw = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+    return PREFIX + _b64url(raw)
 
 
 def _is_text(path: str) -> bool:
@@ -134,8 +142,7 @@ def decode(description: str) -> ArchiveInfo | None:
         return None
     body = description[len(PREFIX):]
     try:
-        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-        doc = json.loads(raw.decode("utf-8"))
+        doc = json.loads(_unb64url(body).decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return _decode_doc(doc) if isinstance(doc, dict) else None
@@ -181,14 +188,6 @@ path keeps its head there, with ``...#`` and a SHA-256 prefix of the whole
 path, and ``"M": n``: the whole path is in ``n`` manifest archives (``seal``),
 small archives whose sealed descriptions each hold a piece of it, so that an
 inventory alone (no retrieval) gives it back to whoever holds the identity."""
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
-def _unb64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def encode_sealed(info: ArchiveInfo, seal: Callable[[bytes], bytes], stored_size: int,
@@ -328,10 +327,6 @@ def with_manifests(info: ArchiveInfo, manifests: Iterable[str],
         return info
     whole = "".join(pieces[i] for i in range(info.manifests))
     return replace(info, path=pathtext.unescape(whole) if escaped else whole, shortened=False)
-
-
-def is_sealed(description: str) -> bool:
-    return description.startswith(SEALED_PREFIX)
 
 
 @dataclass(frozen=True)

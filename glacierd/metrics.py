@@ -37,6 +37,11 @@ class Tally:
 
 PROCESS = Tally()
 
+
+def count_request_error(operation: str, code: str) -> None:
+    """A transport error observer (``glacier.transport.ERROR_OBSERVERS``)."""
+    PROCESS.add("request_errors", operation=operation, code=code)
+
 COUNTERS = {
     "uploaded_bytes": "Bytes of parts the service acknowledged (this process)",
     "parts_sent": "Parts the service acknowledged (this process)",

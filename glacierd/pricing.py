@@ -24,8 +24,6 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from glacierd.s3.classes import S3_STORAGE_CLASSES
-
 GB = 1024**3
 KB = 1024
 VAULT = "VAULT"
@@ -127,15 +125,22 @@ def _prices(storage_class: str, table: Mapping[str, ClassPrices] | None) -> Clas
     return (table or PRICES).get(storage_class, PRICES["STANDARD"])
 
 
+def object_overhead_month(storage_class: str,
+                          table: Mapping[str, ClassPrices] | None = None) -> float:
+    """USD a month that every object costs beyond its bytes (its index and name),
+    before any minimum billable size."""
+    p = _prices(storage_class, table)
+    return (p.overhead_class_kb * KB / GB * p.storage_gb_month
+            + p.overhead_standard_kb * KB / GB * _prices("STANDARD", table).storage_gb_month)
+
+
 def billed_month(size: int, storage_class: str,
                  table: Mapping[str, ClassPrices] | None = None) -> tuple[float, float]:
     """(data, overhead) USD a month of one object of ``size`` bytes."""
     p = _prices(storage_class, table)
-    billed = max(size, p.min_billable_kb * KB)
-    data = size / GB * p.storage_gb_month
-    overhead = ((billed - size + p.overhead_class_kb * KB) / GB * p.storage_gb_month
-                + p.overhead_standard_kb * KB / GB * _prices("STANDARD", table).storage_gb_month)
-    return data, overhead
+    padding = max(0, p.min_billable_kb * KB - size)
+    return (size / GB * p.storage_gb_month,
+            padding / GB * p.storage_gb_month + object_overhead_month(storage_class, table))
 
 
 @dataclass(frozen=True)
@@ -167,28 +172,26 @@ def retrieval_delay(storage_class: str, tier: str,
     return p.delay.get(tier, "")
 
 
-def retrieval_cost(sizes: Iterable[int], storage_class: str, tier: str,
-                   table: Mapping[str, ClassPrices] | None = None) -> float | None:
-    """USD to retrieve these archives or objects at ``tier`` (None: not offered)."""
+def retrieval_usd(size: int, requests: int, storage_class: str, tier: str,
+                  table: Mapping[str, ClassPrices] | None = None) -> float | None:
+    """USD for retrieving ``size`` bytes in ``requests`` retrievals at ``tier``
+    (None: the class does not offer it)."""
     p = _prices(storage_class, table)
     if tier not in p.retrieval_per_gb:
         return None
+    return (size / GB * p.retrieval_per_gb[tier]
+            + requests / 1000 * p.retrieval_per_1000.get(tier, 0.0))
+
+
+def retrieval_cost(sizes: Iterable[int], storage_class: str, tier: str,
+                   table: Mapping[str, ClassPrices] | None = None) -> float | None:
+    """USD to retrieve these archives or objects at ``tier`` (None: not offered)."""
     sizes = list(sizes)
-    return (sum(sizes) / GB * p.retrieval_per_gb[tier]
-            + len(sizes) / 1000 * p.retrieval_per_1000.get(tier, 0.0))
+    return retrieval_usd(sum(sizes), len(sizes), storage_class, tier, table)
 
 
 def tiers_of(storage_class: str, table: Mapping[str, ClassPrices] | None = None) -> list[str]:
     return [t for t in TIERS if t in _prices(storage_class, table).retrieval_per_gb]
-
-
-# Kept for the callers that read one figure.
-PER_GB_MONTH = {name: p.storage_gb_month for name, p in PRICES.items()}
-MINIMUM_DAYS = {name: p.minimum_days for name, p in PRICES.items()}
-VAULT_RETRIEVAL = {tier: (PRICES[VAULT].retrieval_per_gb[tier],
-                          PRICES[VAULT].retrieval_per_1000[tier]) for tier in TIERS}
-"""A vault's retrieval prices by tier: (USD per GB retrieved, USD per 1,000 requests)."""
-S3_WRITE_REQUESTS = {name: PRICES[name].put_per_1000 for name in S3_STORAGE_CLASSES}
 
 
 # --- what is stored -------------------------------------------------------------------

@@ -205,7 +205,11 @@ def collect(source: Store | Reader, *, all_files: bool = True, recent: int = 10,
             "SELECT path, message, since FROM folder_problems ORDER BY path")]
     doc["migration"] = _migration(reader, now)
     if priced is not None:
-        doc["cost"] = _cost(reader, *priced)
+        from dataclasses import asdict
+
+        from glacierd import costs
+
+        doc["cost"] = asdict(costs.monthly(reader, *priced))
     inventory = _one(reader, "SELECT created_at, output_path FROM jobs WHERE kind = 'inventory' "
                              "AND status = 'Downloaded' ORDER BY id DESC LIMIT 1")
     doc["last_inventory"] = ({"requested_at": _iso(as_time(inventory[0])),
@@ -234,21 +238,6 @@ Priced = tuple[str, str, Mapping[str, Any]]
 """(target, storage class, price table): what the cost line needs from the config."""
 
 
-def _cost(reader: Reader, target: str, storage_class: str,
-          table: Mapping[str, Any]) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    from glacierd import costs, pricing
-
-    floor = table[storage_class].min_billable_kb * pricing.KB
-    count, size, padding = _one(
-        reader, "SELECT count(*), coalesce(sum(size), 0), coalesce(sum(CASE WHEN size < "
-                ":floor THEN :floor - size ELSE 0 END), 0) FROM archives WHERE vault = :vault "
-                "AND archive_id IS NOT NULL AND deleted_at IS NULL",
-        {"floor": floor, "vault": target})
-    return asdict(costs.monthly_of(int(count), int(size), int(padding), storage_class, table))
-
-
 def _migration(reader: Reader, now: dt.datetime) -> dict[str, Any] | None:
     """``glacierd migrate``'s progress: archives and bytes done of all, jobs pending,
     the rate over the last 10 minutes, an ETA and the retrieval cost so far."""
@@ -262,8 +251,8 @@ def _migration(reader: Reader, now: dt.datetime) -> dict[str, Any] | None:
     cost = 0.0
     for status, tier, count, _size, fetched, jobs in rows:
         by_status[status] = by_status.get(status, 0) + count
-        per_gb, per_request = pricing.VAULT_RETRIEVAL.get(tier, (0.0, 0.0))
-        cost += int(fetched or 0) / pricing.GB * per_gb + int(jobs or 0) / 1000 * per_request
+        cost += pricing.retrieval_usd(int(fetched or 0), int(jobs or 0), pricing.VAULT,
+                                      tier) or 0.0
     total = sum(int(r[3] or 0) for r in rows)
     done_bytes = sum(int(r[3] or 0) for r in rows if r[0] == MIGRATION_DONE)
     copied = sum(int(r[4] or 0) for r in rows)

@@ -290,12 +290,11 @@ class Uploader:
                                                           upload.inode),
                                 upload.part_size) if readahead and reader is None else []
         self._send_missing(upload, fd, ready, reader)
-        self._check_unchanged(upload, fd)
         plain_sha256 = None
-        if reader is not None:
+        if reader is not None:  # (it may read the file again: before the check)
             with contextlib.suppress(FileShrankError):  # the check below tells, and restarts
                 plain_sha256 = reader.plaintext_sha256()
-            self._check_unchanged(upload, fd)  # the hash read the file too
+        self._check_unchanged(upload, fd)
         return self._complete(self.store.upload(upload.id), resumed=False,
                               plain_sha256=plain_sha256)
 

@@ -77,13 +77,10 @@ def _families(doc: dict[str, Any], tally: metrics.Tally, daemon_alive: bool) -> 
         yield family
 
 
-def metrics_text(reader: Reader, tally: metrics.Tally = metrics.PROCESS,
-                 priced: status.Priced | None = None) -> bytes:
-    """The Prometheus exposition of the store's figures and the process's counters
-    (and, ``priced``, what the stored archives cost a month)."""
+def metrics_text(doc: dict[str, Any], tally: metrics.Tally = metrics.PROCESS) -> bytes:
+    """The Prometheus exposition of a status document (``status.collect``'s) and
+    the process's counters."""
     from prometheus_client import CollectorRegistry, generate_latest
-
-    doc = status.collect(reader, all_files=False, priced=priced)
 
     class _Collector:
         def collect(self) -> Iterator[Any]:
@@ -138,6 +135,15 @@ class StatusServer:
             (query.get("token") or [""])[0]
         return hmac.compare_digest(given.encode(), self._token.encode())
 
+    def _document(self) -> dict[str, Any]:
+        """The status document, read now (a reader per request: the store may be
+        written meanwhile by the daemon's threads)."""
+        reader = self._factory()
+        try:
+            return status.collect(reader, all_files=False, priced=self._priced)
+        finally:
+            reader.close()
+
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(handler.path)
         query = parse_qs(parts.query)
@@ -147,27 +153,15 @@ class StatusServer:
             return
         try:
             if parts.path == "/metrics":
-                reader = self._factory()
-                try:
-                    body = metrics_text(reader, self._tally, self._priced)
-                finally:
-                    reader.close()
-                self._send(handler, 200, "text/plain; version=0.0.4; charset=utf-8", body)
+                self._send(handler, 200, "text/plain; version=0.0.4; charset=utf-8",
+                           metrics_text(self._document(), self._tally))
             elif parts.path == "/healthz":
-                reader = self._factory()
-                try:
-                    alive = status.collect(reader, all_files=False)["daemon"]["running"]
-                finally:
-                    reader.close()
+                alive = self._document()["daemon"]["running"]
                 self._send(handler, 200 if alive else 503, "text/plain; charset=utf-8",
                            b"ok\n" if alive else b"the daemon's heartbeat is stale\n")
             elif parts.path == "/status.json":
-                reader = self._factory()
-                try:
-                    doc = status.collect(reader, all_files=False, priced=self._priced)
-                finally:
-                    reader.close()
-                self._send(handler, 200, "application/json", json.dumps(doc).encode())
+                self._send(handler, 200, "application/json",
+                           json.dumps(self._document()).encode())
             elif parts.path in ("/", "/index.html"):
                 self._send(handler, 200, "text/html; charset=utf-8", PAGE.encode())
             else:

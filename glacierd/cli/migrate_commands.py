@@ -207,9 +207,8 @@ def _report(ledger: Any, tier: str, storage_class: str) -> dict[str, Any]:
     summary = ledger.summary()
     by = summary["by_status"]
     done = by.get("done", {"archives": 0, "bytes": 0})
-    per_gb, per_request = pricing.VAULT_RETRIEVAL[tier]
-    retrieval = summary["bytes_copied"] / pricing.GB * per_gb + \
-        summary["jobs_requested"] / 1000 * per_request
+    retrieval = pricing.retrieval_usd(summary["bytes_copied"], summary["jobs_requested"],
+                                      pricing.VAULT, tier) or 0.0
     return {"archives": summary["archives"], "done": done["archives"],
             "bytes": summary["bytes"], "bytes_done": done["bytes"],
             "failed": by.get("failed", {"archives": 0})["archives"],

@@ -55,6 +55,12 @@ class Reader(Protocol):
     def close(self) -> None: ...
 
 
+def sqlite_time(value: dt.datetime) -> str:
+    """A time as SQLAlchemy stores it in SQLite: naive UTC text."""
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ",
+                                                                     timespec="microseconds")
+
+
 def as_time(value: Any) -> dt.datetime | None:
     """A stored time as an aware UTC datetime (SQLite hands back text, naive)."""
     if value is None:
@@ -115,9 +121,7 @@ class SqliteReader:
             cursor.close()
 
     def time_param(self, value: dt.datetime) -> str:
-        """As SQLAlchemy stores a time in SQLite: naive UTC text."""
-        return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ",
-                                                                         timespec="microseconds")
+        return sqlite_time(value)
 
     def close(self) -> None:
         self._conn.close()
@@ -147,10 +151,8 @@ class EngineReader:
                 yield [tuple(r) for r in batch]
 
     def time_param(self, value: dt.datetime) -> Any:
-        if self.is_sqlite:  # SQLAlchemy's text() passes it to sqlite3 as it is
-            return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(
-                sep=" ", timespec="microseconds")
-        return value.astimezone(dt.UTC)
+        # SQLAlchemy's text() passes a value to the driver as it is.
+        return sqlite_time(value) if self.is_sqlite else value.astimezone(dt.UTC)
 
     def close(self) -> None:
         if self._owned:

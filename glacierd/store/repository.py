@@ -19,7 +19,6 @@ from sqlalchemy import (
     Connection,
     Engine,
     bindparam,
-    case,
     delete,
     func,
     insert,
@@ -926,19 +925,6 @@ class Store:
                     for r in s.scalars(select(FolderProblem).order_by(FolderProblem.path))]
 
     # --- what is stored, for the cost engine ------------------------------------------
-
-    def stored_totals(self, vault: str, min_billable: int = 0) -> tuple[int, int, int]:
-        """(objects, bytes, bytes billed beyond their size because they are smaller
-        than ``min_billable``) of the live archives in ``vault``; aggregates only."""
-        live = (Archive.vault == vault, Archive.archive_id.is_not(None),
-                Archive.deleted_at.is_(None))
-        with self._core_tx() as conn:
-            count, total, padding = conn.execute(select(
-                func.count(), func.coalesce(func.sum(Archive.size), 0),
-                func.coalesce(func.sum(case((Archive.size < min_billable,
-                                             min_billable - Archive.size), else_=0)), 0))
-                .where(*live)).one()
-        return int(count), int(total), int(padding)
 
     def archives_since(self, vault: str, since: dt.datetime) -> list[tuple[int, dt.datetime]]:
         """(size, created_at) of the live archives in ``vault`` created after ``since``
