@@ -1,8 +1,8 @@
 """What the vault or bucket costs, from the catalog (``glacierd cost``, the cost
 line of ``glacierd status``): the store's figures priced by ``glacierd.pricing``.
 
-Storage a month and its per-object overhead come from aggregates (cheap at a
-million archives); the early-deletion liability reads only the archives still
+Storage a month and its per-object overhead come from the running totals (a
+few rows at a million archives); the early-deletion liability reads only the archives still
 within their class's minimum duration; the write requests of this month come
 from the uploads and parts the store recorded.
 """
@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from glacierd import pricing
+from glacierd.store import totals
+from glacierd.store.reader import Reader, running_totals
 
 if TYPE_CHECKING:
-    from glacierd.store.reader import Reader
     from glacierd.store.repository import Store
 
 SMALL_FILE = 1024 * 1024
@@ -52,16 +53,21 @@ class CostReport:
 
 
 def monthly(reader: Reader, target: str, storage_class: str,
-            table: Mapping[str, pricing.ClassPrices]) -> MonthlyStorage:
-    """The live archives of ``target`` a month, from one aggregate query (fast at
-    a million archives; ``glacierd status`` and ``glacierd cost`` share it)."""
+            table: Mapping[str, pricing.ClassPrices], *,
+            kept: totals.Totals | None = None) -> MonthlyStorage:
+    """The live archives of ``target`` a month, from the catalog's running totals
+    (``kept``, read if not given; ``glacierd status`` and ``glacierd cost`` share
+    it). Only a minimum billable size other than 0 or 128 KB needs a scan."""
     p = table[storage_class]
     floor = p.min_billable_kb * pricing.KB
-    rows = reader.rows(
-        "SELECT count(*), coalesce(sum(size), 0), coalesce(sum(CASE WHEN size < :floor "
-        "THEN :floor - size ELSE 0 END), 0) FROM archives WHERE vault = :vault "
-        "AND archive_id IS NOT NULL AND deleted_at IS NULL", {"floor": floor, "vault": target})
-    objects, size, padding = (int(x) for x in rows[0])
+    objects, size, small, small_bytes = (kept if kept is not None else running_totals(reader)
+                                         ).get((totals.ARCHIVES, target), (0, 0, 0, 0))
+    padding = small * floor - small_bytes if floor == totals.SMALL_BYTES else 0
+    if floor not in (0, totals.SMALL_BYTES):
+        padding = int(reader.rows(
+            "SELECT coalesce(sum(CASE WHEN size < :floor THEN :floor - size ELSE 0 END), 0) "
+            "FROM archives WHERE vault = :vault AND archive_id IS NOT NULL "
+            "AND deleted_at IS NULL", {"floor": floor, "vault": target})[0][0])
     overhead = (objects * pricing.object_overhead_month(storage_class, table)
                 + padding / pricing.GB * p.storage_gb_month)
     return MonthlyStorage(storage_class, objects, size,

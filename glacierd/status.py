@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from glacierd import humanize, locks, pathtext
 from glacierd.pathtext import guard, shown
-from glacierd.store.reader import EngineReader, Reader, as_time
+from glacierd.store.reader import EngineReader, Reader, as_time, running_totals
 from glacierd.store.sqlitefile import sqlite_path
 
 if TYPE_CHECKING:
@@ -135,8 +135,9 @@ def collect(source: Store | Reader, *, all_files: bool = True, recent: int = 10,
             "status": daemon[5] if daemon else None,
         },
     }
-    doc["counts"] = {st: n for st, n in reader.rows(
-        "SELECT state, count(*) FROM files GROUP BY state")}
+    kept = running_totals(reader)  # counts without a scan of a million rows
+    doc["counts"] = {key: n for (kind, key), (n, *_) in sorted(kept.items())
+                     if kind == "files"}
     active = reader.rows(
         "SELECT f.path, coalesce(u.wire_size, u.size), u.bytes_acked, u.bytes_in_flight, "
         "u.rate_bps, u.eta_seconds, u.status FROM files f JOIN uploads u ON u.file_id = f.id "
@@ -156,10 +157,9 @@ def collect(source: Store | Reader, *, all_files: bool = True, recent: int = 10,
     for u in doc["uploads"]:
         if u["interrupted"]:  # nothing is moving: no rate, no ETA
             u["bytes_in_flight"], u["rate_bps"], u["eta_seconds"] = 0, 0.0, None
-    queued = _one(reader, "SELECT count(*), coalesce(sum(size), 0) FROM files "
-                          f"WHERE state IN ('{PENDING}', '{UPLOADING}')")
-    archived_bytes = _one(reader, "SELECT coalesce(sum(size), 0) FROM archives "
-                                  "WHERE deleted_at IS NULL")[0]
+    queued = [sum(kept.get(("files", st), (0, 0))[i] for st in (PENDING, UPLOADING))
+              for i in (0, 1)]
+    archived_bytes = sum(values[1] for (kind, _), values in kept.items() if kind == "archives")
     moving = [u for u in doc["uploads"] if not u["interrupted"]]
     rate = sum(u["rate_bps"] for u in moving)
     left = int(queued[1]) - sum(u["bytes_acked"] for u in doc["uploads"])
@@ -209,7 +209,7 @@ def collect(source: Store | Reader, *, all_files: bool = True, recent: int = 10,
 
         from glacierd import costs
 
-        doc["cost"] = asdict(costs.monthly(reader, *priced))
+        doc["cost"] = asdict(costs.monthly(reader, *priced, kept=kept))
     inventory = _one(reader, "SELECT created_at, output_path FROM jobs WHERE kind = 'inventory' "
                              "AND status = 'Downloaded' ORDER BY id DESC LIMIT 1")
     doc["last_inventory"] = ({"requested_at": _iso(as_time(inventory[0])),

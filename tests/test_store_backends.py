@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
+
 from glacierd import pricing, status
 from glacierd.store import schema
 from glacierd.store.models import FileState, RestoreStatus, UploadStatus
@@ -171,3 +173,99 @@ def test_a_second_hosts_daemon_is_refused_on_a_catalog_in_use(tmp_path: object) 
     assert done.returncode == 75, done.stderr
     assert "in use by the daemon of host 'the-other-host'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _scanned(store: object) -> dict[tuple[str, str], tuple[int, int, int, int]]:
+    """The totals the long way: a scan of every row."""
+    from glacierd.store import totals
+
+    reader = EngineReader(store.engine, store.url)  # type: ignore[attr-defined]
+    small = totals.SMALL_BYTES
+    rows = reader.rows("SELECT 'files', state, count(*), sum(size), 0, 0 FROM files "
+                       "GROUP BY state")
+    rows += reader.rows(
+        f"SELECT 'archives', vault, count(*), sum(size), sum(CASE WHEN size < {small} THEN 1 "
+        f"ELSE 0 END), sum(CASE WHEN size < {small} THEN size ELSE 0 END) FROM archives "
+        "WHERE archive_id IS NOT NULL AND deleted_at IS NULL GROUP BY vault")
+    return totals.summed(rows)
+
+
+def test_running_totals_agree_with_a_scan_through_every_change(store_url: str) -> None:
+    """Triggers keep files by state and live archives by vault; a fold leaves
+    one row a key and changes no sum; status and cost read them."""
+    from glacierd.store.reader import running_totals
+
+    store = store_for(store_url)
+    try:
+        reader = EngineReader(store.engine, store.url)
+        seen = store.files_seen([(f"/t/{i}", 1000 * i, i, i) for i in range(8)])
+        store.record_failure(seen[0].id, "boom", NOW)
+        store.file_gone(seen[1].id, "deleted")
+        for i in (2, 3, 4):
+            upload = store.create_upload(seen[i].id, "v" if i < 4 else "w", f"tok{i}", "d",
+                                         2**20, 1000 * i, i, i)
+            upload = store.set_upload_id(upload, f"U{i}")
+            upload = store.set_completing(upload, "ee" * 32)
+            store.finish_upload(upload, f"ARCHIVE-{i}")
+        assert running_totals(reader) == _scanned(store)
+        store.file_seen("/t/2", 300_000, 99, 2)  # changed: pending again, a new size
+        store.file_seen("/t/5", 7_777, 50, 5)  # still pending, another size
+        store.mark_archive_deleted("ARCHIVE-3")
+        store.adopt_archive("v", "ADOPTED", 200_000, "ab" * 32, "d", "/other/x", 5, NOW)
+        expected = _scanned(store)
+        assert running_totals(reader) == expected
+        assert expected[("archives", "v")] == (2, 2000 + 200_000, 1, 2000)
+        assert expected[("files", "pending")][0] == 5
+        before = len(reader.rows("SELECT id FROM totals"))
+        assert store.count_files() == {k: v[0] for (kind, k), v in expected.items()
+                                       if kind == "files"}
+        after = len(reader.rows("SELECT id FROM totals"))
+        assert after == len(expected) < before, "the fold left one row a key"
+        assert running_totals(reader) == expected
+        assert store.fold_totals() == expected  # folded already: nothing changes
+        doc = status.collect(store, all_files=False)
+        assert doc["counts"] == store.count_files()
+        assert doc["summary"]["archived_bytes"] == 2000 + 200_000 + 4000
+        table = pricing.PRICES
+        got = status.collect(store, all_files=False, priced=("v", "GLACIER_IR", table))["cost"]
+        # one archive under IR's 128 KB minimum: 2,000 bytes billed as 131,072
+        assert got["overhead_usd"] == pytest.approx(
+            2 * pricing.object_overhead_month("GLACIER_IR", table)
+            + (131072 - 2000) / pricing.GB * table["GLACIER_IR"].storage_gb_month)
+    finally:
+        store.close()
+
+
+def test_an_upgrade_counts_what_is_already_there(tmp_path: object) -> None:
+    """A catalog written before revision 0009 gets its totals from its rows."""
+    from pathlib import Path
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from glacierd.store.db import create_store_engine
+
+    url = f"sqlite:///{Path(str(tmp_path)) / 'glacierd.db'}"
+    engine = create_store_engine(url)
+    cfg = schema.alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0008")
+        conn.execute(text(
+            "INSERT INTO files (path, size, mtime_ns, inode, state, attempts, first_seen, "
+            "updated_at) VALUES ('/a', 10, 1, 1, 'archived', 0, '2026-01-01', '2026-01-01'), "
+            "('/b', 20, 1, 2, 'pending', 0, '2026-01-01', '2026-01-01')"))
+        conn.execute(text(
+            "INSERT INTO archives (archive_id, vault, size, tree_hash, source_path, mtime_ns, "
+            "created_at) VALUES ('A', 'v', 10, 'x', '/a', 1, '2026-01-01'), "
+            "('B', 'v', 500000, 'x', '/a', 1, '2026-01-01')"))
+    schema.upgrade(engine)
+    engine.dispose()
+    store = store_for(url)
+    try:
+        assert _scanned(store) == {("files", "archived"): (1, 10, 0, 0),
+                                   ("files", "pending"): (1, 20, 0, 0),
+                                   ("archives", "v"): (2, 500_010, 1, 10)}
+        assert store.fold_totals() == _scanned(store)
+    finally:
+        store.close()

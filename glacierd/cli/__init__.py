@@ -6,6 +6,7 @@ message and ends the process with its class's exit code, never a traceback.
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -85,7 +86,78 @@ class Context:
                             doc["secret_key"], s3=bool(doc.get("s3")))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+COMMANDS: dict[str, tuple[str, str]] = {
+    "archives": ("backup_commands", "List the catalog: every archived version of every file."),
+    "catalog": ("restore_commands", "The catalog of archives."),
+    "cost": ("cost_commands", "Storage a month (per-object overhead included), the "
+             "early-deletion liability, the overhead of small files, this month's write "
+             "requests; priced with us-east-1 list prices unless [prices] says otherwise."),
+    "db": ("backup_commands", "The state database."),
+    "delete": ("restore_commands",
+               "Delete archives from the vault: every version of PATH, or one archive id."),
+    "forget": ("backup_commands", "Stop retrying failed files (PATHS, or --all-failed); a file "
+               "that changes is queued again."),
+    "inventory": ("restore_commands", "Show the last inventory; --refresh requests a new one "
+                  "(of a bucket: its listing, at once)."),
+    "jobs": ("restore_commands", "Glacier jobs glacierd started or follows."),
+    "keygen": ("key_commands", "Make an age X25519 identity (for restores) and print its "
+               "recipient (for the machines that upload)."),
+    "migrate": ("migrate_commands", "Move a vault's archives into S3 objects: each archive "
+                "retrieved, streamed in verified chunks into a multipart upload, checked "
+                "against the inventory's tree hash before it is completed."),
+    "restore": ("restore_commands", "Bring archives back: files or folders from the catalog, "
+                "or archive ids."),
+    "retry": ("backup_commands",
+              "Retry failed files now, in the foreground (all, or those under PATHS)."),
+    "run": ("backup_commands",
+            "Run the backup daemon: watch folders, upload what settles, follow jobs."),
+    "status": ("backup_commands",
+               "What glacierd is doing: daemon, queue, uploads, failures, jobs."),
+    "upload": ("backup_commands", "Upload files (folders: everything below them), resumably."),
+    "vaults": ("restore_commands", "Vaults: name, archive count, size, last inventory."),
+    "verify": ("restore_commands", "Re-hash local files and compare with the catalog: "
+               "unchanged, changed, missing; and name the files (known to glacierd, or in "
+               "watched folders) with no backup."),
+}
+"""Each command's module and the start of its help (what ``glacierd --help``
+lists): a command's module is imported only when the command runs or shows
+its own help, so ``--help`` and ``status`` load no other command's imports. A
+test keeps these texts equal to the commands' own."""
+
+
+class LazyGroup(click.Group):
+    """A group whose commands (``COMMANDS``) load on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(f"glacierd.cli.{COMMANDS[cmd_name][0]}")
+            _accept_local_after_the_command(self)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            loaded = self.commands.get(name)
+            text = (loaded.get_short_help_str(limit) if loaded is not None
+                    else click.Command(name, help=COMMANDS[name][1]).get_short_help_str(limit))
+            rows.append((name, text))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def load_all_commands() -> click.Group:
+    """Every command loaded (tests that walk them all; shell completion)."""
+    for name in COMMANDS:
+        cli.get_command(click.Context(cli), name)
+    return cli
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="glacierd")
 @click.option("--config", "config_path", envvar="GLACIERD_CONFIG", default=DEFAULT_CONFIG,
               show_default=True, help="config file (or $GLACIERD_CONFIG)")
@@ -209,16 +281,6 @@ def entry() -> None:
     code = main()
     gc.freeze()
     sys.exit(code)
-
-
-# The commands register themselves on ``cli`` when their modules are imported.
-from glacierd.cli import (  # noqa: E402, F401
-    backup_commands,
-    cost_commands,
-    key_commands,
-    migrate_commands,
-    restore_commands,
-)
 
 
 def _set_local(click_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:

@@ -427,3 +427,18 @@ class MigrationChunk(Base):
     tree_hash: Mapped[str] = mapped_column(String(64))
     sha256: Mapped[str] = mapped_column(String(64))
     acknowledged_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Total(Base):
+    """A delta of the catalog's running totals, appended by triggers
+    (``glacierd.store.totals``; revision 0009) and folded by housekeeping."""
+
+    __tablename__ = "totals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(255))
+    n: Mapped[int] = mapped_column(BigInteger)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    small_n: Mapped[int] = mapped_column(BigInteger)
+    small_bytes: Mapped[int] = mapped_column(BigInteger)

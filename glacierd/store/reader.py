@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from glacierd.errors import StoreError
 
+from . import totals
 from .revisions import check_revision
 from .sqlitefile import (
     BUSY_TIMEOUT_MS,
@@ -69,6 +70,12 @@ def as_time(value: Any) -> dt.datetime | None:
         value = dt.datetime.fromisoformat(value)
     assert isinstance(value, dt.datetime)
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def running_totals(reader: Reader) -> totals.Totals:
+    """The catalog's running totals (``glacierd.store.totals``): a few rows to sum,
+    however many files there are."""
+    return totals.summed(reader.rows(totals.READ_SQL))
 
 
 class SqliteReader:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,6 +32,7 @@ from glacierd import description, humanize
 from glacierd.errors import StoreError
 from glacierd.pathtext import shown
 
+from . import totals
 from .db import create_store_engine, translated_errors
 from .models import (
     UNFINISHED,
@@ -46,6 +48,7 @@ from .models import (
     Restore,
     RestoreSegment,
     RestoreStatus,
+    Total,
     Upload,
     UploadCipher,
     UploadStatus,
@@ -958,10 +961,29 @@ class Store:
                 Upload.upload_id.not_like("put:%"))).scalar_one())
         return single, multipart, parts
 
+    def fold_totals(self) -> totals.Totals:
+        """Fold the running totals' deltas into one row per key and return the
+        sums (``glacierd.store.totals``); no write when they are folded already."""
+        with self._core_tx() as conn:
+            rows = conn.execute(text(
+                "SELECT id, kind, key, n, bytes, small_n, small_bytes FROM totals")).all()
+            sums = totals.summed([tuple(r)[1:] for r in rows])
+            if len(rows) <= len(sums):
+                return sums
+            upto = max(r[0] for r in rows)
+            folded = totals.summed([tuple(r) for r in conn.execute(
+                text(totals.FOLD_DELETE_SQL), {"upto": upto})])
+            if folded:
+                conn.execute(insert(Total), [
+                    {"kind": kind, "key": key, "n": n, "bytes": size, "small_n": small_n,
+                     "small_bytes": small_bytes}
+                    for (kind, key), (n, size, small_n, small_bytes) in folded.items()])
+            return sums
+
     def count_files(self) -> dict[str, int]:
-        with self._tx() as s:
-            return {state: n for state, n in s.execute(
-                select(File.state, func.count()).group_by(File.state))}
+        """Files by state, from the running totals (no scan of ``files``)."""
+        return {key: values[0] for (kind, key), values in self.fold_totals().items()
+                if kind == totals.FILES}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,150 @@
+"""Running totals of the catalog, kept by the database itself (pure: SQL text).
+
+``glacierd status`` at a million files must not scan a million rows to say how
+many files are in each state or how many bytes are archived. Triggers on
+``files`` and ``archives`` append a *delta* row to ``totals`` for every change
+that moves a count (a file changes state or size, an archive becomes live or
+dead); ``status`` sums the rows by ``(kind, key)``. Appending, rather than
+updating one counter row, means concurrent writers (several hosts on one
+PostgreSQL catalog) never wait on each other's counter or deadlock over two of
+them. The daemon's housekeeping folds the deltas into one row per key
+(``FOLD_SQL``, atomic: it deletes exactly the rows it sums, with RETURNING), so
+the table stays a few rows long.
+
+Kinds: ``files`` by state (files, bytes); ``archives`` by vault or bucket, live
+ones only (``archive_id`` set, not deleted), with the count and bytes of those
+under ``SMALL_BYTES`` (what the 128 KB minimum of the IA classes pads).
+
+A migration that rebuilds ``files`` or ``archives`` (SQLite's batch mode copies
+the table) drops their triggers: it must create them again with
+``create_statements`` (a test checks the totals after every upgrade).
+"""
+
+from __future__ import annotations
+
+SMALL_BYTES = 128 * 1024
+"""Archives below this are counted apart: the IA classes bill each as 128 KB."""
+
+FILES, ARCHIVES = "files", "archives"
+
+READ_SQL = ("SELECT kind, key, sum(n), sum(bytes), sum(small_n), sum(small_bytes) "
+            "FROM totals GROUP BY kind, key")
+
+# Rebuilds every total from the tables (the migration, `glacierd db upgrade`).
+RECOUNT_SQL = (
+    "INSERT INTO totals (kind, key, n, bytes, small_n, small_bytes) "
+    "SELECT 'files', state, count(*), coalesce(sum(size), 0), 0, 0 FROM files GROUP BY state",
+    "INSERT INTO totals (kind, key, n, bytes, small_n, small_bytes) "
+    "SELECT 'archives', vault, count(*), coalesce(sum(size), 0), "
+    f"sum(CASE WHEN size < {SMALL_BYTES} THEN 1 ELSE 0 END), "
+    f"coalesce(sum(CASE WHEN size < {SMALL_BYTES} THEN size ELSE 0 END), 0) "
+    "FROM archives WHERE archive_id IS NOT NULL AND deleted_at IS NULL GROUP BY vault",
+)
+
+FOLD_DELETE_SQL = ("DELETE FROM totals WHERE id <= :upto "
+                   "RETURNING kind, key, n, bytes, small_n, small_bytes")
+"""The fold's first half: the rows it removes are exactly the rows it sums (a
+delta committed meanwhile by another host stays for the next fold)."""
+
+_LIVE = "{r}.archive_id IS NOT NULL AND {r}.deleted_at IS NULL"
+
+
+def _archive_values(row: str, sign: str) -> str:
+    return (f"'archives', {row}.vault, {sign}1, {sign}{row}.size, "
+            f"CASE WHEN {row}.size < {SMALL_BYTES} THEN {sign}1 ELSE 0 END, "
+            f"CASE WHEN {row}.size < {SMALL_BYTES} THEN {sign}{row}.size ELSE 0 END")
+
+
+def _file_values(row: str, sign: str) -> str:
+    return f"'files', {row}.state, {sign}1, {sign}{row}.size, 0, 0"
+
+
+_INTO = "INSERT INTO totals (kind, key, n, bytes, small_n, small_bytes)"
+_INSERT = _INTO + " VALUES"
+
+TRIGGER_NAMES = ("totals_files_insert", "totals_files_delete", "totals_files_update",
+                 "totals_archives_insert", "totals_archives_delete", "totals_archives_update")
+
+
+def _sqlite_statements() -> list[str]:
+    live_new, live_old = _LIVE.format(r="NEW"), _LIVE.format(r="OLD")
+    return [
+        f"CREATE TRIGGER totals_files_insert AFTER INSERT ON files BEGIN "
+        f"{_INSERT} ({_file_values('NEW', '')}); END",
+        f"CREATE TRIGGER totals_files_delete AFTER DELETE ON files BEGIN "
+        f"{_INSERT} ({_file_values('OLD', '-')}); END",
+        "CREATE TRIGGER totals_files_update AFTER UPDATE OF state, size ON files "
+        "WHEN OLD.state IS NOT NEW.state OR OLD.size IS NOT NEW.size BEGIN "
+        f"{_INSERT} ({_file_values('OLD', '-')}), ({_file_values('NEW', '')}); END",
+        f"CREATE TRIGGER totals_archives_insert AFTER INSERT ON archives WHEN {live_new} "
+        f"BEGIN {_INSERT} ({_archive_values('NEW', '')}); END",
+        f"CREATE TRIGGER totals_archives_delete AFTER DELETE ON archives WHEN {live_old} "
+        f"BEGIN {_INSERT} ({_archive_values('OLD', '-')}); END",
+        # Any change of liveness, size or vault: take the old row out, put the new in.
+        "CREATE TRIGGER totals_archives_update AFTER UPDATE OF archive_id, deleted_at, size, "
+        "vault ON archives BEGIN "
+        f"{_INTO} SELECT {_archive_values('OLD', '-')} WHERE {live_old}; "
+        f"{_INTO} SELECT {_archive_values('NEW', '')} WHERE {live_new}; END",
+    ]
+
+
+def _postgresql_statements() -> list[str]:
+    live_new, live_old = _LIVE.format(r="NEW"), _LIVE.format(r="OLD")
+    files_fn = (
+        "CREATE FUNCTION totals_files() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f"IF TG_OP <> 'INSERT' THEN {_INSERT} ({_file_values('OLD', '-')}); END IF; "
+        f"IF TG_OP <> 'DELETE' THEN {_INSERT} ({_file_values('NEW', '')}); END IF; "
+        "RETURN NULL; END $$")
+    archives_fn = (
+        "CREATE FUNCTION totals_archives() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f"IF TG_OP <> 'INSERT' AND {live_old} THEN {_INSERT} ({_archive_values('OLD', '-')}); "
+        "END IF; "
+        f"IF TG_OP <> 'DELETE' AND {live_new} THEN {_INSERT} ({_archive_values('NEW', '')}); "
+        "END IF; RETURN NULL; END $$")
+    each = "FOR EACH ROW EXECUTE FUNCTION"
+    return [
+        files_fn, archives_fn,
+        f"CREATE TRIGGER totals_files_insert AFTER INSERT ON files {each} totals_files()",
+        f"CREATE TRIGGER totals_files_delete AFTER DELETE ON files {each} totals_files()",
+        "CREATE TRIGGER totals_files_update AFTER UPDATE OF state, size ON files FOR EACH ROW "
+        "WHEN (OLD.state IS DISTINCT FROM NEW.state OR OLD.size IS DISTINCT FROM NEW.size) "
+        "EXECUTE FUNCTION totals_files()",
+        f"CREATE TRIGGER totals_archives_insert AFTER INSERT ON archives {each} "
+        "totals_archives()",
+        f"CREATE TRIGGER totals_archives_delete AFTER DELETE ON archives {each} "
+        "totals_archives()",
+        "CREATE TRIGGER totals_archives_update AFTER UPDATE OF archive_id, deleted_at, size, "
+        f"vault ON archives {each} totals_archives()",
+    ]
+
+
+def create_statements(dialect: str) -> list[str]:
+    """The triggers (and PostgreSQL's trigger functions) for ``dialect``."""
+    if dialect == "sqlite":
+        return _sqlite_statements()
+    if dialect == "postgresql":
+        return _postgresql_statements()
+    raise ValueError(f"no running totals for the {dialect} dialect")
+
+
+def drop_statements(dialect: str) -> list[str]:
+    tables = {name: name.split("_")[1] for name in TRIGGER_NAMES}
+    if dialect == "sqlite":
+        return [f"DROP TRIGGER IF EXISTS {name}" for name in TRIGGER_NAMES]
+    return ([f"DROP TRIGGER IF EXISTS {name} ON {table}" for name, table in tables.items()]
+            + ["DROP FUNCTION IF EXISTS totals_files()",
+               "DROP FUNCTION IF EXISTS totals_archives()"])
+
+
+Totals = dict[tuple[str, str], tuple[int, int, int, int]]
+"""(kind, key) -> (n, bytes, small_n, small_bytes)."""
+
+
+def summed(rows: list[tuple[object, ...]]) -> Totals:
+    """``READ_SQL``'s rows (or the fold's) as a dict, keys with nothing left dropped."""
+    out: dict[tuple[str, str], list[int]] = {}
+    for kind, key, *values in rows:
+        acc = out.setdefault((str(kind), str(key)), [0, 0, 0, 0])
+        for i, v in enumerate(values):
+            acc[i] += int(v or 0)  # type: ignore[call-overload]
+    return {k: (v[0], v[1], v[2], v[3]) for k, v in out.items() if any(v)}
