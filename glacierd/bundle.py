@@ -142,23 +142,44 @@ def layout(members: Sequence[Member]) -> Layout:
     return Layout(tuple(placed), at, tuple(pieces))
 
 
+MemberBytes = Callable[[int, int, int], bytes]
+"""``(member number, offset in the member, length)`` -> that many of its bytes
+(fewer: the member is shorter than laid out)."""
+
+
 class BundleReader:
-    """Any byte range of a bundle, made from its members' files (opened with
-    ``open_member``, which returns a file descriptor this reader closes)."""
+    """Any byte range of a bundle, its members' bytes from ``member_bytes``."""
 
-    def __init__(self, laid_out: Layout, open_member: Callable[[Member], int]) -> None:
+    def __init__(self, laid_out: Layout, member_bytes: MemberBytes,
+                 on_close: Callable[[], None] | None = None) -> None:
         self._layout = laid_out
-        self._open = open_member
-        self._fds: dict[int, int] = {}
+        self._member_bytes = member_bytes
+        self._on_close = on_close
 
-    def _fd(self, number: int) -> int:
-        if number not in self._fds:
-            self._fds[number] = self._open(self._layout.members[number].member)
-        return self._fds[number]
+    @classmethod
+    def of_files(cls, laid_out: Layout, open_member: Callable[[Member], int]) -> BundleReader:
+        """Members read from their files, each opened (``open_member`` returns a file
+        descriptor) when first read and closed when the next member is: a bundle
+        is read front to back, and must not hold thousands of files open."""
+        current: list[int] = []  # [number, fd] of the open member
+
+        def member_bytes(number: int, offset: int, length: int) -> bytes:
+            if not current or current[0] != number:
+                if current:
+                    os.close(current[1])
+                current[:] = [number, open_member(laid_out.members[number].member)]
+            return os.pread(current[1], length, offset)
+
+        def close() -> None:
+            if current:
+                os.close(current[1])
+                current.clear()
+
+        return cls(laid_out, member_bytes, close)
 
     def read_into(self, view: memoryview, offset: int) -> int:
         """Fill ``view`` with the bundle's bytes from ``offset``; ``MemberChanged``
-        if a member's file is shorter than laid out."""
+        if a member's bytes are fewer than laid out."""
         end = min(offset + len(view), self._layout.size)
         filled = 0
         for piece in self._layout.pieces:
@@ -170,15 +191,13 @@ class BundleReader:
                 chunk: bytes = piece.data[start - piece.offset:stop - piece.offset]
             else:
                 assert piece.member is not None
-                member = self._layout.members[piece.member].member
-                chunk = os.pread(self._fd(piece.member), stop - start, start - piece.offset)
+                chunk = self._member_bytes(piece.member, start - piece.offset, stop - start)
                 if len(chunk) != stop - start:
-                    raise MemberChanged(member)
+                    raise MemberChanged(self._layout.members[piece.member].member)
             view[start - offset:stop - offset] = chunk
             filled = stop - offset
         return filled
 
     def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        if self._on_close is not None:
+            self._on_close()

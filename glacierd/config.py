@@ -47,6 +47,17 @@ def parse_rate(value: object, where: str) -> int | None:
     raise ConfigError(f"{where} = {value!r} is not a rate like 500000, '512K', '8M' or '1G'")
 
 
+def parse_size(value: object, where: str) -> int:
+    """A size in bytes: a whole number, or a string like ``"512K"``, ``"1 MiB"``; 0 is 0."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str):
+        match = _SIZE.match(value)
+        if match:
+            return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+    raise ConfigError(f"{where} = {value!r} is not a size like 1048576, '512K' or '1 MiB'")
+
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -317,6 +328,27 @@ class ScheduleSection:
 
 
 @dataclass(frozen=True)
+class PackSection:
+    """Small files packed into bundles (``glacierd.packer``)."""
+
+    threshold: int = field(default=MIB, metadata={"parse": parse_size})
+    target_mib: int = 128
+    max_wait: float = field(default=600.0, metadata={"parse": parse_duration})
+
+    MAX_THRESHOLD = 64 * MIB
+    """A member is read whole into memory, and restored by one ranged request."""
+
+    def validate(self, where: str) -> None:
+        _check(0 <= self.threshold <= self.MAX_THRESHOLD,
+               f"{where}.threshold = {self.threshold} must be from 0 (no packing) to 64 MiB")
+        _check(1 <= self.target_mib <= 4096,
+               f"{where}.target_mib = {self.target_mib} must be from 1 to 4096")
+        _check(self.threshold < self.target_mib * MIB,
+               f"{where}: threshold must be below target_mib")
+        _check(self.max_wait is not None, f"{where}.max_wait must be a duration like '10m'")
+
+
+@dataclass(frozen=True)
 class DaemonSection:
     log_level: str = "INFO"
     shutdown_grace_seconds: float = 30.0
@@ -343,6 +375,7 @@ class Config:
     migrate: MigrateSection | None = None
     encryption: EncryptionSection | None = None
     prices: PricesSection = field(default_factory=PricesSection)
+    pack: PackSection = field(default_factory=PackSection)
     http: HttpSection | None = None
 
     @property
@@ -386,6 +419,7 @@ SECTIONS: dict[str, tuple[type[Any], bool]] = {
     "daemon": (DaemonSection, False),
     "prices": (PricesSection, False),
     "http": (HttpSection, False),
+    "pack": (PackSection, False),
 }
 OPTIONAL_SECTIONS = frozenset({"s3", "migrate", "encryption", "http"})
 """Sections that are None when absent (they have keys without defaults)."""

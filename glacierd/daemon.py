@@ -31,13 +31,14 @@ from glacierd import faultpoints, humanize, inventory, wiring
 from glacierd.backends import Backend
 from glacierd.errors import AlreadyRunningError, ConfigError, GlacierdError
 from glacierd.glacier import GlacierClient
+from glacierd.packer import Packer, PackSettings, is_bundle_path
 from glacierd.pathtext import shown
 from glacierd.restorer import Restorer, RestoreSettings
 from glacierd.sdnotify import Notifier
 from glacierd.signals import DaemonSignals
 from glacierd.store.models import FileState, utcnow
-from glacierd.store.repository import Store
-from glacierd.uploader import Outcome, Uploader
+from glacierd.store.repository import FileRecord, Store
+from glacierd.uploader import Outcome, Uploader, retry_delay
 from glacierd.watcher import Watcher, check_watch_paths
 
 log = logging.getLogger("glacierd.daemon")
@@ -128,6 +129,7 @@ class Daemon:
         self.host = socket.gethostname()
         self.store: Store | None = None
         self.uploader: Uploader | None = None
+        self.packer: Packer | None = None
         self.watcher: Watcher | None = None
         self.scheduler: Any = None
         self.mover: Any = None  # [migrate]'s, made at its first step
@@ -155,6 +157,32 @@ class Daemon:
             raise
         self.uploader = wiring.make_uploader(self.config, self.store, self.backend)
         self.watcher = self._make_watcher(self.config)
+        self.packer = self._make_packer(self.config)
+        self.packer.recover()
+
+    @property
+    def bundles_dir(self) -> Path:
+        return self.config.state.dir / "bundles"
+
+    def _make_packer(self, config: config_mod.Config) -> Packer:
+        assert self.store is not None
+        pack = config.pack
+        settings = PackSettings(pack.threshold, pack.target_mib * 1024 * 1024,
+                                dt.timedelta(seconds=pack.max_wait))
+
+        def root_of(path: str) -> str | None:
+            watch = self.watcher.watch_for(path) if self.watcher is not None else None
+            return str(watch.path) if watch is not None else None
+
+        def failed(record: FileRecord, error: str) -> None:
+            assert self.store is not None
+            retry_at = self.now() + retry_delay(record.attempts)
+            self.store.record_failure(record.id, error, retry_at)
+            log.error("%s (retry after %s)", error, retry_at.isoformat(timespec="seconds"))
+
+        return Packer(self.store, self.bundles_dir, settings, host=self.host,
+                      follow_symlinks=config.upload.follow_symlinks, root_of=root_of,
+                      now=self.now, on_failure=failed)
 
     def _refuse_a_shared_catalog(self, store: Store) -> None:
         """One catalog serves one host for now: files are keyed by path alone, so a
@@ -372,6 +400,9 @@ class Daemon:
         try:
             assert self.store is not None
             seen: set[int] = set()  # one try per file a pass: a busy file waits for the next
+            packer = self.packer
+            if packer is not None:  # small files into bundles first: they go up below
+                packer.pack(stop=self.stop_requested.is_set)
             while not self.stop_requested.is_set():
                 batch = [r for r in self.store.pending_files(self.now(), limit=20 + len(seen))
                          if r.id not in seen]
@@ -383,11 +414,17 @@ class Daemon:
                         return
                     uploader = self.uploader
                     assert uploader is not None and self.watcher is not None
-                    watch = self.watcher.watch_for(record.path)
-                    if watch is None:  # not (or no longer) in a watched folder: the daemon
+                    if is_bundle_path(record.path, self.bundles_dir):
+                        root: Path | None = self.bundles_dir
+                    elif packer is not None and packer.wants(record):
+                        continue  # waits for its bundle
+                    else:
+                        watch = self.watcher.watch_for(record.path)
+                        root = watch.path if watch is not None else None
+                    if root is None:  # not (or no longer) in a watched folder: the daemon
                         continue  # reads nothing else; `glacierd upload`/`retry` take it
                     try:
-                        outcome = uploader.upload_path(record.path, root=watch.path)
+                        outcome = uploader.upload_path(record.path, root=root)
                     except InterruptedError:
                         return  # stopping: the upload resumes at the next start
                     self._after_upload(outcome)
@@ -396,6 +433,16 @@ class Daemon:
 
     def _after_upload(self, outcome: Outcome) -> None:
         """keep, delete or move a file — only once its archive is committed."""
+        if self.packer is not None and is_bundle_path(outcome.path, self.bundles_dir):
+            if outcome.status == "archived":
+                self.packer.uploaded(outcome.path)
+                for member in self.packer.archived_members(outcome.path):
+                    self._after_upload(Outcome(member, "archived"))
+            elif outcome.status == "gone" and self.store is not None:
+                record = self.store.file(outcome.path)
+                if record is not None:
+                    self.store.unpack(record.id, "its bundle file was lost before upload")
+            return
         if outcome.status != "archived" or self.watcher is None or self.store is None:
             return
         watch = self.watcher.watch_for(outcome.path)
@@ -539,6 +586,9 @@ class Daemon:
             # One uploader for the daemon's life: a drain under way keeps it, and
             # shutdown stops it; a second one would upload on, unstopped.
             self.uploader.reconfigure(wiring.upload_settings(new), wiring.make_limiter(new))
+        if new.pack != self.config.pack:  # the next drain packs with the new settings
+            self.config = replace(self.config, pack=new.pack)
+            self.packer = self._make_packer(self.config)
         if new.migrate != self.config.migrate:  # the next step starts with the new section
             if self.mover is not None:
                 self.mover.stopping.set()

@@ -266,6 +266,10 @@ class Uploader:
             if record.state != FileState.ARCHIVED:
                 self.store.set_file_state(record.id, FileState.ARCHIVED)
             return Outcome(path, "skipped", latest.archive_id, st.st_size)
+        if record.state == FileState.PACKED and (record.size, record.mtime_ns) == (
+                st.st_size, st.st_mtime_ns):
+            return Outcome(path, "skipped", None, st.st_size,
+                           "packed into a bundle that is on its way")
         if unconfirmed and (unconfirmed.size, unconfirmed.mtime_ns) == (st.st_size,
                                                                           st.st_mtime_ns):
             return Outcome(path, "unconfirmed", None, st.st_size,

@@ -36,7 +36,7 @@ def _members(tmp_path: Path) -> list[bundle.Member]:
 
 
 def _whole(laid: bundle.Layout, step: int | None = None) -> bytes:
-    reader = bundle.BundleReader(laid, lambda m: os.open(m.path, os.O_RDONLY))
+    reader = bundle.BundleReader.of_files(laid, lambda m: os.open(m.path, os.O_RDONLY))
     out = bytearray(laid.size)
     try:
         if step is None:

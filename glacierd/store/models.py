@@ -97,6 +97,7 @@ class FileState(enum.StrEnum):
     FAILED = "failed"
     GONE = "gone"  # no longer there: out of the queue; queued again if it comes back
     FORGOTTEN = "forgotten"  # the user said to stop retrying; queued again when it changes
+    PACKED = "packed"  # copied into a bundle that is on its way (revision 0010)
 
 
 class UploadStatus(enum.StrEnum):
@@ -129,6 +130,9 @@ class File(Base):
     first_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow,
                                                     onupdate=utcnow)
+    is_bundle: Mapped[bool] = mapped_column(default=False)
+    """A bundle of small files (revision 0010), written in the state folder's
+    ``bundles/`` and uploaded like any file; its members are in ``bundle_members``."""
 
     uploads: Mapped[list[Upload]] = relationship(back_populates="file")
 
@@ -234,6 +238,12 @@ class Archive(Base):
     upload_id: Mapped[int | None] = mapped_column(ForeignKey("uploads.id"), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # A file packed in a bundle (revision 0010): no archive id of its own; its bytes
+    # are ``size`` bytes at ``member_offset`` of the bundle's archive (``bundle_row``),
+    # ``plain_sha256`` their SHA-256.
+    bundle_row: Mapped[int | None] = mapped_column(ForeignKey("archives.id"), default=None,
+                                                   index=True)
+    member_offset: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
 
 class Job(Base):
@@ -317,6 +327,13 @@ class Restore(Base):
     error: Mapped[str | None] = mapped_column(SafeText, default=None)
     refetches: Mapped[int] = mapped_column(Integer, default=0)
     bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    # A packed file (revision 0010): ``archive_id`` is its bundle's; the retrieval
+    # asks for bytes ``range_first``-``range_last`` of it (megabyte-aligned, shared
+    # by the other members restored with it) and the file is ``size`` bytes at
+    # ``member_offset`` of the bundle.
+    member_offset: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    range_first: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    range_last: Mapped[int | None] = mapped_column(BigInteger, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow,
                                                     onupdate=utcnow)
@@ -442,3 +459,26 @@ class Total(Base):
     bytes: Mapped[int] = mapped_column(BigInteger)
     small_n: Mapped[int] = mapped_column(BigInteger)
     small_bytes: Mapped[int] = mapped_column(BigInteger)
+
+
+class BundleMember(Base):
+    """A file copied into a bundle (revision 0010): committed with the bundle's
+    row, before its first part; where its bytes are and what they hash to."""
+
+    __tablename__ = "bundle_members"
+    __table_args__ = (Index("ix_bundle_members_bundle_file", "bundle_file"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bundle_file: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"))
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id"), index=True)
+    path: Mapped[str] = mapped_column(PathText)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    inode: Mapped[int] = mapped_column(BigInteger)
+    mode: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    tree_hash: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text)
+    """The member's own description (path, host, mode...), kept in the catalog only:
+    its archive row's, once the bundle is archived."""

@@ -37,6 +37,7 @@ from .db import create_store_engine, translated_errors
 from .models import (
     UNFINISHED,
     Archive,
+    BundleMember,
     DaemonRecord,
     Event,
     File,
@@ -52,6 +53,7 @@ from .models import (
     Upload,
     UploadCipher,
     UploadStatus,
+    UTCDateTime,
     utcnow,
 )
 from .schema import require_current
@@ -496,7 +498,97 @@ class Store:
             conn.execute(_NEW_EVENT, {
                 "level": "info", "kind": "archived", "file_id": row.file_id,
                 "message": f"{shown(row.path)}: archived ({humanize.size(row.size)})"})
+            _archive_members(conn, row.file_id, archive.id, row.vault)
             return archive
+
+    # --- bundles (glacierd.packer) ------------------------------------------------------
+
+    def small_pending(self, below: int, now: dt.datetime,
+                      limit: int = 100_000) -> list[FileRecord]:
+        """Files to pack: pending (or failed and due) files of 1 to ``below - 1``
+        bytes that are not bundles, oldest first."""
+        with self._core_tx() as conn:
+            rows = conn.execute(_FILE_ROWS.add_columns(File.first_seen).where(
+                (File.state == FileState.PENDING)
+                | ((File.state == FileState.FAILED) & (File.retry_at <= now)),
+                File.is_bundle.is_(False), File.size > 0, File.size < below,
+            ).order_by(File.first_seen, File.id).limit(limit)).all()
+            return [FileRecord(*r[:9]) for r in rows]
+
+    def oldest_small_pending(self, below: int) -> dt.datetime | None:
+        """When the longest-waiting file to pack was first seen (``[pack] max_wait``)."""
+        with self._core_tx() as conn:
+            value = conn.execute(select(func.min(File.first_seen)).where(
+                File.state == FileState.PENDING, File.is_bundle.is_(False), File.size > 0,
+                File.size < below)).scalar()
+            return UTCDateTime().process_result_value(value, self.engine.dialect) \
+                if isinstance(value, str) else value
+
+    def create_bundle(self, path: str, size: int, mtime_ns: int, inode: int,
+                      members: Sequence[PackedMember]) -> FileRecord:
+        """A bundle written and fsynced at ``path``: its row (pending, uploaded like
+        any file), its member list, and its members packed — one transaction,
+        before its first part. A member whose row has moved on meanwhile (a newer
+        version seen) keeps its state: the bundle holds the older version."""
+        with self._core_tx() as conn:
+            now = utcnow()
+            bundle_id = conn.execute(insert(File).returning(File.id), {
+                "path": path, "size": size, "mtime_ns": mtime_ns, "inode": inode,
+                "state": FileState.PENDING.value, "attempts": 0, "first_seen": now,
+                "updated_at": now, "is_bundle": True}).scalar_one()
+            conn.execute(insert(BundleMember), [
+                {"bundle_file": bundle_id, "file_id": m.file_id, "path": m.path,
+                 "offset": m.offset, "size": m.size, "mtime_ns": m.mtime_ns, "inode": m.inode,
+                 "mode": m.mode, "sha256": m.sha256, "tree_hash": m.tree_hash,
+                 "description": m.description} for m in members])
+            for m in members:
+                conn.execute(update(File).where(
+                    File.id == m.file_id, File.size == m.size, File.mtime_ns == m.mtime_ns,
+                    File.state.in_([FileState.PENDING, FileState.FAILED])).values(
+                    state=FileState.PACKED.value, error=None, retry_at=None))
+            conn.execute(_NEW_EVENT, {
+                "level": "info", "kind": "packed", "file_id": bundle_id,
+                "message": f"{shown(path)}: {humanize.count(len(members), 'file')} packed "
+                           f"({humanize.size(size)})"})
+            return FileRecord(bundle_id, path, size, mtime_ns, inode, FileState.PENDING, None,
+                              0, None)
+
+    def bundle_members(self, bundle_file: int) -> list[PackedMember]:
+        with self._core_tx() as conn:
+            rows = conn.execute(select(
+                BundleMember.file_id, BundleMember.path, BundleMember.offset, BundleMember.size,
+                BundleMember.mtime_ns, BundleMember.inode, BundleMember.mode,
+                BundleMember.sha256, BundleMember.tree_hash, BundleMember.description).where(
+                BundleMember.bundle_file == bundle_file).order_by(BundleMember.offset)).all()
+            return [PackedMember(**r._mapping) for r in rows]
+
+    def unfinished_bundles(self) -> list[FileRecord]:
+        """Bundles not archived yet (the daemon uploads them; their files are here)."""
+        with self._core_tx() as conn:
+            rows = conn.execute(_FILE_ROWS.where(
+                File.is_bundle.is_(True),
+                File.state.not_in([FileState.ARCHIVED, FileState.GONE]))).all()
+            return [FileRecord(*r) for r in rows]
+
+    def is_bundle(self, path: str) -> bool:
+        with self._core_tx() as conn:
+            return bool(conn.execute(select(File.is_bundle).where(File.path == path)).scalar())
+
+    def unpack(self, bundle_file: int, reason: str) -> int:
+        """A bundle that will never be archived (its file was lost before it was):
+        its members still packed go back in the queue; the bundle is gone."""
+        with self._core_tx() as conn:
+            members = select(BundleMember.file_id).where(BundleMember.bundle_file == bundle_file)
+            back = conn.execute(update(File).where(
+                File.id.in_(members), File.state == FileState.PACKED).values(
+                state=FileState.PENDING.value)).rowcount
+            conn.execute(update(File).where(File.id == bundle_file).values(
+                state=FileState.GONE.value, error=reason))
+            conn.execute(_NEW_EVENT, {"level": "warning", "kind": "unpacked",
+                                      "file_id": bundle_file,
+                                      "message": f"bundle {bundle_file}: {reason}; "
+                                                 f"{humanize.count(back, 'file')} queued again"})
+            return int(back)
 
     def end_upload(self, upload: UploadRecord, status: UploadStatus, reason: str) -> None:
         """Abandon an upload (file changed, upload id gone) or mark it unconfirmed."""
@@ -984,6 +1076,49 @@ class Store:
         """Files by state, from the running totals (no scan of ``files``)."""
         return {key: values[0] for (kind, key), values in self.fold_totals().items()
                 if kind == totals.FILES}
+
+
+@dataclass(frozen=True)
+class PackedMember:
+    """A file in a bundle: where its bytes are and what they hash to."""
+
+    file_id: int
+    path: str
+    offset: int
+    size: int
+    mtime_ns: int
+    inode: int
+    mode: int
+    sha256: str
+    tree_hash: str
+    description: str
+
+
+def _archive_members(conn: Connection, bundle_file: int, bundle_row: int, vault: str) -> None:
+    """A bundle's archive is committed: each member gets its archive row (no archive
+    id of its own: the bundle's row, its offset) and its file, if still of that
+    version and packed, is archived — in the bundle's transaction. Done once."""
+    members = conn.execute(select(BundleMember).where(
+        BundleMember.bundle_file == bundle_file)).all()
+    if not members or conn.execute(select(Archive.id).where(
+            Archive.bundle_row == bundle_row).limit(1)).first() is not None:
+        return
+    created = utcnow()
+    conn.execute(insert(Archive), [
+        {"archive_id": None, "vault": vault, "size": m.size, "tree_hash": m.tree_hash,
+         "description": m.description, "source_path": m.path, "mtime_ns": m.mtime_ns,
+         "file_id": m.file_id, "created_at": created, "plain_sha256": m.sha256,
+         "bundle_row": bundle_row, "member_offset": m.offset} for m in members])
+    for m in members:
+        conn.execute(update(File).where(
+            File.id == m.file_id, File.size == m.size, File.mtime_ns == m.mtime_ns,
+            File.state == FileState.PACKED).values(
+            state=FileState.ARCHIVED.value, error=None, retry_at=None))
+    # a member seen in a newer version meanwhile was queued by the watcher; one still
+    # marked packed but changed is queued here
+    conn.execute(update(File).where(
+        File.id.in_([m.file_id for m in members]), File.state == FileState.PACKED).values(
+        state=FileState.PENDING.value))
 
 
 @dataclass(frozen=True)

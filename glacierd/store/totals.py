@@ -26,11 +26,12 @@ SMALL_BYTES = 128 * 1024
 """Archives below this are counted apart: the IA classes bill each as 128 KB."""
 
 FILES, ARCHIVES = "files", "archives"
+BUNDLE_PREFIX = "bundle:"
 
 READ_SQL = ("SELECT kind, key, sum(n), sum(bytes), sum(small_n), sum(small_bytes) "
             "FROM totals GROUP BY kind, key")
 
-# Rebuilds every total from the tables (the migration, `glacierd db upgrade`).
+# Rebuilds every total from the tables (revision 0009's migration).
 RECOUNT_SQL = (
     "INSERT INTO totals (kind, key, n, bytes, small_n, small_bytes) "
     "SELECT 'files', state, count(*), coalesce(sum(size), 0), 0, 0 FROM files GROUP BY state",
@@ -55,8 +56,12 @@ def _archive_values(row: str, sign: str) -> str:
             f"CASE WHEN {row}.size < {SMALL_BYTES} THEN {sign}{row}.size ELSE 0 END")
 
 
-def _file_values(row: str, sign: str) -> str:
-    return f"'files', {row}.state, {sign}1, {sign}{row}.size, 0, 0"
+def _file_values(row: str, sign: str, bundles: bool = True) -> str:
+    """A file's delta; a bundle's (revision 0010) is kept under ``bundle:STATE``:
+    ``files`` by state counts the user's files only."""
+    key = (f"CASE WHEN {row}.is_bundle THEN '{BUNDLE_PREFIX}' || {row}.state "
+           f"ELSE {row}.state END" if bundles else f"{row}.state")
+    return f"'files', {key}, {sign}1, {sign}{row}.size, 0, 0"
 
 
 _INTO = "INSERT INTO totals (kind, key, n, bytes, small_n, small_bytes)"
@@ -66,16 +71,17 @@ TRIGGER_NAMES = ("totals_files_insert", "totals_files_delete", "totals_files_upd
                  "totals_archives_insert", "totals_archives_delete", "totals_archives_update")
 
 
-def _sqlite_statements() -> list[str]:
+def _sqlite_statements(bundles: bool) -> list[str]:
     live_new, live_old = _LIVE.format(r="NEW"), _LIVE.format(r="OLD")
     return [
         f"CREATE TRIGGER totals_files_insert AFTER INSERT ON files BEGIN "
-        f"{_INSERT} ({_file_values('NEW', '')}); END",
+        f"{_INSERT} ({_file_values('NEW', '', bundles)}); END",
         f"CREATE TRIGGER totals_files_delete AFTER DELETE ON files BEGIN "
-        f"{_INSERT} ({_file_values('OLD', '-')}); END",
+        f"{_INSERT} ({_file_values('OLD', '-', bundles)}); END",
         "CREATE TRIGGER totals_files_update AFTER UPDATE OF state, size ON files "
         "WHEN OLD.state IS NOT NEW.state OR OLD.size IS NOT NEW.size BEGIN "
-        f"{_INSERT} ({_file_values('OLD', '-')}), ({_file_values('NEW', '')}); END",
+        f"{_INSERT} ({_file_values('OLD', '-', bundles)}), "
+        f"({_file_values('NEW', '', bundles)}); END",
         f"CREATE TRIGGER totals_archives_insert AFTER INSERT ON archives WHEN {live_new} "
         f"BEGIN {_INSERT} ({_archive_values('NEW', '')}); END",
         f"CREATE TRIGGER totals_archives_delete AFTER DELETE ON archives WHEN {live_old} "
@@ -88,12 +94,12 @@ def _sqlite_statements() -> list[str]:
     ]
 
 
-def _postgresql_statements() -> list[str]:
+def _postgresql_statements(bundles: bool) -> list[str]:
     live_new, live_old = _LIVE.format(r="NEW"), _LIVE.format(r="OLD")
     files_fn = (
         "CREATE FUNCTION totals_files() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-        f"IF TG_OP <> 'INSERT' THEN {_INSERT} ({_file_values('OLD', '-')}); END IF; "
-        f"IF TG_OP <> 'DELETE' THEN {_INSERT} ({_file_values('NEW', '')}); END IF; "
+        f"IF TG_OP <> 'INSERT' THEN {_INSERT} ({_file_values('OLD', '-', bundles)}); END IF; "
+        f"IF TG_OP <> 'DELETE' THEN {_INSERT} ({_file_values('NEW', '', bundles)}); END IF; "
         "RETURN NULL; END $$")
     archives_fn = (
         "CREATE FUNCTION totals_archives() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
@@ -118,12 +124,14 @@ def _postgresql_statements() -> list[str]:
     ]
 
 
-def create_statements(dialect: str) -> list[str]:
-    """The triggers (and PostgreSQL's trigger functions) for ``dialect``."""
+def create_statements(dialect: str, revision: str) -> list[str]:
+    """The triggers (and PostgreSQL's trigger functions) for ``dialect``, as
+    schema ``revision`` has them (a migration builds its own revision's)."""
+    bundles = revision >= "0010"
     if dialect == "sqlite":
-        return _sqlite_statements()
+        return _sqlite_statements(bundles)
     if dialect == "postgresql":
-        return _postgresql_statements()
+        return _postgresql_statements(bundles)
     raise ValueError(f"no running totals for the {dialect} dialect")
 
 

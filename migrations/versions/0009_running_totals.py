@@ -31,7 +31,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
     )
     dialect = op.get_bind().dialect.name
-    for statement in (*totals.RECOUNT_SQL, *totals.create_statements(dialect)):
+    for statement in (*totals.RECOUNT_SQL, *totals.create_statements(dialect, revision)):
         op.execute(statement)
 
 
