@@ -38,6 +38,7 @@ from glacierd.backends import (
     Backend,
     NoRetrievalCapacity,
     ObjectMissing,
+    Retrieval,
     RetrievalGone,
     RetrievalStatus,
 )
@@ -186,13 +187,14 @@ class Restorer:
                                f"{exc.strerror}") from None
         if not os.access(target, os.W_OK | os.X_OK):
             raise RestoreError(f"{shown(target)}: the restore folder is not writable")
+        ranges = retrieval_ranges([a for a, _dest in planned])
         records = []
         for archive, dest in planned:
             previous = self.store.open_restore(archive.id, str(dest))
             if archive.id in finished:
                 record = previous or self.store.add_restore(
                     archive, str(dest), tier or self.settings.tier, self.settings.segment_size,
-                    overwrite)
+                    overwrite, ranges.get(archive.id))
                 self.store.set_restore_status(record, RestoreStatus.DONE)
                 records.append(record)
                 continue
@@ -203,8 +205,10 @@ class Restorer:
                 records.append(record)
                 continue
             record = self.store.add_restore(archive, str(dest), tier or self.settings.tier,
-                                            self.settings.segment_size, overwrite)
-            if archive.archive_id is None:  # an empty file: Glacier has nothing to give
+                                            self.settings.segment_size, overwrite,
+                                            ranges.get(archive.id))
+            if archive.archive_id is None and not archive.packed:  # an empty file: Glacier
+                # has nothing to give
                 self._finish_empty(record)
             records.append(self.store.restore(record.id))
         self.start_jobs()
@@ -222,19 +226,33 @@ class Restorer:
 
     def start_jobs(self) -> None:
         """Initiate retrieval jobs for requested restores, up to the concurrency limit."""
-        waiting = len(self.store.restores([RestoreStatus.WAITING, RestoreStatus.DOWNLOADING]))
+        # Jobs, not restores, are counted: the files of one bundle share one job.
+        waiting = len({r.job_id for r in self.store.restores([RestoreStatus.WAITING,
+                                                              RestoreStatus.DOWNLOADING])})
         for record in self.store.restores([RestoreStatus.REQUESTED]):
-            if waiting >= self.settings.max_concurrent_jobs:
-                return
+            shares = record.packed and self.store.shared_retrieval(record) is not None
+            if not shares and waiting >= self.settings.max_concurrent_jobs:
+                continue  # a later one may share a job under way
             self._initiate(record)
-            waiting += 1
+            waiting += 0 if shares else 1
 
-    def _initiate(self, record: RestoreRecord) -> None:
+    def _initiate(self, record: RestoreRecord, expired: str | None = None) -> None:
+        """Request the retrieval; a packed file's is shared with the other files of its
+        bundle restored with it (the first one asks; ``expired``: a job not to share)."""
         assert record.archive_id is not None
         if not self.store.claim_restore(record, self.now()):
             return  # another process is starting this one
+        if record.packed:
+            shared = self.store.shared_retrieval(record)
+            if shared is not None and shared[0] != expired:
+                self.store.restore_job(record, shared[0], shared[1])
+                return
+        byte_range = ((record.range_first, record.range_last)
+                      if record.range_first is not None and record.range_last is not None
+                      else None)
         try:
-            job_id = self.backend.request_retrieval(record.archive_id, record.tier)
+            job_id = self.backend.request_retrieval(record.archive_id, record.tier,
+                                                    byte_range)
         except NoRetrievalCapacity as exc:
             self.store.set_restore_status(record, RestoreStatus.FAILED,
                                           f"no {record.tier} capacity now ({exc.message}); "
@@ -255,21 +273,27 @@ class Restorer:
     def poll(self) -> None:
         """Start due jobs, follow running ones, download what is ready."""
         self.start_jobs()
+        states: dict[str, Retrieval] = {}  # a shared job (a bundle's) is asked once a poll
         for record in self.store.restores([RestoreStatus.WAITING, RestoreStatus.DOWNLOADING]):
-            self._follow(record)
+            self._follow(record, states)
 
-    def _follow(self, record: RestoreRecord) -> None:
+    def _follow(self, record: RestoreRecord, states: dict[str, Retrieval] | None = None) -> None:
         assert record.job_id is not None
         lifetime = self.backend.retrieval_lifetime
         expired = (lifetime is not None and record.job_requested_at is not None
                    and self.now() - record.job_requested_at > lifetime)
         assert record.archive_id is not None
-        state = None if expired else self.backend.retrieval(record.job_id, record.archive_id)
+        state = None
+        if not expired:
+            known = states.get(record.job_id) if states is not None else None
+            state = known or self.backend.retrieval(record.job_id, record.archive_id)
+            if states is not None:
+                states[record.job_id] = state
         if state is None or state.status == RetrievalStatus.GONE:
             log.info("%s: retrieval job %s expired; requesting it again", shown(record.source_path),
                      record.job_id)
             self.store.restore_job(record, None, None)
-            self._initiate(self.store.restore(record.id))
+            self._initiate(self.store.restore(record.id), expired=record.job_id)
             return
         if state.status == RetrievalStatus.IN_PROGRESS:
             return
@@ -299,6 +323,8 @@ class Restorer:
     def _download(self, record: RestoreRecord) -> RestoreRecord:
         if record.status in (RestoreStatus.DONE, RestoreStatus.FAILED) or record.job_id is None:
             return record
+        if record.packed:
+            return self._download_member(record)
         dest, partial = Path(record.dest_path), Path(record.partial_path)
         if already_restored(dest, record.size, record.tree_hash, record.plain_size,
                             record.plain_sha256):  # killed before DONE
@@ -395,6 +421,68 @@ class Restorer:
         self.store.update_job(record.job_id, "Downloaded", output_path=str(dest),
                               missing_ok=True)
         log.info("restored %s to %s", shown(record.source_path), shown(dest))
+        return self.store.restore(record.id)
+
+    def _download_member(self, record: RestoreRecord) -> RestoreRecord:
+        """A packed file: its bytes alone, from the bundle's retrieval (one ranged
+        request), checked against the SHA-256 its bundle's index and the catalog
+        hold, then given its mode and mtime and renamed into place."""
+        assert record.job_id is not None and record.archive_id is not None
+        assert record.member_offset is not None and record.plain_sha256 is not None
+        dest, partial = Path(record.dest_path), Path(record.partial_path)
+        if already_restored(dest, record.size, record.tree_hash, None, record.plain_sha256):
+            self.store.set_restore_status(record, RestoreStatus.DONE)
+            return self.store.restore(record.id)
+        if os.path.lexists(dest) and not record.overwrite:
+            return self._fail(record, f"{shown(dest)} appeared meanwhile; not overwritten")
+        # A vault job's output is the range retrieved; S3's copy is the whole object.
+        first = record.member_offset - (record.range_first or 0 if self.backend.retrieves_ranges
+                                        else 0)
+        last = first + record.size - 1
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as exc:
+            return self._fail(record, f"{shown(partial)}: cannot be written: {exc.strerror}")
+        try:
+            for _attempt in range(MAX_REFETCHES + 1):
+                os.ftruncate(fd, 0)
+                try:
+                    self.backend.fetch(record.job_id, record.archive_id, first, last,
+                                       lambda at, chunk: os.pwrite(fd, chunk, at - first),
+                                       attempts=MAX_REFETCHES + 1, plain_range=True)
+                except (ChecksumMismatchError, TransportError) as exc:
+                    return self._fail(record, f"bytes {first}-{last} of bundle "
+                                              f"{record.archive_id} could not be fetched: "
+                                              f"{exc.message}")
+                got = sha256_fd(fd)
+                if got == record.plain_sha256:
+                    break
+                count = self.store.count_refetch(record)
+                log.warning("%s: its bytes in bundle %s hash to %s, not %s; fetching them "
+                            "again (%d)", shown(record.source_path), record.archive_id, got,
+                            record.plain_sha256, count)
+            else:
+                partial.unlink(missing_ok=True)
+                return self._fail(record, f"its bytes in bundle {record.archive_id} do not "
+                                          f"match the SHA-256 {record.plain_sha256} it was "
+                                          "packed with; no file was written")
+            os.fsync(fd)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
+            return self._fail(record, f"{shown(partial)}: {reason}")
+        finally:
+            os.close(fd)
+        metrics.PROCESS.add("restored_bytes", record.size)
+        _give_back_metadata(partial, record)
+        os.replace(partial, dest)
+        fsync_dir(dest.parent)
+        self.store.set_restore_status(record, RestoreStatus.DONE)
+        if self.on_progress:
+            self.on_progress(record.dest_path, record.size, record.size)
+        log.info("restored %s to %s (from bundle %s)", shown(record.source_path), shown(dest),
+                 record.archive_id)
         return self.store.restore(record.id)
 
     def _each_at_once(self, work: Callable[[limits.PartRange], None],
@@ -528,6 +616,41 @@ def sha256_file(path: Path) -> str:
 
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def sha256_fd(fd: int) -> str:
+    """The SHA-256 of what ``fd`` holds, from its start."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    offset = 0
+    while chunk := os.pread(fd, limits.MIB, offset):
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest()
+
+
+def retrieval_ranges(archives: Iterable[ArchiveRecord]) -> dict[int, tuple[int, int]]:
+    """For the packed files among ``archives``: the range of its bundle each one's
+    retrieval asks for, keyed by catalog row. Files of one bundle share one
+    megabyte-aligned range, from the first one's first byte to the last one's
+    last (a vault retrieves that range only; it is also how they find the job
+    they share). Pure."""
+    spans: dict[str, list[int]] = {}
+    sizes: dict[str, int] = {}
+    for a in archives:
+        if a.bundle_archive_id is None or a.member_offset is None or a.bundle_size is None:
+            continue
+        span = spans.setdefault(a.bundle_archive_id, [a.member_offset, a.member_offset + a.size])
+        span[0] = min(span[0], a.member_offset)
+        span[1] = max(span[1], a.member_offset + a.size)
+        sizes[a.bundle_archive_id] = a.bundle_size
+    out = {}
+    for a in archives:
+        if a.bundle_archive_id in spans:
+            start, end = spans[a.bundle_archive_id]
+            out[a.id] = limits.aligned_range(start, end, sizes[a.bundle_archive_id])
+    return out
 
 
 def _give_back_metadata(partial: Path, record: RestoreRecord) -> None:

@@ -26,6 +26,7 @@ from glacierd import humanize, locks, pathtext
 from glacierd.pathtext import guard, shown
 from glacierd.store.reader import EngineReader, Reader, as_time, running_totals
 from glacierd.store.sqlitefile import sqlite_path
+from glacierd.store.totals import BUNDLE_PREFIX
 
 if TYPE_CHECKING:
     from glacierd.store.repository import Store
@@ -137,7 +138,7 @@ def collect(source: Store | Reader, *, all_files: bool = True, recent: int = 10,
     }
     kept = running_totals(reader)  # counts without a scan of a million rows
     doc["counts"] = {key: n for (kind, key), (n, *_) in sorted(kept.items())
-                     if kind == "files"}
+                     if kind == "files" and not key.startswith(BUNDLE_PREFIX)}
     active = reader.rows(
         "SELECT f.path, coalesce(u.wire_size, u.size), u.bytes_acked, u.bytes_in_flight, "
         "u.rate_bps, u.eta_seconds, u.status FROM files f JOIN uploads u ON u.file_id = f.id "
@@ -204,6 +205,7 @@ def collect(source: Store | Reader, *, all_files: bool = True, recent: int = 10,
         for path, message, since in reader.rows(
             "SELECT path, message, since FROM folder_problems ORDER BY path")]
     doc["migration"] = _migration(reader, now)
+    doc["packing"] = _packing(reader, kept)
     if priced is not None:
         from dataclasses import asdict
 
@@ -225,13 +227,34 @@ def collect(source: Store | Reader, *, all_files: bool = True, recent: int = 10,
             "LEFT JOIN archives a ON a.id = n.aid "
             "LEFT JOIN (SELECT file_id, bytes_acked FROM uploads "
             f"  WHERE status IN {SENDING_UPLOADS}) u ON u.file_id = f.id "
-            f"WHERE 1 = 1{where} ORDER BY f.path", params)
+            f"WHERE NOT f.is_bundle{where} ORDER BY f.path", params)
         doc["files"] = [
             {"path": _path(path), "state": st, "size": size,
              "bytes_done": size if st == ARCHIVED else min(size, acked or 0),
              "archive_id": archive_id if st == ARCHIVED else None, "error": error}
             for path, st, size, error, archive_id, acked in rows]
     return doc
+
+
+def _packing(reader: Reader, kept: Mapping[tuple[str, str], tuple[int, ...]]
+             ) -> dict[str, Any] | None:
+    """Bundles of small files: how many, the files in them, the bytes of deleted
+    files they still hold (what ``repack`` would reclaim)."""
+    bundles = {key.removeprefix(BUNDLE_PREFIX): values[0]
+               for (kind, key), values in kept.items()
+               if kind == "files" and key.startswith(BUNDLE_PREFIX)}
+    if not bundles:
+        return None
+    reclaimable = _one(reader, "SELECT coalesce(sum(m.size), 0) FROM archives m "
+                               "JOIN archives b ON b.id = m.bundle_row "
+                               "WHERE m.deleted_at IS NOT NULL AND m.bundle_row IS NOT NULL "
+                               "AND b.deleted_at IS NULL")[0]
+    return {"bundles": bundles.get(ARCHIVED, 0),
+            "bundles_on_their_way": sum(n for st, n in bundles.items()
+                                        if st in (PENDING, UPLOADING, FAILED)),
+            "packed_files": sum(v[0] for (kind, _), v in kept.items() if kind == "packed"),
+            "packed_bytes": sum(v[1] for (kind, _), v in kept.items() if kind == "packed"),
+            "reclaimable_bytes": int(reclaimable or 0)}
 
 
 Priced = tuple[str, str, Mapping[str, Any]]
@@ -284,6 +307,7 @@ SELECT json_object(
         END,
     'error', f.error)
   FROM files f
+  WHERE NOT f.is_bundle
   ORDER BY f.path
 """
 
@@ -438,6 +462,16 @@ def render(doc: dict[str, Any], *, width: int = 120, long: bool = False,
             + f"; retrieval so far ${mig['retrieval_cost_usd']:.2f}"
             + (f"; {failed} not moved (see glacierd migrate)" if failed else ""),
             style="red" if failed else ""))
+    packing = doc.get("packing")
+    if packing:
+        parts.append(Text(
+            f"bundles: {humanize.count(packing['packed_files'], 'small file')} "
+            f"({humanize.size(packing['packed_bytes'])}) in "
+            f"{humanize.count(packing['bundles'], 'bundle')}"
+            + (f", {packing['bundles_on_their_way']} on their way"
+               if packing["bundles_on_their_way"] else "")
+            + (f"; {humanize.size(packing['reclaimable_bytes'])} of deleted files "
+               "still stored in them (reclaimable)" if packing["reclaimable_bytes"] else "")))
     inv = doc["last_inventory"]
     parts.append(Text(f"last inventory: requested {_when(inv['requested_at'], now)}" if inv
                       else "last inventory: none yet"))

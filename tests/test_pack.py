@@ -65,7 +65,7 @@ def test_small_files_go_up_in_one_bundle_that_tar_reads(tmp_path: Path) -> None:
         daemon.drain()
         bundles = _bundles_in_vault(emu)
         assert len(bundles) == 1, "one archive for all the small files"
-        archive_id, data = bundles[0]
+        _archive_id, data = bundles[0]
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             names = tar.getnames()
             assert names[0] == ".glacierd-bundle.json"
@@ -73,7 +73,7 @@ def test_small_files_go_up_in_one_bundle_that_tar_reads(tmp_path: Path) -> None:
                 member = tar.extractfile(os.fsencode(str(path)).decode("utf-8", "surrogateescape")
                                          .lstrip("/"))
                 assert member is not None and member.read() == content, path
-        for path, content in small.items():
+        for path in small:
             record = daemon.store.file(str(path))
             assert record is not None and record.state == "archived", path
         listed = {a.source_path: a for a in daemon.store.archives(str(inbox))}
@@ -84,3 +84,95 @@ def test_small_files_go_up_in_one_bundle_that_tar_reads(tmp_path: Path) -> None:
         assert list((daemon.bundles_dir).iterdir()) == [], "the local bundle is deleted"
         big_archive = listed[str(inbox / "big.bin")]
         assert emu.state.archive_bytes("local", str(big_archive.archive_id)) == big
+
+
+def _packed_vault(tmp_path: Path, emu: Emulator, count: int = 60,
+                  size: int = 60 * KIB) -> tuple[Daemon, dict[Path, bytes]]:
+    """A daemon whose ``count`` small files went up packed (about 3.6 MiB of
+    bundle, in one bundle)."""
+    now = [dt.datetime.now(dt.UTC)]
+    daemon_cm = prepared_daemon(tmp_path, emu, now)
+    daemon = daemon_cm.__enter__()
+    _with_pack(daemon, threshold=128 * KIB, target_mib=16, max_wait=1)
+    inbox = tmp_path / "inbox"
+    files = {}
+    for i in range(count):
+        path = inbox / "mail" / f"{i:03d}.eml"
+        path.parent.mkdir(exist_ok=True)
+        files[path] = random_file(path, size - i, seed=i)
+        os.chmod(path, 0o640 if i % 2 else 0o600)
+        os.utime(path, ns=(1_600_000_000_123_456_789 + i, 1_600_000_000_123_456_789 + i))
+    _queue(daemon, list(files))
+    now[0] += dt.timedelta(seconds=2)
+    daemon.drain()
+    assert len(_bundles_in_vault(emu)) == 1
+    return daemon, files
+
+
+def _restore_now(daemon: Daemon, paths: list[str], to: Path) -> list[object]:
+    from glacierd.daemon import make_restorer
+
+    assert daemon.store is not None
+    restorer = make_restorer(daemon.config, daemon.store, daemon.backend)
+    records = restorer.request(restorer.select(paths), to)
+    for _ in range(3):  # the emulator's jobs are ready at once: poll, download
+        restorer.poll()
+    return [daemon.store.restore(r.id) for r in records]
+
+
+def test_one_packed_file_is_restored_from_a_megabyte_of_its_bundle(tmp_path: Path) -> None:
+    with Emulator(tmp_path / "emu") as emu:
+        daemon, files = _packed_vault(tmp_path, emu)
+        try:
+            [(_bundle_id, bundle_bytes)] = _bundles_in_vault(emu)
+            assert len(bundle_bytes) > 3 * 1024 * KIB
+            emu.reset_stats()
+            wanted = tmp_path / "inbox" / "mail" / "031.eml"
+            [record] = _restore_now(daemon, [str(wanted)], tmp_path / "out")
+            assert record.status == "done", record.error  # type: ignore[attr-defined]
+            restored = tmp_path / "out" / str(wanted).lstrip("/")
+            assert restored.read_bytes() == files[wanted]
+            st = restored.stat()
+            assert (st.st_mode & 0o777, st.st_mtime_ns) == (0o640, 1_600_000_000_123_456_789 + 31)
+            stats = emu.stats()
+            assert stats["requests"]["InitiateJob"] == 1
+            assert 0 < stats["retrieved_bytes"] <= 2 * 1024 * KIB, "a megabyte-aligned range"
+            assert stats["job_output_bytes_sent"] == len(files[wanted]), "its bytes alone"
+
+            emu.reset_stats()
+            records = _restore_now(daemon, [str(tmp_path / "inbox" / "mail")], tmp_path / "all")
+            assert {r.status for r in records} == {"done"}  # type: ignore[attr-defined]
+            for path, content in files.items():
+                assert (tmp_path / "all" / str(path).lstrip("/")).read_bytes() == content
+            assert emu.stats()["requests"]["InitiateJob"] == 1, "one retrieval for the bundle"
+        finally:
+            assert daemon.lock is not None
+            daemon.lock.release()
+
+
+def test_deleting_packed_files_leaves_the_bundle_until_none_is_left(tmp_path: Path) -> None:
+    from glacierd import status
+
+    with Emulator(tmp_path / "emu") as emu:
+        daemon, files = _packed_vault(tmp_path, emu, count=3, size=5000)
+        try:
+            store = daemon.store
+            assert store is not None
+            doc = status.collect(store, all_files=False)
+            assert doc["packing"] == {"bundles": 1, "bundles_on_their_way": 0,
+                                      "packed_files": 3, "packed_bytes": 5000 + 4999 + 4998,
+                                      "reclaimable_bytes": 0}
+            assert doc["counts"] == {"archived": 3}, "the bundle is not one of the user's files"
+            entries = {a.source_path: a for a in store.archives(str(tmp_path))}
+            first, second, third = (entries[str(p)] for p in files)
+            assert store.mark_member_deleted(first.id) is None
+            assert store.mark_member_deleted(second.id) is None
+            packing = status.collect(store, all_files=False)["packing"]
+            assert packing["reclaimable_bytes"] == 5000 + 4999
+            assert packing["packed_files"] == 1
+            bundle_id = store.mark_member_deleted(third.id)
+            assert bundle_id == first.bundle_archive_id, "the last one empties the bundle"
+            assert {f.state for f in map(store.file, map(str, files))} == {  # type: ignore[union-attr]
+                "pending"}, "their backups are gone: queued again"
+        finally:
+            daemon.lock.release()

@@ -110,6 +110,9 @@ class Backend(Protocol):
     """How long a ready retrieval stays readable, counted from its request (a
     vault's job output: 24 h); None when the service says it itself (S3's
     ``x-amz-restore``)."""
+    retrieves_ranges: bool
+    """A retrieval may ask for a byte range, and its output is that range (a
+    vault's job); False: the whole object is made readable (S3's restore)."""
 
     # --- uploads ---
     def part_size(self, size: int, configured: int, *, name: str) -> int:
@@ -153,8 +156,11 @@ class Backend(Protocol):
         """Abandon an upload (an unknown one is not an error)."""
 
     # --- the way back ---
-    def request_retrieval(self, object_id: str, tier: str) -> str:
-        """Ask for an archive's bytes; returns a ticket to follow (unique to this
+    def request_retrieval(self, object_id: str, tier: str,
+                          byte_range: tuple[int, int] | None = None) -> str:
+        """Ask for an archive's bytes (``byte_range``: those, first to last, a
+        megabyte-aligned range; where ``retrieves_ranges`` is False the whole
+        object is made readable); returns a ticket to follow (unique to this
         request: the store keeps one job row per ticket).
         ``ObjectMissing``, ``NoRetrievalCapacity``."""
 
@@ -169,9 +175,11 @@ class Backend(Protocol):
     def fetch(self, ticket: str, object_id: str, first: int, last: int,
               write: Callable[[int, bytes], object], *, attempts: int,
               on_mismatch: Callable[[str], None] | None = None,
-              counter: ByteCounter | None = None) -> str:
-        """Bytes ``first``-``last`` of a ready retrieval, verified, handed to
-        ``write(offset, chunk)``; returns their tree hash. ``RetrievalGone``."""
+              counter: ByteCounter | None = None, plain_range: bool = False) -> str:
+        """Bytes ``first``-``last`` of a ready retrieval's output, verified where the
+        service sends a hash for them, handed to ``write(offset, chunk)``; returns
+        their tree hash. ``plain_range``: any range (a packed file's), never taken
+        for a whole part. ``RetrievalGone``."""
 
     def delete(self, object_id: str) -> None:
         """Delete an archive (one already gone is not an error)."""

@@ -53,6 +53,7 @@ class MemoryBackend(VaultRules):
         self.uploads: dict[str, _Upload] = {}
         self.archives: dict[str, StoredArchive] = {}
         self.retrievals: dict[str, str] = {}  # ticket -> archive id
+        self.retrieved_ranges: dict[str, tuple[int, int]] = {}  # ticket -> first, last
         self.hold_retrievals = False
         self.requests: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -135,13 +136,16 @@ class MemoryBackend(VaultRules):
             self.uploads.pop(ref.upload_id or "", None)
 
     # --- the way back ---
-    def request_retrieval(self, object_id: str, tier: str) -> str:
+    def request_retrieval(self, object_id: str, tier: str,
+                          byte_range: tuple[int, int] | None = None) -> str:
         self._count("request_retrieval")
         with self._lock:
             if object_id not in self.archives:
                 raise ObjectMissing(f"no archive {object_id}", status=404)
             ticket = uuid.uuid4().hex
             self.retrievals[ticket] = object_id
+            self.retrieved_ranges[ticket] = byte_range or (
+                0, len(self.archives[object_id].data) - 1)
             return ticket
 
     def retrieval(self, ticket: str, object_id: str) -> Retrieval:
@@ -154,12 +158,13 @@ class MemoryBackend(VaultRules):
     def fetch(self, ticket: str, object_id: str, first: int, last: int,
               write: Callable[[int, bytes], object], *, attempts: int,
               on_mismatch: Callable[[str], None] | None = None,
-              counter: ByteCounter | None = None) -> str:
+              counter: ByteCounter | None = None, plain_range: bool = False) -> str:
         self._count("fetch")
         with self._lock:
             if self.retrievals.get(ticket) != object_id:
                 raise RetrievalGone(f"no retrieval {ticket} of {object_id}", status=404)
-            data = self.archives[object_id].data[first:last + 1]
+            start, end = self.retrieved_ranges[ticket]  # the output is the range retrieved
+            data = self.archives[object_id].data[start + first:min(end, start + last) + 1]
         write(first, data)
         if counter is not None:
             counter(len(data))

@@ -63,6 +63,7 @@ def _gone(exc: errors.S3Error, kind: type[GlacierError]) -> GlacierError:
 class S3Backend(TreeHashRules):
     # HEAD's x-amz-restore tells when a restored copy lapses
     retrieval_lifetime: dt.timedelta | None = None
+    retrieves_ranges = False
 
     def __init__(self, client: S3Client, bucket: str, *, prefix: str = "",
                  storage_class: str = "DEEP_ARCHIVE", restore_days: int = 1) -> None:
@@ -255,8 +256,9 @@ class S3Backend(TreeHashRules):
             self.client.abort_multipart_upload(self.bucket, self.key(upload), upload_id_of(upload))
 
     # --- the way back ---
-    def request_retrieval(self, object_id: str, tier: str) -> str:
-        try:
+    def request_retrieval(self, object_id: str, tier: str,
+                          byte_range: tuple[int, int] | None = None) -> str:
+        try:  # S3 restores whole objects: a range is read from the copy
             self.client.restore_object(self.bucket, object_id, self.restore_days, tier)
         except errors.RestoreAlreadyInProgress:
             pass  # one is running: follow it
@@ -302,10 +304,11 @@ class S3Backend(TreeHashRules):
     def fetch(self, ticket: str, object_id: str, first: int, last: int,
               write: Callable[[int, bytes], object], *, attempts: int,
               on_mismatch: Callable[[str], None] | None = None,
-              counter: ByteCounter | None = None) -> str:
+              counter: ByteCounter | None = None, plain_range: bool = False) -> str:
         part = self._part_sizes.get(object_id)
         number = None  # a plain range: S3 sends no checksum for it
-        if part and first % part == 0 and last - first + 1 <= part and not self._ranges_only:
+        if (part and first % part == 0 and last - first + 1 <= part and not self._ranges_only
+                and not plain_range):
             number = first // part + 1  # one whole part, checked against its SHA-256
         try:
             return self.client.fetch_verified(self.bucket, object_id, first, last, write,
@@ -314,7 +317,7 @@ class S3Backend(TreeHashRules):
         except errors.PartNumberIgnored:
             self._ranges_only = True  # this peer: the restorer's whole-file check remains
             return self.fetch(ticket, object_id, first, last, write, attempts=attempts,
-                              on_mismatch=on_mismatch, counter=counter)
+                              on_mismatch=on_mismatch, counter=counter, plain_range=plain_range)
         except (errors.NotFound, errors.InvalidObjectState) as exc:
             raise _gone(exc, RetrievalGone) from exc
 

@@ -75,6 +75,7 @@ class VaultRules(TreeHashRules):
     a job's output is kept at least 24 h."""
 
     retrieval_lifetime: dt.timedelta | None = dt.timedelta(hours=24)
+    retrieves_ranges = True
 
     def part_size(self, size: int, configured: int, *, name: str) -> int:
         return limits.upload_part_size(size, configured, name=name)
@@ -134,10 +135,12 @@ class VaultBackend(VaultRules):
             self.client.abort_multipart_upload(self.name, upload_id_of(upload))
 
     # --- the way back ---
-    def request_retrieval(self, object_id: str, tier: str) -> str:
+    def request_retrieval(self, object_id: str, tier: str,
+                          byte_range: tuple[int, int] | None = None) -> str:
         with _as(NoRetrievalCapacity, InsufficientCapacityException), \
                 _as(ObjectMissing, ResourceNotFoundException):
             return self.client.initiate_archive_retrieval(self.name, object_id, tier=tier,
+                                                          byte_range=byte_range,
                                                           description="glacierd restore")
 
     def retrieval(self, ticket: str, object_id: str) -> Retrieval:
@@ -155,7 +158,7 @@ class VaultBackend(VaultRules):
     def fetch(self, ticket: str, object_id: str, first: int, last: int,
               write: Callable[[int, bytes], object], *, attempts: int,
               on_mismatch: Callable[[str], None] | None = None,
-              counter: ByteCounter | None = None) -> str:
+              counter: ByteCounter | None = None, plain_range: bool = False) -> str:
         with _as(RetrievalGone, ResourceNotFoundException):
             return self.client.fetch_verified(self.name, ticket, first, last, write,
                                               counter=counter, attempts=attempts,

@@ -423,7 +423,7 @@ def delete(ctx: Context, path: str | None, archive_id: str | None, yes: bool) ->
 
         full = os.path.abspath(str(path))
         below = full.rstrip("/") + "/"
-        targets = [a for a in store.archives(full) if a.archive_id and (
+        targets = [a for a in store.archives(full) if (a.archive_id or a.packed) and (
             a.source_path == full or a.source_path.startswith(below))]
         if not targets:
             raise RestoreError(f"{shown(full)}: no archive at or below it in the catalog")
@@ -436,6 +436,8 @@ def delete(ctx: Context, path: str | None, archive_id: str | None, yes: bool) ->
     table = ctx.config.price_table()
     charges = 0.0
     for archive in targets:
+        if archive.packed:  # nothing is deleted in the service (unless its bundle empties)
+            continue
         early = pricing.early_deletion(archive.size, (utcnow() - archive.created_at).days,
                                        storage_class, table)
         if early is None:
@@ -456,6 +458,21 @@ def delete(ctx: Context, path: str | None, archive_id: str | None, yes: bool) ->
         click.echo(f"would delete {what}; add --yes to do it", err=True)
         raise click.exceptions.Exit(1)
     for archive in targets:
+        if archive.packed:
+            emptied = store.mark_member_deleted(archive.id)
+            click.echo(f"deleted {shown(archive.source_path)} from the catalog; its bytes stay "
+                       f"in bundle {archive.bundle_archive_id} until it is repacked")
+            if emptied is not None:  # no file of it is left: the bundle goes whole
+                bundle = store.archive_by_id(emptied)
+                target.backend.delete(emptied)
+                store.mark_archive_deleted(emptied)
+                early = pricing.early_deletion(
+                    bundle.size, (utcnow() - bundle.created_at).days, storage_class,
+                    table) if bundle is not None else None
+                click.echo(f"deleted bundle {emptied}: none of its files is left"
+                           + (f" (early-deletion charge about ${early.charge_usd:.4f})"
+                              if early is not None else ""))
+            continue
         assert archive.archive_id is not None
         target.backend.delete(archive.archive_id)  # one already gone is fine
         for manifest in store.manifests_of(archive.archive_id):  # a long path's pieces

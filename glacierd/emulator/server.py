@@ -93,6 +93,7 @@ class Stats:
                 "archives_created": self.totals["archives_created"],
                 "uploads_completed": self.totals["uploads_completed"],
                 "job_output_bytes_sent": self.totals["job_output_bytes_sent"],
+                "retrieved_bytes": self.totals["retrieved_bytes"],
             }
 
 
@@ -539,6 +540,10 @@ class GlacierRequestHandler(BaseHTTPRequestHandler):
             state.abort_upload(vault, p["upload_id"])
         elif operation == "InitiateJob":
             job_id = state.initiate_job(vault, doc)
+            retrieved = state.describe_job(vault, job_id).get("RetrievalByteRange")
+            if retrieved:  # what a retrieval makes readable (and bills): its range
+                first, last = (int(x) for x in str(retrieved).split("-"))
+                self.server.stats.add("totals", "retrieved_bytes", last - first + 1)
             status, headers = 202, {
                 "Location": f"/{acct}/vaults/{vault}/jobs/{job_id}",
                 "x-amz-job-id": job_id,

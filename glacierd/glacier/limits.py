@@ -135,6 +135,14 @@ def parse_byte_range(byte_range: str | tuple[int, int]) -> tuple[int, int]:
     return first, last
 
 
+def aligned_range(start: int, end: int, archive_size: int) -> tuple[int, int]:
+    """The smallest megabyte-aligned retrieval range (first, last inclusive) that
+    holds bytes ``start`` to ``end`` (exclusive) of an archive of ``archive_size``."""
+    first = start // MIB * MIB
+    last = min(-(-end // MIB) * MIB, archive_size) - 1
+    return first, last
+
+
 def check_retrieval_range(
     byte_range: str | tuple[int, int], archive_size: int | None = None
 ) -> str:

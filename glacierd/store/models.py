@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -217,7 +218,13 @@ class Archive(Base):
     """The catalog: one row per archived version of a file."""
 
     __tablename__ = "archives"
-    __table_args__ = (Index("ix_archives_source_path", "source_path"),)
+    __table_args__ = (
+        Index("ix_archives_source_path", "source_path"),
+        # Deleted packed files (revision 0010): the reclaimable bytes of bundles.
+        Index("ix_archives_dead_members", "bundle_row",
+              sqlite_where=text("deleted_at IS NOT NULL AND bundle_row IS NOT NULL"),
+              postgresql_where=text("deleted_at IS NOT NULL AND bundle_row IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     archive_id: Mapped[str | None] = mapped_column(String(255), unique=True, default=None)
@@ -244,6 +251,9 @@ class Archive(Base):
     bundle_row: Mapped[int | None] = mapped_column(ForeignKey("archives.id"), default=None,
                                                    index=True)
     member_offset: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+    bundle: Mapped[Archive | None] = relationship(remote_side="Archive.id", lazy="joined",
+                                                  join_depth=1, viewonly=True)
 
 
 class Job(Base):

@@ -53,7 +53,6 @@ from .models import (
     Upload,
     UploadCipher,
     UploadStatus,
-    UTCDateTime,
     utcnow,
 )
 from .schema import require_current
@@ -136,10 +135,19 @@ class ArchiveRecord:
     plain_size: int | None = None
     """Set for an encrypted archive: the file's size (``size`` is the age file's)."""
     plain_sha256: str | None = None
+    bundle_archive_id: str | None = None
+    """A packed file: the archive (object) of its bundle; its bytes are ``size``
+    bytes at ``member_offset`` of it, of SHA-256 ``plain_sha256``."""
+    member_offset: int | None = None
+    bundle_size: int | None = None
 
     @property
     def encrypted(self) -> bool:
         return self.plain_size is not None
+
+    @property
+    def packed(self) -> bool:
+        return self.bundle_archive_id is not None
 
     @property
     def file_size(self) -> int:
@@ -171,9 +179,11 @@ def _host_of(row: Archive) -> str | None:
 
 
 def _archive(row: Archive) -> ArchiveRecord:
+    bundle = row.bundle
     return ArchiveRecord(row.id, row.archive_id, row.vault, row.size, row.tree_hash,
                          row.source_path, row.mtime_ns, row.created_at, row.plain_size,
-                         row.plain_sha256)
+                         row.plain_sha256, bundle.archive_id if bundle is not None else None,
+                         row.member_offset, bundle.size if bundle is not None else None)
 
 
 _BATCH = 500  # paths in one IN (...): well below SQLite's bound on variables
@@ -518,11 +528,10 @@ class Store:
     def oldest_small_pending(self, below: int) -> dt.datetime | None:
         """When the longest-waiting file to pack was first seen (``[pack] max_wait``)."""
         with self._core_tx() as conn:
-            value = conn.execute(select(func.min(File.first_seen)).where(
+            value: dt.datetime | None = conn.execute(select(func.min(File.first_seen)).where(
                 File.state == FileState.PENDING, File.is_bundle.is_(False), File.size > 0,
                 File.size < below)).scalar()
-            return UTCDateTime().process_result_value(value, self.engine.dialect) \
-                if isinstance(value, str) else value
+            return value
 
     def create_bundle(self, path: str, size: int, mtime_ns: int, inode: int,
                       members: Sequence[PackedMember]) -> FileRecord:
@@ -712,13 +721,19 @@ class Store:
     # --- restores ------------------------------------------------------------------
 
     def add_restore(self, archive: ArchiveRecord, dest_path: str, tier: str, segment_size: int,
-                    overwrite: bool) -> RestoreRecord:
+                    overwrite: bool, byte_range: tuple[int, int] | None = None) -> RestoreRecord:
+        """A restore to ``dest_path``; a packed file's retrieves ``byte_range`` of its
+        bundle (shared with the other files of that bundle restored with it)."""
         with self._tx() as s:
-            row = Restore(archive_row=archive.id, archive_id=archive.archive_id,
+            row = Restore(archive_row=archive.id,
+                          archive_id=archive.bundle_archive_id or archive.archive_id,
                           vault=archive.vault, source_path=archive.source_path,
                           dest_path=dest_path, size=archive.size, tree_hash=archive.tree_hash,
                           mtime_ns=archive.mtime_ns, tier=tier, segment_size=segment_size,
-                          overwrite=overwrite, status=RestoreStatus.REQUESTED)
+                          overwrite=overwrite, status=RestoreStatus.REQUESTED,
+                          member_offset=archive.member_offset,
+                          range_first=byte_range[0] if byte_range else None,
+                          range_last=byte_range[1] if byte_range else None)
             s.add(row)
             s.add(Event(level="info", kind="restore-requested",
                         message=f"{shown(archive.source_path)} -> {shown(dest_path)}"))
@@ -777,6 +792,21 @@ class Store:
             s.execute(update(Restore).where(Restore.id == restore.id,
                                             Restore.status == RestoreStatus.REQUESTED)
                       .values(job_requested_at=None))
+
+    def shared_retrieval(self, restore: RestoreRecord) -> tuple[str, dt.datetime] | None:
+        """The job another restore of the same bundle range already has (the files of
+        one bundle restored together share one retrieval), or None."""
+        with self._core_tx() as conn:
+            row = conn.execute(select(Restore.job_id, Restore.job_requested_at).where(
+                Restore.archive_id == restore.archive_id, Restore.id != restore.id,
+                Restore.range_first == restore.range_first,
+                Restore.range_last == restore.range_last, Restore.job_id.is_not(None),
+                Restore.status.in_([RestoreStatus.WAITING, RestoreStatus.DOWNLOADING,
+                                    RestoreStatus.DONE])).order_by(
+                Restore.job_requested_at.desc()).limit(1)).first()
+            if row is None or row[1] is None:
+                return None
+            return str(row[0]), row[1]
 
     def restore_job(self, restore: RestoreRecord, job_id: str | None,
                     requested_at: dt.datetime | None, *, new_job: bool = False) -> RestoreRecord:
@@ -912,13 +942,34 @@ class Store:
         """The archive is gone from the vault; a file whose current version it held
         has no backup any more and goes back in the queue (uploaded again if it is
         in a watched folder or named to ``glacierd upload``)."""
+        self._mark_deleted(Archive.archive_id == archive_id, archive_id)
+
+    def mark_member_deleted(self, row_id: int) -> str | None:
+        """A packed file's catalog entry is deleted (its bytes stay in its bundle:
+        reclaimable, until the bundle goes); returns the bundle's archive id if no
+        file of it is left alive (it can be deleted whole), else None."""
+        self._mark_deleted(Archive.id == row_id, f"packed file (catalog row {row_id})")
+        with self._core_tx() as conn:
+            bundle_row = conn.execute(select(Archive.bundle_row).where(
+                Archive.id == row_id)).scalar()
+            alive = conn.execute(select(Archive.id).where(
+                Archive.bundle_row == bundle_row, Archive.deleted_at.is_(None)).limit(1)).first()
+            if alive is not None:
+                return None
+            bundle_id: str | None = conn.execute(select(Archive.archive_id).where(
+                Archive.id == bundle_row, Archive.deleted_at.is_(None))).scalar()
+            return bundle_id
+
+    def _mark_deleted(self, which: Any, what: str) -> None:
         with self._tx() as s:
-            archive = s.scalar(select(Archive).where(Archive.archive_id == archive_id))
-            s.execute(update(Archive).where(Archive.archive_id == archive_id)
-                      .values(deleted_at=utcnow()))
-            s.add(Event(level="info", kind="deleted-archive", message=archive_id))
+            archive = s.scalar(select(Archive).where(which))
+            s.execute(update(Archive).where(which).values(deleted_at=utcnow()))
+            s.add(Event(level="info", kind="deleted-archive", message=what))
             row = s.get(File, archive.file_id) if archive and archive.file_id else None
             if row is None or row.state != FileState.ARCHIVED:
+                return
+            if row.is_bundle:  # a bundle is made once, never queued again
+                row.state = FileState.GONE
                 return
             still = s.scalar(select(Archive.id).where(
                 Archive.file_id == row.id, Archive.deleted_at.is_(None),
@@ -1075,7 +1126,7 @@ class Store:
     def count_files(self) -> dict[str, int]:
         """Files by state, from the running totals (no scan of ``files``)."""
         return {key: values[0] for (kind, key), values in self.fold_totals().items()
-                if kind == totals.FILES}
+                if kind == totals.FILES and not key.startswith(totals.BUNDLE_PREFIX)}
 
 
 @dataclass(frozen=True)
@@ -1147,10 +1198,19 @@ class RestoreRecord:
     """An encrypted archive's file size (``size``, ``tree_hash``: the age file's)."""
     plain_sha256: str | None = None
     description: str | None = None
+    member_offset: int | None = None
+    """A packed file: where its bytes begin in its bundle (``archive_id``)."""
+    range_first: int | None = None
+    range_last: int | None = None
+    """The bytes of the bundle its retrieval asked for (a vault job's output)."""
 
     @property
     def encrypted(self) -> bool:
         return self.plain_size is not None
+
+    @property
+    def packed(self) -> bool:
+        return self.member_offset is not None
 
     @property
     def partial_path(self) -> str:
@@ -1172,7 +1232,8 @@ def _restore(row: Restore) -> RestoreRecord:
         _recorded_mode(row.archive.description if row.archive is not None else None),
         row.archive.plain_size if row.archive is not None else None,
         row.archive.plain_sha256 if row.archive is not None else None,
-        row.archive.description if row.archive is not None else None)
+        row.archive.description if row.archive is not None else None,
+        row.member_offset, row.range_first, row.range_last)
 
 
 def _recorded_mode(text: str | None) -> int | None:

@@ -11,7 +11,8 @@ them. The daemon's housekeeping folds the deltas into one row per key
 (``FOLD_SQL``, atomic: it deletes exactly the rows it sums, with RETURNING), so
 the table stays a few rows long.
 
-Kinds: ``files`` by state (files, bytes); ``archives`` by vault or bucket, live
+Kinds: ``files`` by state (files, bytes; bundles under ``bundle:STATE``); ``packed``
+by vault: live packed files (revision 0010); ``archives`` by vault or bucket, live
 ones only (``archive_id`` set, not deleted), with the count and bytes of those
 under ``SMALL_BYTES`` (what the 128 KB minimum of the IA classes pads).
 
@@ -25,7 +26,7 @@ from __future__ import annotations
 SMALL_BYTES = 128 * 1024
 """Archives below this are counted apart: the IA classes bill each as 128 KB."""
 
-FILES, ARCHIVES = "files", "archives"
+FILES, ARCHIVES, PACKED = "files", "archives", "packed"
 BUNDLE_PREFIX = "bundle:"
 
 READ_SQL = ("SELECT kind, key, sum(n), sum(bytes), sum(small_n), sum(small_bytes) "
@@ -47,11 +48,18 @@ FOLD_DELETE_SQL = ("DELETE FROM totals WHERE id <= :upto "
 """The fold's first half: the rows it removes are exactly the rows it sums (a
 delta committed meanwhile by another host stays for the next fold)."""
 
-_LIVE = "{r}.archive_id IS NOT NULL AND {r}.deleted_at IS NULL"
+# What an archives row counts toward, and when: (kind, condition on the row).
+_ARCHIVE_KINDS = (("archives", "{r}.archive_id IS NOT NULL AND {r}.deleted_at IS NULL"),)
+_PACKED_KIND = ("packed", "{r}.bundle_row IS NOT NULL AND {r}.deleted_at IS NULL")
+"""Revision 0010: live packed files by vault (what packing saved is their count)."""
 
 
-def _archive_values(row: str, sign: str) -> str:
-    return (f"'archives', {row}.vault, {sign}1, {sign}{row}.size, "
+def _archive_kinds(bundles: bool) -> tuple[tuple[str, str], ...]:
+    return (*_ARCHIVE_KINDS, _PACKED_KIND) if bundles else _ARCHIVE_KINDS
+
+
+def _archive_values(kind: str, row: str, sign: str) -> str:
+    return (f"'{kind}', {row}.vault, {sign}1, {sign}{row}.size, "
             f"CASE WHEN {row}.size < {SMALL_BYTES} THEN {sign}1 ELSE 0 END, "
             f"CASE WHEN {row}.size < {SMALL_BYTES} THEN {sign}{row}.size ELSE 0 END")
 
@@ -71,8 +79,22 @@ TRIGGER_NAMES = ("totals_files_insert", "totals_files_delete", "totals_files_upd
                  "totals_archives_insert", "totals_archives_delete", "totals_archives_update")
 
 
+def _archive_deltas(bundles: bool, *, old: bool, new: bool) -> str:
+    """SQLite trigger body: take the old row out of what it counted toward, put the
+    new one in."""
+    out = ""
+    for kind, when in _archive_kinds(bundles):
+        if old:
+            out += f"{_INTO} SELECT {_archive_values(kind, 'OLD', '-')} " \
+                   f"WHERE {when.format(r='OLD')}; "
+        if new:
+            out += f"{_INTO} SELECT {_archive_values(kind, 'NEW', '')} " \
+                   f"WHERE {when.format(r='NEW')}; "
+    return out
+
+
 def _sqlite_statements(bundles: bool) -> list[str]:
-    live_new, live_old = _LIVE.format(r="NEW"), _LIVE.format(r="OLD")
+    watched = "archive_id, deleted_at, size, vault" + (", bundle_row" if bundles else "")
     return [
         f"CREATE TRIGGER totals_files_insert AFTER INSERT ON files BEGIN "
         f"{_INSERT} ({_file_values('NEW', '', bundles)}); END",
@@ -82,32 +104,32 @@ def _sqlite_statements(bundles: bool) -> list[str]:
         "WHEN OLD.state IS NOT NEW.state OR OLD.size IS NOT NEW.size BEGIN "
         f"{_INSERT} ({_file_values('OLD', '-', bundles)}), "
         f"({_file_values('NEW', '', bundles)}); END",
-        f"CREATE TRIGGER totals_archives_insert AFTER INSERT ON archives WHEN {live_new} "
-        f"BEGIN {_INSERT} ({_archive_values('NEW', '')}); END",
-        f"CREATE TRIGGER totals_archives_delete AFTER DELETE ON archives WHEN {live_old} "
-        f"BEGIN {_INSERT} ({_archive_values('OLD', '-')}); END",
+        "CREATE TRIGGER totals_archives_insert AFTER INSERT ON archives BEGIN "
+        f"{_archive_deltas(bundles, old=False, new=True)}END",
+        "CREATE TRIGGER totals_archives_delete AFTER DELETE ON archives BEGIN "
+        f"{_archive_deltas(bundles, old=True, new=False)}END",
         # Any change of liveness, size or vault: take the old row out, put the new in.
-        "CREATE TRIGGER totals_archives_update AFTER UPDATE OF archive_id, deleted_at, size, "
-        "vault ON archives BEGIN "
-        f"{_INTO} SELECT {_archive_values('OLD', '-')} WHERE {live_old}; "
-        f"{_INTO} SELECT {_archive_values('NEW', '')} WHERE {live_new}; END",
+        f"CREATE TRIGGER totals_archives_update AFTER UPDATE OF {watched} ON archives BEGIN "
+        f"{_archive_deltas(bundles, old=True, new=True)}END",
     ]
 
 
 def _postgresql_statements(bundles: bool) -> list[str]:
-    live_new, live_old = _LIVE.format(r="NEW"), _LIVE.format(r="OLD")
     files_fn = (
         "CREATE FUNCTION totals_files() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
         f"IF TG_OP <> 'INSERT' THEN {_INSERT} ({_file_values('OLD', '-', bundles)}); END IF; "
         f"IF TG_OP <> 'DELETE' THEN {_INSERT} ({_file_values('NEW', '', bundles)}); END IF; "
         "RETURN NULL; END $$")
-    archives_fn = (
-        "CREATE FUNCTION totals_archives() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-        f"IF TG_OP <> 'INSERT' AND {live_old} THEN {_INSERT} ({_archive_values('OLD', '-')}); "
-        "END IF; "
-        f"IF TG_OP <> 'DELETE' AND {live_new} THEN {_INSERT} ({_archive_values('NEW', '')}); "
-        "END IF; RETURN NULL; END $$")
+    body = ""
+    for kind, when in _archive_kinds(bundles):
+        body += (f"IF TG_OP <> 'INSERT' AND {when.format(r='OLD')} THEN "
+                 f"{_INSERT} ({_archive_values(kind, 'OLD', '-')}); END IF; "
+                 f"IF TG_OP <> 'DELETE' AND {when.format(r='NEW')} THEN "
+                 f"{_INSERT} ({_archive_values(kind, 'NEW', '')}); END IF; ")
+    archives_fn = ("CREATE FUNCTION totals_archives() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                   f"BEGIN {body}RETURN NULL; END $$")
     each = "FOR EACH ROW EXECUTE FUNCTION"
+    watched = "archive_id, deleted_at, size, vault" + (", bundle_row" if bundles else "")
     return [
         files_fn, archives_fn,
         f"CREATE TRIGGER totals_files_insert AFTER INSERT ON files {each} totals_files()",
@@ -119,8 +141,8 @@ def _postgresql_statements(bundles: bool) -> list[str]:
         "totals_archives()",
         f"CREATE TRIGGER totals_archives_delete AFTER DELETE ON archives {each} "
         "totals_archives()",
-        "CREATE TRIGGER totals_archives_update AFTER UPDATE OF archive_id, deleted_at, size, "
-        f"vault ON archives {each} totals_archives()",
+        f"CREATE TRIGGER totals_archives_update AFTER UPDATE OF {watched} ON archives {each} "
+        "totals_archives()",
     ]
 
 

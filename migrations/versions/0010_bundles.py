@@ -54,6 +54,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(['file_id'], ['files.id']),
         sa.PrimaryKeyConstraint('id'),
     )
+    dead = sa.text('deleted_at IS NOT NULL AND bundle_row IS NOT NULL')
+    op.create_index('ix_archives_dead_members', 'archives', ['bundle_row'],
+                    sqlite_where=dead, postgresql_where=dead)
     op.create_index('ix_bundle_members_bundle_file', 'bundle_members', ['bundle_file'])
     op.create_index('ix_bundle_members_file_id', 'bundle_members', ['file_id'])
     for statement in totals.create_statements(dialect, revision):
@@ -66,6 +69,7 @@ def downgrade() -> None:
         op.execute(statement)
     op.drop_index('ix_bundle_members_file_id', table_name='bundle_members')
     op.drop_index('ix_bundle_members_bundle_file', table_name='bundle_members')
+    op.drop_index('ix_archives_dead_members', table_name='archives')
     op.drop_table('bundle_members')
     with op.batch_alter_table('restores') as batch:
         batch.drop_column('range_last')
