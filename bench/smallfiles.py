@@ -1,15 +1,21 @@
 """Many small files through the real daemon, beside boto3 doing the same requests.
 
     python bench/smallfiles.py [--files 500] [--size 1024]
+    python bench/smallfiles.py --files 100000 --size 4096 --queue-files 0
 
 glacierd: a `glacierd run` process watches a folder into which the files are
-dropped (already settled: their mtimes are old); it queues and uploads each
-through a multipart upload (Initiate, one part, Complete: the crash-safe path).
+dropped (already settled: their mtimes are old). Unpacked (`[pack] threshold =
+0`), it queues and uploads each through a multipart upload (Initiate, one
+part, Complete: the crash-safe path); packed (`[pack]`'s defaults, but
+`max_wait = 1`), it packs them into bundles of 128 MiB and uploads those.
 The peer: boto3 making the same three requests per file, one file after the
 other, against its own emulator. Reported: files per second (wall, from the
 daemon's start to the last file archived, start-up included), CPU-milliseconds
-per file of each client process, and requests per file as the emulator counted
-them. Walls are noisy on two shared cores; CPU per file is the steadier figure.
+per file of each client process, requests per file as the emulator counted
+them, and what the vault then costs a month (storage with its per-archive
+overhead, at `glacierd.pricing`'s list prices) and what its write requests
+cost once. Walls are noisy on two shared cores; CPU per file is the steadier
+figure.
 
 Then queueing alone (``--queue-files``, 10,000 by default): the watcher's scan
 and one settle pass of files already still, recorded in the store in one
@@ -48,8 +54,12 @@ def archived(db: Path) -> int:
         return 0
 
 
-def run_glacierd(tmp: Path, url: str, folder: Path, files: int) -> tuple[float, float]:
+def run_glacierd(tmp: Path, url: str, folder: Path, files: int,
+                 packed: bool) -> tuple[float, float]:
+    tmp = tmp / ("packed" if packed else "unpacked")
+    tmp.mkdir()
     cfg = tmp / "glacierd.toml"
+    pack = "max_wait = 1" if packed else "threshold = 0"
     cfg.write_text(f"""[aws]
 endpoint_url = "{url}"
 access_key_id = "{ACCESS}"
@@ -62,6 +72,8 @@ dir = "{tmp / 'state'}"
 [schedule]
 drain_seconds = 0.2
 settle_check_seconds = 0.2
+[pack]
+{pack}
 [[watch]]
 path = "{folder}"
 settle_seconds = 1
@@ -129,25 +141,42 @@ def main() -> None:
             path = folder / f"file-{i:06d}.txt"
             path.write_bytes(os.urandom(args.size))
             os.utime(path, (old, old))
-        for kind in ("glacierd", "boto3"):
-            emu, url = start_emulator(tmp / f"emu-{kind}", "--test-endpoints")
+        for kind in ("glacierd", "glacierd packed", "boto3"):
+            emu_dir = tmp / f"emu-{kind.replace(' ', '-')}"
+            emu, url = start_emulator(emu_dir, "--test-endpoints")
             try:
-                wall, cpu = (run_glacierd(tmp, url, folder, args.files) if kind == "glacierd"
-                             else run_boto3(url, folder))
+                wall, cpu = (run_boto3(url, folder) if kind == "boto3" else
+                             run_glacierd(tmp, url, folder, args.files, kind.endswith("packed")))
                 stats = fetch_stats(url)
             finally:
                 emu.terminate()
                 emu.wait()
             requests = sum(stats["requests"].values())
-            results[kind] = (wall, cpu, requests)
+            results[kind] = (wall, cpu, requests, *vault_cost(emu_dir, stats["requests"]))
     print(f"{args.files} files of {args.size} bytes, one emulator each (data in "
           f"{place or tempfile.gettempdir()})")
-    print(f"{'':<10}{'files/s':>9}{'CPU ms/file':>13}{'requests/file':>15}")
-    for kind, (wall, cpu, requests) in results.items():
-        print(f"{kind:<10}{args.files / wall:>9.1f}{cpu * 1000 / args.files:>13.2f}"
-              f"{requests / args.files:>15.2f}")
-    print("glacierd's wall includes its start-up, the start-up scan and settling (1 s)")
-    queueing(args.queue_files, place)
+    print(f"{'':<16}{'files/s':>9}{'CPU ms/file':>13}{'requests/file':>15}{'archives':>10}"
+          f"{'$/month':>11}{'$ requests':>12}")
+    for kind, (wall, cpu, requests, archives, month, once) in results.items():
+        print(f"{kind:<16}{args.files / wall:>9.1f}{cpu * 1000 / args.files:>13.2f}"
+              f"{requests / args.files:>15.2f}{archives:>10,}{month:>11.6f}{once:>12.6f}")
+    print("glacierd's wall includes its start-up, the start-up scan and settling (1 s); "
+          "packed, also the bundles' one-second wait")
+    if args.queue_files:
+        queueing(args.queue_files, place)
+
+
+def vault_cost(emu_dir: Path, requests: dict[str, int]) -> tuple[int, float, float]:
+    """(archives, USD a month of storage with overhead, USD of the write requests)."""
+    from glacierd import pricing
+    from glacierd.emulator.store import GlacierState
+
+    sizes = [int(a["Size"]) for a in GlacierState(emu_dir)._archives("small")]
+    month = sum(sum(pricing.billed_month(size, pricing.VAULT)) for size in sizes)
+    writes = sum(n for op, n in requests.items() if op in (
+        "InitiateMultipartUpload", "UploadMultipartPart", "CompleteMultipartUpload",
+        "UploadArchive"))
+    return len(sizes), month, writes / 1000 * pricing.PRICES[pricing.VAULT].put_per_1000
 
 
 def queueing(count: int, place: str | None) -> None:

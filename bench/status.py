@@ -3,10 +3,11 @@
     python bench/status.py --files 100000
 
 Fills a fresh state database with N archived files (plus a few uploading and
-failed ones), folds the running totals as the daemon's heartbeat does, then times the status document (`glacierd status`), the full
-``--json`` document (every file listed) and the rendering, best of 5; then
-runs the real `glacierd status --json` as a process, writing to /dev/null, and
-reports its wall and peak RSS (the document is streamed: memory stays flat).
+failed ones), folds the running totals as the daemon's heartbeat does, then
+times the status document (`glacierd status`), the full ``--json`` document
+(every file listed) and the rendering, best of 5; then runs the real
+`glacierd status --json` as a process, writing to /dev/null, and reports its
+wall and peak RSS (the document is streamed: memory stays flat).
 """
 
 from __future__ import annotations

@@ -47,6 +47,11 @@ class CostReport:
     requests_this_month: int
     requests_usd: float
     prices: str
+    packed_files: int = 0
+    """Files packed into bundles: each would have been an archive of its own."""
+    packing_saved_usd: float = 0.0
+    """Their per-archive overhead a month, which packing saved (bundles count as
+    archives in ``storage``: their own overhead is there)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,7 +85,15 @@ def report(store: Store, target: str, storage_class: str,
     from glacierd.store.reader import EngineReader
 
     p = table[storage_class]
-    storage = monthly(EngineReader(store.engine, store.url), target, storage_class, table)
+    reader = EngineReader(store.engine, store.url)
+    kept = running_totals(reader)
+    storage = monthly(reader, target, storage_class, table, kept=kept)
+    packed = kept.get((totals.PACKED, target), (0, 0, 0, 0))
+    # as archives of their own, each would add its overhead, and pad to the class's minimum
+    padding = (packed[2] * p.min_billable_kb * pricing.KB - packed[3]
+               if p.min_billable_kb * pricing.KB == totals.SMALL_BYTES else 0)
+    saved = (packed[0] * pricing.object_overhead_month(storage_class, table)
+             + padding / pricing.GB * p.storage_gb_month)
     young = [pricing.StoredObject(size, created) for size, created in
              store.archives_since(target, now - dt.timedelta(days=p.minimum_days))]
     early = pricing.stored_cost(young, storage_class, now, table=table)
@@ -93,4 +106,4 @@ def report(store: Store, target: str, storage_class: str,
     requests = single + multipart * per_upload + parts
     return CostReport(target, storage, p.minimum_days, early.young_objects,
                       early.early_deletion_usd, small, small_overhead, requests,
-                      requests / 1000 * p.put_per_1000, prices_note)
+                      requests / 1000 * p.put_per_1000, prices_note, packed[0], saved)

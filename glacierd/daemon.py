@@ -167,7 +167,14 @@ class Daemon:
     def _make_packer(self, config: config_mod.Config) -> Packer:
         assert self.store is not None
         pack = config.pack
-        settings = PackSettings(pack.threshold, pack.target_mib * 1024 * 1024,
+        threshold = pack.threshold
+        if config.encryption is not None and threshold:
+            # A packed file is restored from a range of its bundle; an age file's
+            # range cannot be read without its header: not packed, for now.
+            log.warning("%s: [pack] is not used with [encryption] yet: small files are "
+                        "uploaded one by one, encrypted", self.where)
+            threshold = 0
+        settings = PackSettings(threshold, pack.target_mib * 1024 * 1024,
                                 dt.timedelta(seconds=pack.max_wait))
 
         def root_of(path: str) -> str | None:
@@ -646,6 +653,8 @@ def local_config(state_dir: Path, watch_dirs: list[Path], endpoint_url: str,
         schedule=config_mod.ScheduleSection(job_poll_seconds=10.0),
         watch=tuple(config_mod.WatchSection(path=d, settle_seconds=3.0) for d in watch_dirs),
         source=None,
+        # a demonstration: small files are packed, and a bundle does not wait long
+        pack=config_mod.PackSection(max_wait=10.0),
     )
 
 

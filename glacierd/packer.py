@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from glacierd import bundle, description
+from glacierd import bundle, description, faultpoints
 from glacierd.errors import NotAFileError, UnreadableFileError
 from glacierd.glacier import limits
 from glacierd.glacier.files import fsync_dir
@@ -197,6 +197,7 @@ class Packer:
             spooled = self._spool(group, spool)
             if not spooled:
                 return None
+            faultpoints.hit("bundle-spooled")
             laid = bundle.layout([s.member for s in spooled])
 
             def member_bytes(number: int, offset: int, length: int) -> bytes:
@@ -220,6 +221,7 @@ class Packer:
             for leftover in (spool_path, partial):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(leftover)
+        faultpoints.hit("bundle-written")
         members = [PackedMember(
             s.record.id, s.record.path, placed.offset, placed.member.size,
             placed.member.mtime_ns, s.inode, placed.member.mode, placed.member.sha256,
@@ -229,6 +231,7 @@ class Packer:
             for s, placed in zip(spooled, laid.members, strict=True)]
         record = self.store.create_bundle(str(final), st.st_size, st.st_mtime_ns, st.st_ino,
                                           members)
+        faultpoints.hit("bundle-committed")
         log.info("%s: %d files packed (%d bytes)", shown(str(final)), len(members), st.st_size)
         return record
 

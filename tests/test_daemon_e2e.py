@@ -41,7 +41,10 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 
 
 def write_config(tmp_path: Path, url: str, inbox: Path, *, extra_watch: str = "",
-                 upload: str = "", grace: float = 30, vault_create: bool = True) -> Path:
+                 upload: str = "", grace: float = 30, vault_create: bool = True,
+                 pack: str = "threshold = 0") -> Path:
+    """A daemon's config; ``pack``: the [pack] section (by default no packing: these
+    tests follow each file to its own archive)."""
     cfg = tmp_path / "glacierd.toml"
     base = aws_config(url, "daemon").replace("create = true",
                                              f"create = {str(vault_create).lower()}")
@@ -54,6 +57,8 @@ drain_seconds = 0.5
 settle_check_seconds = 0.2
 [daemon]
 shutdown_grace_seconds = {grace}
+[pack]
+{pack}
 [[watch]]
 path = "{inbox}"
 exclude = ["*.iso"]

@@ -176,3 +176,21 @@ def test_deleting_packed_files_leaves_the_bundle_until_none_is_left(tmp_path: Pa
                 "pending"}, "their backups are gone: queued again"
         finally:
             daemon.lock.release()
+
+
+def test_cost_tells_what_packing_saved(tmp_path: Path) -> None:
+    from glacierd import costs, pricing
+
+    with Emulator(tmp_path / "emu") as emu:
+        daemon, _files = _packed_vault(tmp_path, emu, count=5, size=3000)
+        try:
+            assert daemon.store is not None
+            report = costs.report(daemon.store, "local", pricing.VAULT, pricing.PRICES,
+                                  dt.datetime.now(dt.UTC))
+            assert report.storage.objects == 1, "one archive: the bundle"
+            assert report.packed_files == 5
+            assert report.packing_saved_usd == 5 * pricing.object_overhead_month(
+                pricing.VAULT, pricing.PRICES)
+            assert report.small_objects == 1  # the bundle itself is under 1 MiB
+        finally:
+            daemon.lock.release()

@@ -47,6 +47,10 @@ def cost(ctx: Context, as_json: bool) -> None:
                    f"{report.minimum_days} days)")
     click.echo(f"  small files: {humanize.count(report.small_objects, 'archive')} under 1 MiB, "
                f"their overhead about ${report.small_overhead_usd:.4f} a month")
+    if report.packed_files:
+        click.echo(f"  packing: {humanize.count(report.packed_files, 'small file')} in "
+                   f"bundles saves about ${report.packing_saved_usd:.4f} a month of "
+                   "per-archive overhead")
     click.echo(f"  this month's uploads: {report.requests_this_month:,} write requests, about "
                f"${report.requests_usd:.4f}")
     click.echo(f"  prices: {report.prices}")

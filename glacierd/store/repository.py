@@ -662,7 +662,9 @@ class Store:
         (its name is in their descriptions: a vault or bucket several hosts back
         up to gives a rebuilt catalog everyone's archives)."""
         with self._tx() as s:
-            query = select(Archive).where(Archive.deleted_at.is_(None))
+            # a bundle's own archive is not a file of the user's: its files are listed
+            query = select(Archive).outerjoin(File, File.id == Archive.file_id).where(
+                Archive.deleted_at.is_(None), File.is_bundle.is_not(True))
             if path_prefix:
                 query = query.where(Archive.source_path.startswith(path_prefix, autoescape=True))
             rows = s.scalars(query.order_by(Archive.source_path, Archive.created_at))
@@ -1165,11 +1167,8 @@ def _archive_members(conn: Connection, bundle_file: int, bundle_row: int, vault:
             File.id == m.file_id, File.size == m.size, File.mtime_ns == m.mtime_ns,
             File.state == FileState.PACKED).values(
             state=FileState.ARCHIVED.value, error=None, retry_at=None))
-    # a member seen in a newer version meanwhile was queued by the watcher; one still
-    # marked packed but changed is queued here
-    conn.execute(update(File).where(
-        File.id.in_([m.file_id for m in members]), File.state == FileState.PACKED).values(
-        state=FileState.PENDING.value))
+    # A member seen in a newer version meanwhile was queued by the watcher (and may
+    # be packed in another bundle by now): its row is that version's, left alone.
 
 
 @dataclass(frozen=True)
