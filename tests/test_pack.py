@@ -194,3 +194,46 @@ def test_cost_tells_what_packing_saved(tmp_path: Path) -> None:
             assert report.small_objects == 1  # the bundle itself is under 1 MiB
         finally:
             daemon.lock.release()
+
+
+def test_a_packed_file_in_a_bucket_comes_back_by_a_ranged_get(tmp_path: Path) -> None:
+    """S3 restores whole objects: the bundle is restored once, each file read from
+    it by a ranged GET of its bytes."""
+    from glacierd.daemon import local_config
+    from glacierd.store import schema
+    from glacierd.store.db import create_store_engine
+    from tests.conftest import client_for
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    files = {inbox / f"{i}.txt": random_file(inbox / f"{i}.txt", 1000 + i, seed=i)
+             for i in range(20)}
+    with Emulator(tmp_path / "emu") as emu:
+        config = local_config(tmp_path / "state", [inbox], emu.endpoint_url,
+                              emu.credentials.access_key, emu.credentials.secret_key, s3=True)
+        config = replace(config, pack=PackSection(threshold=64 * KIB, max_wait=1))
+        engine = create_store_engine(config.database_url)
+        schema.upgrade(engine)
+        engine.dispose()
+        daemon = Daemon(config, client=client_for(emu), now=lambda: dt.datetime.now(dt.UTC)
+                        + dt.timedelta(seconds=5))
+        daemon.prepare()
+        try:
+            _queue(daemon, list(files))
+            daemon.drain()
+            assert daemon.store is not None
+            assert {daemon.store.file(str(p)).state for p in files} == {  # type: ignore[union-attr]
+                "archived"}
+            keys = [o["Key"] for o in daemon.target.s3.list_objects("local")]  # type: ignore[union-attr]
+            assert len(keys) == 1, keys
+            emu.reset_stats()
+            wanted = [str(p) for p in list(files)[3:6]]
+            records = _restore_now(daemon, wanted, tmp_path / "out")
+            assert {r.status for r in records} == {"done"}, [r.error for r in records]  # type: ignore[attr-defined]
+            for path in wanted:
+                assert (tmp_path / "out" / path.lstrip("/")).read_bytes() == files[Path(path)]
+            stats = emu.stats()
+            assert stats["requests"].get("RestoreObject", 0) <= 1
+            assert stats["requests"]["GetObject"] == 3, "one ranged GET a file"
+        finally:
+            daemon.lock.release()
