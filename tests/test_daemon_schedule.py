@@ -11,7 +11,7 @@ from pathlib import Path
 
 from glacierd import description
 from glacierd.backends.vault import VaultBackend
-from glacierd.config import UploadSection
+from glacierd.config import PackSection, UploadSection
 from glacierd.daemon import Daemon, local_config
 from glacierd.emulator import Emulator
 from glacierd.store import schema
@@ -29,6 +29,8 @@ def prepared_daemon(tmp_path: Path, emu: Emulator, now: list[dt.datetime],
     inbox.mkdir(exist_ok=True)
     config = local_config(tmp_path / "state", [inbox], emu.endpoint_url,
                           emu.credentials.access_key, emu.credentials.secret_key)
+    # these tests follow each file to its own archive: no packing (tests/test_pack.py packs)
+    config = replace(config, pack=PackSection(threshold=0))
     if upload is not None:
         config = replace(config, upload=upload)
     engine = create_store_engine(config.database_url)
@@ -175,8 +177,9 @@ def test_a_file_landing_right_after_the_start_up_scan_is_not_missed(tmp_path: Pa
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     with Emulator(tmp_path / "emu") as emu:
-        config = local_config(tmp_path / "state", [inbox], emu.endpoint_url,
-                              emu.credentials.access_key, emu.credentials.secret_key)
+        config = replace(local_config(tmp_path / "state", [inbox], emu.endpoint_url,
+                                      emu.credentials.access_key, emu.credentials.secret_key),
+                         pack=PackSection(threshold=0))
         engine = create_store_engine(config.database_url)
         schema.upgrade(engine)
         engine.dispose()

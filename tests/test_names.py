@@ -157,7 +157,8 @@ def test_upload_and_restore_odd_names_end_to_end(tmp_path: Path) -> None:
         assert b"\x1b" not in up.stdout + up.stderr and b"caf\\xe9.txt" in up.stdout
         listing = run("archives")
         assert len(listing.stdout.splitlines()) == len(ODD_NAMES)
-        assert all(len(ln.split(b"\t")) == 4 for ln in listing.stdout.splitlines())
+        # path, size, when, archive id, bundle (a packed file's)
+        assert all(len(ln.split(b"\t")) == 5 for ln in listing.stdout.splitlines())
         assert b"\x1b" not in listing.stdout and b"\x07" not in listing.stdout
         back = run("restore", str(tmp_path / "data"), "--wait", "--to", str(tmp_path / "out"))
         assert back.returncode == 0, back.stderr.decode(errors="replace")
