@@ -31,7 +31,7 @@ from glacierd import faultpoints, humanize, inventory, wiring
 from glacierd.backends import Backend
 from glacierd.errors import AlreadyRunningError, ConfigError, GlacierdError
 from glacierd.glacier import GlacierClient
-from glacierd.packer import Packer, PackSettings, is_bundle_path
+from glacierd.packer import Packer, is_bundle_path
 from glacierd.pathtext import shown
 from glacierd.restorer import Restorer, RestoreSettings
 from glacierd.sdnotify import Notifier
@@ -162,20 +162,13 @@ class Daemon:
 
     @property
     def bundles_dir(self) -> Path:
-        return self.config.state.dir / "bundles"
+        return wiring.bundles_dir(self.config)
 
     def _make_packer(self, config: config_mod.Config) -> Packer:
         assert self.store is not None
-        pack = config.pack
-        threshold = pack.threshold
-        if config.encryption is not None and threshold:
-            # A packed file is restored from a range of its bundle; an age file's
-            # range cannot be read without its header: not packed, for now.
+        if config.encryption is not None and config.pack.threshold:
             log.warning("%s: [pack] is not used with [encryption] yet: small files are "
                         "uploaded one by one, encrypted", self.where)
-            threshold = 0
-        settings = PackSettings(threshold, pack.target_mib * 1024 * 1024,
-                                dt.timedelta(seconds=pack.max_wait))
 
         def root_of(path: str) -> str | None:
             watch = self.watcher.watch_for(path) if self.watcher is not None else None
@@ -187,9 +180,8 @@ class Daemon:
             self.store.record_failure(record.id, error, retry_at)
             log.error("%s (retry after %s)", error, retry_at.isoformat(timespec="seconds"))
 
-        return Packer(self.store, self.bundles_dir, settings, host=self.host,
-                      follow_symlinks=config.upload.follow_symlinks, root_of=root_of,
-                      now=self.now, on_failure=failed)
+        return wiring.make_packer(config, self.store, host=self.host, root_of=root_of,
+                                  now=self.now, on_failure=failed)
 
     def _refuse_a_shared_catalog(self, store: Store) -> None:
         """One catalog serves one host for now: files are keyed by path alone, so a
@@ -533,7 +525,8 @@ class Daemon:
 
     def housekeeping(self) -> None:
         """Abort this host's glacierd uploads the store no longer tracks (and the
-        empty twin a retried Initiate leaves beside a tracked one); prune events."""
+        empty twin a retried Initiate leaves beside a tracked one); delete bundles
+        that hold no live file; prune events."""
         assert self.store is not None
         tracked = self.store.tracked_uploads()
         for pending in self.backend.pending_uploads():
@@ -544,6 +537,12 @@ class Daemon:
             self.backend.abort(pending)
             self.store.event("info", "housekeeping",
                              f"aborted untracked upload {pending.upload_id} ({pending.token})")
+        for bundle in self.store.emptied_bundles(self.config.target):
+            # every file of it deleted, or repacked into a newer bundle: it holds nothing
+            self.backend.delete(bundle)
+            self.store.mark_archive_deleted(bundle)
+            self.store.event("info", "housekeeping", f"deleted bundle {bundle}: none of its "
+                                                     "files is left in it")
         keep = dt.timedelta(days=self.config.schedule.keep_events_days)
         self.store.prune_events(self.now() - keep)
 

@@ -31,7 +31,7 @@ import logging
 import os
 import stat
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +43,7 @@ from glacierd.glacier.treehash import digests
 from glacierd.pathtext import shown
 from glacierd.safeopen import open_for_upload
 from glacierd.store.models import FileState
-from glacierd.store.repository import FileRecord, PackedMember, Store
+from glacierd.store.repository import ArchiveRecord, FileRecord, PackedMember, Store
 
 log = logging.getLogger("glacierd.packer")
 
@@ -186,7 +186,23 @@ class Packer:
                 made.append(made_one)
         return made
 
-    def _make(self, group: Sequence[FileRecord]) -> FileRecord | None:
+    def repack(self, alive: Sequence[ArchiveRecord]) -> FileRecord | None:
+        """A new bundle of a bundle's files still alive (``alive``: their catalog
+        rows), read from their files on disk, which must still hold the very bytes
+        packed (SHA-256): when it is archived, those rows retire and the old bundle
+        holds nothing alive. None, and nothing written, if any file is missing or
+        changed: the old bundle's bytes are then the only copy of it."""
+        records = []
+        for entry in alive:
+            record = self.store.file(entry.source_path)
+            if record is None:
+                return None
+            records.append(record)
+        return self._make(records, replacing={r.id: a for r, a in zip(records, alive,
+                                                                      strict=True)})
+
+    def _make(self, group: Sequence[FileRecord],
+              replacing: Mapping[int, ArchiveRecord] | None = None) -> FileRecord | None:
         token = uuid.uuid4().hex
         final = self.bundles_dir / f"{BUNDLE_PREFIX}{token}{BUNDLE_SUFFIX}"
         spool_path = final.with_name(final.name + ".spool")
@@ -194,7 +210,13 @@ class Packer:
         self.bundles_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         spool = os.open(spool_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            spooled = self._spool(group, spool)
+            spooled = self._spool(group, spool, strict=replacing is not None)
+            if replacing is not None and [
+                    (s.member.sha256, s.member.mtime_ns, s.member.size) for s in spooled] != [
+                    (replacing[r.id].plain_sha256, replacing[r.id].mtime_ns,
+                     replacing[r.id].size) for r in group]:
+                log.warning("not repacked: a file is no longer on disk as it was packed")
+                return None
             if not spooled:
                 return None
             faultpoints.hit("bundle-spooled")
@@ -227,7 +249,8 @@ class Packer:
             placed.member.mtime_ns, s.inode, placed.member.mode, placed.member.sha256,
             s.tree_hash, description.encode(description.ArchiveInfo(
                 path=s.record.path, host=self.host, size=placed.member.size,
-                mtime_ns=placed.member.mtime_ns, token=token, mode=placed.member.mode)))
+                mtime_ns=placed.member.mtime_ns, token=token, mode=placed.member.mode)),
+            replacing[s.record.id].id if replacing is not None else None)
             for s, placed in zip(spooled, laid.members, strict=True)]
         record = self.store.create_bundle(str(final), st.st_size, st.st_mtime_ns, st.st_ino,
                                           members)
@@ -235,9 +258,11 @@ class Packer:
         log.info("%s: %d files packed (%d bytes)", shown(str(final)), len(members), st.st_size)
         return record
 
-    def _spool(self, group: Sequence[FileRecord], spool: int) -> list[_Spooled]:
+    def _spool(self, group: Sequence[FileRecord], spool: int,
+               strict: bool = False) -> list[_Spooled]:
         """Each member's bytes, read once, appended to ``spool``; those that could not
-        be read whole and unchanged are left out (and stay queued)."""
+        be read whole and unchanged are left out (and stay queued). ``strict``
+        (repack): the store is not told; the caller sees who is missing."""
         spooled: list[_Spooled] = []
         at = 0
         for record in group:
@@ -245,10 +270,12 @@ class Packer:
                 fd, st = open_for_upload(record.path, self.root_of(record.path),
                                          self.follow_symlinks)
             except NotAFileError as exc:
-                self.store.file_gone(record.id, str(exc.message))
+                if not strict:
+                    self.store.file_gone(record.id, str(exc.message))
                 continue
             except UnreadableFileError as exc:
-                self.on_failure(record, str(exc.message))
+                if not strict:
+                    self.on_failure(record, str(exc.message))
                 continue
             try:
                 data = _read_whole(fd, st.st_size)
@@ -258,12 +285,12 @@ class Packer:
             same = ((st.st_size, st.st_mtime_ns, st.st_ino)
                     == (after.st_size, after.st_mtime_ns, after.st_ino)
                     and len(data) == st.st_size)
-            if not same or not 0 < len(data) < self.settings.threshold:
+            if not same or (not strict and not 0 < len(data) < self.settings.threshold):
                 log.info("%s: changed while it was packed; left for later", shown(record.path))
-                if same:  # a new size: let the store know; it is queued as it is now
+                if same and not strict:  # a new size: the store is told; queued as it is
                     self.store.file_seen(record.path, st.st_size, st.st_mtime_ns, st.st_ino)
                 continue
-            if (st.st_size, st.st_mtime_ns) != (record.size, record.mtime_ns):
+            if not strict and (st.st_size, st.st_mtime_ns) != (record.size, record.mtime_ns):
                 record = self.store.file_seen(record.path, st.st_size, st.st_mtime_ns,
                                               st.st_ino)
             os.pwrite(spool, data, at)

@@ -7,6 +7,7 @@ the same backend from the same config.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +16,9 @@ from typing import TYPE_CHECKING
 from glacierd.backends import Backend
 from glacierd.config import Config
 from glacierd.errors import ConfigError
+from glacierd.packer import Packer, PackSettings
 from glacierd.ratelimit import TokenBucket
-from glacierd.store.repository import Store
+from glacierd.store.repository import FileRecord, Store
 from glacierd.uploader import FileProgress, Uploader, UploadSettings
 
 if TYPE_CHECKING:
@@ -224,3 +226,25 @@ def make_uploader(config: Config, store: Store, backend: Backend,
                   on_progress: FileProgress | None = None) -> Uploader:
     return Uploader(store, backend, upload_settings(config), limiter=make_limiter(config),
                     on_progress=on_progress)
+
+
+def bundles_dir(config: Config) -> Path:
+    """Where bundles are made and wait for their upload (``glacierd.packer``)."""
+    return config.state.dir / "bundles"
+
+
+def pack_settings(config: Config) -> PackSettings:
+    """``[pack]``; no packing with ``[encryption]`` (a packed file is restored from a
+    range of its bundle, and a range of an age file cannot be read alone)."""
+    pack = config.pack
+    threshold = pack.threshold if config.encryption is None else 0
+    return PackSettings(threshold, pack.target_mib * 1024 * 1024,
+                        dt.timedelta(seconds=pack.max_wait))
+
+
+def make_packer(config: Config, store: Store, *, host: str,
+                root_of: Callable[[str], str | None], now: Callable[[], dt.datetime],
+                on_failure: Callable[[FileRecord, str], None]) -> Packer:
+    return Packer(store, bundles_dir(config), pack_settings(config), host=host,
+                  follow_symlinks=config.upload.follow_symlinks, root_of=root_of, now=now,
+                  on_failure=on_failure)

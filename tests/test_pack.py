@@ -237,3 +237,56 @@ def test_a_packed_file_in_a_bucket_comes_back_by_a_ranged_get(tmp_path: Path) ->
             assert stats["requests"]["GetObject"] == 3, "one ranged GET a file"
         finally:
             daemon.lock.release()
+
+
+def _config_file(tmp_path: Path, emu: Emulator) -> Path:
+    cfg = tmp_path / "glacierd.toml"
+    cfg.write_text(f"""[aws]
+endpoint_url = "{emu.endpoint_url}"
+access_key_id = "{emu.credentials.access_key}"
+secret_access_key = "{emu.credentials.secret_key}"
+[vault]
+name = "local"
+[state]
+dir = "{tmp_path / 'state'}"
+[pack]
+threshold = 131072
+""")
+    return cfg
+
+
+def test_repack_rewrites_a_bundle_without_its_deleted_files(tmp_path: Path) -> None:
+    from glacierd import status
+    from glacierd.cli import main
+
+    with Emulator(tmp_path / "emu") as emu:
+        daemon, files = _packed_vault(tmp_path, emu, count=10, size=20 * KIB)
+        try:
+            store = daemon.store
+            assert store is not None
+            entries = [next(a for a in store.archives(str(p))) for p in files]
+            old_bundle = entries[0].bundle_archive_id
+            for entry in entries[:6]:
+                assert store.mark_member_deleted(entry.id) is None
+            cfg = _config_file(tmp_path, emu)
+            assert main(["--config", str(cfg), "repack"]) == 1, "not without --yes"
+            assert [b for b, _ in _bundles_in_vault(emu)] == [old_bundle]
+            kept = list(files)[6:]
+            os.utime(kept[0], ns=(1, 1))  # touched: not the version packed
+            assert main(["--config", str(cfg), "repack", "--yes"]) == 1, "refused"
+            assert [b for b, _ in _bundles_in_vault(emu)] == [old_bundle]
+            os.utime(kept[0], ns=(1_600_000_000_123_456_789 + 6,) * 2)
+            assert main(["--config", str(cfg), "repack", "--yes"]) == 0
+            [(new_bundle, data)] = _bundles_in_vault(emu)
+            assert new_bundle != old_bundle, "the old bundle is deleted from the vault"
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                assert len(tar.getnames()) == 1 + len(kept)
+            now = {a.source_path: a for a in store.archives(str(tmp_path / "inbox"))}
+            assert set(now) == {str(p) for p in kept}
+            assert {a.bundle_archive_id for a in now.values()} == {new_bundle}
+            assert status.collect(store, all_files=False)["packing"]["reclaimable_bytes"] == 0
+            [record] = _restore_now(daemon, [str(kept[2])], tmp_path / "out")
+            assert (tmp_path / "out" / str(kept[2]).lstrip("/")).read_bytes() == files[kept[2]]
+            assert record.status == "done"  # type: ignore[attr-defined]
+        finally:
+            daemon.lock.release()

@@ -105,6 +105,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("migrate_commands", "Move a vault's archives into S3 objects: each archive "
                 "retrieved, streamed in verified chunks into a multipart upload, checked "
                 "against the inventory's tree hash before it is completed."),
+    "repack": ("pack_commands", "Rewrite bundles whose deleted files take up --min-dead of "
+               "them: the files still alive, read again from disk, go into a new bundle; once "
+               "it is archived, the old bundle is deleted (the minimum storage duration may "
+               "charge for it)."),
     "restore": ("restore_commands", "Bring archives back: files or folders from the catalog, "
                 "or archive ids."),
     "retry": ("backup_commands",

@@ -492,3 +492,6 @@ class BundleMember(Base):
     description: Mapped[str] = mapped_column(Text)
     """The member's own description (path, host, mode...), kept in the catalog only:
     its archive row's, once the bundle is archived."""
+    replaces: Mapped[int | None] = mapped_column(ForeignKey("archives.id"), default=None)
+    """``repack``: the catalog row of these same bytes in the bundle being rewritten,
+    retired when this bundle's archive is committed."""

@@ -26,7 +26,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from glacierd import description, humanize
 from glacierd.errors import StoreError
@@ -549,7 +549,7 @@ class Store:
                 {"bundle_file": bundle_id, "file_id": m.file_id, "path": m.path,
                  "offset": m.offset, "size": m.size, "mtime_ns": m.mtime_ns, "inode": m.inode,
                  "mode": m.mode, "sha256": m.sha256, "tree_hash": m.tree_hash,
-                 "description": m.description} for m in members])
+                 "description": m.description, "replaces": m.replaces} for m in members])
             for m in members:
                 conn.execute(update(File).where(
                     File.id == m.file_id, File.size == m.size, File.mtime_ns == m.mtime_ns,
@@ -567,7 +567,8 @@ class Store:
             rows = conn.execute(select(
                 BundleMember.file_id, BundleMember.path, BundleMember.offset, BundleMember.size,
                 BundleMember.mtime_ns, BundleMember.inode, BundleMember.mode,
-                BundleMember.sha256, BundleMember.tree_hash, BundleMember.description).where(
+                BundleMember.sha256, BundleMember.tree_hash, BundleMember.description,
+                BundleMember.replaces).where(
                 BundleMember.bundle_file == bundle_file).order_by(BundleMember.offset)).all()
             return [PackedMember(**r._mapping) for r in rows]
 
@@ -962,6 +963,41 @@ class Store:
                 Archive.id == bundle_row, Archive.deleted_at.is_(None))).scalar()
             return bundle_id
 
+    def bundles_to_repack(self, vault: str, min_dead: float) -> list[RepackCandidate]:
+        """Live bundles in ``vault`` whose deleted files are at least ``min_dead`` of
+        their bytes, with their files still alive (what a new bundle must hold)."""
+        with self._tx() as s:
+            dead = (select(Archive.bundle_row, func.sum(Archive.size).label("dead"))
+                    .where(Archive.bundle_row.is_not(None), Archive.deleted_at.is_not(None))
+                    .group_by(Archive.bundle_row).subquery())
+            bundles = s.execute(select(Archive, dead.c.dead).join(
+                dead, dead.c.bundle_row == Archive.id).where(
+                Archive.vault == vault, Archive.deleted_at.is_(None))).all()
+            out = []
+            for bundle, dead_bytes in bundles:
+                if int(dead_bytes) < min_dead * bundle.size:
+                    continue
+                alive = s.scalars(select(Archive).where(
+                    Archive.bundle_row == bundle.id, Archive.deleted_at.is_(None)).order_by(
+                    Archive.member_offset))
+                out.append(RepackCandidate(_archive(bundle), int(dead_bytes),
+                                           [_archive(a) for a in alive]))
+            return out
+
+    def emptied_bundles(self, vault: str) -> list[str]:
+        """Bundles in ``vault`` with no file left alive in them (all deleted, or all
+        repacked into newer bundles): what can go from the service."""
+        with self._core_tx() as conn:
+            alive = select(Archive.id).where(Archive.bundle_row == BundleOf.id,
+                                             Archive.deleted_at.is_(None))
+            rows = conn.execute(select(BundleOf.archive_id).where(
+                BundleOf.vault == vault, BundleOf.deleted_at.is_(None),
+                BundleOf.archive_id.is_not(None),
+                BundleOf.id.in_(select(Archive.bundle_row).where(
+                    Archive.bundle_row.is_not(None))),
+                ~alive.exists())).all()
+            return [str(r[0]) for r in rows]
+
     def _mark_deleted(self, which: Any, what: str) -> None:
         with self._tx() as s:
             archive = s.scalar(select(Archive).where(which))
@@ -1132,6 +1168,16 @@ class Store:
 
 
 @dataclass(frozen=True)
+class RepackCandidate:
+    bundle: ArchiveRecord
+    dead_bytes: int
+    alive: list[ArchiveRecord]
+
+
+BundleOf = aliased(Archive)
+
+
+@dataclass(frozen=True)
 class PackedMember:
     """A file in a bundle: where its bytes are and what they hash to."""
 
@@ -1145,6 +1191,8 @@ class PackedMember:
     sha256: str
     tree_hash: str
     description: str
+    replaces: int | None = None
+    """``repack``: the catalog row these bytes replace (in the bundle rewritten)."""
 
 
 def _archive_members(conn: Connection, bundle_file: int, bundle_row: int, vault: str) -> None:
@@ -1167,6 +1215,11 @@ def _archive_members(conn: Connection, bundle_file: int, bundle_row: int, vault:
             File.id == m.file_id, File.size == m.size, File.mtime_ns == m.mtime_ns,
             File.state == FileState.PACKED).values(
             state=FileState.ARCHIVED.value, error=None, retry_at=None))
+    replaced = [m.replaces for m in members if m.replaces is not None]
+    if replaced:  # repacked: the old bundle's rows of these bytes retire with this commit
+        conn.execute(update(Archive).where(Archive.id.in_(replaced),
+                                           Archive.deleted_at.is_(None)).values(
+            deleted_at=created))
     # A member seen in a newer version meanwhile was queued by the watcher (and may
     # be packed in another bundle by now): its row is that version's, left alone.
 

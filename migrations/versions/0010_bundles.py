@@ -50,7 +50,9 @@ def upgrade() -> None:
         sa.Column('sha256', sa.String(length=64), nullable=False),
         sa.Column('tree_hash', sa.String(length=64), nullable=False),
         sa.Column('description', sa.Text(), nullable=False),
+        sa.Column('replaces', sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(['bundle_file'], ['files.id'], ondelete='CASCADE'),
+        sa.ForeignKeyConstraint(['replaces'], ['archives.id']),
         sa.ForeignKeyConstraint(['file_id'], ['files.id']),
         sa.PrimaryKeyConstraint('id'),
     )
