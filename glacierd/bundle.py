@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tarfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,14 @@ from glacierd import pathtext
 BLOCK = 512
 INDEX_NAME = ".glacierd-bundle.json"
 FORMAT = "glacierd-bundle/1"
+FILE_PREFIX, FILE_SUFFIX = "glacierd-bundle-", ".tar"
+"""A bundle's file name: ``glacierd-bundle-TOKEN.tar`` (the path in its archive's
+description ends so: how a rebuilt catalog tells bundles from files)."""
+_FILE_NAME = re.compile(r"glacierd-bundle-[0-9a-f]{32}\.tar")
+
+
+def is_bundle_name(path: str) -> bool:
+    return _FILE_NAME.fullmatch(os.path.basename(path)) is not None
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,7 @@ class Member:
     mtime_ns: int
     mode: int
     sha256: str
+    tree_hash: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,7 +109,8 @@ def _index(placed: Sequence[Placed]) -> dict[str, object]:
     return {"format": FORMAT, "members": [
         {"path": pathtext.escape(p.member.path), "offset": p.offset, "size": p.member.size,
          "mtime_ns": p.member.mtime_ns, "mode": p.member.mode & 0o7777,
-         "sha256": p.member.sha256} for p in placed]}
+         "sha256": p.member.sha256, **({"tree_hash": p.member.tree_hash}
+                                       if p.member.tree_hash else {})} for p in placed]}
 
 
 def layout(members: Sequence[Member]) -> Layout:
@@ -201,3 +212,46 @@ class BundleReader:
     def close(self) -> None:
         if self._on_close is not None:
             self._on_close()
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """A file as a bundle's index lists it."""
+
+    path: str
+    offset: int
+    size: int
+    mtime_ns: int
+    mode: int
+    sha256: str
+    tree_hash: str
+
+
+class NotABundle(Exception):
+    """The bytes do not begin with a glacierd bundle's index."""
+
+
+def read_index(head: bytes) -> list[IndexEntry] | int:
+    """The index from a bundle's first bytes, or — when ``head`` stops short of
+    its end — how many first bytes hold it. ``NotABundle`` if they cannot."""
+    import io
+
+    try:
+        with tarfile.open(fileobj=io.BytesIO(head), mode="r:") as tar:
+            info = tar.next()
+    except (tarfile.TarError, EOFError) as exc:
+        raise NotABundle(f"no tar header at its start ({exc})") from None
+    if info is None or info.name != INDEX_NAME:
+        raise NotABundle(f"its first member is not {INDEX_NAME}")
+    end = info.offset_data + info.size
+    if end > len(head):
+        return end
+    try:
+        doc = json.loads(head[info.offset_data:end])
+        if doc.get("format") != FORMAT:
+            raise NotABundle(f"unknown index format {doc.get('format')!r}")
+        return [IndexEntry(pathtext.unescape(str(m["path"])), int(m["offset"]), int(m["size"]),
+                           int(m["mtime_ns"]), int(m["mode"]), str(m["sha256"]),
+                           str(m.get("tree_hash", ""))) for m in doc["members"]]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise NotABundle(f"its index cannot be read ({exc})") from None

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from glacierd import description, humanize, inventory
+from glacierd import bundle, description, humanize, inventory
 from glacierd.errors import InventoryError
 from glacierd.glacier import GlacierClient
 from glacierd.pathtext import shown
@@ -61,7 +61,8 @@ def apply_inventory(store: Store, vault: str, job_id: str, output: Path,
                                archive.description, info.path, info.mtime_ns, archive.created,
                                plain_size=info.size if sealed else None,
                                manifest_ids=result.manifests.get(info.token, []),
-                               link_file=info.host == host):
+                               link_file=info.host == host,
+                               is_bundle=bundle.is_bundle_name(info.path)):
             store.event("info", "adopted", f"{shown(info.path)}: archive {archive.archive_id} "
                                            "found in the vault, added to the catalog")
     for entry in result.missing:

@@ -29,6 +29,7 @@ from typing import Any
 from glacierd import config as config_mod
 from glacierd import faultpoints, humanize, inventory, wiring
 from glacierd.backends import Backend
+from glacierd.bundleindex import BundleIndexer
 from glacierd.errors import AlreadyRunningError, ConfigError, GlacierdError
 from glacierd.glacier import GlacierClient
 from glacierd.packer import Packer, is_bundle_path
@@ -468,6 +469,9 @@ class Daemon:
             poll_inventories(self.target.glacier, self.store, self.config.state.dir, self.now(),
                              wiring.unsealer(self.config))
         make_restorer(self.config, self.store, self.backend, now=self.now).poll()
+        # a rebuilt catalog: the files packed in bundles, from the bundles' indexes
+        BundleIndexer(self.store, self.backend, tier=self.config.restore.tier,
+                      host=self.host, now=self.now).step()
 
     def maybe_request_inventory(self) -> None:
         every = self.config.schedule.inventory_every

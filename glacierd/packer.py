@@ -47,8 +47,6 @@ from glacierd.store.repository import ArchiveRecord, FileRecord, PackedMember, S
 
 log = logging.getLogger("glacierd.packer")
 
-BUNDLE_PREFIX = "glacierd-bundle-"
-BUNDLE_SUFFIX = ".tar"
 _TAR_OVERHEAD = 3 * bundle.BLOCK
 """About what a member costs in a bundle beyond its bytes (its pax and ustar
 headers, its padding, its index entry): used to keep a bundle near its target."""
@@ -68,9 +66,9 @@ class PackSettings:
 
 
 def is_bundle_path(path: str, bundles_dir: Path) -> bool:
+    """A bundle this host made (in its state folder), waiting for its upload."""
     name = os.path.basename(path)
-    return (os.path.dirname(path) == str(bundles_dir) and name.startswith(BUNDLE_PREFIX)
-            and name.endswith(BUNDLE_SUFFIX))
+    return os.path.dirname(path) == str(bundles_dir) and bundle.is_bundle_name(name)
 
 
 def groups(records: Sequence[FileRecord], target: int) -> list[list[FileRecord]]:
@@ -204,7 +202,7 @@ class Packer:
     def _make(self, group: Sequence[FileRecord],
               replacing: Mapping[int, ArchiveRecord] | None = None) -> FileRecord | None:
         token = uuid.uuid4().hex
-        final = self.bundles_dir / f"{BUNDLE_PREFIX}{token}{BUNDLE_SUFFIX}"
+        final = self.bundles_dir / f"{bundle.FILE_PREFIX}{token}{bundle.FILE_SUFFIX}"
         spool_path = final.with_name(final.name + ".spool")
         partial = final.with_name(final.name + ".partial")
         self.bundles_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -296,8 +294,8 @@ class Packer:
             os.pwrite(spool, data, at)
             d = digests(memoryview(data))
             spooled.append(_Spooled(record, bundle.Member(
-                record.path, len(data), st.st_mtime_ns, stat.S_IMODE(st.st_mode), d.sha256),
-                at, st.st_ino, d.tree_hash))
+                record.path, len(data), st.st_mtime_ns, stat.S_IMODE(st.st_mode), d.sha256,
+                d.tree_hash), at, st.st_ino, d.tree_hash))
             at += len(data)
         return spooled
 

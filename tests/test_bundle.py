@@ -107,3 +107,28 @@ def test_a_member_that_shrank_is_named(tmp_path: Path) -> None:
     with pytest.raises(bundle.MemberChanged) as caught:
         _whole(laid)
     assert caught.value.member == members[3]
+
+
+def test_the_index_is_read_from_a_bundles_first_bytes(tmp_path: Path) -> None:
+    members = []
+    for i in range(300):
+        path = tmp_path / f"f{i:03d} \udcff"
+        path.write_bytes(bytes([i % 256]) * (i + 1))
+        members.append(bundle.Member(str(path), i + 1, 1_700_000_000_000_000_000 + i, 0o640,
+                                     hashlib.sha256(path.read_bytes()).hexdigest(), "ab" * 32))
+    laid = bundle.layout(members)
+    reader = bundle.BundleReader.of_files(laid, lambda m: os.open(m.path, os.O_RDONLY))
+    whole = bytearray(laid.size)
+    reader.read_into(memoryview(whole), 0)
+    reader.close()
+    needed = bundle.read_index(bytes(whole[:4096]))
+    assert isinstance(needed, int) and 4096 < needed < laid.size
+    entries = bundle.read_index(bytes(whole[:needed]))
+    assert isinstance(entries, list)
+    assert [(e.path, e.offset, e.size, e.sha256, e.tree_hash) for e in entries] == [
+        (p.member.path, p.offset, p.member.size, p.member.sha256, "ab" * 32)
+        for p in laid.members]
+    for e in entries[:5]:
+        assert bytes(whole[e.offset:e.offset + e.size]) == Path(e.path).read_bytes()
+    with pytest.raises(bundle.NotABundle):
+        bundle.read_index(b"\0" * 2048)

@@ -250,6 +250,24 @@ def _wait_for_inventory(ctx: Context, store: Any, client: Any) -> None:
             time.sleep(1)  # waiting for Glacier's job: a polling period
 
 
+def _read_bundle_indexes(ctx: Context, store: Any, backend: Any) -> None:
+    """The files packed in the bundles the catalog now holds, from the bundles'
+    own indexes (a retrieval each: this waits for them)."""
+    import socket
+    import time
+
+    from glacierd.bundleindex import BundleIndexer
+
+    indexer = BundleIndexer(store, backend, tier=ctx.config.restore.tier,
+                            host=socket.gethostname())
+    left = indexer.step()
+    if left:
+        click.echo(f"reading the index of {left} bundles (a retrieval each); waiting", err=True)
+    while left:
+        time.sleep(1)  # waiting for the service's retrievals: a polling period
+        left = indexer.step()
+
+
 @cli.group()
 def catalog() -> None:
     """The catalog of archives."""
@@ -271,6 +289,7 @@ def catalog_rebuild(ctx: Context) -> None:
             store.add_job(job_id, vault, "inventory")
             click.echo(f"inventory requested (job {job_id}); waiting for it")
         _wait_for_inventory(ctx, store, client)
+    _read_bundle_indexes(ctx, store, target.backend)
     archives = store.archives()
     click.echo(f"catalog has {len(archives)} archives of {len({a.source_path for a in archives})}"
                " files")

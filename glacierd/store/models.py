@@ -251,6 +251,8 @@ class Archive(Base):
     bundle_row: Mapped[int | None] = mapped_column(ForeignKey("archives.id"), default=None,
                                                    index=True)
     member_offset: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    is_bundle: Mapped[bool] = mapped_column(default=False)
+    """A bundle's own archive (its files have rows of their own): not listed."""
 
     bundle: Mapped[Archive | None] = relationship(remote_side="Archive.id", lazy="joined",
                                                   join_depth=1, viewonly=True)

@@ -140,6 +140,8 @@ class ArchiveRecord:
     bytes at ``member_offset`` of it, of SHA-256 ``plain_sha256``."""
     member_offset: int | None = None
     bundle_size: int | None = None
+    description: str | None = None
+    """Set where a caller needs it (a bundle's, to learn its host and token)."""
 
     @property
     def encrypted(self) -> bool:
@@ -208,7 +210,7 @@ _FILE_UPLOADING = (update(File).where(File.id == bindparam("file"))
 _UPDATE_UPLOAD = update(Upload).where(Upload.id == bindparam("upload"))
 _FINISH_ROW = (select(Upload.vault, Upload.size, Upload.tree_hash, Upload.description,
                       Upload.mtime_ns, Upload.file_id, File.path, Upload.wire_size,
-                      Upload.plain_sha256, Upload.manifest_ids,
+                      Upload.plain_sha256, Upload.manifest_ids, File.is_bundle,
                       File.size.label("file_size"), File.mtime_ns.label("file_mtime"))
                .join(File, File.id == Upload.file_id).where(Upload.id == bindparam("upload")))
 _ARCHIVE_COLUMNS = (Archive.id, Archive.archive_id, Archive.vault, Archive.size,
@@ -494,7 +496,7 @@ class Store:
                     "source_path": row.path, "mtime_ns": row.mtime_ns, "file_id": row.file_id,
                     "upload_id": upload.id, "created_at": created, "plain_size": plain_size,
                     "plain_sha256": row.plain_sha256,
-                    "manifest_ids": row.manifest_ids}).scalar_one()
+                    "manifest_ids": row.manifest_ids, "is_bundle": row.is_bundle}).scalar_one()
                 archive = ArchiveRecord(new_id, archive_id, row.vault, stored, row.tree_hash,
                                         row.path, row.mtime_ns, created, plain_size,
                                         row.plain_sha256)
@@ -664,8 +666,8 @@ class Store:
         up to gives a rebuilt catalog everyone's archives)."""
         with self._tx() as s:
             # a bundle's own archive is not a file of the user's: its files are listed
-            query = select(Archive).outerjoin(File, File.id == Archive.file_id).where(
-                Archive.deleted_at.is_(None), File.is_bundle.is_not(True))
+            query = select(Archive).where(Archive.deleted_at.is_(None),
+                                          Archive.is_bundle.is_(False))
             if path_prefix:
                 query = query.where(Archive.source_path.startswith(path_prefix, autoescape=True))
             rows = s.scalars(query.order_by(Archive.source_path, Archive.created_at))
@@ -683,11 +685,12 @@ class Store:
             return [(k, m) for k, m in s.execute(query)]
 
     def add_job(self, job_id: str, vault: str, kind: str, *, tier: str | None = None,
-                archive_id: str | None = None,
+                archive_id: str | None = None, byte_range: str | None = None,
                 created_at: dt.datetime | None = None) -> JobRecord:
         with self._tx() as s:
             row = Job(job_id=job_id, vault=vault, kind=kind, tier=tier, archive_id=archive_id,
-                      status="InProgress", created_at=created_at or utcnow())
+                      byte_range=byte_range, status="InProgress",
+                      created_at=created_at or utcnow())
             s.add(row)
             s.add(Event(level="info", kind="job-started", message=f"{kind} job {job_id}"))
             s.flush()
@@ -712,7 +715,8 @@ class Store:
                         + (f": {error}" if error else "")))
 
     def jobs(self, statuses: Sequence[str] | None = None, kind: str | None = None,
-             limit: int = 50) -> list[JobRecord]:
+             limit: int | None = 50) -> list[JobRecord]:
+        """The newest jobs (``limit``: None for every one)."""
         with self._tx() as s:
             query = select(Job).order_by(Job.id.desc()).limit(limit)
             if statuses:
@@ -896,7 +900,8 @@ class Store:
     def adopt_archive(self, vault: str, archive_id: str, size: int, tree_hash: str,
                       description: str, source_path: str, mtime_ns: int,
                       created_at: dt.datetime, *, plain_size: int | None = None,
-                      manifest_ids: Sequence[str] = (), link_file: bool = True) -> bool:
+                      manifest_ids: Sequence[str] = (), link_file: bool = True,
+                      is_bundle: bool = False) -> bool:
         """Add an archive found in an inventory to the catalog; False if known.
         ``plain_size``: an encrypted archive's file size (from its sealed
         description; its plaintext SHA-256 is not known until restored).
@@ -906,12 +911,12 @@ class Store:
             if s.scalar(select(Archive.id).where(Archive.archive_id == archive_id)):
                 return False
             file_id = s.scalar(select(File.id).where(File.path == source_path)) \
-                if link_file else None
+                if link_file and not is_bundle else None
             s.add(Archive(archive_id=archive_id, vault=vault, size=size, tree_hash=tree_hash,
                           description=description, source_path=source_path, mtime_ns=mtime_ns,
                           file_id=file_id, created_at=created_at, plain_size=plain_size,
                           manifest_ids=json.dumps(list(manifest_ids)) if manifest_ids
-                          else None))
+                          else None, is_bundle=is_bundle))
             return True
 
     def manifests_of(self, archive_id: str) -> list[str]:
@@ -983,6 +988,39 @@ class Store:
                 out.append(RepackCandidate(_archive(bundle), int(dead_bytes),
                                            [_archive(a) for a in alive]))
             return out
+
+    def unindexed_bundles(self, vault: str) -> list[ArchiveRecord]:
+        """Live bundles in ``vault`` whose files the catalog does not hold (a catalog
+        rebuilt from an inventory: their index is still to be read)."""
+        with self._tx() as s:
+            has_members = select(Archive.id).where(Archive.bundle_row == BundleOf.id)
+            rows = s.scalars(select(BundleOf).where(
+                BundleOf.vault == vault, BundleOf.is_bundle.is_(True),
+                BundleOf.deleted_at.is_(None), BundleOf.archive_id.is_not(None),
+                ~has_members.exists()))
+            return [replace(_archive(r), description=r.description) for r in rows]
+
+    def adopt_members(self, bundle: ArchiveRecord, entries: Sequence[Any], host: str,
+                      token: str, *, link_files: bool) -> int:
+        """A rebuilt catalog learns a bundle's files from its index (``entries``:
+        ``bundle.IndexEntry``); once. ``link_files``: this host's bundle, whose files
+        are this host's files at those paths. Returns how many were added."""
+        with self._core_tx() as conn:
+            if conn.execute(select(Archive.id).where(
+                    Archive.bundle_row == bundle.id).limit(1)).first() is not None:
+                return 0
+            files = {r.path: r.id for r in conn.execute(_FILES_BY_PATH, {
+                "paths": [e.path for e in entries]})} if link_files and entries else {}
+            conn.execute(insert(Archive), [
+                {"archive_id": None, "vault": bundle.vault, "size": e.size,
+                 "tree_hash": e.tree_hash, "source_path": e.path, "mtime_ns": e.mtime_ns,
+                 "description": description.encode(description.ArchiveInfo(
+                     path=e.path, host=host, size=e.size, mtime_ns=e.mtime_ns, token=token,
+                     mode=e.mode)),
+                 "file_id": files.get(e.path), "created_at": bundle.created_at,
+                 "plain_sha256": e.sha256, "bundle_row": bundle.id, "member_offset": e.offset}
+                for e in entries])
+            return len(entries)
 
     def emptied_bundles(self, vault: str) -> list[str]:
         """Bundles in ``vault`` with no file left alive in them (all deleted, or all
@@ -1316,11 +1354,13 @@ class JobRecord:
     error: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    byte_range: str | None = None
 
 
 def _job(row: Job) -> JobRecord:
     return JobRecord(row.job_id, row.vault, row.kind, row.status, row.tier, row.archive_id,
-                     row.output_path, row.error, row.created_at, row.updated_at)
+                     row.output_path, row.error, row.created_at, row.updated_at,
+                     row.byte_range)
 
 
 @dataclass(frozen=True)

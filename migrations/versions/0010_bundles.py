@@ -30,6 +30,8 @@ def upgrade() -> None:
     with op.batch_alter_table('archives') as batch:
         batch.add_column(sa.Column('bundle_row', sa.Integer(), nullable=True))
         batch.add_column(sa.Column('member_offset', sa.BigInteger(), nullable=True))
+        batch.add_column(sa.Column('is_bundle', sa.Boolean(), nullable=False,
+                                   server_default=sa.false()))
         batch.create_index('ix_archives_bundle_row', ['bundle_row'])
         batch.create_foreign_key('fk_archives_bundle_row', 'archives', ['bundle_row'], ['id'])
     with op.batch_alter_table('restores') as batch:
@@ -80,6 +82,7 @@ def downgrade() -> None:
     with op.batch_alter_table('archives') as batch:
         batch.drop_constraint('fk_archives_bundle_row', type_='foreignkey')
         batch.drop_index('ix_archives_bundle_row')
+        batch.drop_column('is_bundle')
         batch.drop_column('member_offset')
         batch.drop_column('bundle_row')
     with op.batch_alter_table('files') as batch:
