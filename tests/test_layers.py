@@ -48,3 +48,8 @@ def test_the_restorer_sees_no_requests_exceptions() -> None:
     import glacierd.restorer
 
     assert "requests" not in vars(glacierd.restorer)
+
+
+def test_the_bundle_format_and_the_totals_sql_are_pure() -> None:
+    loaded = _modules_after("import glacierd.bundle, glacierd.store.totals")
+    assert not {"requests", "sqlalchemy", "urllib3"} & loaded
