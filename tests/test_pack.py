@@ -6,10 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import json
 import os
 import tarfile
 from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from glacierd import description
 from glacierd.config import PackSection
@@ -293,10 +296,12 @@ def test_repack_rewrites_a_bundle_without_its_deleted_files(tmp_path: Path) -> N
 
 
 def test_a_catalog_rebuilt_from_the_vault_learns_packed_files_from_bundles(
-        tmp_path: Path) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The vault alone: an inventory names the bundles, a ranged retrieval of each
     one's first megabytes gives its index, and the files restore byte for byte."""
+    from glacierd import pricing
     from glacierd.cli import main
+    from glacierd.glacier import limits
 
     with Emulator(tmp_path / "emu") as emu:
         # 400 files: an index of about 80 KiB; the first megabyte holds it
@@ -323,6 +328,16 @@ def test_a_catalog_rebuilt_from_the_vault_learns_packed_files_from_bundles(
                 assert listed[str(path)].plain_sha256 == hashlib.sha256(files[path]).hexdigest()
         finally:
             store.close()
+        capsys.readouterr()
+        assert main(["--config", str(cfg), "restore", *map(str, some), "--dry-run",
+                     "--json"]) == 0
+        quote = json.loads(capsys.readouterr().out)
+        spans = [(listed[str(p)].member_offset or 0, (listed[str(p)].member_offset or 0)
+                  + listed[str(p)].size) for p in some]
+        first, last = limits.aligned_range(min(a for a, _ in spans), max(b for _, b in spans),
+                                           listed[str(some[0])].bundle_size or 0)
+        assert quote["tiers"]["Standard"]["usd"] == pricing.retrieval_cost(
+            [last - first + 1], pricing.VAULT, "Standard"), "one ranged retrieval"
         out = elsewhere / "out"
         assert main(["--config", str(cfg), "restore", *map(str, some), "--to", str(out),
                      "--wait"]) == 0

@@ -72,7 +72,7 @@ def restore(ctx: Context, paths: tuple[str, ...], archive_ids: tuple[str, ...],
     storage_class = ctx.config.storage_class
     table = ctx.config.price_table()
     delay = pricing.retrieval_delay(storage_class, tier, table)
-    sizes = [a.size for a in chosen if a.archive_id]  # an empty file needs no retrieval
+    sizes = retrieved_sizes(chosen, target.backend.retrieves_ranges)
     # Every tier the class offers, priced, before anything is requested.
     tiers = {t: {"usd": pricing.retrieval_cost(sizes, storage_class, t, table),
                  "typical_delay": pricing.retrieval_delay(storage_class, t, table)}
@@ -112,6 +112,22 @@ def restore(ctx: Context, paths: tuple[str, ...], archive_ids: tuple[str, ...],
     _wait_for_restores(restorer, [r.id for r in records], as_json,
                        lambda t: f"{ctx.config.target}: typically ready "
                                  f"{pricing.retrieval_delay(storage_class, t)}")
+
+
+def retrieved_sizes(chosen: list[Any], ranged: bool) -> list[int]:
+    """What each retrieval of a restore of ``chosen`` brings back (what is billed):
+    an archive whole (an empty file: nothing); packed files, one retrieval a
+    bundle — the range holding them where the service retrieves ranges
+    (``ranged``), else the whole bundle."""
+    from glacierd.restorer import retrieval_ranges
+
+    sizes = [a.size for a in chosen if a.archive_id and not a.packed]
+    ranges = retrieval_ranges(chosen)
+    spans = {a.bundle_archive_id: (ranges[a.id], a.bundle_size)
+             for a in chosen if a.id in ranges}
+    sizes += [(last - first + 1) if ranged else int(whole or 0)
+              for (first, last), whole in spans.values()]
+    return sizes
 
 
 def _wait_for_restores(restorer: Any, ids: list[int], as_json: bool,
