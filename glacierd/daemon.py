@@ -149,8 +149,8 @@ class Daemon:
         self.lock = InstanceLock(self.config.state.dir)
         self.lock.acquire()
         try:
-            self.store = Store.open(self.config.database_url)
-            self._refuse_a_shared_catalog(self.store)
+            # a catalog on PostgreSQL may hold several hosts' files: this one's are its
+            self.store = Store.open(self.config.database_url, host=self.host)
             self.target = wiring.connect(self.config, glacier=self._client)
             self.backend = self.target.backend
         except BaseException:
@@ -183,23 +183,6 @@ class Daemon:
 
         return wiring.make_packer(config, self.store, host=self.host, root_of=root_of,
                                   now=self.now, on_failure=failed)
-
-    def _refuse_a_shared_catalog(self, store: Store) -> None:
-        """One catalog serves one host for now: files are keyed by path alone, so a
-        second host's daemon would take the first host's archives for its own files.
-        A live daemon of another host on this database is refused; an earlier one
-        (a renamed machine, a moved disk) is only warned of."""
-        other = store.daemon()
-        if other is None or other.host == self.host:
-            return
-        fresh = other.stopped_at is None and utcnow() - other.heartbeat_at < HEARTBEAT_STALE
-        if fresh:
-            raise AlreadyRunningError(
-                f"{self.where}: the state database is in use by the daemon of host "
-                f"{other.host!r} (pid {other.pid}); several hosts sharing one catalog is not "
-                "supported yet: give this host a database of its own ([state] database_url)")
-        log.warning("the state database was last used by host %r; this is host %r: the "
-                    "files it knows are taken as this host's", other.host, self.host)
 
     def _make_watcher(self, config: config_mod.Config) -> Watcher:
         return Watcher(config.watch, self._record, skip=[config.state.dir],
@@ -561,7 +544,7 @@ class Daemon:
     def _heartbeat(self) -> None:
         assert self.store is not None
         status = self._status_text()
-        self.store.heartbeat(os.getpid(), self.host, self.config.target, self.started_at,
+        self.store.heartbeat(os.getpid(), self.config.target, self.started_at,
                              status)
         self.notifier.status(status)
 

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from glacierd import humanize, locks, pathtext
 from glacierd.pathtext import guard, shown
+from glacierd.store import totals
 from glacierd.store.reader import EngineReader, Reader, as_time, running_totals
 from glacierd.store.sqlitefile import sqlite_path
-from glacierd.store.totals import BUNDLE_PREFIX
 
 if TYPE_CHECKING:
     from glacierd.store.repository import Store
@@ -56,8 +56,11 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _is_running(pid: int, heartbeat: dt.datetime | None, stopped: dt.datetime | None) -> bool:
-    return bool(heartbeat is not None and stopped is None and _pid_alive(pid)
+def _is_running(pid: int, heartbeat: dt.datetime | None, stopped: dt.datetime | None,
+                here: bool = True) -> bool:
+    """Alive: a fresh heartbeat, not stopped, and (``here``: on this machine) its
+    process exists; another host's pid means nothing here."""
+    return bool(heartbeat is not None and stopped is None and (not here or _pid_alive(pid))
                 and utcnow() - heartbeat < STALE_HEARTBEAT)
 
 
@@ -94,9 +97,10 @@ def _one(reader: Reader, sql: str, params: Mapping[str, Any] | None = None) -> t
     return rows[0] if rows else ()
 
 
-def _filter(state: str | None, path_prefix: str | None) -> tuple[str, dict[str, Any]]:
-    """``AND ...`` for files in one state, and at or below a path."""
-    sql, params = "", {}
+def _filter(state: str | None, path_prefix: str | None,
+            host: str) -> tuple[str, dict[str, Any]]:
+    """``AND ...`` for ``host``'s files, in one state, and at or below a path."""
+    sql, params = " AND f.host = :host", {"host": host}
     if state:
         sql += " AND f.state = :state"
         params["state"] = state
@@ -109,16 +113,26 @@ def _filter(state: str | None, path_prefix: str | None) -> tuple[str, dict[str, 
     return sql, params
 
 
+def host_of(source: Store | Reader, host: str | None) -> str:
+    """Whose files a status document tells: ``host``, the store's, or this machine's."""
+    import socket
+
+    return host or getattr(source, "host", None) or socket.gethostname()
+
+
 def collect(source: Store | Reader, *, all_files: bool = True, recent: int = 10,
             state: str | None = None, path_prefix: str | None = None,
-            priced: Priced | None = None) -> dict[str, Any]:
-    """The status document. ``state`` and ``path_prefix`` filter the ``files``
-    array (and the failures); the counts are always of every file. ``priced``:
-    add the target's storage cost a month (``glacierd cost`` has the rest)."""
+            priced: Priced | None = None, host: str | None = None) -> dict[str, Any]:
+    """The status document of ``host``'s files (default: this machine's; a catalog
+    on PostgreSQL may hold several hosts'). ``state`` and ``path_prefix`` filter
+    the ``files`` array (and the failures); the counts are always of every file.
+    ``priced``: add the target's storage cost a month (``glacierd cost`` has the
+    rest: the vault or bucket's, every host's archives)."""
+    host = host_of(source, host)
     reader = reader_of(source)
     now = utcnow()
     daemon = _one(reader, "SELECT pid, started_at, heartbeat_at, stopped_at, vault, status "
-                          "FROM daemon WHERE id = 1")
+                          "FROM daemon WHERE host = :host", {"host": host})
     running = False
     started = heartbeat = None
     if daemon:
@@ -137,12 +151,12 @@ def collect(source: Store | Reader, *, all_files: bool = True, recent: int = 10,
         },
     }
     kept = running_totals(reader)  # counts without a scan of a million rows
-    doc["counts"] = {key: n for (kind, key), (n, *_) in sorted(kept.items())
-                     if kind == "files" and not key.startswith(BUNDLE_PREFIX)}
+    mine = totals.files_of(kept, host)
+    doc["counts"] = {st: n for st, (n, _size) in sorted(mine.items())}
     active = reader.rows(
         "SELECT f.path, coalesce(u.wire_size, u.size), u.bytes_acked, u.bytes_in_flight, "
         "u.rate_bps, u.eta_seconds, u.status FROM files f JOIN uploads u ON u.file_id = f.id "
-        f"WHERE u.status IN {ACTIVE_UPLOADS} ORDER BY u.id")
+        f"WHERE f.host = :host AND u.status IN {ACTIVE_UPLOADS} ORDER BY u.id", {"host": host})
     lock_dir = _lock_dir(reader.url)
 
     def interrupted(stored: str) -> bool:
@@ -158,8 +172,7 @@ def collect(source: Store | Reader, *, all_files: bool = True, recent: int = 10,
     for u in doc["uploads"]:
         if u["interrupted"]:  # nothing is moving: no rate, no ETA
             u["bytes_in_flight"], u["rate_bps"], u["eta_seconds"] = 0, 0.0, None
-    queued = [sum(kept.get(("files", st), (0, 0))[i] for st in (PENDING, UPLOADING))
-              for i in (0, 1)]
+    queued = [sum(mine.get(st, (0, 0))[i] for st in (PENDING, UPLOADING)) for i in (0, 1)]
     archived_bytes = sum(values[1] for (kind, _), values in kept.items() if kind == "archives")
     moving = [u for u in doc["uploads"] if not u["interrupted"]]
     rate = sum(u["rate_bps"] for u in moving)
@@ -172,16 +185,18 @@ def collect(source: Store | Reader, *, all_files: bool = True, recent: int = 10,
         "rate_bps": rate, "eta_seconds": left / rate if rate > 0 and left > 0 else None,
         "last_error": ({"at": _iso(as_time(last_error[0])), "message": last_error[1]}
                        if last_error else None),
-        "next_retry": _iso(as_time(_one(reader, "SELECT min(retry_at) FROM files "
-                                                f"WHERE state = '{FAILED}'")[0])),
+        "next_retry": _iso(as_time(_one(reader, "SELECT min(retry_at) FROM files WHERE "
+                                                f"host = :host AND state = '{FAILED}'",
+                                        {"host": host})[0])),
     }
     doc["recent"] = [
         {"path": _path(path), "size": size, "archive_id": archive_id,
          "archived_at": _iso(as_time(created))}
         for path, size, archive_id, created in reader.rows(
-            "SELECT source_path, size, archive_id, created_at FROM archives "
-            "ORDER BY id DESC LIMIT :n", {"n": recent})]
-    where, params = _filter(None, path_prefix)
+            "SELECT a.source_path, a.size, a.archive_id, a.created_at FROM archives a "
+            "JOIN files f ON f.id = a.file_id WHERE f.host = :host AND NOT a.is_bundle "
+            "ORDER BY a.id DESC LIMIT :n", {"n": recent, "host": host})]
+    where, params = _filter(None, path_prefix, host)
     doc["failures"] = [
         {"path": _path(path), "error": error, "attempts": attempts,
          "retry_at": _iso(as_time(retry))}
@@ -199,13 +214,14 @@ def collect(source: Store | Reader, *, all_files: bool = True, recent: int = 10,
          "bytes_done": done, "error": error}
         for source, dest, status, size, done, error in reader.rows(
             "SELECT source_path, dest_path, status, size, bytes_done, error FROM restores "
-            f"WHERE status != '{RESTORE_DONE}' ORDER BY id LIMIT 100")]
+            f"WHERE host = :host AND status != '{RESTORE_DONE}' ORDER BY id LIMIT 100",
+            {"host": host})]
     doc["unreadable_folders"] = [
         {"path": _path(path), "error": message, "since": _iso(as_time(since))}
         for path, message, since in reader.rows(
             "SELECT path, message, since FROM folder_problems ORDER BY path")]
     doc["migration"] = _migration(reader, now)
-    doc["packing"] = _packing(reader, kept)
+    doc["packing"] = _packing(reader, kept, host)
     if priced is not None:
         from dataclasses import asdict
 
@@ -217,7 +233,7 @@ def collect(source: Store | Reader, *, all_files: bool = True, recent: int = 10,
     doc["last_inventory"] = ({"requested_at": _iso(as_time(inventory[0])),
                               "output": inventory[1]} if inventory else None)
     if all_files:
-        where, params = _filter(state, path_prefix)
+        where, params = _filter(state, path_prefix, host)
         # One row a file: its state, and its newest archive's id via a grouped max.
         rows = reader.rows(
             "SELECT f.path, f.state, f.size, f.error, a.archive_id, u.bytes_acked "
@@ -236,13 +252,11 @@ def collect(source: Store | Reader, *, all_files: bool = True, recent: int = 10,
     return doc
 
 
-def _packing(reader: Reader, kept: Mapping[tuple[str, str], tuple[int, ...]]
-             ) -> dict[str, Any] | None:
-    """Bundles of small files: how many, the files in them, the bytes of deleted
-    files they still hold (what ``repack`` would reclaim)."""
-    bundles = {key.removeprefix(BUNDLE_PREFIX): values[0]
-               for (kind, key), values in kept.items()
-               if kind == "files" and key.startswith(BUNDLE_PREFIX)}
+def _packing(reader: Reader, kept: totals.Totals, host: str) -> dict[str, Any] | None:
+    """Bundles of small files: how many this host made, the files in the vault's
+    or bucket's bundles, the bytes of deleted files they still hold (what
+    ``repack`` would reclaim)."""
+    bundles = totals.bundles_of(kept, host)
     if not bundles:
         return None
     reclaimable = _one(reader, "SELECT coalesce(sum(m.size), 0) FROM archives m "
@@ -307,32 +321,33 @@ SELECT json_object(
         END,
     'error', f.error)
   FROM files f
-  WHERE NOT f.is_bundle
+  WHERE f.host = :host AND NOT f.is_bundle
   ORDER BY f.path
 """
 
 
 def write_json(source: Store | Reader, out: TextIO, *, summary: bool = False,
                state: str | None = None, path_prefix: str | None = None,
-               priced: Priced | None = None) -> None:
+               priced: Priced | None = None, host: str | None = None) -> None:
     """``collect`` as one compact JSON document, written to ``out`` as it is read.
 
     On SQLite each file's object is written by SQLite itself (its JSON functions)
     and streamed: memory stays the same whatever the number of files, and no
     Python dict is built for any of them.
     """
+    host = host_of(source, host)
     reader = reader_of(source)
     if summary:  # for scripts that poll: no list of every file
-        out.write(json.dumps(collect(reader, all_files=False, priced=priced)))
+        out.write(json.dumps(collect(reader, all_files=False, priced=priced, host=host)))
         return
     if not reader.is_sqlite or state or path_prefix:
         out.write(json.dumps(collect(reader, state=state, path_prefix=path_prefix,
-                                     priced=priced)))
+                                     priced=priced, host=host)))
         return
-    head = json.dumps(collect(reader, all_files=False, priced=priced))
+    head = json.dumps(collect(reader, all_files=False, priced=priced, host=host))
     out.write(head[:-1] + ', "files": [')
     separator = ""
-    for batch in reader.batches(_FILES_JSON_SQLITE, 10_000):
+    for batch in reader.batches(_FILES_JSON_SQLITE, 10_000, {"host": host}):
         out.write(separator + ",".join([item for (item,) in batch]))
         separator = ","
     out.write("]}")
@@ -476,3 +491,35 @@ def render(doc: dict[str, Any], *, width: int = 120, long: bool = False,
     parts.append(Text(f"last inventory: requested {_when(inv['requested_at'], now)}" if inv
                       else "last inventory: none yet"))
     return Group(*parts)
+
+
+def all_hosts(source: Store | Reader) -> list[dict[str, Any]]:
+    """``status --all-hosts``: each host sharing the catalog — its daemon (up, last
+    heartbeat), its files by state, bytes archived, last archive, failures."""
+    reader = reader_of(source)
+    kept = running_totals(reader)
+    daemons = {host: (pid, as_time(beat), as_time(stopped), status)
+               for host, pid, beat, stopped, status in reader.rows(
+                   "SELECT host, pid, heartbeat_at, stopped_at, status FROM daemon")}
+    last = {host: (as_time(at), count) for host, at, count in reader.rows(
+        "SELECT f.host, max(a.created_at), count(*) FROM archives a "
+        "JOIN files f ON f.id = a.file_id WHERE a.deleted_at IS NULL AND NOT a.is_bundle "
+        "GROUP BY f.host")}
+    import socket
+
+    here = socket.gethostname()
+    out = []
+    for host in sorted(set(totals.hosts_of(kept)) | set(daemons)):
+        files = totals.files_of(kept, host)
+        pid, beat, stopped, said = daemons.get(host, (0, None, None, None))
+        out.append({
+            "host": host,
+            "daemon": {"running": _is_running(pid, beat, stopped, here=host == here),
+                       "last_heartbeat": _iso(beat), "status": said},
+            "counts": {st: n for st, (n, _size) in sorted(files.items())},
+            "archived_bytes": files.get(ARCHIVED, (0, 0))[1],
+            "queued_files": sum(files.get(st, (0, 0))[0] for st in (PENDING, UPLOADING)),
+            "failed_files": files.get(FAILED, (0, 0))[0],
+            "last_archived_at": _iso(last[host][0]) if host in last else None,
+        })
+    return out

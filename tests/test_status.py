@@ -67,7 +67,7 @@ def test_status_through_sqlite3_says_what_the_engine_says(tmp_path: Path) -> Non
         store.finish_upload(store.set_completing(upload, "ab" * 32), f"A-{i}")
     failed = store.file_seen("/d/failed.bin", 5, 5, 5)
     store.record_failure(failed.id, "no luck", dt.datetime.now(dt.UTC))
-    store.heartbeat(4242, "host", "v", dt.datetime.now(dt.UTC) - dt.timedelta(hours=1), "idle")
+    store.heartbeat(4242, "v", dt.datetime.now(dt.UTC) - dt.timedelta(hours=1), "idle")
     store.event("error", "boom", "it broke")
     db = tmp_path / "state" / "glacierd.db"
     url = f"sqlite:///{db}"

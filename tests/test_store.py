@@ -126,7 +126,8 @@ def test_listing_restores_is_two_queries_whatever_their_number(tmp_path: Path) -
                               source_path=f"/f{i}", mtime_ns=1)
             s.add(archive)
             s.flush()
-            s.add(Restore(archive_row=archive.id, archive_id=archive.archive_id, vault="v",
+            s.add(Restore(host=store.host, archive_row=archive.id,
+                          archive_id=archive.archive_id, vault="v",
                           source_path=archive.source_path, dest_path=f"/out/f{i}", size=1,
                           tree_hash="0" * 64, mtime_ns=1, tier="Standard", segment_size=1))
     statements: list[str] = []

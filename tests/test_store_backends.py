@@ -154,25 +154,43 @@ def test_a_database_password_never_reaches_a_message(tmp_path: object) -> None:
     assert "s3cr3t" not in repr(config.load(cfg))
 
 
-def test_a_second_hosts_daemon_is_refused_on_a_catalog_in_use(tmp_path: object) -> None:
-    """Files are keyed by path alone for now: a daemon of another host on the same
-    catalog would take the first host's archives for its own files. Refused, by
-    name, while the first one runs."""
-    from pathlib import Path
+def test_hosts_share_a_catalog_each_with_its_own_files(store_url: str) -> None:
+    """Every file row knows its host: two hosts with a file at the same path each
+    queue, upload and count their own; status and restores are per host."""
+    from glacierd.store.repository import Store
 
-    from tests.test_daemon_e2e import cli, write_config
-
-    folder = Path(str(tmp_path))
-    (folder / "inbox").mkdir()
-    cfg = write_config(folder, "http://127.0.0.1:9", folder / "inbox")
-    assert cli(cfg, "db", "upgrade").returncode == 0
-    store = store_for(f"sqlite:///{folder / 'state' / 'glacierd.db'}")
-    store.heartbeat(4242, "the-other-host", "daemon", NOW, "running")
-    store.close()
-    done = cli(cfg, "run")
-    assert done.returncode == 75, done.stderr
-    assert "in use by the daemon of host 'the-other-host'" in done.stderr
-    assert "Traceback" not in done.stderr
+    alpha = store_for(store_url)
+    beta = Store.open(store_url, host="beta")
+    alpha = Store(alpha.engine, alpha.url, host="alpha")
+    try:
+        for store, size in ((alpha, 10), (beta, 20)):
+            record = store.file_seen("/srv/same.txt", size, 1, 1)
+            assert record.size == size
+        assert alpha.file("/srv/same.txt").size == 10  # type: ignore[union-attr]
+        assert beta.file("/srv/same.txt").size == 20  # type: ignore[union-attr]
+        upload = alpha.set_upload_id(alpha.create_upload(
+            alpha.file("/srv/same.txt").id, "v", "tok-a", "d", 2**20, 10, 1, 1),  # type: ignore[union-attr]
+            "U-a")
+        alpha.finish_upload(alpha.set_completing(upload, "ab" * 32), "A-alpha")
+        assert [f.path for f in alpha.pending_files(NOW)] == []
+        assert [f.path for f in beta.pending_files(NOW)] == ["/srv/same.txt"]
+        assert alpha.count_files() == {"archived": 1}
+        assert beta.count_files() == {"pending": 1}
+        alpha.heartbeat(1, "v", NOW, "alpha's")
+        beta.heartbeat(2, "v", NOW, "beta's")
+        assert (alpha.daemon().status, beta.daemon().status) == (  # type: ignore[union-attr]
+            "alpha's", "beta's")
+        doc = status.collect(beta, all_files=True)
+        assert doc["counts"] == {"pending": 1} and doc["daemon"]["status"] == "beta's"
+        assert [f["state"] for f in doc["files"]] == ["pending"]
+        assert json.loads(status.to_json(alpha))["counts"] == {"archived": 1}
+        hosts = {h["host"]: h for h in status.all_hosts(alpha)}
+        assert hosts["alpha"]["counts"] == {"archived": 1}
+        assert hosts["beta"]["counts"] == {"pending": 1}
+        assert hosts["alpha"]["archived_bytes"] == 10
+    finally:
+        alpha.close()
+        beta.close()
 
 
 def _scanned(store: object) -> dict[tuple[str, str], tuple[int, int, int, int]]:
@@ -181,8 +199,8 @@ def _scanned(store: object) -> dict[tuple[str, str], tuple[int, int, int, int]]:
 
     reader = EngineReader(store.engine, store.url)  # type: ignore[attr-defined]
     small = totals.SMALL_BYTES
-    rows = reader.rows("SELECT 'files', state, count(*), sum(size), 0, 0 FROM files "
-                       "GROUP BY state")
+    rows = reader.rows("SELECT 'files', state || '@' || host, count(*), sum(size), 0, 0 "
+                       "FROM files WHERE NOT is_bundle GROUP BY state, host")
     rows += reader.rows(
         f"SELECT 'archives', vault, count(*), sum(size), sum(CASE WHEN size < {small} THEN 1 "
         f"ELSE 0 END), sum(CASE WHEN size < {small} THEN size ELSE 0 END) FROM archives "
@@ -215,10 +233,10 @@ def test_running_totals_agree_with_a_scan_through_every_change(store_url: str) -
         expected = _scanned(store)
         assert running_totals(reader) == expected
         assert expected[("archives", "v")] == (2, 2000 + 200_000, 1, 2000)
-        assert expected[("files", "pending")][0] == 5
+        assert expected[("files", f"pending@{store.host}")][0] == 5
         before = len(reader.rows("SELECT id FROM totals"))
-        assert store.count_files() == {k: v[0] for (kind, k), v in expected.items()
-                                       if kind == "files"}
+        assert store.count_files() == {k.rpartition("@")[0]: v[0]
+                                       for (kind, k), v in expected.items() if kind == "files"}
         after = len(reader.rows("SELECT id FROM totals"))
         assert after == len(expected) < before, "the fold left one row a key"
         assert running_totals(reader) == expected
@@ -237,7 +255,8 @@ def test_running_totals_agree_with_a_scan_through_every_change(store_url: str) -
 
 
 def test_an_upgrade_counts_what_is_already_there(tmp_path: object) -> None:
-    """A catalog written before revision 0009 gets its totals from its rows."""
+    """A catalog written before revision 0009 gets its totals from its rows (and
+    at 0011 its files are its daemon's host's, counted by host)."""
     from pathlib import Path
 
     from alembic import command
@@ -259,13 +278,20 @@ def test_an_upgrade_counts_what_is_already_there(tmp_path: object) -> None:
             "INSERT INTO archives (archive_id, vault, size, tree_hash, source_path, mtime_ns, "
             "created_at) VALUES ('A', 'v', 10, 'x', '/a', 1, '2026-01-01'), "
             "('B', 'v', 500000, 'x', '/a', 1, '2026-01-01')"))
+        conn.execute(text(
+            "INSERT INTO daemon (id, pid, host, vault, started_at, heartbeat_at, status) "
+            "VALUES (1, 7, 'old-box', 'v', '2026-01-01', '2026-01-01', 'stopped')"))
     schema.upgrade(engine)
     engine.dispose()
+    from glacierd.store.repository import Store
+
     store = store_for(url)
     try:
-        assert _scanned(store) == {("files", "archived"): (1, 10, 0, 0),
-                                   ("files", "pending"): (1, 20, 0, 0),
+        assert _scanned(store) == {("files", "archived@old-box"): (1, 10, 0, 0),
+                                   ("files", "pending@old-box"): (1, 20, 0, 0),
                                    ("archives", "v"): (2, 500_010, 1, 10)}
         assert store.fold_totals() == _scanned(store)
+        assert Store(store.engine, url, host="old-box").file("/b") is not None
+        assert store.file("/b") is None or store.host == "old-box"
     finally:
         store.close()

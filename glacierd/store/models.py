@@ -118,9 +118,13 @@ class File(Base):
     """A path the daemon has seen; never forgotten (docs/design.md invariant 7)."""
 
     __tablename__ = "files"
+    __table_args__ = (UniqueConstraint("host", "path", name="uq_files_host_path"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    path: Mapped[str] = mapped_column(PathText, unique=True)
+    host: Mapped[str] = mapped_column(String(255))
+    """The machine the file is on (revision 0011): several hosts share a catalog on
+    PostgreSQL, each with its own files; a store works on its host's."""
+    path: Mapped[str] = mapped_column(PathText)
     size: Mapped[int] = mapped_column(BigInteger)
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
     inode: Mapped[int] = mapped_column(BigInteger)
@@ -297,10 +301,12 @@ class DaemonRecord(Base):
     """The running daemon, as ``glacierd status`` sees it from another process."""
 
     __tablename__ = "daemon"
+    __table_args__ = (UniqueConstraint("host", name="uq_daemon_host"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     pid: Mapped[int] = mapped_column(Integer)
     host: Mapped[str] = mapped_column(String(255))
+    """One row a host (revision 0011)."""
     vault: Mapped[str] = mapped_column(String(255))
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
@@ -322,6 +328,8 @@ class Restore(Base):
     __tablename__ = "restores"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    """The machine that asked, where the file is written (revision 0011)."""
     archive_row: Mapped[int | None] = mapped_column(ForeignKey("archives.id"), default=None)
     archive_id: Mapped[str | None] = mapped_column(String(255), default=None, index=True)
     vault: Mapped[str] = mapped_column(String(255))

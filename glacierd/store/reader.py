@@ -49,7 +49,8 @@ class Reader(Protocol):
 
     def rows(self, sql: str, params: Params | None = None) -> list[tuple[Any, ...]]: ...
 
-    def batches(self, sql: str, size: int) -> Iterator[list[tuple[Any, ...]]]: ...
+    def batches(self, sql: str, size: int,
+                params: Params | None = None) -> Iterator[list[tuple[Any, ...]]]: ...
 
     def time_param(self, value: dt.datetime) -> Any: ...
 
@@ -120,9 +121,10 @@ class SqliteReader:
         with self._translated():
             return self._conn.execute(sql, dict(params or {})).fetchall()
 
-    def batches(self, sql: str, size: int) -> Iterator[list[tuple[Any, ...]]]:
+    def batches(self, sql: str, size: int,
+                params: Params | None = None) -> Iterator[list[tuple[Any, ...]]]:
         with self._translated():
-            cursor = self._conn.execute(sql)
+            cursor = self._conn.execute(sql, dict(params or {}))
             while batch := cursor.fetchmany(size):
                 yield batch
             cursor.close()
@@ -149,11 +151,12 @@ class EngineReader:
         with self._engine.connect() as conn:
             return [tuple(r) for r in conn.execute(text(sql), dict(params or {}))]
 
-    def batches(self, sql: str, size: int) -> Iterator[list[tuple[Any, ...]]]:
+    def batches(self, sql: str, size: int,
+                params: Params | None = None) -> Iterator[list[tuple[Any, ...]]]:
         from sqlalchemy import text
 
         with self._engine.connect() as conn:
-            result = conn.execute(text(sql))
+            result = conn.execute(text(sql), dict(params or {}))
             while batch := result.fetchmany(size):
                 yield [tuple(r) for r in batch]
 

@@ -201,7 +201,8 @@ _BYTES_ACKED = update(Upload).where(Upload.id == bindparam("upload")).values(
 
 # The per-file statements, built once too: building one (coercions, cache keys)
 # cost more than running it, about 17 times a small file.
-_FILES_BY_PATH = _FILE_ROWS.where(File.path.in_(bindparam("paths", expanding=True)))
+_FILES_BY_PATH = _FILE_ROWS.where(File.host == bindparam("host"),
+                                  File.path.in_(bindparam("paths", expanding=True)))
 _NEW_FILE = insert(File)
 _UPDATE_FILE = update(File).where(File.id == bindparam("file"))
 _NEW_UPLOAD = insert(Upload).returning(Upload.id)
@@ -241,20 +242,27 @@ _OPEN_UPLOADS = (select(Upload.id)
 class Store:
     """The state store. Thread-safe: each call uses its own session."""
 
-    def __init__(self, engine: Engine, url: str) -> None:
+    def __init__(self, engine: Engine, url: str, host: str | None = None) -> None:
+        import socket
+
         self.engine = engine
         self.url = url
+        self.host = host or socket.gethostname()
+        """The machine whose files this store works on: a catalog on PostgreSQL may
+        hold several hosts' files (each row knows its host)."""
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, url: str, *, check_schema: bool = True, read_only: bool = False) -> Store:
+    def open(cls, url: str, *, check_schema: bool = True, read_only: bool = False,
+             host: str | None = None) -> Store:
         """Open the database at ``url``; refuses one whose schema is not current.
-        ``read_only``: for commands that only read (see ``create_store_engine``)."""
+        ``read_only``: for commands that only read (see ``create_store_engine``).
+        ``host``: whose files (default: this machine's)."""
         with translated_errors(url):
             engine = create_store_engine(url, read_only=read_only)
             if check_schema:
                 require_current(engine, url.removeprefix("sqlite:///"))
-        return cls(engine, url)
+        return cls(engine, url, host)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -291,9 +299,10 @@ class Store:
             for start in range(0, len(seen), _BATCH):
                 chunk = seen[start:start + _BATCH]
                 paths = [path for path, *_ in chunk]
-                known = {r.path: r for r in conn.execute(_FILES_BY_PATH, {"paths": paths})}
-                new = {path: {"path": path, "size": size, "mtime_ns": mtime, "inode": inode,
-                              "state": FileState.PENDING.value, "attempts": 0}
+                known = {r.path: r for r in conn.execute(_FILES_BY_PATH, {
+                    "paths": paths, "host": self.host})}
+                new = {path: {"host": self.host, "path": path, "size": size, "mtime_ns": mtime,
+                              "inode": inode, "state": FileState.PENDING.value, "attempts": 0}
                        for path, size, mtime, inode in chunk if path not in known}
                 if new:
                     conn.execute(_NEW_FILE, list(new.values()))
@@ -311,13 +320,13 @@ class Store:
                         values = {"state": FileState.PENDING.value, "error": None}
                     if values:
                         conn.execute(_UPDATE_FILE, {"file": row.id, **values})
-                for row in conn.execute(_FILES_BY_PATH, {"paths": paths}):
+                for row in conn.execute(_FILES_BY_PATH, {"paths": paths, "host": self.host}):
                     records[row.path] = FileRecord(*row)
         return [records[path] for path, *_ in seen]
 
     def file(self, path: str) -> FileRecord | None:
         with self._tx() as s:
-            row = s.scalar(select(File).where(File.path == path))
+            row = s.scalar(select(File).where(File.host == self.host, File.path == path))
             return _file(row) if row else None
 
     def file_by_id(self, file_id: int) -> FileRecord:
@@ -362,7 +371,7 @@ class Store:
         """``glacierd retry`` (FAILED: due now) and ``forget`` (FORGOTTEN) on failed
         files: all of them, or those at or below ``paths``."""
         with self._tx() as s:
-            query = select(File).where(File.state == FileState.FAILED)
+            query = select(File).where(File.host == self.host, File.state == FileState.FAILED)
             rows = [r for r in s.scalars(query.order_by(File.path))
                     if paths is None or any(r.path == p or r.path.startswith(p.rstrip("/") + "/")
                                             for p in paths)]
@@ -521,6 +530,7 @@ class Store:
         bytes that are not bundles, oldest first."""
         with self._core_tx() as conn:
             rows = conn.execute(_FILE_ROWS.add_columns(File.first_seen).where(
+                File.host == self.host,
                 (File.state == FileState.PENDING)
                 | ((File.state == FileState.FAILED) & (File.retry_at <= now)),
                 File.is_bundle.is_(False), File.size > 0, File.size < below,
@@ -531,8 +541,8 @@ class Store:
         """When the longest-waiting file to pack was first seen (``[pack] max_wait``)."""
         with self._core_tx() as conn:
             value: dt.datetime | None = conn.execute(select(func.min(File.first_seen)).where(
-                File.state == FileState.PENDING, File.is_bundle.is_(False), File.size > 0,
-                File.size < below)).scalar()
+                File.host == self.host, File.state == FileState.PENDING,
+                File.is_bundle.is_(False), File.size > 0, File.size < below)).scalar()
             return value
 
     def create_bundle(self, path: str, size: int, mtime_ns: int, inode: int,
@@ -544,7 +554,7 @@ class Store:
         with self._core_tx() as conn:
             now = utcnow()
             bundle_id = conn.execute(insert(File).returning(File.id), {
-                "path": path, "size": size, "mtime_ns": mtime_ns, "inode": inode,
+                "host": self.host, "path": path, "size": size, "mtime_ns": mtime_ns, "inode": inode,
                 "state": FileState.PENDING.value, "attempts": 0, "first_seen": now,
                 "updated_at": now, "is_bundle": True}).scalar_one()
             conn.execute(insert(BundleMember), [
@@ -578,13 +588,14 @@ class Store:
         """Bundles not archived yet (the daemon uploads them; their files are here)."""
         with self._core_tx() as conn:
             rows = conn.execute(_FILE_ROWS.where(
-                File.is_bundle.is_(True),
+                File.host == self.host, File.is_bundle.is_(True),
                 File.state.not_in([FileState.ARCHIVED, FileState.GONE]))).all()
             return [FileRecord(*r) for r in rows]
 
     def is_bundle(self, path: str) -> bool:
         with self._core_tx() as conn:
-            return bool(conn.execute(select(File.is_bundle).where(File.path == path)).scalar())
+            return bool(conn.execute(select(File.is_bundle).where(
+                File.host == self.host, File.path == path)).scalar())
 
     def unpack(self, bundle_file: int, reason: str) -> int:
         """A bundle that will never be archived (its file was lost before it was):
@@ -638,9 +649,10 @@ class Store:
                     _upload(unfinished) if unfinished else None)
 
     def unfinished_uploads(self) -> list[UploadRecord]:
+        """This host's uploads under way (another host's files are not here)."""
         with self._tx() as s:
-            rows = s.scalars(select(Upload).where(Upload.status.in_(UNFINISHED))
-                             .order_by(Upload.id))
+            rows = s.scalars(select(Upload).join(File, File.id == Upload.file_id).where(
+                File.host == self.host, Upload.status.in_(UNFINISHED)).order_by(Upload.id))
             return [_upload(r) for r in rows]
 
     def upload(self, upload_id: int) -> UploadRecord:
@@ -732,7 +744,7 @@ class Store:
         """A restore to ``dest_path``; a packed file's retrieves ``byte_range`` of its
         bundle (shared with the other files of that bundle restored with it)."""
         with self._tx() as s:
-            row = Restore(archive_row=archive.id,
+            row = Restore(archive_row=archive.id, host=self.host,
                           archive_id=archive.bundle_archive_id or archive.archive_id,
                           vault=archive.vault, source_path=archive.source_path,
                           dest_path=dest_path, size=archive.size, tree_hash=archive.tree_hash,
@@ -766,15 +778,17 @@ class Store:
     def open_restore(self, archive_row: int, dest_path: str) -> RestoreRecord | None:
         """An earlier, unfinished restore of the same archive to the same place."""
         with self._tx() as s:
-            row = s.scalar(select(Restore).where(Restore.archive_row == archive_row,
+            row = s.scalar(select(Restore).where(Restore.host == self.host,
+                                                 Restore.archive_row == archive_row,
                                                  Restore.dest_path == dest_path,
                                                  Restore.status != RestoreStatus.DONE)
                            .order_by(Restore.id.desc()))
             return _restore(row) if row else None
 
     def restores(self, statuses: Sequence[str] | None = None) -> list[RestoreRecord]:
+        """This host's restores (their files are written here)."""
         with self._tx() as s:
-            query = select(Restore).order_by(Restore.id)
+            query = select(Restore).where(Restore.host == self.host).order_by(Restore.id)
             if statuses:
                 query = query.where(Restore.status.in_(list(statuses)))
             return [_restore(r) for r in s.scalars(query)]
@@ -910,7 +924,8 @@ class Store:
         with self._tx() as s:
             if s.scalar(select(Archive.id).where(Archive.archive_id == archive_id)):
                 return False
-            file_id = s.scalar(select(File.id).where(File.path == source_path)) \
+            file_id = s.scalar(select(File.id).where(File.host == self.host,
+                                                     File.path == source_path)) \
                 if link_file and not is_bundle else None
             s.add(Archive(archive_id=archive_id, vault=vault, size=size, tree_hash=tree_hash,
                           description=description, source_path=source_path, mtime_ns=mtime_ns,
@@ -1010,7 +1025,8 @@ class Store:
                     Archive.bundle_row == bundle.id).limit(1)).first() is not None:
                 return 0
             files = {r.path: r.id for r in conn.execute(_FILES_BY_PATH, {
-                "paths": [e.path for e in entries]})} if link_files and entries else {}
+                "paths": [e.path for e in entries], "host": self.host})} \
+                if link_files and entries else {}
             conn.execute(insert(Archive), [
                 {"archive_id": None, "vault": bundle.vault, "size": e.size,
                  "tree_hash": e.tree_hash, "source_path": e.path, "mtime_ns": e.mtime_ns,
@@ -1067,6 +1083,7 @@ class Store:
             # "uploading" rows are only ever left over from an interrupted run: the
             # daemon drains one file at a time, and never while a pass is running.
             rows = s.scalars(select(File).where(
+                File.host == self.host,
                 File.state.in_([FileState.UPLOADING, FileState.PENDING])
                 | ((File.state == FileState.FAILED) & (File.retry_at <= now))
             ).order_by(File.state.desc(), File.id).limit(limit))
@@ -1086,28 +1103,29 @@ class Store:
                              .where(Upload.status.in_(UNFINISHED)))
             return {token: upload_id for token, upload_id in rows}
 
-    def heartbeat(self, pid: int, host: str, vault: str, started_at: dt.datetime,
-                  status: str) -> None:
+    def heartbeat(self, pid: int, vault: str, started_at: dt.datetime, status: str) -> None:
+        """This host's daemon is alive (one row a host)."""
         with self._tx() as s:
-            row = s.get(DaemonRecord, 1)
+            row = s.scalar(select(DaemonRecord).where(DaemonRecord.host == self.host))
             now = utcnow()
             if row is None:
-                row = DaemonRecord(id=1, pid=pid, host=host, vault=vault, started_at=started_at,
+                row = DaemonRecord(pid=pid, host=self.host, vault=vault, started_at=started_at,
                                    heartbeat_at=now, status=status)
                 s.add(row)
-            row.pid, row.host, row.vault, row.started_at = pid, host, vault, started_at
+            row.pid, row.vault, row.started_at = pid, vault, started_at
             row.heartbeat_at, row.status, row.stopped_at = now, status, None
 
     def daemon_stopped(self, pid: int) -> None:
         with self._tx() as s:
-            row = s.get(DaemonRecord, 1)
+            row = s.scalar(select(DaemonRecord).where(DaemonRecord.host == self.host))
             if row is not None and row.pid == pid:
                 row.stopped_at = utcnow()
                 row.status = "stopped"
 
     def daemon(self) -> DaemonInfo | None:
+        """This host's daemon, as it last said."""
         with self._tx() as s:
-            row = s.get(DaemonRecord, 1)
+            row = s.scalar(select(DaemonRecord).where(DaemonRecord.host == self.host))
             if row is None:
                 return None
             return DaemonInfo(row.pid, row.host, row.vault, row.started_at, row.heartbeat_at,
@@ -1118,7 +1136,8 @@ class Store:
         with self._tx() as s:
             live = select(Archive.file_id).where(Archive.deleted_at.is_(None),
                                                  Archive.file_id.is_not(None))
-            query = select(File.path).where(File.id.not_in(live), File.state.not_in(
+            query = select(File.path).where(File.host == self.host, File.id.not_in(live),
+                                            File.state.not_in(
                 [FileState.GONE, FileState.FORGOTTEN]))
             if path_prefix:
                 query = query.where(File.path.startswith(path_prefix, autoescape=True))
@@ -1200,9 +1219,9 @@ class Store:
             return sums
 
     def count_files(self) -> dict[str, int]:
-        """Files by state, from the running totals (no scan of ``files``)."""
-        return {key: values[0] for (kind, key), values in self.fold_totals().items()
-                if kind == totals.FILES and not key.startswith(totals.BUNDLE_PREFIX)}
+        """This host's files by state, from the running totals (no scan of ``files``)."""
+        return {state: n for state, (n, _size) in
+                totals.files_of(self.fold_totals(), self.host).items()}
 
 
 @dataclass(frozen=True)

@@ -64,12 +64,52 @@ def _archive_values(kind: str, row: str, sign: str) -> str:
             f"CASE WHEN {row}.size < {SMALL_BYTES} THEN {sign}{row}.size ELSE 0 END")
 
 
-def _file_values(row: str, sign: str, bundles: bool = True) -> str:
-    """A file's delta; a bundle's (revision 0010) is kept under ``bundle:STATE``:
-    ``files`` by state counts the user's files only."""
+def _file_key(row: str, bundles: bool, hosts: bool) -> str:
     key = (f"CASE WHEN {row}.is_bundle THEN '{BUNDLE_PREFIX}' || {row}.state "
            f"ELSE {row}.state END" if bundles else f"{row}.state")
-    return f"'files', {key}, {sign}1, {sign}{row}.size, 0, 0"
+    return f"{key} || '{HOST_SEPARATOR}' || {row}.host" if hosts else key
+
+
+def _file_values(row: str, sign: str, bundles: bool = True, hosts: bool = True) -> str:
+    """A file's delta, keyed ``STATE@HOST`` (revision 0011); a bundle's (0010) is
+    ``bundle:STATE``: the user's files by state are the keys without it."""
+    return f"'files', {_file_key(row, bundles, hosts)}, {sign}1, {sign}{row}.size, 0, 0"
+
+
+HOST_SEPARATOR = "@"
+RECOUNT_FILES_BY_HOST = (
+    "INSERT INTO totals (kind, key, n, bytes, small_n, small_bytes) "
+    f"SELECT 'files', {_file_key('files', True, True)}, count(*), coalesce(sum(size), 0), "
+    f"0, 0 FROM files GROUP BY {_file_key('files', True, True)}")
+"""Revision 0011: the files' totals counted again, by state and host."""
+
+
+def files_of(kept: Totals, host: str | None) -> dict[str, tuple[int, int]]:
+    """(files, bytes) by state of ``host``'s files (None: every host's), bundles
+    left out; from running totals read at revision 0011 or later."""
+    out: dict[str, tuple[int, int]] = {}
+    for (kind, key), (n, size, _sn, _sb) in kept.items():
+        state, _, owner = key.rpartition(HOST_SEPARATOR)
+        if kind != FILES or state.startswith(BUNDLE_PREFIX) or host not in (None, owner):
+            continue
+        had = out.get(state, (0, 0))
+        out[state] = (had[0] + n, had[1] + size)
+    return {state: v for state, v in out.items() if v[0]}
+
+
+def bundles_of(kept: Totals, host: str | None) -> dict[str, int]:
+    """Bundles by state of ``host`` (None: every host)."""
+    out: dict[str, int] = {}
+    for (kind, key), (n, *_rest) in kept.items():
+        state, _, owner = key.rpartition(HOST_SEPARATOR)
+        if kind == FILES and state.startswith(BUNDLE_PREFIX) and host in (None, owner):
+            name = state.removeprefix(BUNDLE_PREFIX)
+            out[name] = out.get(name, 0) + n
+    return {state: n for state, n in out.items() if n}
+
+
+def hosts_of(kept: Totals) -> list[str]:
+    return sorted({key.rpartition(HOST_SEPARATOR)[2] for kind, key in kept if kind == FILES})
 
 
 _INTO = "INSERT INTO totals (kind, key, n, bytes, small_n, small_bytes)"
@@ -93,17 +133,17 @@ def _archive_deltas(bundles: bool, *, old: bool, new: bool) -> str:
     return out
 
 
-def _sqlite_statements(bundles: bool) -> list[str]:
+def _sqlite_statements(bundles: bool, hosts: bool) -> list[str]:
     watched = "archive_id, deleted_at, size, vault" + (", bundle_row" if bundles else "")
     return [
         f"CREATE TRIGGER totals_files_insert AFTER INSERT ON files BEGIN "
-        f"{_INSERT} ({_file_values('NEW', '', bundles)}); END",
+        f"{_INSERT} ({_file_values('NEW', '', bundles, hosts)}); END",
         f"CREATE TRIGGER totals_files_delete AFTER DELETE ON files BEGIN "
-        f"{_INSERT} ({_file_values('OLD', '-', bundles)}); END",
+        f"{_INSERT} ({_file_values('OLD', '-', bundles, hosts)}); END",
         "CREATE TRIGGER totals_files_update AFTER UPDATE OF state, size ON files "
         "WHEN OLD.state IS NOT NEW.state OR OLD.size IS NOT NEW.size BEGIN "
-        f"{_INSERT} ({_file_values('OLD', '-', bundles)}), "
-        f"({_file_values('NEW', '', bundles)}); END",
+        f"{_INSERT} ({_file_values('OLD', '-', bundles, hosts)}), "
+        f"({_file_values('NEW', '', bundles, hosts)}); END",
         "CREATE TRIGGER totals_archives_insert AFTER INSERT ON archives BEGIN "
         f"{_archive_deltas(bundles, old=False, new=True)}END",
         "CREATE TRIGGER totals_archives_delete AFTER DELETE ON archives BEGIN "
@@ -114,11 +154,13 @@ def _sqlite_statements(bundles: bool) -> list[str]:
     ]
 
 
-def _postgresql_statements(bundles: bool) -> list[str]:
+def _postgresql_statements(bundles: bool, hosts: bool) -> list[str]:
     files_fn = (
         "CREATE FUNCTION totals_files() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-        f"IF TG_OP <> 'INSERT' THEN {_INSERT} ({_file_values('OLD', '-', bundles)}); END IF; "
-        f"IF TG_OP <> 'DELETE' THEN {_INSERT} ({_file_values('NEW', '', bundles)}); END IF; "
+        f"IF TG_OP <> 'INSERT' THEN {_INSERT} ({_file_values('OLD', '-', bundles, hosts)}); "
+        "END IF; "
+        f"IF TG_OP <> 'DELETE' THEN {_INSERT} ({_file_values('NEW', '', bundles, hosts)}); "
+        "END IF; "
         "RETURN NULL; END $$")
     body = ""
     for kind, when in _archive_kinds(bundles):
@@ -149,11 +191,11 @@ def _postgresql_statements(bundles: bool) -> list[str]:
 def create_statements(dialect: str, revision: str) -> list[str]:
     """The triggers (and PostgreSQL's trigger functions) for ``dialect``, as
     schema ``revision`` has them (a migration builds its own revision's)."""
-    bundles = revision >= "0010"
+    bundles, hosts = revision >= "0010", revision >= "0011"
     if dialect == "sqlite":
-        return _sqlite_statements(bundles)
+        return _sqlite_statements(bundles, hosts)
     if dialect == "postgresql":
-        return _postgresql_statements(bundles)
+        return _postgresql_statements(bundles, hosts)
     raise ValueError(f"no running totals for the {dialect} dialect")
 
 
