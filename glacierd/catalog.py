@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from glacierd import bundle, description, humanize, inventory
 from glacierd.errors import InventoryError
 from glacierd.glacier import GlacierClient
+from glacierd.hostname import this_host
 from glacierd.pathtext import shown
 from glacierd.store.repository import JobRecord, Store
 
@@ -35,9 +36,7 @@ def apply_inventory(store: Store, vault: str, job_id: str, output: Path,
     ``unseal``: opens encrypted archives' descriptions (with an identity).
     ``host``: this machine's name (default: its host name); another host's
     archives are adopted without being tied to this host's files."""
-    import socket
-
-    host = host or socket.gethostname()
+    host = host or this_host()
     try:
         inv = inventory.parse(output.read_bytes())
     except (OSError, inventory.UnreadableInventory) as exc:

@@ -19,7 +19,6 @@ import fcntl
 import logging
 import os
 import shutil
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -32,6 +31,7 @@ from glacierd.backends import Backend
 from glacierd.bundleindex import BundleIndexer
 from glacierd.errors import AlreadyRunningError, ConfigError, GlacierdError
 from glacierd.glacier import GlacierClient
+from glacierd.hostname import this_host
 from glacierd.packer import Packer, is_bundle_path
 from glacierd.pathtext import shown
 from glacierd.restorer import Restorer, RestoreSettings
@@ -127,7 +127,7 @@ class Daemon:
         self.reload_requested = self.signals.reload
         self._draining = threading.Lock()
         self.started_at = utcnow()
-        self.host = socket.gethostname()
+        self.host = this_host()
         self.store: Store | None = None
         self.uploader: Uploader | None = None
         self.packer: Packer | None = None

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from glacierd import humanize, locks, pathtext
+from glacierd.hostname import this_host
 from glacierd.pathtext import guard, shown
 from glacierd.store import totals
 from glacierd.store.reader import EngineReader, Reader, as_time, running_totals
@@ -115,9 +116,7 @@ def _filter(state: str | None, path_prefix: str | None,
 
 def host_of(source: Store | Reader, host: str | None) -> str:
     """Whose files a status document tells: ``host``, the store's, or this machine's."""
-    import socket
-
-    return host or getattr(source, "host", None) or socket.gethostname()
+    return host or getattr(source, "host", None) or this_host()
 
 
 def collect(source: Store | Reader, *, all_files: bool = True, recent: int = 10,
@@ -505,9 +504,7 @@ def all_hosts(source: Store | Reader) -> list[dict[str, Any]]:
         "SELECT f.host, max(a.created_at), count(*) FROM archives a "
         "JOIN files f ON f.id = a.file_id WHERE a.deleted_at IS NULL AND NOT a.is_bundle "
         "GROUP BY f.host")}
-    import socket
-
-    here = socket.gethostname()
+    here = this_host()
     out = []
     for host in sorted(set(totals.hosts_of(kept)) | set(daemons)):
         files = totals.files_of(kept, host)

@@ -27,13 +27,12 @@ import contextlib
 import datetime as dt
 import logging
 import os
-import socket
 import stat
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,6 +42,7 @@ from glacierd.errors import FileChangedError, NotAFileError, StoreError, Unreada
 from glacierd.glacier import GlacierError, limits
 from glacierd.glacier.parts import FileShrankError, PartEngine, ReadInto
 from glacierd.glacier.treehash import Digests, digests
+from glacierd.hostname import this_host
 from glacierd.pathtext import shown
 from glacierd.ratelimit import TokenBucket
 from glacierd.readahead import FileIdentity, ReadAhead, ReadyPart
@@ -70,7 +70,7 @@ class UploadSettings:
     part_size: int = 16 * limits.MIB
     concurrency: int = 4
     follow_symlinks: bool = False
-    host: str = socket.gethostname()
+    host: str = field(default_factory=this_host)
     lock_dir: Path | None = None
     """Where per-file locks live (the state directory's ``locks/``): the daemon and
     a foreground ``glacierd upload`` must never upload one file twice at once."""

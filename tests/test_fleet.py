@@ -111,3 +111,64 @@ def test_host_a_s_files_restored_on_host_c_from_a_shared_vault(tmp_path: Path) -
         [record] = restorer.request(restorer.select([str(shared)], host="alpha"))
         restorer.poll()
         assert Path(record.dest_path).read_bytes() == made["alpha"]
+
+
+def test_two_hosts_share_one_catalog_through_sigkills(tmp_path: Path,
+                                                      postgres_server: object) -> None:
+    """Two daemons of two hosts (``$GLACIERD_HOST``), each with its own folder,
+    on one PostgreSQL catalog and one vault, each killed in the middle of an
+    upload and started again: every file archived once, by its own host, and
+    `status --all-hosts` tells both."""
+    import os
+    import subprocess
+    import sys
+
+    url = postgres_server.new_database()  # type: ignore[attr-defined]
+    files: dict[str, dict[Path, bytes]] = {}
+    with emulator_process(tmp_path / "emu") as emu_url:
+        cfgs = {}
+        for n, host in enumerate(("alpha", "beta")):
+            inbox = tmp_path / host / "inbox"
+            inbox.mkdir(parents=True)
+            files[host] = {inbox / f"{i}.bin": random_file(inbox / f"{i}.bin",
+                                                           1_500_000 + 7 * i, seed=10 * n + i)
+                           for i in range(3)}
+            cfg = write_config(tmp_path / host, emu_url, inbox)
+            cfg.write_text(cfg.read_text().replace("[state]", f'[state]\ndatabase_url = "{url}"',
+                                                   1))
+            cfgs[host] = cfg
+        assert cli(cfgs["alpha"], "db", "upgrade").returncode == 0
+
+        def run(host: str, fault: str | None) -> subprocess.Popen[str]:
+            env = {**os.environ, "GLACIERD_HOST": host}
+            if fault:
+                env["GLACIERD_FAULT_POINT"] = fault
+            return subprocess.Popen([sys.executable, "-m", "glacierd.cli", "--config",
+                                     str(cfgs[host]), "run"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, env=env)
+
+        killed = [run("alpha", "after-part-2xx:2"), run("beta", "after-part-2xx:3")]
+        for proc in killed:
+            proc.wait(timeout=90)
+            assert proc.returncode == -9, proc.stderr.read() if proc.stderr else ""
+        survivors = [run("alpha", None), run("beta", None)]
+        try:
+            hosts: dict[str, dict[str, object]] = {}
+
+            def both_done() -> bool:
+                out = cli(cfgs["alpha"], "status", "--all-hosts", "--json")
+                hosts.update({h["host"]: h for h in json.loads(out.stdout)})
+                return all(hosts.get(h, {}).get("counts") == {"archived": 3}
+                           for h in ("alpha", "beta"))
+
+            wait_until(both_done, 120, "both hosts' files archived")
+            assert all(hosts[h]["daemon"]["running"] for h in ("alpha", "beta"))  # type: ignore[index]
+        finally:
+            for proc in survivors:
+                proc.terminate()
+                proc.wait(timeout=60)
+        listing = vault_inventory(emu_url, "daemon")
+    made = sorted((i.host, i.path) for i in (description.decode(str(a["ArchiveDescription"]))
+                                             for a in listing) if i is not None)
+    assert made == sorted((host, str(p)) for host in files for p in files[host]), \
+        "every file archived once, by its own host"

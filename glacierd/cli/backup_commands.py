@@ -337,6 +337,24 @@ def _withdraw_local_endpoint(state: Path) -> None:
 
 
 
+def _print_hosts(hosts: list[dict[str, Any]]) -> None:
+    """``status --all-hosts`` as a table (one row a host)."""
+    from glacierd import humanize
+    from glacierd.cli.terminal import print_table
+
+    if not hosts:
+        click.echo("no host has files in this catalog yet")
+        return
+    print_table(
+        ["host", "daemon", "archived", "queued", "failed", "bytes", "last archive"],
+        ([h["host"], ("up" if h["daemon"]["running"] else "down")
+          + (f", heartbeat {h['daemon']['last_heartbeat']}" if h["daemon"]["last_heartbeat"]
+             else ""),
+          f"{h['counts'].get('archived', 0):,}", f"{h['queued_files']:,}",
+          f"{h['failed_files']:,}", humanize.size(h["archived_bytes"]),
+          h["last_archived_at"] or "-"] for h in hosts))
+
+
 def _priced(ctx: Context) -> tuple[str, str, Any] | None:
     """The config's target, class and prices for status's cost line; None for a
     config with only [state] (status needs no more than that)."""
@@ -362,13 +380,18 @@ def _priced(ctx: Context) -> tuple[str, str, Any] | None:
 @click.option("--path", "path_prefix", default=None, help="only files at or below this path")
 @click.option("--long", "long", is_flag=True, help="whole ids, on lines of their own")
 @click.option("--watch", "live", is_flag=True, help="refresh until interrupted")
+@click.option("--all-hosts", "all_hosts", is_flag=True,
+              help="each host sharing the catalog: daemon, counts, bytes, last archive, "
+                   "failures")
+@click.option("--host", "host", default=None,
+              help="another host's files (a catalog several hosts share)")
 @click.option("--local", is_flag=True, help="the state of the running glacierd run --local")
 @click.option("--state-dir", default=None, type=click.Path(file_okay=False),
               help=f"with --local (default ./{DEFAULT_LOCAL_STATE})")
 @click.pass_obj
 def status(ctx: Context, as_json: bool, summary: bool, state: str | None,
-           path_prefix: str | None, long: bool, live: bool, local: bool,
-           state_dir: str | None) -> None:
+           path_prefix: str | None, long: bool, live: bool, all_hosts: bool, host: str | None,
+           local: bool, state_dir: str | None) -> None:
     """What glacierd is doing: daemon, queue, uploads, failures, jobs."""
     import json
     import os
@@ -389,13 +412,20 @@ def status(ctx: Context, as_json: bool, summary: bool, state: str | None,
     priced = None if (local or ctx.local) else _priced(ctx)
     store = open_reader(url)  # on SQLite: sqlite3 alone, no SQLAlchemy to load
     try:
+        if all_hosts:
+            hosts = status_mod.all_hosts(store)
+            if as_json:
+                click.echo(json.dumps(hosts))
+            else:
+                _print_hosts(hosts)
+            return
         if as_json:  # piped (scripts): compact and built by the database; a terminal: indented
             if sys.stdout.isatty() and not summary:
                 click.echo(json.dumps(status_mod.collect(store, state=state, path_prefix=prefix,
-                                                         priced=priced), indent=2))
+                                                         priced=priced, host=host), indent=2))
             else:
                 status_mod.write_json(store, sys.stdout, summary=summary, state=state,
-                                      path_prefix=prefix, priced=priced)
+                                      path_prefix=prefix, priced=priced, host=host)
                 sys.stdout.write("\n")
             return
         from rich.console import Console
@@ -405,7 +435,8 @@ def status(ctx: Context, as_json: bool, summary: bool, state: str | None,
 
         def screen() -> Any:
             return status_mod.render(status_mod.collect(store, all_files=False,
-                                                        path_prefix=prefix, priced=priced),
+                                                        path_prefix=prefix, priced=priced,
+                                                        host=host),
                                      width=console.width, long=long)
 
         if not live:

@@ -17,9 +17,9 @@ def repack(ctx: Context, min_dead: float, yes: bool) -> None:
     """Rewrite bundles whose deleted files take up --min-dead of them: the files
     still alive, read again from disk, go into a new bundle; once it is archived,
     the old bundle is deleted (the minimum storage duration may charge for it)."""
-    import socket
 
     from glacierd import humanize, pricing, wiring
+    from glacierd.hostname import this_host
     from glacierd.store.models import utcnow
 
     config = ctx.config
@@ -47,7 +47,7 @@ def repack(ctx: Context, min_dead: float, yes: bool) -> None:
                        + (f" (early-deletion charges about ${charges:.4f})" if charges else "")
                        + "; add --yes to do it", err=True)
             raise click.exceptions.Exit(1)
-        packer = wiring.make_packer(config, store, host=socket.gethostname(),
+        packer = wiring.make_packer(config, store, host=this_host(),
                                     root_of=lambda _path: None, now=utcnow,
                                     on_failure=lambda _record, _error: None)
         uploader = wiring.make_uploader(config, store, target.backend)

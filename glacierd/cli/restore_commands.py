@@ -269,13 +269,13 @@ def _wait_for_inventory(ctx: Context, store: Any, client: Any) -> None:
 def _read_bundle_indexes(ctx: Context, store: Any, backend: Any) -> None:
     """The files packed in the bundles the catalog now holds, from the bundles'
     own indexes (a retrieval each: this waits for them)."""
-    import socket
     import time
 
     from glacierd.bundleindex import BundleIndexer
+    from glacierd.hostname import this_host
 
     indexer = BundleIndexer(store, backend, tier=ctx.config.restore.tier,
-                            host=socket.gethostname())
+                            host=this_host())
     left = indexer.step()
     if left:
         click.echo(f"reading the index of {left} bundles (a retrieval each); waiting", err=True)

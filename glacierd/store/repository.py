@@ -243,11 +243,11 @@ class Store:
     """The state store. Thread-safe: each call uses its own session."""
 
     def __init__(self, engine: Engine, url: str, host: str | None = None) -> None:
-        import socket
+        from glacierd.hostname import this_host
 
         self.engine = engine
         self.url = url
-        self.host = host or socket.gethostname()
+        self.host = host or this_host()
         """The machine whose files this store works on: a catalog on PostgreSQL may
         hold several hosts' files (each row knows its host)."""
         self._sessions = sessionmaker(engine, expire_on_commit=False)
