@@ -239,9 +239,16 @@ class HttpSection:
 class StateSection:
     dir: Path = Path("/var/lib/glacierd")
     database_url: str | None = field(default=None, repr=False)  # may hold a password
+    url: str | None = field(default=None, repr=False)
+    """Another name for ``database_url`` (the one the fleet's documentation uses)."""
 
     def validate(self, where: str) -> None:
-        pass
+        _check(not (self.url and self.database_url),
+               f"{where}: give url or database_url, not both")
+
+    @property
+    def database(self) -> str | None:
+        return self.database_url or self.url
 
 
 @dataclass(frozen=True)
@@ -396,7 +403,7 @@ class Config:
 
     @property
     def database_url(self) -> str:
-        return self.state.database_url or f"sqlite:///{self.state.dir / 'glacierd.db'}"
+        return self.state.database or f"sqlite:///{self.state.dir / 'glacierd.db'}"
 
     @property
     def restore_dir(self) -> Path:

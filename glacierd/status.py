@@ -500,14 +500,12 @@ def all_hosts(source: Store | Reader) -> list[dict[str, Any]]:
     daemons = {host: (pid, as_time(beat), as_time(stopped), status)
                for host, pid, beat, stopped, status in reader.rows(
                    "SELECT host, pid, heartbeat_at, stopped_at, status FROM daemon")}
-    last = {host: (as_time(at), count) for host, at, count in reader.rows(
-        "SELECT f.host, max(a.created_at), count(*) FROM archives a "
-        "JOIN files f ON f.id = a.file_id WHERE a.deleted_at IS NULL AND NOT a.is_bundle "
-        "GROUP BY f.host")}
     here = this_host()
     out = []
     for host in sorted(set(totals.hosts_of(kept)) | set(daemons)):
         files = totals.files_of(kept, host)
+        last = _one(reader, "SELECT max(updated_at) FROM files WHERE host = :host "
+                            f"AND state = '{ARCHIVED}'", {"host": host})  # an index seek
         pid, beat, stopped, said = daemons.get(host, (0, None, None, None))
         out.append({
             "host": host,
@@ -517,6 +515,6 @@ def all_hosts(source: Store | Reader) -> list[dict[str, Any]]:
             "archived_bytes": files.get(ARCHIVED, (0, 0))[1],
             "queued_files": sum(files.get(st, (0, 0))[0] for st in (PENDING, UPLOADING)),
             "failed_files": files.get(FAILED, (0, 0))[0],
-            "last_archived_at": _iso(last[host][0]) if host in last else None,
+            "last_archived_at": _iso(as_time(last[0])) if last else None,
         })
     return out

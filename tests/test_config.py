@@ -216,3 +216,14 @@ def test_the_example_config_shows_the_sections_without_defaults(name: str, cls: 
     assert getattr(parsed, name) is not None
     assert {f.name for f in dataclasses.fields(cls)} == set(doc[name])
     assert "a long random string" not in repr(parsed), "a token stays out of reprs"
+
+
+def test_state_url_is_another_name_for_database_url() -> None:
+    from glacierd import config as config_mod
+
+    base = {"vault": {"name": "v"}}
+    pg = "postgresql+psycopg://glacierd:secret@db/glacierd"
+    assert config_mod.from_dict({**base, "state": {"url": pg}}).database_url == pg
+    assert config_mod.from_dict({**base, "state": {"database_url": pg}}).database_url == pg
+    with pytest.raises(ConfigError, match="url or database_url"):
+        config_mod.from_dict({**base, "state": {"url": pg, "database_url": pg}})

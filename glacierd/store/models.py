@@ -118,7 +118,11 @@ class File(Base):
     """A path the daemon has seen; never forgotten (docs/design.md invariant 7)."""
 
     __tablename__ = "files"
-    __table_args__ = (UniqueConstraint("host", "path", name="uq_files_host_path"),)
+    __table_args__ = (
+        UniqueConstraint("host", "path", name="uq_files_host_path"),
+        # each host's last archive (status --all-hosts), without a scan
+        Index("ix_files_host_state_updated", "host", "state", "updated_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     host: Mapped[str] = mapped_column(String(255))

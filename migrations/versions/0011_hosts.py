@@ -55,6 +55,7 @@ def upgrade() -> None:
         op.create_unique_constraint('uq_daemon_host', 'daemon', ['host'])
         op.add_column('restores', sa.Column('host', sa.String(length=255), nullable=False,
                                             server_default=owner))
+    op.create_index('ix_files_host_state_updated', 'files', ['host', 'state', 'updated_at'])
     # the totals of files were kept without their host: counted again, with it
     op.execute("DELETE FROM totals WHERE kind = 'files'")
     op.execute(totals.RECOUNT_FILES_BY_HOST)
@@ -67,6 +68,7 @@ def downgrade() -> None:
     dialect = bind.dialect.name
     for statement in totals.drop_statements(dialect):
         op.execute(statement)
+    op.drop_index('ix_files_host_state_updated', table_name='files')
     if dialect == "sqlite":
         with op.batch_alter_table('restores') as batch:
             batch.drop_column('host')
