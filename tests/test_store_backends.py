@@ -13,7 +13,7 @@ import pytest
 from glacierd import pricing, status
 from glacierd.store import schema
 from glacierd.store.models import FileState, RestoreStatus, UploadStatus
-from glacierd.store.reader import EngineReader
+from glacierd.store.reader import EngineReader, Reader, open_reader
 from glacierd.store.repository import CipherRecord
 from tests.conftest import store_for
 
@@ -105,19 +105,27 @@ def _documents(url: str) -> dict[str, object]:
         failed = store.file_seen("/d/failed.bin", 5, 5, 5)
         store.record_failure(failed.id, 'a "quoted" error', NOW)
         store.event("error", "boom", "it broke")
-        reader = EngineReader(store.engine, url)
-        priced = ("v", "VAULT", pricing.PRICES)
-        doc = status.collect(reader, priced=priced)
-        doc["streamed"] = json.loads(status.to_json(reader))["files"]
-        doc["below_d"] = status.collect(reader, path_prefix="/d")["files"]
-        for key in ("recent", "failures"):
-            for row in doc[key]:  # type: ignore[attr-defined]
-                row.pop("archived_at", None)
-                row.pop("retry_at", None)
-        doc["summary"].pop("last_error")  # type: ignore[attr-defined]
-        doc["summary"].pop("next_retry")  # type: ignore[attr-defined]
-        doc["uploads"] = [{k: v for k, v in u.items() if k != "interrupted"}
-                          for u in doc["uploads"]]
+        def document(reader: Reader) -> dict[str, object]:
+            priced = ("v", "VAULT", pricing.PRICES)
+            doc = status.collect(reader, priced=priced)
+            doc["streamed"] = json.loads(status.to_json(reader))["files"]
+            doc["below_d"] = status.collect(reader, path_prefix="/d")["files"]
+            for key in ("recent", "failures"):
+                for row in doc[key]:  # type: ignore[attr-defined]
+                    row.pop("archived_at", None)
+                    row.pop("retry_at", None)
+            doc["summary"].pop("last_error")  # type: ignore[attr-defined]
+            doc["summary"].pop("next_retry")  # type: ignore[attr-defined]
+            doc["uploads"] = [{k: v for k, v in u.items() if k != "interrupted"}
+                              for u in doc["uploads"]]
+            return doc
+
+        doc = document(EngineReader(store.engine, url))
+        own = open_reader(url)  # what `glacierd status` reads with: sqlite3, or psycopg
+        try:
+            assert document(own) == doc, type(own).__name__
+        finally:
+            own.close()
         return doc
     finally:
         store.close()
