@@ -151,9 +151,16 @@ class Daemon:
         try:
             # a catalog on PostgreSQL may hold several hosts' files: this one's are its
             self.store = Store.open(self.config.database_url, host=self.host)
+            if not self.store.claim_host():
+                raise AlreadyRunningError(
+                    f"{self.where}: a daemon of host {self.host!r} is already running on this "
+                    "catalog (on another machine?): give each machine its own name "
+                    "($GLACIERD_HOST)")
             self.target = wiring.connect(self.config, glacier=self._client)
             self.backend = self.target.backend
         except BaseException:
+            if self.store is not None:
+                self.store.release_host()
             self.lock.release()
             raise
         self.uploader = wiring.make_uploader(self.config, self.store, self.backend)
@@ -250,6 +257,7 @@ class Daemon:
         if self.store is not None:
             self.store.daemon_stopped(os.getpid())
             self.store.event("info", "daemon-stopped", f"glacierd stopped (pid {os.getpid()})")
+            self.store.release_host()
         self.lock.release()
         log.info("glacierd stopped")
 

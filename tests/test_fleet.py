@@ -172,3 +172,54 @@ def test_two_hosts_share_one_catalog_through_sigkills(tmp_path: Path,
                                              for a in listing) if i is not None)
     assert made == sorted((host, str(p)) for host in files for p in files[host]), \
         "every file archived once, by its own host"
+
+
+def test_a_second_daemon_of_the_same_host_name_is_refused(tmp_path: Path,
+                                                          postgres_server: object) -> None:
+    """Two machines that call themselves by one name would take each other's files:
+    the second daemon is refused while the first holds the host's lock, and starts
+    once the first is gone (its lock goes with its session, even killed)."""
+    import os
+    import subprocess
+    import sys
+
+    url = postgres_server.new_database()  # type: ignore[attr-defined]
+    with emulator_process(tmp_path / "emu") as emu_url:
+        cfgs = []
+        for machine in ("one", "two"):
+            (tmp_path / machine / "inbox").mkdir(parents=True)
+            cfg = write_config(tmp_path / machine, emu_url, tmp_path / machine / "inbox")
+            cfg.write_text(cfg.read_text().replace("[state]", f'[state]\nurl = "{url}"', 1))
+            cfgs.append(cfg)
+        assert cli(cfgs[0], "db", "upgrade").returncode == 0
+        env = {**os.environ, "GLACIERD_HOST": "twin"}
+        first = subprocess.Popen([sys.executable, "-m", "glacierd.cli", "--config",
+                                  str(cfgs[0]), "run"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            wait_until(lambda: json.loads(cli(cfgs[0], "status", "--all-hosts", "--json")
+                                          .stdout or "[]") != [], 60, "the first daemon up")
+            second = subprocess.run([sys.executable, "-m", "glacierd.cli", "--config",
+                                     str(cfgs[1]), "run"], capture_output=True, text=True,
+                                    env=env, timeout=60)
+            assert second.returncode == 75, second.stderr
+            assert "'twin' is already running" in second.stderr
+            assert "Traceback" not in second.stderr
+        finally:
+            first.kill()
+            first.wait(timeout=30)
+        again = subprocess.Popen([sys.executable, "-m", "glacierd.cli", "--config",
+                                  str(cfgs[1]), "run"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            def its_pid() -> object:
+                done = subprocess.run([sys.executable, "-m", "glacierd.cli", "--config",
+                                       str(cfgs[1]), "status", "--json", "--summary"],
+                                      capture_output=True, text=True, env=env, timeout=60)
+                return json.loads(done.stdout)["daemon"]["pid"]
+
+            wait_until(lambda: its_pid() == again.pid, 60,
+                       "the second machine's daemon, once the first is gone")
+        finally:
+            again.terminate()
+            again.wait(timeout=60)

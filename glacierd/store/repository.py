@@ -8,6 +8,7 @@ objects, so no caller can change state behind the store's back.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Iterator, Sequence
@@ -265,7 +266,35 @@ class Store:
         return cls(engine, url, host)
 
     def close(self) -> None:
+        self.release_host()
         self.engine.dispose()
+
+    _host_lock: Connection | None = None
+
+    def claim_host(self) -> bool:
+        """This host's daemon, alone on a shared catalog: a PostgreSQL session lock on
+        the host's name, held until ``release_host`` (or until the session ends:
+        a daemon that dies lets go with its connection). False if another session
+        holds it — a daemon of the same host name on another machine. On SQLite
+        (one machine) the state folder's instance lock does this: True."""
+        if self.engine.dialect.name != "postgresql" or self._host_lock is not None:
+            return True
+        with translated_errors(self.url):
+            conn = self.engine.connect()
+            got = conn.execute(text("SELECT pg_try_advisory_lock(hashtext(:key))"),
+                               {"key": f"glacierd daemon {self.host}"}).scalar()
+            conn.commit()
+        if not got:
+            conn.close()
+            return False
+        self._host_lock = conn
+        return True
+
+    def release_host(self) -> None:
+        if self._host_lock is not None:
+            with contextlib.suppress(Exception):  # the session may be gone already
+                self._host_lock.close()
+            self._host_lock = None
 
     @contextmanager
     def _tx(self) -> Iterator[Session]:
