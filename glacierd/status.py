@@ -192,9 +192,10 @@ def collect(source: Store | Reader, *, all_files: bool = True, recent: int = 10,
         {"path": _path(path), "size": size, "archive_id": archive_id,
          "archived_at": _iso(as_time(created))}
         for path, size, archive_id, created in reader.rows(
+            # this host's, and those adopted from an inventory without a file here
             "SELECT a.source_path, a.size, a.archive_id, a.created_at FROM archives a "
-            "JOIN files f ON f.id = a.file_id WHERE f.host = :host AND NOT a.is_bundle "
-            "ORDER BY a.id DESC LIMIT :n", {"n": recent, "host": host})]
+            "LEFT JOIN files f ON f.id = a.file_id WHERE (f.host = :host OR a.file_id IS NULL) "
+            "AND NOT a.is_bundle ORDER BY a.id DESC LIMIT :n", {"n": recent, "host": host})]
     where, params = _filter(None, path_prefix, host)
     doc["failures"] = [
         {"path": _path(path), "error": error, "attempts": attempts,
