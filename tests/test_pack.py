@@ -243,18 +243,11 @@ def test_a_packed_file_in_a_bucket_comes_back_by_a_ranged_get(tmp_path: Path) ->
 
 
 def _config_file(tmp_path: Path, emu: Emulator) -> Path:
+    """A config file for the in-process emulator's vault and ``tmp_path/state``."""
+    from tests.conftest import aws_config
+
     cfg = tmp_path / "glacierd.toml"
-    cfg.write_text(f"""[aws]
-endpoint_url = "{emu.endpoint_url}"
-access_key_id = "{emu.credentials.access_key}"
-secret_access_key = "{emu.credentials.secret_key}"
-[vault]
-name = "local"
-[state]
-dir = "{tmp_path / 'state'}"
-[pack]
-threshold = 131072
-""")
+    cfg.write_text(aws_config(emu.endpoint_url, "local") + "[pack]\nthreshold = 131072\n")
     return cfg
 
 
