@@ -282,10 +282,25 @@ def test_an_upgrade_counts_what_is_already_there(tmp_path: object) -> None:
             "INSERT INTO files (path, size, mtime_ns, inode, state, attempts, first_seen, "
             "updated_at) VALUES ('/a', 10, 1, 1, 'archived', 0, '2026-01-01', '2026-01-01'), "
             "('/b', 20, 1, 2, 'pending', 0, '2026-01-01', '2026-01-01')"))
+        # rows that refer to files and archives, as any catalog in use has: the
+        # tables SQLite's batch mode copies must keep them (foreign keys)
         conn.execute(text(
             "INSERT INTO archives (archive_id, vault, size, tree_hash, source_path, mtime_ns, "
-            "created_at) VALUES ('A', 'v', 10, 'x', '/a', 1, '2026-01-01'), "
-            "('B', 'v', 500000, 'x', '/a', 1, '2026-01-01')"))
+            "file_id, created_at) VALUES ('A', 'v', 10, 'x', '/a', 1, 1, '2026-01-01'), "
+            "('B', 'v', 500000, 'x', '/a', 1, 1, '2026-01-01')"))
+        conn.execute(text(
+            "INSERT INTO uploads (file_id, vault, upload_id, token, description, part_size, "
+            "size, mtime_ns, inode, status, bytes_acked, bytes_in_flight, rate_bps, "
+            "created_at, updated_at) VALUES (2, 'v', 'U-1', 'tok', 'd', 1048576, 20, 1, 2, "
+            "'uploading', 0, 0, 0, '2026-01-01', '2026-01-01')"))
+        conn.execute(text(
+            "INSERT INTO parts (upload_id, \"index\", \"offset\", length, tree_hash, adopted, "
+            "acknowledged_at) VALUES (1, 0, 0, 20, 'x', 0, '2026-01-01')"))
+        conn.execute(text(
+            "INSERT INTO restores (archive_row, archive_id, vault, source_path, dest_path, size, "
+            "tree_hash, mtime_ns, tier, segment_size, overwrite, status, refetches, bytes_done, "
+            "created_at, updated_at) VALUES (1, 'A', 'v', '/a', '/r/a', 10, 'x', 1, 'Bulk', "
+            "1048576, 0, 'requested', 0, 0, '2026-01-01', '2026-01-01')"))
         conn.execute(text(
             "INSERT INTO daemon (id, pid, host, vault, started_at, heartbeat_at, status) "
             "VALUES (1, 7, 'old-box', 'v', '2026-01-01', '2026-01-01', 'stopped')"))
@@ -299,7 +314,48 @@ def test_an_upgrade_counts_what_is_already_there(tmp_path: object) -> None:
                                    ("files", "pending@old-box"): (1, 20, 0, 0),
                                    ("archives", "v"): (2, 500_010, 1, 10)}
         assert store.fold_totals() == _scanned(store)
-        assert Store(store.engine, url, host="old-box").file("/b") is not None
-        assert store.file("/b") is None or store.host == "old-box"
+        old_box = Store(store.engine, url, host="old-box")
+        record = old_box.file("/b")
+        assert record is not None and store.file("/b") is None, "the old daemon's host's"
+        _latest, _unconfirmed, upload = old_box.upload_state(record.id)
+        assert upload is not None and [p.length for p in upload.parts] == [20]
+        assert [r.dest_path for r in old_box.restores()] == ["/r/a"]
     finally:
         store.close()
+
+
+def test_a_failed_upgrade_changes_nothing(tmp_path: object) -> None:
+    """SQLite: the whole migration is one transaction. An upgrade that fails
+    (here: a row of another table left pointing at no file) leaves the database
+    at its revision, with no table half-copied."""
+    from pathlib import Path
+
+    import pytest
+    from alembic import command
+    from sqlalchemy import text
+
+    from glacierd.errors import StoreError
+    from glacierd.store.db import create_store_engine
+
+    url = f"sqlite:///{Path(str(tmp_path)) / 'glacierd.db'}"
+    engine = create_store_engine(url)
+    cfg = schema.alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0008")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        conn.execute(text(
+            "INSERT INTO uploads (file_id, vault, upload_id, token, description, part_size, "
+            "size, mtime_ns, inode, status, bytes_acked, bytes_in_flight, rate_bps, "
+            "created_at, updated_at) VALUES (99, 'v', 'U-1', 'tok', 'd', 1048576, 20, 1, 2, "
+            "'uploading', 0, 0, 0, '2026-01-01', '2026-01-01')"))
+        conn.commit()
+    with pytest.raises(StoreError, match="nothing was changed"):
+        schema.upgrade(engine)
+    assert schema.current_revision(engine) == "0008"
+    with engine.connect() as conn:
+        tables = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master"))}
+    assert not {t for t in tables if t.startswith("_alembic_tmp")}
+    assert "totals" not in tables and "bundle_members" not in tables
+    engine.dispose()

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, inspect, text
 
-from glacierd.errors import SchemaTooNewError
+from glacierd.errors import SchemaTooNewError, StoreError
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -54,10 +54,53 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
             "(it was written by a newer version): upgrade glacierd; no changes were made"
         )
     cfg = alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    if engine.dialect.name != "sqlite":  # PostgreSQL's DDL is transactional as it is
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        return before, HEAD
+    migrating = _sqlite_migration_engine(engine)
+    try:
+        with migrating.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise StoreError(f"the upgrade would leave rows pointing nowhere "
+                                 f"({broken[:3]}); nothing was changed")
+    finally:
+        migrating.dispose()
     return before, HEAD
+
+
+def _sqlite_migration_engine(engine: Engine) -> Engine:
+    """An engine for migrating a SQLite store, all of it in one transaction.
+
+    Python's ``sqlite3`` begins transactions only before INSERT and the like:
+    left to it, the CREATE, DROP and ALTER of a migration would each commit on
+    their own, and a failure would leave a half-changed database behind. Here
+    the transaction is begun explicitly, so everything rolls back together.
+    And SQLite's way to change a table (Alembic's batch mode) copies it and
+    drops the old one, which other tables' rows refer to: foreign keys are off
+    for the migration (checked whole before it commits)."""
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.pool import NullPool
+
+    from .sqlitefile import BUSY_TIMEOUT_MS
+
+    migrating = create_engine(engine.url, poolclass=NullPool)
+
+    @event.listens_for(migrating, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # no implicit BEGIN: ours, below
+        dbapi_conn.execute("PRAGMA foreign_keys=OFF")
+        dbapi_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+    @event.listens_for(migrating, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return migrating
 
 
 def require_current(engine: Engine, where: str) -> None:
