@@ -166,13 +166,15 @@ class Packer:
         the oldest of them has waited ``max_wait``. Returns the bundles' rows."""
         if not self.settings.enabled:
             return []
+        oldest, count, size = self.store.small_pending_summary(self.settings.threshold)
+        waited = oldest is not None and self.now() - oldest >= self.settings.max_wait
+        if not count or (not waited and size + count * _TAR_OVERHEAD < self.settings.target):
+            return []  # (the drain asks every few seconds: no rows read while they wait)
         records = [r for r in self.store.small_pending(self.settings.threshold, self.now())
                    if self.root_of(r.path) is not None]
         if not records:
             return []
         cut = groups(records, self.settings.target)
-        oldest = self.store.oldest_small_pending(self.settings.threshold)
-        waited = oldest is not None and self.now() - oldest >= self.settings.max_wait
         if not waited and sum(r.size + _TAR_OVERHEAD for r in cut[-1]) < self.settings.target:
             cut.pop()  # not full yet: it waits for more files, or for max_wait
         made = []

@@ -566,13 +566,15 @@ class Store:
             ).order_by(File.first_seen, File.id).limit(limit)).all()
             return [FileRecord(*r[:9]) for r in rows]
 
-    def oldest_small_pending(self, below: int) -> dt.datetime | None:
-        """When the longest-waiting file to pack was first seen (``[pack] max_wait``)."""
+    def small_pending_summary(self, below: int) -> tuple[dt.datetime | None, int, int]:
+        """(when the longest-waiting file to pack was first seen, how many wait, their
+        bytes): whether a bundle is due (``[pack] max_wait``, ``target_mib``)."""
         with self._core_tx() as conn:
-            value: dt.datetime | None = conn.execute(select(func.min(File.first_seen)).where(
-                File.host == self.host, File.state == FileState.PENDING,
-                File.is_bundle.is_(False), File.size > 0, File.size < below)).scalar()
-            return value
+            oldest, count, size = conn.execute(select(
+                func.min(File.first_seen), func.count(), func.coalesce(func.sum(File.size), 0)
+            ).where(File.host == self.host, File.state == FileState.PENDING,
+                    File.is_bundle.is_(False), File.size > 0, File.size < below)).one()
+            return oldest, int(count), int(size)
 
     def create_bundle(self, path: str, size: int, mtime_ns: int, inode: int,
                       members: Sequence[PackedMember]) -> FileRecord:
