@@ -120,6 +120,7 @@ def test_two_hosts_share_one_catalog_through_sigkills(tmp_path: Path,
     upload and started again: every file archived once, by its own host, and
     `status --all-hosts` tells both."""
     import os
+    import signal
     import subprocess
     import sys
 
@@ -140,17 +141,21 @@ def test_two_hosts_share_one_catalog_through_sigkills(tmp_path: Path,
         assert cli(cfgs["alpha"], "db", "upgrade").returncode == 0
 
         def run(host: str, fault: str | None) -> subprocess.Popen[str]:
-            env = {**os.environ, "GLACIERD_HOST": host}
+            # PYTHONFAULTHANDLER: a daemon that would not stop is made to tell where it is
+            env = {**os.environ, "GLACIERD_HOST": host, "PYTHONFAULTHANDLER": "1"}
             if fault:
                 env["GLACIERD_FAULT_POINT"] = fault
+            # its log to a file: a pipe nobody reads fills up and stops the daemon
+            log = open(tmp_path / f"{host}.log", "a")  # noqa: SIM115 (closed with the test)
             return subprocess.Popen([sys.executable, "-m", "glacierd.cli", "--config",
-                                     str(cfgs[host]), "run"], stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True, env=env)
+                                     str(cfgs[host]), "run"], stdout=log, stderr=log,
+                                    text=True, env=env)
 
         killed = [run("alpha", "after-part-2xx:2"), run("beta", "after-part-2xx:3")]
         for proc in killed:
             proc.wait(timeout=90)
-            assert proc.returncode == -9, proc.stderr.read() if proc.stderr else ""
+            assert proc.returncode == -9, (tmp_path / "alpha.log").read_text() + (
+                tmp_path / "beta.log").read_text()
         survivors = [run("alpha", None), run("beta", None)]
         try:
             hosts: dict[str, dict[str, object]] = {}
@@ -166,7 +171,15 @@ def test_two_hosts_share_one_catalog_through_sigkills(tmp_path: Path,
         finally:
             for proc in survivors:
                 proc.terminate()
-                proc.wait(timeout=60)
+            stuck = []
+            for proc, host in zip(survivors, ("alpha", "beta"), strict=True):
+                try:
+                    proc.wait(timeout=90)
+                except subprocess.TimeoutExpired:
+                    proc.send_signal(signal.SIGABRT)  # the faulthandler prints every thread
+                    proc.wait(timeout=30)
+                    stuck.append((tmp_path / f"{host}.log").read_text()[-6000:])
+            assert not stuck, "a daemon did not stop on SIGTERM:\n" + "\n".join(stuck)
         listing = vault_inventory(emu_url, "daemon")
     made = sorted((i.host, i.path) for i in (description.decode(str(a["ArchiveDescription"]))
                                              for a in listing) if i is not None)
@@ -193,9 +206,10 @@ def test_a_second_daemon_of_the_same_host_name_is_refused(tmp_path: Path,
             cfgs.append(cfg)
         assert cli(cfgs[0], "db", "upgrade").returncode == 0
         env = {**os.environ, "GLACIERD_HOST": "twin"}
+        log = open(tmp_path / "daemons.log", "a")  # noqa: SIM115 (a pipe would fill up)
         first = subprocess.Popen([sys.executable, "-m", "glacierd.cli", "--config",
-                                  str(cfgs[0]), "run"], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True, env=env)
+                                  str(cfgs[0]), "run"], stdout=log, stderr=log, text=True,
+                                 env=env)
         try:
             wait_until(lambda: json.loads(cli(cfgs[0], "status", "--all-hosts", "--json")
                                           .stdout or "[]") != [], 60, "the first daemon up")
@@ -209,8 +223,8 @@ def test_a_second_daemon_of_the_same_host_name_is_refused(tmp_path: Path,
             first.kill()
             first.wait(timeout=30)
         again = subprocess.Popen([sys.executable, "-m", "glacierd.cli", "--config",
-                                  str(cfgs[1]), "run"], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True, env=env)
+                                  str(cfgs[1]), "run"], stdout=log, stderr=log, text=True,
+                                 env=env)
         try:
             def its_pid() -> object:
                 done = subprocess.run([sys.executable, "-m", "glacierd.cli", "--config",

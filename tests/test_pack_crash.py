@@ -86,9 +86,9 @@ def test_bundles_survive_sigkill_at_every_step(tmp_path: Path) -> None:
         files[changed] = random_file(changed, 3 * KIB + 1, seed=1000)  # after it was packed
         _killed_at(cfg, "after-part-2xx:1")
         _killed_at(cfg, "after-complete")
+        log = open(tmp_path / "daemon.log", "w")  # noqa: SIM115 (a pipe nobody reads fills)
         proc = subprocess.Popen([sys.executable, "-m", "glacierd.cli", "--config", str(cfg),
-                                 "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+                                 "run"], stdout=log, stderr=log, text=True)
         try:
             wait_until(lambda: all(file_states(state_db).get(str(p)) == "archived"
                                    for p in files), 120, "every file archived")
