@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -19,6 +20,9 @@ from glacierd.emulator import Emulator
 from glacierd.glacier import GlacierClient, RetryPolicy
 from glacierd.store.repository import Store
 from glacierd.uploader import Uploader, UploadSettings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 MIB = 1024 * 1024
 
@@ -186,3 +190,18 @@ def store_for(url: str) -> Store:
     schema.upgrade(engine)
     engine.dispose()
     return Store.open(url)
+
+
+def engine_at(url: str, revision: str) -> Engine:
+    """An engine on a new database at an older schema ``revision`` (upgrade tests)."""
+    from alembic import command
+
+    from glacierd.store import schema
+    from glacierd.store.db import create_store_engine
+
+    engine = create_store_engine(url)
+    cfg = schema.alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+    return engine

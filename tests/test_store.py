@@ -142,16 +142,10 @@ def test_upgrading_escapes_paths_stored_before_without_changing_them(tmp_path: P
     newline) read back exactly the same after the upgrade."""
     import sqlite3
 
-    from alembic import command
-
-    from glacierd.store.db import create_store_engine
+    from tests.conftest import engine_at
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = create_store_engine(url)
-    cfg = schema.alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0003")
+    engine = engine_at(url, "0003")
     odd = ["/data/back\\slash\\x41", "/data/new\nline", "/data/plain.txt"]
     with sqlite3.connect(tmp_path / "old.db") as conn:
         for i, path in enumerate(odd):

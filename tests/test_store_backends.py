@@ -267,17 +267,13 @@ def test_an_upgrade_counts_what_is_already_there(tmp_path: object) -> None:
     at 0011 its files are its daemon's host's, counted by host)."""
     from pathlib import Path
 
-    from alembic import command
     from sqlalchemy import text
 
-    from glacierd.store.db import create_store_engine
+    from tests.conftest import engine_at
 
     url = f"sqlite:///{Path(str(tmp_path)) / 'glacierd.db'}"
-    engine = create_store_engine(url)
-    cfg = schema.alembic_config()
+    engine = engine_at(url, "0008")
     with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0008")
         conn.execute(text(
             "INSERT INTO files (path, size, mtime_ns, inode, state, attempts, first_seen, "
             "updated_at) VALUES ('/a', 10, 1, 1, 'archived', 0, '2026-01-01', '2026-01-01'), "
@@ -330,19 +326,14 @@ def test_a_failed_upgrade_changes_nothing(tmp_path: object) -> None:
     at its revision, with no table half-copied."""
     from pathlib import Path
 
-    import pytest
-    from alembic import command
+
     from sqlalchemy import text
 
     from glacierd.errors import StoreError
-    from glacierd.store.db import create_store_engine
+    from tests.conftest import engine_at
 
     url = f"sqlite:///{Path(str(tmp_path)) / 'glacierd.db'}"
-    engine = create_store_engine(url)
-    cfg = schema.alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0008")
+    engine = engine_at(url, "0008")
     with engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
         conn.execute(text(
