@@ -326,7 +326,6 @@ def test_a_failed_upgrade_changes_nothing(tmp_path: object) -> None:
     at its revision, with no table half-copied."""
     from pathlib import Path
 
-
     from sqlalchemy import text
 
     from glacierd.errors import StoreError
