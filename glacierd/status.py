@@ -222,7 +222,8 @@ def collect(source: Store | Reader, *, all_files: bool = True, recent: int = 10,
     doc["unreadable_folders"] = [
         {"path": _path(path), "error": message, "since": _iso(as_time(since))}
         for path, message, since in reader.rows(
-            "SELECT path, message, since FROM folder_problems ORDER BY path")]
+            "SELECT path, message, since FROM folder_problems WHERE host = :host "
+            "ORDER BY path", {"host": host})]
     doc["migration"] = _migration(reader, now)
     doc["packing"] = _packing(reader, kept, host)
     if priced is not None:

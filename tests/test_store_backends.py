@@ -192,6 +192,14 @@ def test_hosts_share_a_catalog_each_with_its_own_files(store_url: str) -> None:
         assert doc["counts"] == {"pending": 1} and doc["daemon"]["status"] == "beta's"
         assert [f["state"] for f in doc["files"]] == ["pending"]
         assert json.loads(status.to_json(alpha))["counts"] == {"archived": 1}
+        alpha.set_folder_problems({"/srv/locked": "Permission denied"})
+        beta.set_folder_problems({"/srv/locked": "No such device"})
+        beta.set_folder_problems({})  # beta's folder is readable again: alpha's stays
+        assert [p[:2] for p in alpha.folder_problems()] == [("/srv/locked",
+                                                             "Permission denied")]
+        assert beta.folder_problems() == []
+        assert [f["path"] for f in status.collect(alpha, all_files=False)[
+            "unreadable_folders"]] == ["/srv/locked"]
         hosts = {h["host"]: h for h in status.all_hosts(alpha)}
         assert hosts["alpha"]["counts"] == {"archived": 1}
         assert hosts["beta"]["counts"] == {"pending": 1}

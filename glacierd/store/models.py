@@ -407,9 +407,12 @@ class FolderProblem(Base):
     nothing in a watched folder is skipped in silence."""
 
     __tablename__ = "folder_problems"
+    __table_args__ = (UniqueConstraint("host", "path", name="uq_folder_problems_host_path"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    path: Mapped[str] = mapped_column(PathText, unique=True)
+    host: Mapped[str] = mapped_column(String(255))
+    """Whose watched folder (revision 0011): each host's daemon keeps its own list."""
+    path: Mapped[str] = mapped_column(PathText)
     message: Mapped[str] = mapped_column(SafeText)
     since: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

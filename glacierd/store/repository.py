@@ -1178,7 +1178,8 @@ class Store:
         """The folders the last scan could not read (replacing the earlier set; a
         folder still unreadable keeps the time it was first found)."""
         with self._tx() as s:
-            known = {row.path: row for row in s.scalars(select(FolderProblem))}
+            known = {row.path: row for row in s.scalars(select(FolderProblem).where(
+                FolderProblem.host == self.host))}
             for path in known.keys() - problems.keys():
                 s.execute(delete(FolderProblem).where(FolderProblem.id == known[path].id))
                 s.add(Event(level="info", kind="folder-readable",
@@ -1187,14 +1188,15 @@ class Store:
                 if path in known:
                     known[path].message = message
                 else:
-                    s.add(FolderProblem(path=path, message=message))
+                    s.add(FolderProblem(host=self.host, path=path, message=message))
                     s.add(Event(level="warning", kind="folder-unreadable",
                                 message=f"{shown(path)}: cannot be read ({message})"))
 
     def folder_problems(self) -> list[tuple[str, str, dt.datetime]]:
         with self._tx() as s:
-            return [(r.path, r.message, r.since)
-                    for r in s.scalars(select(FolderProblem).order_by(FolderProblem.path))]
+            return [(r.path, r.message, r.since) for r in s.scalars(
+                select(FolderProblem).where(FolderProblem.host == self.host)
+                .order_by(FolderProblem.path))]
 
     # --- what is stored, for the cost engine ------------------------------------------
 

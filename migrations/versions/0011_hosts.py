@@ -1,5 +1,6 @@
 """several hosts on one catalog: every file row knows its host (unique per host and
-path), a daemon row per host, running totals of files per host
+path), a daemon row per host, restores and unreadable folders per host, running
+totals of files per host
 
 Revision ID: 0011
 Revises: 0010
@@ -47,6 +48,11 @@ def upgrade() -> None:
         with op.batch_alter_table('restores') as batch:
             batch.add_column(sa.Column('host', sa.String(length=255), nullable=False,
                                        server_default=owner))
+        with op.batch_alter_table('folder_problems', naming_convention=NAMING) as batch:
+            batch.add_column(sa.Column('host', sa.String(length=255), nullable=False,
+                                       server_default=owner))
+            batch.drop_constraint('uq_folder_problems_path', type_='unique')
+            batch.create_unique_constraint('uq_folder_problems_host_path', ['host', 'path'])
     else:
         op.add_column('files', sa.Column('host', sa.String(length=255), nullable=False,
                                          server_default=owner))
@@ -55,6 +61,11 @@ def upgrade() -> None:
         op.create_unique_constraint('uq_daemon_host', 'daemon', ['host'])
         op.add_column('restores', sa.Column('host', sa.String(length=255), nullable=False,
                                             server_default=owner))
+        op.add_column('folder_problems', sa.Column('host', sa.String(length=255),
+                                                   nullable=False, server_default=owner))
+        op.drop_constraint('folder_problems_path_key', 'folder_problems', type_='unique')
+        op.create_unique_constraint('uq_folder_problems_host_path', 'folder_problems',
+                                    ['host', 'path'])
     op.create_index('ix_files_host_state_updated', 'files', ['host', 'state', 'updated_at'])
     # the totals of files were kept without their host: counted again, with it
     op.execute("DELETE FROM totals WHERE kind = 'files'")
@@ -70,6 +81,10 @@ def downgrade() -> None:
         op.execute(statement)
     op.drop_index('ix_files_host_state_updated', table_name='files')
     if dialect == "sqlite":
+        with op.batch_alter_table('folder_problems') as batch:
+            batch.drop_constraint('uq_folder_problems_host_path', type_='unique')
+            batch.create_unique_constraint('uq_folder_problems_path', ['path'])
+            batch.drop_column('host')
         with op.batch_alter_table('restores') as batch:
             batch.drop_column('host')
         with op.batch_alter_table('daemon') as batch:
@@ -79,6 +94,9 @@ def downgrade() -> None:
             batch.create_unique_constraint('uq_files_path', ['path'])
             batch.drop_column('host')
     else:
+        op.drop_constraint('uq_folder_problems_host_path', 'folder_problems', type_='unique')
+        op.create_unique_constraint('folder_problems_path_key', 'folder_problems', ['path'])
+        op.drop_column('folder_problems', 'host')
         op.drop_column('restores', 'host')
         op.drop_constraint('uq_daemon_host', 'daemon', type_='unique')
         op.drop_constraint('uq_files_host_path', 'files', type_='unique')
