@@ -39,7 +39,7 @@ from glacierd.sdnotify import Notifier
 from glacierd.signals import DaemonSignals
 from glacierd.store.models import FileState, utcnow
 from glacierd.store.repository import FileRecord, Store
-from glacierd.uploader import Outcome, Uploader, retry_delay
+from glacierd.uploader import Outcome, Uploader
 from glacierd.watcher import Watcher, check_watch_paths
 
 log = logging.getLogger("glacierd.daemon")
@@ -183,10 +183,8 @@ class Daemon:
             return str(watch.path) if watch is not None else None
 
         def failed(record: FileRecord, error: str) -> None:
-            assert self.store is not None
-            retry_at = self.now() + retry_delay(record.attempts)
-            self.store.record_failure(record.id, error, retry_at)
-            log.error("%s (retry after %s)", error, retry_at.isoformat(timespec="seconds"))
+            assert self.uploader is not None  # the one back-off for files that fail
+            self.uploader.failed(record, error)
 
         return wiring.make_packer(config, self.store, host=self.host, root_of=root_of,
                                   now=self.now, on_failure=failed)

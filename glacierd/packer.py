@@ -94,7 +94,6 @@ class _Spooled:
     member: bundle.Member
     spool_offset: int
     inode: int
-    tree_hash: str
 
 
 class Packer:
@@ -247,7 +246,7 @@ class Packer:
         members = [PackedMember(
             s.record.id, s.record.path, placed.offset, placed.member.size,
             placed.member.mtime_ns, s.inode, placed.member.mode, placed.member.sha256,
-            s.tree_hash, description.encode(description.ArchiveInfo(
+            placed.member.tree_hash, description.encode(description.ArchiveInfo(
                 path=s.record.path, host=self.host, size=placed.member.size,
                 mtime_ns=placed.member.mtime_ns, token=token, mode=placed.member.mode)),
             replacing[s.record.id].id if replacing is not None else None)
@@ -297,7 +296,7 @@ class Packer:
             d = digests(memoryview(data))
             spooled.append(_Spooled(record, bundle.Member(
                 record.path, len(data), st.st_mtime_ns, stat.S_IMODE(st.st_mode), d.sha256,
-                d.tree_hash), at, st.st_ino, d.tree_hash))
+                d.tree_hash), at, st.st_ino))
             at += len(data)
         return spooled
 

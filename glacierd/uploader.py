@@ -213,7 +213,7 @@ class Uploader:
             return self._gone(abspath, str(exc.message))
         except UnreadableFileError as exc:
             record = self.store.file_seen(abspath, 0, 0, 0)
-            return self._failed(record, str(exc.message))
+            return self.failed(record, str(exc.message))
         with locks.exclusive(self.settings.lock_dir, abspath) as mine:
             if not mine:
                 os.close(fd)
@@ -247,12 +247,12 @@ class Uploader:
                     except NotAFileError as gone:
                         return self._gone(record.path, str(gone.message))
                     except UnreadableFileError as unreadable:
-                        return self._failed(record, str(unreadable.message))
+                        return self.failed(record, str(unreadable.message))
                     record = self.store.file_seen(record.path, st.st_size, st.st_mtime_ns,
                                                   st.st_ino)
                 except GlacierError as exc:
-                    return self._failed(record, str(exc))
-            return self._failed(record,
+                    return self.failed(record, str(exc))
+            return self.failed(record,
                                 f"{shown(record.path)}: the file kept changing during upload")
         finally:
             if fd >= 0:
@@ -530,7 +530,9 @@ class Uploader:
         log.info("%s", reason)
         return Outcome(path, "gone", None, 0, reason)
 
-    def _failed(self, record: FileRecord, error: str) -> Outcome:
+    def failed(self, record: FileRecord, error: str) -> Outcome:
+        """A file that could not be uploaded (or packed): recorded, to be retried
+        after the back-off (``retry_delay``)."""
         retry_at = self.now() + retry_delay(record.attempts)
         self.store.record_failure(record.id, error, retry_at)
         log.error("%s (retry after %s)", error, retry_at.isoformat(timespec="seconds"))

@@ -623,11 +623,6 @@ class Store:
                 File.state.not_in([FileState.ARCHIVED, FileState.GONE]))).all()
             return [FileRecord(*r) for r in rows]
 
-    def is_bundle(self, path: str) -> bool:
-        with self._core_tx() as conn:
-            return bool(conn.execute(select(File.is_bundle).where(
-                File.host == self.host, File.path == path)).scalar())
-
     def unpack(self, bundle_file: int, reason: str) -> int:
         """A bundle that will never be archived (its file was lost before it was):
         its members still packed go back in the queue; the bundle is gone."""
