@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Executable,
     bindparam,
     delete,
     func,
@@ -162,18 +163,47 @@ def _file(row: File) -> FileRecord:
                       row.attempts, row.retry_at)
 
 
-def _upload(row: Upload) -> UploadRecord:
-    return UploadRecord(
-        row.id, row.file_id, row.file.path, row.vault, row.upload_id, row.token,
-        row.description, row.part_size, row.size, row.mtime_ns, row.inode, row.status,
-        row.tree_hash,
-        tuple(PartRecord(p.index, p.offset, p.length, p.tree_hash, p.adopted, p.sha256)
-              for p in row.parts),
-        row.wire_size,
-        CipherRecord(row.cipher.file_key, row.cipher.header, row.cipher.nonce)
-        if row.cipher is not None else None,
-        row.plain_sha256,
-    )
+_UPLOAD_ROWS = (select(Upload.id, Upload.file_id, File.path, Upload.vault, Upload.upload_id,
+                       Upload.token, Upload.description, Upload.part_size, Upload.size,
+                       Upload.mtime_ns, Upload.inode, Upload.status, Upload.tree_hash,
+                       Upload.wire_size, Upload.plain_sha256, UploadCipher.file_key,
+                       UploadCipher.header, UploadCipher.nonce)
+                .join(File, File.id == Upload.file_id)
+                .outerjoin(UploadCipher, UploadCipher.upload_row == Upload.id))
+_PARTS_OF = (select(Part.upload_id, Part.index, Part.offset, Part.length, Part.tree_hash,
+                    Part.adopted, Part.sha256)
+             .where(Part.upload_id.in_(bindparam("uploads", expanding=True)))
+             .order_by(Part.upload_id, Part.index))
+
+
+_UPLOAD_BY_ID = _UPLOAD_ROWS.where(Upload.id == bindparam("upload"))
+_PARTS_OF_ONE = _PARTS_OF.where(Part.upload_id == bindparam("upload"))
+
+
+def _uploads(conn: Connection, query: Executable,
+             params: dict[str, Any] | None = None) -> list[UploadRecord]:
+    """The uploads ``query`` (``_UPLOAD_ROWS`` narrowed) finds, with their parts
+    and path: Core queries, built once where they are hot (an ORM load of an
+    upload, its file and its parts cost several times more, once a small file)."""
+    rows = conn.execute(query, params or {}).all()
+    if not rows:
+        return []
+    parts: dict[int, list[PartRecord]] = {r.id: [] for r in rows}
+    batches = ([(_PARTS_OF_ONE, {"upload": rows[0].id, "uploads": [rows[0].id]})]
+               if len(rows) == 1 else
+               [(_PARTS_OF, {"uploads": [r.id for r in rows[start:start + _BATCH]]})
+                for start in range(0, len(rows), _BATCH)])
+    for statement, values in batches:
+        for upload_row, index, offset, length, tree_hash, adopted, sha256 in conn.execute(
+                statement, values):
+            parts[upload_row].append(PartRecord(index, offset, length, tree_hash, adopted,
+                                                sha256))
+    return [UploadRecord(
+        r.id, r.file_id, r.path, r.vault, r.upload_id, r.token, r.description, r.part_size,
+        r.size, r.mtime_ns, r.inode, UploadStatus(r.status), r.tree_hash, tuple(parts[r.id]),
+        r.wire_size,
+        CipherRecord(r.file_key, r.header, r.nonce) if r.file_key is not None else None,
+        r.plain_sha256) for r in rows]
 
 
 def _host_of(row: Archive) -> str | None:
@@ -238,6 +268,10 @@ _OPEN_UPLOADS = (select(Upload.id)
                         Upload.status.in_([s.value for s in (*UNFINISHED,
                                                              UploadStatus.UNCONFIRMED)]))
                  .limit(1))
+_OPEN_UPLOADS_OF = (_UPLOAD_ROWS.where(
+    Upload.file_id == bindparam("file"),
+    Upload.status.in_([s.value for s in (*UNFINISHED, UploadStatus.UNCONFIRMED)]))
+    .order_by(Upload.id.desc()))
 
 
 class Store:
@@ -507,8 +541,7 @@ class Store:
                                 "acknowledged but the service no longer lists them: sending "
                                 "them again", file_id=row.file_id))
             s.flush()
-            s.expire(row)
-            return _upload(row)
+            return _uploads(s.connection(), _UPLOAD_BY_ID, {"upload": upload.id})[0]
 
     def set_completing(self, upload: UploadRecord, tree_hash: str,
                        plain_sha256: str | None = None) -> UploadRecord:
@@ -548,7 +581,8 @@ class Store:
             conn.execute(_NEW_EVENT, {
                 "level": "info", "kind": "archived", "file_id": row.file_id,
                 "message": f"{shown(row.path)}: archived ({humanize.size(row.size)})"})
-            _archive_members(conn, row.file_id, archive.id, row.vault)
+            if row.is_bundle:
+                _archive_members(conn, row.file_id, archive.id, row.vault)
             return archive
 
     # --- bundles (glacierd.packer) ------------------------------------------------------
@@ -654,39 +688,29 @@ class Store:
                                                   UploadRecord | None]:
         """What an upload of this file must know first, in one transaction: its newest
         live archive, its unconfirmed upload and its unfinished upload (or Nones)."""
-        with self._core_tx() as conn:  # the usual case: a file with no open upload
+        with self._core_tx() as conn:
             newest = conn.execute(_NEWEST_ARCHIVE, {"file": file_id}).first()
             if conn.execute(_OPEN_UPLOADS, {"file": file_id}).first() is None:
+                # the usual case: a file with no open upload
                 return ArchiveRecord(**newest._mapping) if newest else None, None, None
-        with self._tx() as s:
-            archive = s.scalar(select(Archive).where(Archive.file_id == file_id,
-                                                     Archive.deleted_at.is_(None))
-                               .order_by(Archive.id.desc()).limit(1))
-            uploads = s.scalars(select(Upload).where(
-                Upload.file_id == file_id,
-                Upload.status.in_([*UNFINISHED, UploadStatus.UNCONFIRMED]))
-                .order_by(Upload.id.desc())).all()
-            unconfirmed = next((u for u in uploads if u.status == UploadStatus.UNCONFIRMED),
-                               None)
-            unfinished = next((u for u in uploads if u.status != UploadStatus.UNCONFIRMED),
-                              None)
-            return (_archive(archive) if archive else None,
-                    _upload(unconfirmed) if unconfirmed else None,
-                    _upload(unfinished) if unfinished else None)
+            uploads = _uploads(conn, _OPEN_UPLOADS_OF, {"file": file_id})
+        unconfirmed = next((u for u in uploads if u.status == UploadStatus.UNCONFIRMED), None)
+        unfinished = next((u for u in uploads if u.status != UploadStatus.UNCONFIRMED), None)
+        return ArchiveRecord(**newest._mapping) if newest else None, unconfirmed, unfinished
 
     def unfinished_uploads(self) -> list[UploadRecord]:
-        """This host's uploads under way (another host's files are not here)."""
-        with self._tx() as s:
-            rows = s.scalars(select(Upload).join(File, File.id == Upload.file_id).where(
-                File.host == self.host, Upload.status.in_(UNFINISHED)).order_by(Upload.id))
-            return [_upload(r) for r in rows]
+        """This host's uploads under way (another host's files are not here), oldest first."""
+        with self._core_tx() as conn:
+            return _uploads(conn, _UPLOAD_ROWS.where(
+                File.host == self.host, Upload.status.in_([s.value for s in UNFINISHED]))
+                .order_by(Upload.id))
 
     def upload(self, upload_id: int) -> UploadRecord:
-        with self._tx() as s:
-            row = s.get(Upload, upload_id)
-            if row is None:
-                raise StoreError(f"no upload with id {upload_id}")
-            return _upload(row)
+        with self._core_tx() as conn:
+            found = _uploads(conn, _UPLOAD_BY_ID, {"upload": upload_id})
+        if not found:
+            raise StoreError(f"no upload with id {upload_id}")
+        return found[0]
 
     def update_progress(self, upload: UploadRecord, in_flight: int, rate_bps: float,
                         eta_seconds: float | None) -> None:
@@ -976,9 +1000,9 @@ class Store:
         self.finish_upload(self.upload(upload_row), archive_id)
 
     def unconfirmed_uploads(self) -> list[UploadRecord]:
-        with self._tx() as s:
-            rows = s.scalars(select(Upload).where(Upload.status == UploadStatus.UNCONFIRMED))
-            return [_upload(r) for r in rows]
+        with self._core_tx() as conn:
+            return _uploads(conn, _UPLOAD_ROWS.where(
+                Upload.status == UploadStatus.UNCONFIRMED.value).order_by(Upload.id))
 
     def catalog_entries(self, vault: str) -> list[ArchiveRecord]:
         with self._tx() as s:
