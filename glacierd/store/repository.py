@@ -234,7 +234,7 @@ _BYTES_ACKED = update(Upload).where(Upload.id == bindparam("upload")).values(
 # cost more than running it, about 17 times a small file.
 _FILES_BY_PATH = _FILE_ROWS.where(File.host == bindparam("host"),
                                   File.path.in_(bindparam("paths", expanding=True)))
-_NEW_FILE = insert(File)
+_NEW_FILE_IDS = insert(File).returning(File.id, sort_by_parameter_order=True)
 _UPDATE_FILE = update(File).where(File.id == bindparam("file"))
 _NEW_UPLOAD = insert(Upload).returning(Upload.id)
 _FILE_UPLOADING = (update(File).where(File.id == bindparam("file"))
@@ -361,19 +361,15 @@ class Store:
         with self._core_tx() as conn:
             for start in range(0, len(seen), _BATCH):
                 chunk = seen[start:start + _BATCH]
-                paths = [path for path, *_ in chunk]
-                known = {r.path: r for r in conn.execute(_FILES_BY_PATH, {
-                    "paths": paths, "host": self.host})}
-                new = {path: {"host": self.host, "path": path, "size": size, "mtime_ns": mtime,
-                              "inode": inode, "state": FileState.PENDING.value, "attempts": 0}
-                       for path, size, mtime, inode in chunk if path not in known}
-                if new:
-                    conn.execute(_NEW_FILE, list(new.values()))
+                records.update((r.path, FileRecord(*r)) for r in conn.execute(
+                    _FILES_BY_PATH, {"paths": [path for path, *_ in chunk], "host": self.host}))
+                new: dict[str, tuple[int, int, int]] = {}
                 for path, size, mtime, inode in chunk:
-                    row = known.get(path)
+                    row = records.get(path)
                     if row is None:
+                        new[path] = (size, mtime, inode)
                         continue
-                    values: dict[str, object] = {}
+                    values: dict[str, Any] = {}
                     if (row.size, row.mtime_ns, row.inode) != (size, mtime, inode):
                         values = {"size": size, "mtime_ns": mtime, "inode": inode,
                                   "error": None, "retry_at": None}
@@ -383,8 +379,16 @@ class Store:
                         values = {"state": FileState.PENDING.value, "error": None}
                     if values:
                         conn.execute(_UPDATE_FILE, {"file": row.id, **values})
-                for row in conn.execute(_FILES_BY_PATH, {"paths": paths, "host": self.host}):
-                    records[row.path] = FileRecord(*row)
+                        records[path] = replace(row, **values)
+                if new:  # their records from what was written: no second look
+                    ids = conn.execute(_NEW_FILE_IDS, [
+                        {"host": self.host, "path": path, "size": size, "mtime_ns": mtime,
+                         "inode": inode, "state": FileState.PENDING.value, "attempts": 0}
+                        for path, (size, mtime, inode) in new.items()]).scalars().all()
+                    for file_id, (path, (size, mtime, inode)) in zip(ids, new.items(),
+                                                                     strict=True):
+                        records[path] = FileRecord(file_id, path, size, mtime, inode,
+                                                   FileState.PENDING.value, None, 0, None)
         return [records[path] for path, *_ in seen]
 
     def file(self, path: str) -> FileRecord | None:
@@ -574,7 +578,8 @@ class Store:
             else:
                 archive = ArchiveRecord(**found._mapping)
             conn.execute(_UPLOAD_DONE, {"upload": upload.id})
-            conn.execute(_DROP_CIPHER, {"upload": upload.id})  # the file key: gone
+            if encrypted:
+                conn.execute(_DROP_CIPHER, {"upload": upload.id})  # the file key: gone
             newer = (row.file_size, row.file_mtime) != (row.size, row.mtime_ns)
             conn.execute(_FILE_PENDING if newer else _FILE_ARCHIVED,  # pending: a newer version
                          {"file": row.file_id})
