@@ -13,9 +13,11 @@ uploader to the store, and owns the process's lifecycle.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import logging
 import os
 import shutil
@@ -30,6 +32,7 @@ from glacierd import faultpoints, humanize, inventory, wiring
 from glacierd.backends import Backend
 from glacierd.bundleindex import BundleIndexer
 from glacierd.errors import AlreadyRunningError, ConfigError, GlacierdError
+from glacierd.fanout import FanOut
 from glacierd.glacier import GlacierClient
 from glacierd.hostname import this_host
 from glacierd.packer import Packer, is_bundle_path
@@ -126,6 +129,8 @@ class Daemon:
         self.stop_requested = self.signals.stop
         self.reload_requested = self.signals.reload
         self._draining = threading.Lock()
+        self.files: FanOut[Outcome] = FanOut()
+        """The drain's uploads of one-part files, several at once."""
         self.started_at = utcnow()
         self.host = this_host()
         self.store: Store | None = None
@@ -247,6 +252,7 @@ class Daemon:
             self.web.stop()
         if self._draining.acquire(timeout=grace):
             self._draining.release()
+            self.files.close()
             if self.uploader is not None:
                 self.uploader.close()
         else:
@@ -412,13 +418,40 @@ class Daemon:
                         root = watch.path if watch is not None else None
                     if root is None:  # not (or no longer) in a watched folder: the daemon
                         continue  # reads nothing else; `glacierd upload`/`retry` take it
-                    try:
-                        outcome = uploader.upload_path(record.path, root=root)
-                    except InterruptedError:
-                        return  # stopping: the upload resumes at the next start
-                    self._after_upload(outcome)
+                    upload = functools.partial(uploader.upload_path, record.path, root=root)
+                    if 0 < record.size <= uploader.settings.part_size:
+                        # one part: several at once (their round trips overlap), as many
+                        # as the parts of one file may be (the same memory bound)
+                        ended = self.files.submit(upload, uploader.settings.concurrency)
+                    else:  # a file of many parts alone: its parts are the concurrency
+                        ended = self.files.finish()
+                        ended.append(self.files.now(upload))
+                    if not self._after_uploads(ended):
+                        return  # stopping: an upload resumes at the next start
         finally:
-            self._draining.release()
+            try:
+                self._after_uploads(self.files.finish())
+            finally:
+                self._draining.release()
+
+    def _after_uploads(self, ended: list[concurrent.futures.Future[Outcome]]) -> bool:
+        """``_after_upload`` for each upload that ended; False if one was stopped
+        (the daemon is stopping). An upload's error is raised after the others'
+        files have been seen to."""
+        going, failure = True, None
+        for future in ended:
+            try:
+                outcome = future.result()
+            except InterruptedError:
+                going = False
+                continue
+            except Exception as exc:
+                failure = failure or exc
+                continue
+            self._after_upload(outcome)
+        if failure is not None:
+            raise failure
+        return going
 
     def _after_upload(self, outcome: Outcome) -> None:
         """keep, delete or move a file — only once its archive is committed."""

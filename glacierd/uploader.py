@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,7 +48,7 @@ from glacierd.ratelimit import TokenBucket
 from glacierd.readahead import FileIdentity, ReadAhead, ReadyPart
 from glacierd.safeopen import open_for_upload
 from glacierd.store.models import FileState, UploadStatus, utcnow
-from glacierd.store.repository import FileRecord, Store, UploadRecord
+from glacierd.store.repository import FileRecord, PartRecord, Store, UploadRecord
 
 if TYPE_CHECKING:
     from glacierd.encryption import EncryptingReader, Encryption
@@ -293,14 +293,13 @@ class Uploader:
         ready = readahead.claim(upload.path, FileIdentity(upload.size, upload.mtime_ns,
                                                           upload.inode),
                                 upload.part_size) if readahead and reader is None else []
-        self._send_missing(upload, fd, ready, reader)
+        upload = self._send_missing(upload, fd, ready, reader)
         plain_sha256 = None
         if reader is not None:  # (it may read the file again: before the check)
             with contextlib.suppress(FileShrankError):  # the check below tells, and restarts
                 plain_sha256 = reader.plaintext_sha256()
         self._check_unchanged(upload, fd)
-        return self._complete(self.store.upload(upload.id), resumed=False,
-                              plain_sha256=plain_sha256)
+        return self._complete(upload, resumed=False, plain_sha256=plain_sha256)
 
     @staticmethod
     def _encrypting_reader(upload: UploadRecord, fd: int) -> EncryptingReader | None:
@@ -445,17 +444,20 @@ class Uploader:
         return self.store.upload(upload.id)
 
     def _send_missing(self, upload: UploadRecord, fd: int, ready: list[ReadyPart],
-                      reader: EncryptingReader | None = None) -> None:
+                      reader: EncryptingReader | None = None) -> UploadRecord:
         """Send the parts Glacier lacks through the engine; ``ready`` ones (read ahead,
         of this upload's file and part size) go first, without reading or hashing
         them again. Each part is committed as acknowledged after its 2xx, its buffer
-        already back in the pool (the commit, an fsync, overlaps the next sends)."""
+        already back in the pool (the commit, an fsync, overlaps the next sends).
+        Returns the upload with every part the store now holds for it (those it held
+        and those committed here: no other process writes this upload's parts while
+        this one holds the file's lock)."""
         assert upload.upload_id is not None
         acked = upload.acked
         todo = [r for r in limits.part_ranges(upload.stored_size, upload.part_size)
                 if r.index not in acked]
         if not todo:
-            return
+            return upload
         progress = _Progress(self.store, upload, self.on_progress, self.clock)
         pace = self.limiter.consume if self.limiter is not None else None
 
@@ -466,6 +468,8 @@ class Uploader:
             faultpoints.hit("after-part-2xx")
             self.store.part_acknowledged(upload, part.index, part.offset, part.length,
                                          d.tree_hash, sha256=d.sha256)
+            acked[part.index] = PartRecord(part.index, part.offset, part.length, d.tree_hash,
+                                           False, d.sha256)
             metrics.PROCESS.add("parts_sent")
             metrics.PROCESS.add("uploaded_bytes", part.length)
             progress.acknowledged(part.length)
@@ -478,6 +482,7 @@ class Uploader:
             self._check_unchanged(upload, fd)
             raise FileChangedError(f"{shown(upload.path)}: the file shrank during upload") \
                 from None
+        return replace(upload, parts=tuple(acked[i] for i in sorted(acked)))
 
     def _check_unchanged(self, upload: UploadRecord, fd: int) -> None:
         change = self._changed(upload, fd)

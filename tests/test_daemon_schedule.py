@@ -206,3 +206,60 @@ def test_a_file_landing_right_after_the_start_up_scan_is_not_missed(tmp_path: Pa
         assert daemon.store is not None
         [archive] = daemon.store.archives()
         assert archive.source_path == str(inbox / "late.txt")
+
+
+def test_drain_sends_one_part_files_side_by_side_and_a_big_file_alone(tmp_path: Path) -> None:
+    """Small files overlap their round trips (up to ``concurrency`` at once); a file of
+    several parts has the concurrency to itself (the memory bound holds)."""
+    import os
+    import threading
+
+    now = [T0]
+    upload = UploadSection(part_size_mib=1, concurrency=3)
+    with Emulator(tmp_path / "emu") as emu, \
+            prepared_daemon(tmp_path, emu, now, upload=upload) as daemon:
+        assert daemon.store is not None and daemon.uploader is not None
+        inbox = tmp_path / "inbox"
+        contents = {f"small-{i}": os.urandom(1000 + i) for i in range(6)}
+        contents["big"] = os.urandom(2 * 2**20 + 5)  # three parts: after the small ones
+        for name, data in contents.items():
+            (inbox / name).write_bytes(data)
+            st = (inbox / name).stat()
+            daemon.store.file_seen(str(inbox / name), st.st_size, st.st_mtime_ns, st.st_ino)
+
+        backend = daemon.uploader.backend
+        send_part = backend.send_part
+        in_flight: dict[str, int] = {}
+        seen_beside_big: list[int] = []
+        lock = threading.Lock()
+        first_three = threading.Barrier(3, timeout=20)
+        small_calls = [0]
+
+        def watched(ref, offset, data, *rest):  # type: ignore[no-untyped-def]
+            with lock:
+                in_flight[ref.upload_id] = in_flight.get(ref.upload_id, 0) + 1
+                if ref.size > 2**20:
+                    seen_beside_big.append(len(in_flight))
+                small_calls[0] += ref.size <= 2**20
+                wait = ref.size <= 2**20 and small_calls[0] <= 3
+            try:
+                if wait:  # breaks (and fails the upload) unless three are in flight at once
+                    first_three.wait()
+                return send_part(ref, offset, data, *rest)
+            finally:
+                with lock:
+                    in_flight[ref.upload_id] -= 1
+                    if not in_flight[ref.upload_id]:
+                        del in_flight[ref.upload_id]
+
+        backend.send_part = watched  # type: ignore[method-assign]
+        daemon.drain()
+
+        assert daemon.store.count_files() == {"archived": 7}
+        assert seen_beside_big == [1, 1, 1], "the big file's parts went alone"
+        archives = {a.source_path: a for a in daemon.store.archives()}
+        assert len(archives) == 7
+        in_vault = sorted(int(a["Size"]) for a in emu.state._archives("local"))  # type: ignore[arg-type]
+        assert in_vault == sorted(len(data) for data in contents.values())
+        for name, data in contents.items():
+            assert archives[str(inbox / name)].size == len(data)

@@ -112,6 +112,8 @@ def check_description(description: str | None) -> str | None:
             f"archive description is {len(description)} characters; the limit is "
             f"{MAX_DESCRIPTION}: {description[:40]!r}..."
         )
+    if description.isascii() and description.isprintable():  # 0x20-0x7E, fast
+        return description
     bad = [c for c in description if not 0x20 <= ord(c) <= 0x7E]
     if bad:
         raise InvalidInputError(

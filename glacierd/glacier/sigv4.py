@@ -15,6 +15,7 @@ verify what clients send.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
@@ -162,7 +163,9 @@ def string_to_sign(amz_datetime: str, scope: str, canonical: str) -> str:
     return f"{ALGORITHM}\n{amz_datetime}\n{scope}\n{digest}"
 
 
+@functools.lru_cache(maxsize=8)
 def signing_key(secret_key: str, date_stamp: str, region: str, service: str) -> bytes:
+    """The day's key (four HMACs): the same for every request of a day, so kept."""
     key = ("AWS4" + secret_key).encode("utf-8")
     for part in (date_stamp, region, service, "aws4_request"):
         key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()

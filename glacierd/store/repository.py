@@ -1135,8 +1135,8 @@ class Store:
     def pending_files(self, now: dt.datetime, limit: int = 100) -> list[FileRecord]:
         """The queue: pending files, then failed ones whose retry time has come."""
         with self._tx() as s:
-            # "uploading" rows are only ever left over from an interrupted run: the
-            # daemon drains one file at a time, and never while a pass is running.
+            # "uploading" rows are left over from an interrupted run, or in flight in
+            # this drain (which skips the files it has taken already).
             rows = s.scalars(select(File).where(
                 File.host == self.host,
                 File.state.in_([FileState.UPLOADING, FileState.PENDING])
