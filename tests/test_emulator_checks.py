@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
+import os
+from pathlib import Path
 
 import pytest
 import requests
@@ -11,6 +14,7 @@ import requests
 from glacierd.emulator import Emulator
 from glacierd.glacier import InvalidSignatureException
 from glacierd.glacier.sigv4 import sign
+from glacierd.glacier.treehash import MIB
 from tests.conftest import client_for
 
 
@@ -68,3 +72,41 @@ def test_session_token_is_required_when_configured(tmp_path) -> None:  # type: i
         with pytest.raises(UnrecognizedClientException):
             no_token.list_vaults()
         assert client_for(emu).list_vaults() == []
+
+
+def test_ranged_job_output_hashes_come_from_the_kept_leaves(emulator: Emulator,
+                                                            tmp_path: Path) -> None:
+    """Glacier sends a range's tree hash from hashes it keeps, not by reading the
+    bytes again: the emulator keeps each part's leaf digests. They match botocore's
+    tree hash of the bytes for every aligned range, across parts; bytes changed on
+    disk behind its back do not change them; an archive kept without them (an
+    older emulator's) is hashed from its bytes."""
+    from botocore.utils import calculate_tree_hash
+
+    client = client_for(emulator)
+    client.create_vault("v")
+    data = os.urandom(7 * MIB + 5)
+    source = tmp_path / "data"
+    source.write_bytes(data)
+    archive_id = client.multiupload_archive("v", source, part_size=2 * MIB)
+    job = client.initiate_archive_retrieval("v", archive_id)
+
+    def ranged(first: int, last: int) -> str | None:
+        with client.get_job_output("v", job, (first, last)) as out:
+            out.response.content  # noqa: B018 - read to the end
+            return out.tree_hash
+
+    ranges = [(0, MIB - 1), (MIB, 2 * MIB - 1), (2 * MIB, 4 * MIB - 1), (0, 4 * MIB - 1),
+              (4 * MIB, len(data) - 1), (6 * MIB, len(data) - 1)]
+    for first, last in ranges:
+        assert ranged(first, last) == calculate_tree_hash(io.BytesIO(data[first:last + 1]))
+    parts = next((emulator.state.vaults_dir / "v" / "archives").glob("*.parts"))
+    with open(parts / "2097152.part", "r+b") as fh:  # bytes 2-4 MiB, changed behind its back
+        fh.write(b"\0" * 16)
+    assert ranged(2 * MIB, 4 * MIB - 1) == calculate_tree_hash(io.BytesIO(data[2 * MIB:4 * MIB]))
+    for kept in parts.glob("*.leaves"):
+        kept.unlink()
+    changed = bytearray(data)
+    changed[2 * MIB:2 * MIB + 16] = b"\0" * 16
+    assert ranged(2 * MIB, 4 * MIB - 1) == calculate_tree_hash(
+        io.BytesIO(bytes(changed[2 * MIB:4 * MIB])))

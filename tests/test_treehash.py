@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import random
 
 import pytest
@@ -101,3 +102,19 @@ def test_file_and_range_hashes(tmp_path) -> None:
 def test_empty_input_is_the_hash_of_nothing() -> None:
     assert treehash.tree_hash(b"") == _oracle(b"")
     assert treehash.combine_hex([]) == _oracle(b"")
+
+
+@pytest.mark.parametrize("size", [1, MIB, 5 * MIB + 7])
+def test_kept_leaves_rebuild_any_aligned_range(size: int) -> None:
+    data = os.urandom(size)
+    hasher = TreeHasher(linear=True, keep_leaves=True)
+    for start in range(0, size, 300_000):  # odd chunks: leaves cross them
+        hasher.update(data[start:start + 300_000])
+    kept = hasher.leaf_digests()
+    leaves = [kept[i:i + 32] for i in range(0, len(kept), 32)]
+    assert len(leaves) == -(-size // MIB)
+    assert treehash.combine(leaves).hex() == hasher.hexdigest()
+    for first in range(len(leaves)):
+        for last in range(first + 1, len(leaves) + 1):
+            assert treehash.combine(leaves[first:last]).hex() == treehash.tree_hash(
+                data[first * MIB:last * MIB]), (first, last)

@@ -440,7 +440,7 @@ class GlacierRequestHandler(BaseHTTPRequestHandler):
                 self._drain(length)
                 raise
         fd, name = tempfile.mkstemp(dir=state.tmp_dir(), suffix=".body")
-        hasher = treehash.TreeHasher(linear=True)
+        hasher = treehash.TreeHasher(linear=True, keep_leaves=True)
         received = 0
         buffer = memoryview(bytearray(_BLOCK))  # reused: no allocation per read
         try:
@@ -463,7 +463,8 @@ class GlacierRequestHandler(BaseHTTPRequestHandler):
         if received != length:
             Path(name).unlink(missing_ok=True)
             raise _Drop()  # the client went away mid-body
-        body = ReceivedBody(Path(name), length, hasher.linear_hexdigest(), hasher.hexdigest())
+        body = ReceivedBody(Path(name), length, hasher.linear_hexdigest(), hasher.hexdigest(),
+                            hasher.leaf_digests())
         if body.sha256 != self.headers.get("x-amz-content-sha256"):
             raise invalid("x-amz-content-sha256 does not match the body")
         return body

@@ -115,6 +115,27 @@ class ReceivedBody:
     length: int
     sha256: str
     tree_hash: str
+    leaves: bytes = b""
+    """Its 1 MiB leaves' digests (``TreeHasher.leaf_digests``), kept beside the
+    bytes: ranges of them are then hashed as Glacier does, from stored hashes,
+    not by reading the bytes again."""
+
+    def keep(self, dest: Path) -> None:
+        """Move the bytes to ``dest``, and their leaf digests beside them."""
+        leaves_of(dest).write_bytes(self.leaves)
+        os.replace(self.path, dest)
+
+
+def leaves_of(path: Path) -> Path:
+    """Where a part file's leaf digests are kept."""
+    return path.with_name(path.name + ".leaves")
+
+
+def move_part(source: Path, dest: Path) -> None:
+    """A part file and its leaf digests, renamed."""
+    if leaves_of(source).exists():
+        os.replace(leaves_of(source), leaves_of(dest))
+    os.replace(source, dest)
 
 
 class Blob:
@@ -147,10 +168,37 @@ class Blob:
         return b"".join(self.chunks(0, self.size - 1)) if self.size else b""
 
     def tree_hash(self, first: int, last: int) -> str:
+        """Of bytes ``first..last``: from the leaf digests kept with the parts when the
+        range starts on a MiB (every part does), else by reading the bytes."""
+        leaves = self._leaves(first, last) if first % MIB == 0 else None
+        if leaves is not None:
+            return treehash.combine(leaves).hex()
         hasher = treehash.TreeHasher()
         for data in self.chunks(first, last):
             hasher.update(data)
         return hasher.hexdigest()
+
+    def _leaves(self, first: int, last: int) -> list[bytes] | None:
+        """The digests of the leaves of ``first..last`` (``first`` on a MiB), or None
+        when a part's were not kept (stored by an older emulator)."""
+        found: list[bytes] = []
+        ends = [offset for offset, _ in self.files[1:]] + [self.size]
+        for (start, path), end in zip(self.files, ends, strict=True):
+            if end <= first or start > last:
+                continue
+            if start % MIB:
+                return None
+            try:
+                kept = leaves_of(path).read_bytes()
+            except FileNotFoundError:
+                return None
+            lo = max(first, start) - start
+            hi = min(last + 1, end) - start  # leaves [lo/MIB, ceil(hi/MIB)) of this part
+            want = kept[lo // MIB * 32 : -(-hi // MIB) * 32]
+            if len(want) != (-(-hi // MIB) - lo // MIB) * 32:
+                return None
+            found += [want[i : i + 32] for i in range(0, len(want), 32)]
+        return found
 
 
 class GlacierState:
@@ -342,7 +390,7 @@ class GlacierState:
         with self._lock:
             parts = self.tmp_dir() / f"{new_id(16)}.parts"
             parts.mkdir()
-            os.replace(body.path, parts / "0.part")
+            body.keep(parts / "0.part")
             return self._store_archive(vault, parts, [0], body.length, tree_hash, description)
 
     def archive(self, vault: str, archive_id: str) -> dict[str, Any]:
@@ -444,7 +492,7 @@ class GlacierState:
         with self._upload_lock(upload_id), self._lock:
             doc = self._upload(vault, upload_id)
             folder = self._upload_dir(vault, upload_id)
-            os.replace(body.path, folder / f"{first}.part")
+            body.keep(folder / f"{first}.part")
             doc["Parts"][str(first)] = {
                 "RangeInBytes": f"{first}-{first + body.length - 1}",
                 "SHA256TreeHash": tree_hash,
@@ -533,7 +581,7 @@ class GlacierState:
             parts = self.tmp_dir() / f"{upload_id}.parts"
             parts.mkdir(exist_ok=True)
             for offset in offsets:  # renames only: no byte is copied
-                os.replace(folder / f"{offset}.part", parts / f"{offset}.part")
+                move_part(folder / f"{offset}.part", parts / f"{offset}.part")
             with self._lock:
                 archive_id = self._store_archive(vault, parts, offsets, size, tree_hash,
                                                  doc["ArchiveDescription"])

@@ -63,15 +63,17 @@ class TreeHasher:
     linear hash. That is a 16th of the work for a 1 MiB part, a 32nd for 16 MiB.
     """
 
-    __slots__ = ("_first_leaf_is_linear", "_leaf", "_leaf_len", "_linear", "_size", "_stack")
+    __slots__ = ("_first_leaf_is_linear", "_leaf", "_leaf_len", "_leaves", "_linear", "_size",
+                 "_stack")
 
-    def __init__(self, *, linear: bool = False) -> None:
+    def __init__(self, *, linear: bool = False, keep_leaves: bool = False) -> None:
         self._stack: list[tuple[int, bytes]] = []  # (height, digest), heights strictly decreasing
         self._leaf = hashlib.sha256()
         self._leaf_len = 0
         self._linear = hashlib.sha256() if linear else None
         self._first_leaf_is_linear = linear
         self._size = 0
+        self._leaves: bytearray | None = bytearray() if keep_leaves else None
 
     @property
     def size(self) -> int:
@@ -103,6 +105,8 @@ class TreeHasher:
 
     def _push_leaf(self) -> None:
         node = (0, self._leaf_digest())
+        if self._leaves is not None:
+            self._leaves += node[1]
         self._first_leaf_is_linear = False
         self._leaf = hashlib.sha256()
         self._leaf_len = 0
@@ -125,6 +129,15 @@ class TreeHasher:
 
     def hexdigest(self) -> str:
         return self.digest().hex()
+
+    def leaf_digests(self) -> bytes:
+        """Every 1 MiB leaf's digest so far (the last one short if the bytes end
+        inside it), 32 bytes each: what ``combine`` makes any MiB-aligned range's
+        tree hash from without the bytes (``keep_leaves=True`` only)."""
+        if self._leaves is None:
+            raise ValueError("this TreeHasher was created without keep_leaves=True")
+        tail = self._leaf_digest() if self._leaf_len else b""
+        return bytes(self._leaves) + tail
 
     def linear_hexdigest(self) -> str:
         if self._linear is None:
