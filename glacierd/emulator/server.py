@@ -627,7 +627,8 @@ class GlacierRequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         sent = deliver(self.wfile.write, source.chunks(first, last) if length else iter(()),
                        length, fault, self.server.faults,
-                       lambda kind: self.server.stats.add("faults", kind))
+                       lambda kind: self.server.stats.add("faults", kind),
+                       lambda: source.send(self.connection, first, last))
         self.server.stats.add("totals", "job_output_bytes_sent", sent)
         if fault == "truncate":
             self.wfile.flush()

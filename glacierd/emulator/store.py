@@ -24,6 +24,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -163,6 +164,20 @@ class Blob:
                     position += len(data)
                     yield data
             index += 1
+
+    def send(self, sock: socket.socket, first: int, last: int) -> int:
+        """Bytes ``first..last`` to ``sock`` by ``sendfile`` (the kernel copies them
+        from the page cache: a server's way, not a byte through Python); the count
+        sent."""
+        sent = 0
+        for start, path in self.files:
+            end = start + path.stat().st_size
+            lo, hi = max(first, start), min(last + 1, end)
+            if lo >= hi:
+                continue
+            with open(path, "rb") as fh:
+                sent += sock.sendfile(fh, lo - start, hi - lo)
+        return sent
 
     def read(self) -> bytes:
         return b"".join(self.chunks(0, self.size - 1)) if self.size else b""
@@ -801,6 +816,9 @@ class JobOutputSource:
 
     def chunks(self, first: int, last: int, block: int = MIB) -> Iterator[bytes]:
         return self.blob.chunks(self.offset + first, self.offset + last, block)
+
+    def send(self, sock: socket.socket, first: int, last: int) -> int:
+        return self.blob.send(sock, self.offset + first, self.offset + last)
 
 
 def parse_content_range(value: str) -> tuple[int, int]:
