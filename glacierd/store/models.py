@@ -228,10 +228,11 @@ class Archive(Base):
     __tablename__ = "archives"
     __table_args__ = (
         Index("ix_archives_source_path", "source_path"),
-        # Deleted packed files (revision 0010): the reclaimable bytes of bundles.
+        # Deleted packed files (revision 0010): the reclaimable bytes of bundles. The
+        # migration makes it partial on PostgreSQL too; saying so here would load
+        # SQLAlchemy's PostgreSQL dialect (and asyncio) in every command.
         Index("ix_archives_dead_members", "bundle_row",
-              sqlite_where=text("deleted_at IS NOT NULL AND bundle_row IS NOT NULL"),
-              postgresql_where=text("deleted_at IS NOT NULL AND bundle_row IS NOT NULL")),
+              sqlite_where=text("deleted_at IS NOT NULL AND bundle_row IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
