@@ -460,16 +460,28 @@ class Uploader:
             return upload
         progress = _Progress(self.store, upload, self.on_progress, self.clock)
         pace = self.limiter.consume if self.limiter is not None else None
+        # The one part missing (a small file's only part) and nothing to hash after it
+        # (an encrypted file's plaintext SHA-256 is): its commit records the final hash
+        # too, one synced transaction fewer a file (invariant 5 holds: before Complete).
+        final = len(todo) == 1 and reader is None
+        completing: list[str] = []
 
         def send(part: limits.PartRange, data: memoryview, d: Digests,
                  release: Callable[[], None]) -> None:
             self.backend.send_part(upload, part.offset, data, d, progress.sent, pace)
             release()  # the bytes are no longer needed; the commit is
             faultpoints.hit("after-part-2xx")
+            record = PartRecord(part.index, part.offset, part.length, d.tree_hash, False,
+                                d.sha256)
+            whole = self.backend.whole_checksum(
+                [(record if i == part.index else acked[i]).tree_hash
+                 for i in range(limits.part_count(upload.stored_size, upload.part_size))]
+            ) if final else None
             self.store.part_acknowledged(upload, part.index, part.offset, part.length,
-                                         d.tree_hash, sha256=d.sha256)
-            acked[part.index] = PartRecord(part.index, part.offset, part.length, d.tree_hash,
-                                           False, d.sha256)
+                                         d.tree_hash, sha256=d.sha256, completing=whole)
+            acked[part.index] = record
+            if whole is not None:
+                completing.append(whole)
             metrics.PROCESS.add("parts_sent")
             metrics.PROCESS.add("uploaded_bytes", part.length)
             progress.acknowledged(part.length)
@@ -482,7 +494,11 @@ class Uploader:
             self._check_unchanged(upload, fd)
             raise FileChangedError(f"{shown(upload.path)}: the file shrank during upload") \
                 from None
-        return replace(upload, parts=tuple(acked[i] for i in sorted(acked)))
+        upload = replace(upload, parts=tuple(acked[i] for i in sorted(acked)))
+        if completing:
+            upload = replace(upload, status=UploadStatus.COMPLETING.value,
+                             tree_hash=completing[0], plain_sha256=None)
+        return upload
 
     def _check_unchanged(self, upload: UploadRecord, fd: int) -> None:
         change = self._changed(upload, fd)

@@ -443,3 +443,39 @@ def test_a_queued_file_that_vanishes_leaves_the_queue_as_gone(tmp_path: Path,
     never = uploader.upload_path(tmp_path / "never-existed.txt")
     assert never.status == "gone" and uploader.store.file(str(tmp_path / "never-existed.txt")) \
         is None, "an unknown path is not stored"
+
+
+def test_a_one_part_files_part_commit_records_its_final_hash(tmp_path: Path,
+                                                             emulator: Emulator) -> None:
+    """A small file's only part and its final tree hash (invariant 5) are one commit:
+    killed before Complete, the store already says completing, and the next run
+    completes that upload (one archive)."""
+    uploader = vault_uploader(tmp_path, emulator)
+    data = random_file(tmp_path / "f.bin", 1000)
+    after_part: list[tuple[str, str | None]] = []
+    acknowledge = uploader.store.part_acknowledged
+
+    def acknowledged(*args: object, **kw: object) -> None:
+        acknowledge(*args, **kw)  # type: ignore[arg-type]
+        with uploader.store.engine.connect() as conn:
+            status, tree_hash = conn.execute(select(Upload.status, Upload.tree_hash)).one()
+            after_part.append((status, tree_hash))
+
+    class Killed(BaseException):
+        pass
+
+    def killed(*args: object, **kw: object) -> str:
+        raise Killed
+
+    complete = uploader.backend.complete
+    uploader.store.part_acknowledged = acknowledged  # type: ignore[method-assign]
+    uploader.backend.complete = killed  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        uploader.upload_path(tmp_path / "f.bin")
+    assert after_part == [("completing", treehash.tree_hash(data))]
+    uploader.backend.complete = complete  # type: ignore[method-assign]
+    outcome = uploader.upload_path(tmp_path / "f.bin")
+    assert outcome.status == "archived"
+    assert len(emulator.state._archives("v")) == 1
+    assert emulator.state.archive_bytes("v", outcome.archive_id or "") == data
+    assert after_part == [("completing", treehash.tree_hash(data))], "no part sent again"

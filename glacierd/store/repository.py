@@ -514,20 +514,26 @@ class Store:
 
     def part_acknowledged(self, upload: UploadRecord, index: int, offset: int, length: int,
                           tree_hash: str, *, sha256: str | None = None,
-                          adopted: bool = False) -> None:
-        """docs/design.md invariant 2: after Glacier's 2xx, in its own committed transaction."""
+                          adopted: bool = False, completing: str | None = None) -> None:
+        """docs/design.md invariant 2: after Glacier's 2xx, in its own committed transaction.
+        ``completing``: the archive's final hash, when this was the one part missing
+        (a small file): invariant 5's record (``set_completing``) in the same commit."""
         with self._core_tx() as conn:
             existing = conn.execute(_RECORDED_PART, {"upload": upload.id, "index": index}).first()
             if existing is not None:
                 if (existing.tree_hash, existing.offset) != (tree_hash, offset):
                     raise StoreError(f"part {index} of upload {upload.id} was recorded with "
                                      "another hash or offset")
-                return
-            conn.execute(_NEW_PART, {"upload_id": upload.id, "index": index, "offset": offset,
-                                     "length": length, "tree_hash": tree_hash,
-                                     "sha256": sha256,
-                                     "adopted": adopted})
-            conn.execute(_BYTES_ACKED, {"upload": upload.id, "length": length})
+            else:
+                conn.execute(_NEW_PART, {"upload_id": upload.id, "index": index,
+                                         "offset": offset, "length": length,
+                                         "tree_hash": tree_hash, "sha256": sha256,
+                                         "adopted": adopted})
+                conn.execute(_BYTES_ACKED, {"upload": upload.id, "length": length})
+            if completing is not None:
+                conn.execute(_UPDATE_UPLOAD, {"upload": upload.id,
+                                              "status": UploadStatus.COMPLETING.value,
+                                              "tree_hash": completing, "plain_sha256": None})
 
     def forget_parts(self, upload: UploadRecord, indices: Sequence[int]) -> UploadRecord:
         """Parts recorded as acknowledged that the service no longer lists: they
