@@ -48,7 +48,13 @@ from glacierd.ratelimit import TokenBucket
 from glacierd.readahead import FileIdentity, ReadAhead, ReadyPart
 from glacierd.safeopen import open_for_upload
 from glacierd.store.models import FileState, UploadStatus, utcnow
-from glacierd.store.repository import FileRecord, PartRecord, Store, UploadRecord
+from glacierd.store.repository import (
+    FileRecord,
+    PartRecord,
+    Store,
+    UploadRecord,
+    UploadState,
+)
 
 if TYPE_CHECKING:
     from glacierd.encryption import EncryptingReader, Encryption
@@ -220,23 +226,26 @@ class Uploader:
                 return Outcome(abspath, "busy", None, st.st_size,
                                "another glacierd process is uploading it")
             try:
-                record = self.store.file_seen(abspath, st.st_size, st.st_mtime_ns, st.st_ino)
+                record, state = self.store.file_to_upload(abspath, st.st_size, st.st_mtime_ns,
+                                                          st.st_ino)
             except BaseException:
                 os.close(fd)  # _upload_record owns it from here on
                 raise
-            return self._upload_record(record, fd, st, readahead, root)
+            return self._upload_record(record, fd, st, readahead, root, state)
 
     # --- the work --------------------------------------------------------------------
 
     def _upload_record(self, record: FileRecord, fd: int, st: os.stat_result,
                        readahead: ReadAhead | None,
-                       root: str | os.PathLike[str] | None) -> Outcome:
+                       root: str | os.PathLike[str] | None,
+                       state: UploadState | None = None) -> Outcome:
         """Upload from ``fd`` (owned here, closed on return); a file that changed is
-        opened again, the same safe way, and its new version uploaded."""
+        opened again, the same safe way, and its new version uploaded. ``state``:
+        the store's ``upload_state`` of the file, read with its record."""
         try:
             for _restart in range(MAX_RESTARTS):
                 try:
-                    return self._attempt(record, fd, st, readahead)
+                    return self._attempt(record, fd, st, readahead, state)
                 except FileChangedError as exc:
                     log.warning("%s", exc)
                     os.close(fd)
@@ -248,8 +257,8 @@ class Uploader:
                         return self._gone(record.path, str(gone.message))
                     except UnreadableFileError as unreadable:
                         return self.failed(record, str(unreadable.message))
-                    record = self.store.file_seen(record.path, st.st_size, st.st_mtime_ns,
-                                                  st.st_ino)
+                    record, state = self.store.file_to_upload(record.path, st.st_size,
+                                                              st.st_mtime_ns, st.st_ino)
                 except GlacierError as exc:
                     return self.failed(record, str(exc))
             return self.failed(record,
@@ -259,9 +268,9 @@ class Uploader:
                 os.close(fd)
 
     def _attempt(self, record: FileRecord, fd: int, st: os.stat_result,
-                 readahead: ReadAhead | None) -> Outcome:
+                 readahead: ReadAhead | None, state: UploadState | None = None) -> Outcome:
         path = record.path
-        latest, unconfirmed, upload = self.store.upload_state(record.id)
+        latest, unconfirmed, upload = state or self.store.upload_state(record.id)
         if latest and (latest.size, latest.mtime_ns) == (st.st_size, st.st_mtime_ns):
             if record.state != FileState.ARCHIVED:
                 self.store.set_file_state(record.id, FileState.ARCHIVED)

@@ -357,38 +357,42 @@ class Store:
         is under way, which notices the change itself), its error and retry cleared;
         a file that was gone and is back is pending. Returns the records, in order.
         """
-        records: dict[str, FileRecord] = {}
         with self._core_tx() as conn:
-            for start in range(0, len(seen), _BATCH):
-                chunk = seen[start:start + _BATCH]
-                records.update((r.path, FileRecord(*r)) for r in conn.execute(
-                    _FILES_BY_PATH, {"paths": [path for path, *_ in chunk], "host": self.host}))
-                new: dict[str, tuple[int, int, int]] = {}
-                for path, size, mtime, inode in chunk:
-                    row = records.get(path)
-                    if row is None:
-                        new[path] = (size, mtime, inode)
-                        continue
-                    values: dict[str, Any] = {}
-                    if (row.size, row.mtime_ns, row.inode) != (size, mtime, inode):
-                        values = {"size": size, "mtime_ns": mtime, "inode": inode,
-                                  "error": None, "retry_at": None}
-                        if row.state != FileState.UPLOADING:
-                            values["state"] = FileState.PENDING.value
-                    elif row.state == FileState.GONE:  # it came back
-                        values = {"state": FileState.PENDING.value, "error": None}
-                    if values:
-                        conn.execute(_UPDATE_FILE, {"file": row.id, **values})
-                        records[path] = replace(row, **values)
-                if new:  # their records from what was written: no second look
-                    ids = conn.execute(_NEW_FILE_IDS, [
-                        {"host": self.host, "path": path, "size": size, "mtime_ns": mtime,
-                         "inode": inode, "state": FileState.PENDING.value, "attempts": 0}
-                        for path, (size, mtime, inode) in new.items()]).scalars().all()
-                    for file_id, (path, (size, mtime, inode)) in zip(ids, new.items(),
-                                                                     strict=True):
-                        records[path] = FileRecord(file_id, path, size, mtime, inode,
-                                                   FileState.PENDING.value, None, 0, None)
+            return self._files_seen(conn, seen)
+
+    def _files_seen(self, conn: Connection,
+                    seen: Sequence[tuple[str, int, int, int]]) -> list[FileRecord]:
+        records: dict[str, FileRecord] = {}
+        for start in range(0, len(seen), _BATCH):
+            chunk = seen[start:start + _BATCH]
+            records.update((r.path, FileRecord(*r)) for r in conn.execute(
+                _FILES_BY_PATH, {"paths": [path for path, *_ in chunk], "host": self.host}))
+            new: dict[str, tuple[int, int, int]] = {}
+            for path, size, mtime, inode in chunk:
+                row = records.get(path)
+                if row is None:
+                    new[path] = (size, mtime, inode)
+                    continue
+                values: dict[str, Any] = {}
+                if (row.size, row.mtime_ns, row.inode) != (size, mtime, inode):
+                    values = {"size": size, "mtime_ns": mtime, "inode": inode,
+                              "error": None, "retry_at": None}
+                    if row.state != FileState.UPLOADING:
+                        values["state"] = FileState.PENDING.value
+                elif row.state == FileState.GONE:  # it came back
+                    values = {"state": FileState.PENDING.value, "error": None}
+                if values:
+                    conn.execute(_UPDATE_FILE, {"file": row.id, **values})
+                    records[path] = replace(row, **values)
+            if new:  # their records from what was written: no second look
+                ids = conn.execute(_NEW_FILE_IDS, [
+                    {"host": self.host, "path": path, "size": size, "mtime_ns": mtime,
+                     "inode": inode, "state": FileState.PENDING.value, "attempts": 0}
+                    for path, (size, mtime, inode) in new.items()]).scalars().all()
+                for file_id, (path, (size, mtime, inode)) in zip(ids, new.items(),
+                                                                 strict=True):
+                    records[path] = FileRecord(file_id, path, size, mtime, inode,
+                                               FileState.PENDING.value, None, 0, None)
         return [records[path] for path, *_ in seen]
 
     def file(self, path: str) -> FileRecord | None:
@@ -695,19 +699,19 @@ class Store:
             s.add(Event(level="warning", kind=f"upload-{status.value}",
                         message=f"{shown(row.file.path)}: {reason}", file_id=row.file_id))
 
-    def upload_state(self, file_id: int) -> tuple[ArchiveRecord | None, UploadRecord | None,
-                                                  UploadRecord | None]:
+    def upload_state(self, file_id: int) -> UploadState:
         """What an upload of this file must know first, in one transaction: its newest
         live archive, its unconfirmed upload and its unfinished upload (or Nones)."""
         with self._core_tx() as conn:
-            newest = conn.execute(_NEWEST_ARCHIVE, {"file": file_id}).first()
-            if conn.execute(_OPEN_UPLOADS, {"file": file_id}).first() is None:
-                # the usual case: a file with no open upload
-                return ArchiveRecord(**newest._mapping) if newest else None, None, None
-            uploads = _uploads(conn, _OPEN_UPLOADS_OF, {"file": file_id})
-        unconfirmed = next((u for u in uploads if u.status == UploadStatus.UNCONFIRMED), None)
-        unfinished = next((u for u in uploads if u.status != UploadStatus.UNCONFIRMED), None)
-        return ArchiveRecord(**newest._mapping) if newest else None, unconfirmed, unfinished
+            return _upload_state(conn, file_id)
+
+    def file_to_upload(self, path: str, size: int, mtime_ns: int,
+                       inode: int) -> tuple[FileRecord, UploadState]:
+        """``file_seen`` and ``upload_state`` in one transaction: the uploader's first
+        look at a file (nothing remote happens between them)."""
+        with self._core_tx() as conn:
+            record = self._files_seen(conn, [(path, size, mtime_ns, inode)])[0]
+            return record, _upload_state(conn, record.id)
 
     def unfinished_uploads(self) -> list[UploadRecord]:
         """This host's uploads under way (another host's files are not here), oldest first."""
@@ -1342,6 +1346,21 @@ def _archive_members(conn: Connection, bundle_file: int, bundle_row: int, vault:
             deleted_at=created))
     # A member seen in a newer version meanwhile was queued by the watcher (and may
     # be packed in another bundle by now): its row is that version's, left alone.
+
+
+UploadState = tuple[ArchiveRecord | None, UploadRecord | None, UploadRecord | None]
+"""A file's newest live archive, its unconfirmed upload, its unfinished upload."""
+
+
+def _upload_state(conn: Connection, file_id: int) -> UploadState:
+    newest = conn.execute(_NEWEST_ARCHIVE, {"file": file_id}).first()
+    archive = ArchiveRecord(**newest._mapping) if newest else None
+    if conn.execute(_OPEN_UPLOADS, {"file": file_id}).first() is None:
+        return archive, None, None  # the usual case: a file with no open upload
+    uploads = _uploads(conn, _OPEN_UPLOADS_OF, {"file": file_id})
+    unconfirmed = next((u for u in uploads if u.status == UploadStatus.UNCONFIRMED), None)
+    unfinished = next((u for u in uploads if u.status != UploadStatus.UNCONFIRMED), None)
+    return archive, unconfirmed, unfinished
 
 
 @dataclass(frozen=True)
