@@ -1,13 +1,15 @@
 """Where a small file's CPU goes: each store and backend call of the uploader, timed
 on its own thread.
 
-    python bench/percall.py [--files 500] [--size 1024]
+    python bench/percall.py [--files 500] [--size 1024] [--dir /dev/shm]
 
 An uploader in this process (the daemon's wiring: config, state store, vault
 backend) uploads the files one after the other to an emulator process; each
 store call and each request is timed with the thread's CPU clock (a call made
 inside another is counted once, in the outer one). Reported: CPU-ms a file of
-each, their sum and the whole. Compare with the same calls in a loop of their
+each, their sum and the whole, and the wall a file (``--dir``: where the state
+store and the emulator's data are; on a disk, each synced commit waits for
+it). Compare with the same calls in a loop of their
 own (bench/smallfiles.py's peers): between requests the thread runs SQL and
 the emulator takes turns on the same cores, so each costs more here.
 """
@@ -35,6 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=500)
     parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None)
     args = parser.parse_args()
     from glacierd import config as config_mod
     from glacierd import wiring
@@ -42,8 +45,7 @@ def main() -> None:
     from glacierd.store.db import create_store_engine
     from glacierd.store.repository import Store
 
-    place = "/dev/shm" if Path("/dev/shm").is_dir() else None
-    with tempfile.TemporaryDirectory(dir=place) as name:
+    with tempfile.TemporaryDirectory(dir=args.dir) as name:
         tmp = Path(name)
         emu, url = start_emulator(tmp / "emu")
         try:
@@ -72,19 +74,22 @@ def main() -> None:
                 for call in names:
                     setattr(owner, call, _timed(getattr(owner, call), f"{kind} {call}",
                                                 spent, inside))
-            started = time.thread_time()
+            started, wall = time.thread_time(), time.perf_counter()
             for path in files[1:]:
                 if uploader.upload_path(path, root=folder).status != "archived":
                     raise SystemExit(f"{path}: not archived")
-            whole = time.thread_time() - started
+            whole, wall = time.thread_time() - started, time.perf_counter() - wall
         finally:
             emu.terminate()
             emu.wait()
-    print(f"{args.files} files of {args.size} bytes, CPU-ms a file on the uploader's thread:")
+    print(f"{args.files} files of {args.size} bytes in {args.dir or tempfile.gettempdir()}, "
+          "CPU-ms a file on the uploader's thread:")
     for label, seconds in spent.most_common():
         print(f"  {label:<28}{seconds * 1000 / args.files:>8.3f}")
     print(f"  {'these calls':<28}{sum(spent.values()) * 1000 / args.files:>8.3f}")
     print(f"  {'the whole upload':<28}{whole * 1000 / args.files:>8.3f}")
+    print(f"wall: {wall * 1000 / args.files:.2f} ms a file, {args.files / wall:.0f} files/s "
+          "(one at a time)")
 
 
 def _timed(call: Callable[..., Any], label: str, spent: collections.Counter[str],
