@@ -16,7 +16,6 @@ Layout::
 
 from __future__ import annotations
 
-import bisect
 import csv
 import datetime as dt
 import io
@@ -147,34 +146,34 @@ class Blob:
         self.files = sorted(files)
         self.size = size
 
+    def _spans(self, first: int, last: int) -> Iterator[tuple[int, int, Path]]:
+        """(start, end, file) of each file holding bytes of ``first..last``, in order:
+        a file's bytes run from its offset to the next file's (the last: to the end)."""
+        ends = [offset for offset, _ in self.files[1:]] + [self.size]
+        for (start, path), end in zip(self.files, ends, strict=True):
+            if start <= last and end > first:
+                yield start, end, path
+
     def chunks(self, first: int, last: int, block: int = MIB) -> Iterator[bytes]:
         """Bytes ``first..last`` (inclusive), in blocks of at most ``block``."""
-        starts = [offset for offset, _ in self.files]
-        index = max(0, bisect.bisect_right(starts, first) - 1)
-        position = first
-        while position <= last and index < len(self.files):
-            start, path = self.files[index]
-            end = starts[index + 1] if index + 1 < len(starts) else self.size
+        for start, end, path in self._spans(first, last):
+            position, stop = max(first, start), min(last + 1, end)
             with open(path, "rb") as fh:
                 fh.seek(position - start)
-                while position <= min(last, end - 1):
-                    data = fh.read(min(block, min(last, end - 1) - position + 1))
+                while position < stop:
+                    data = fh.read(min(block, stop - position))
                     if not data:
                         return
                     position += len(data)
                     yield data
-            index += 1
 
     def send(self, sock: socket.socket, first: int, last: int) -> int:
         """Bytes ``first..last`` to ``sock`` by ``sendfile`` (the kernel copies them
         from the page cache: a server's way, not a byte through Python); the count
         sent."""
         sent = 0
-        for start, path in self.files:
-            end = start + path.stat().st_size
+        for start, end, path in self._spans(first, last):
             lo, hi = max(first, start), min(last + 1, end)
-            if lo >= hi:
-                continue
             with open(path, "rb") as fh:
                 sent += sock.sendfile(fh, lo - start, hi - lo)
         return sent
@@ -197,10 +196,7 @@ class Blob:
         """The digests of the leaves of ``first..last`` (``first`` on a MiB), or None
         when a part's were not kept (stored by an older emulator)."""
         found: list[bytes] = []
-        ends = [offset for offset, _ in self.files[1:]] + [self.size]
-        for (start, path), end in zip(self.files, ends, strict=True):
-            if end <= first or start > last:
-                continue
+        for start, end, path in self._spans(first, last):
             if start % MIB:
                 return None
             try:

@@ -177,7 +177,6 @@ _PARTS_OF = (select(Part.upload_id, Part.index, Part.offset, Part.length, Part.t
 
 
 _UPLOAD_BY_ID = _UPLOAD_ROWS.where(Upload.id == bindparam("upload"))
-_PARTS_OF_ONE = _PARTS_OF.where(Part.upload_id == bindparam("upload"))
 
 
 def _uploads(conn: Connection, query: Executable,
@@ -189,13 +188,9 @@ def _uploads(conn: Connection, query: Executable,
     if not rows:
         return []
     parts: dict[int, list[PartRecord]] = {r.id: [] for r in rows}
-    batches = ([(_PARTS_OF_ONE, {"upload": rows[0].id, "uploads": [rows[0].id]})]
-               if len(rows) == 1 else
-               [(_PARTS_OF, {"uploads": [r.id for r in rows[start:start + _BATCH]]})
-                for start in range(0, len(rows), _BATCH)])
-    for statement, values in batches:
+    for start in range(0, len(rows), _BATCH):
         for upload_row, index, offset, length, tree_hash, adopted, sha256 in conn.execute(
-                statement, values):
+                _PARTS_OF, {"uploads": [r.id for r in rows[start:start + _BATCH]]}):
             parts[upload_row].append(PartRecord(index, offset, length, tree_hash, adopted,
                                                 sha256))
     return [UploadRecord(
