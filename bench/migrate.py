@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ACCESS, SECRET, child_cpu, start_emulator
+from common import ACCESS, SECRET, child_cpu, process_cpu, start_emulator
 
 MIB = 1024 * 1024
 
@@ -39,12 +39,6 @@ def floor_cpu(path: Path) -> float:
             while block := fh.read(4 * MIB):
                 digest.update(block)
     return time.process_time() - started
-
-
-def process_cpu(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

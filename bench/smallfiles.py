@@ -35,12 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ACCESS, SECRET, child_cpu, start_emulator
-
-
-def process_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from common import ACCESS, SECRET, child_cpu, process_cpu, start_emulator
 
 
 def archived(db: Path) -> int:

@@ -51,8 +51,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import ACCESS, SECRET, process_cpu
+
 MIB = 1024 * 1024
-ACCESS, SECRET = "GLACIERDEMULATOR", "glacierd-emulator-secret-key"
 
 
 def boto3_upload(url: str, path: str, part: int) -> None:
@@ -107,13 +108,6 @@ class Run:
     def cores_busy(self) -> float:
         """How many of the machine's cores the run kept busy, on average."""
         return (self.cpu + self.emulator_cpu) / self.seconds
-
-
-def process_cpu(pid: int) -> float:
-    """User + system seconds a live process has used so far."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def timed(argv: list[str], emulator_pid: int | None = None) -> Run:
