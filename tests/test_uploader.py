@@ -266,6 +266,7 @@ def test_a_file_another_process_is_uploading_is_left_to_it(tmp_path: Path,
     assert done.status == "archived"
     assert emulator.state.archive_bytes("v", done.archive_id or "") == data
     assert emulator.stats()["archives_created"] == 1
+    assert list(locks.iterdir()) == [], "the lock's file outlived the upload"
 
 
 def test_lost_complete_answer_with_vanished_upload_id_waits_for_the_inventory(
