@@ -1,13 +1,18 @@
-"""What the bench scripts share: an emulator process, and a child's CPU."""
+"""What the bench scripts share: an emulator process, a child's CPU, and a
+Glacier client made of the standard library alone (the floors' peer)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import http.client
 import os
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ACCESS, SECRET = "GLACIERDEMULATOR", "glacierd-emulator-secret-key"
 
@@ -36,3 +41,38 @@ def process_cpu(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class StdlibGlacier:
+    """Signed Glacier requests on one kept ``http.client`` connection: no retries,
+    no checks, no library. What a request costs in Python before any choice of
+    HTTP library (bench/percall.py's and bench/upload.py's floors)."""
+
+    def __init__(self, url: str) -> None:
+        from glacierd.glacier.sigv4 import Credentials
+
+        self.url = url
+        self.where = urlsplit(url)
+        self.conn = http.client.HTTPConnection(self.where.hostname, self.where.port)
+        self.credentials = Credentials(ACCESS, SECRET)
+
+    def call(self, method: str, path: str, headers: dict[str, str],
+             body: bytes | memoryview = b"", expect: int = 201,
+             payload: str | None = None) -> http.client.HTTPResponse:
+        """``payload``: the body's SHA-256, when the caller has it already."""
+        from glacierd.glacier.sigv4 import sign
+
+        payload = payload or hashlib.sha256(body).hexdigest()
+        headers = {"Host": self.where.netloc, "x-amz-glacier-version": "2012-06-01",
+                   "x-amz-content-sha256": payload, **headers}
+        headers.update(sign(method, self.url + path, headers, payload, self.credentials,
+                            "us-east-1", "glacier", dt.datetime.now(dt.UTC)))
+        self.conn.request(method, path, body, headers)
+        answer = self.conn.getresponse()
+        answer.read()
+        if answer.status != expect:
+            raise SystemExit(f"stdlib client: {method} {path}: {answer.status}")
+        return answer
+
+    def close(self) -> None:
+        self.conn.close()

@@ -29,7 +29,6 @@ import argparse
 import collections
 import datetime as dt
 import hashlib
-import http.client
 import os
 import sqlite3
 import sys
@@ -39,7 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common import ACCESS, SECRET, process_cpu, start_emulator
+from common import ACCESS, SECRET, StdlibGlacier, process_cpu, start_emulator
 
 STORE_CALLS = ("file_to_upload", "upload_state", "create_upload", "set_upload_id",
                "part_acknowledged", "set_completing", "finish_upload")
@@ -131,28 +130,8 @@ CREATE TABLE events (id INTEGER PRIMARY KEY, kind TEXT, message TEXT, file_id IN
 def stdlib_floor(url: str, files: list[Path], db: Path) -> tuple[float, float]:
     """(CPU of this thread, wall) to upload ``files`` with http.client and sqlite3
     alone: glacierd's requests and transactions, none of its care."""
-    from urllib.parse import urlsplit
-
-    from glacierd.glacier.sigv4 import Credentials, sign
-
-    where = urlsplit(url)
-    conn = http.client.HTTPConnection(where.hostname, where.port)
-    credentials = Credentials(ACCESS, SECRET)
-
-    def call(method: str, path: str, headers: dict[str, str], body: bytes = b"",
-             expect: int = 201) -> http.client.HTTPResponse:
-        payload = hashlib.sha256(body).hexdigest()
-        headers = {"Host": where.netloc, "x-amz-glacier-version": "2012-06-01",
-                   "x-amz-content-sha256": payload, **headers}
-        headers.update(sign(method, url + path, headers, payload, credentials,
-                            "us-east-1", "glacier", dt.datetime.now(dt.UTC)))
-        conn.request(method, path, body, headers)
-        answer = conn.getresponse()
-        answer.read()
-        if answer.status != expect:
-            raise SystemExit(f"floor: {method} {path}: {answer.status}")
-        return answer
-
+    glacier = StdlibGlacier(url)
+    call = glacier.call
     call("PUT", "/-/vaults/floor", {})
     sql = sqlite3.connect(db, isolation_level=None)
     sql.execute("PRAGMA journal_mode=WAL")
@@ -191,7 +170,8 @@ def stdlib_floor(url: str, files: list[Path], db: Path) -> tuple[float, float]:
         tree_hash = hashlib.sha256(data).hexdigest()  # one leaf: tree hash = SHA-256
         call("PUT", f"/-/vaults/floor/multipart-uploads/{upload_id}",
              {"x-amz-sha256-tree-hash": tree_hash,
-              "Content-Range": f"bytes 0-{len(data) - 1}/*"}, data, expect=204)
+              "Content-Range": f"bytes 0-{len(data) - 1}/*"}, data, expect=204,
+             payload=tree_hash)
         with sql:  # the part, and the final hash
             sql.execute("BEGIN")
             sql.execute("SELECT * FROM parts WHERE upload_id = ? AND idx = 0",
@@ -218,7 +198,7 @@ def stdlib_floor(url: str, files: list[Path], db: Path) -> tuple[float, float]:
                         (f"{path}: archived", file_id))
     cpu, wall = time.thread_time() - started, time.perf_counter() - wall
     sql.close()
-    conn.close()
+    glacier.close()
     return cpu, wall
 
 

@@ -16,7 +16,13 @@ with wait4) against a fresh emulator process:
   ``--service s3``, boto3's ``upload_file`` (s3transfer: 8 MiB parts, 10
   threads, its default CRC32 checksums), as boto3 users back up to S3;
 * ``sha256x2`` — the machine's limit: one core computing SHA-256 twice over
-  the file (the linear hash and the tree hash every upload needs).
+  the file (the linear hash and the tree hash every upload needs);
+* ``stdlib`` — the floor of an upload in Python: the same multipart upload,
+  each part read into one buffer, hashed twice and sent from it on one kept
+  ``http.client`` connection, one part after the other, with no store, no
+  retries, no library (``common.StdlibGlacier``). Unlike ``sha256x2`` it pays
+  what every upload pays besides hashing: the kernel's copies of the bytes in
+  from the file and out to the socket, and starting Python.
 
 With ``--encrypt``, two more:
 
@@ -51,7 +57,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ACCESS, SECRET, process_cpu
+from common import ACCESS, SECRET, StdlibGlacier, process_cpu
 
 MIB = 1024 * 1024
 
@@ -95,6 +101,35 @@ def sha256_twice(path: str) -> None:
         with open(path, "rb") as fh:
             for chunk in iter(lambda: fh.read(4 * MIB), b""):
                 digest.update(chunk)
+
+
+def stdlib_upload(url: str, path: str, part: int) -> None:
+    from glacierd.glacier.treehash import combine
+
+    glacier = StdlibGlacier(url)
+    glacier.call("PUT", "/-/vaults/bench", {})
+    upload_id = glacier.call("POST", "/-/vaults/bench/multipart-uploads",
+                             {"x-amz-part-size": str(part)}).headers["x-amz-multipart-upload-id"]
+    leaves: list[bytes] = []
+    buffer = memoryview(bytearray(part))
+    offset = 0
+    with open(path, "rb", buffering=0) as fh:
+        while length := fh.readinto(buffer):
+            body = buffer[:length]
+            linear, first = hashlib.sha256(), len(leaves)
+            for at in range(0, length, MIB):
+                leaf = body[at:at + MIB]
+                leaves.append(hashlib.sha256(leaf).digest())
+                linear.update(leaf)
+            glacier.call("PUT", f"/-/vaults/bench/multipart-uploads/{upload_id}", {
+                "x-amz-sha256-tree-hash": combine(leaves[first:]).hex(),
+                "Content-Range": f"bytes {offset}-{offset + length - 1}/*"},
+                body, expect=204, payload=linear.hexdigest())
+            offset += length
+    glacier.call("POST", f"/-/vaults/bench/multipart-uploads/{upload_id}",
+                 {"x-amz-archive-size": str(offset),
+                  "x-amz-sha256-tree-hash": combine(leaves).hex()})
+    glacier.close()
 
 
 @dataclasses.dataclass
@@ -177,6 +212,9 @@ def run_one(kind: str, tmp: Path, emu_home: Path, path: Path, args: argparse.Nam
     assert emu.stdout is not None
     url = emu.stdout.readline().strip()
     try:
+        if kind == "stdlib":
+            return timed([sys.executable, __file__, "--child", "stdlib", "--url", url,
+                          "--path", str(path), "--part-mib", str(args.part_mib)], emu.pid)
         if kind == "boto3":
             child = "boto3-s3" if args.service == "s3" else "boto3"
             return timed([sys.executable, __file__, "--child", child, "--url", url,
@@ -228,10 +266,15 @@ def main() -> None:
     if args.child == "sha256x2":
         sha256_twice(args.path)
         return
+    if args.child == "stdlib":
+        stdlib_upload(args.url, args.path, args.part_mib * MIB)
+        return
     import glacierd
 
     compileall.compile_dir(str(Path(glacierd.__file__).parent), quiet=1)
     kinds: tuple[str, ...] = ("sha256x2", "glacierd", "boto3")
+    if args.service == "vault":
+        kinds += ("stdlib",)
     if args.encrypt:
         from glacierd import age
 
@@ -274,8 +317,14 @@ def main() -> None:
                                                                    strict=True))
     print(f"  round by round: {' '.join(f'{x:.2f}x' for x in paired)}; "
           f"median {statistics.median(paired):.2f}x")
+    cpu = {k: min(x.cpu for x in runs[k]) for k in kinds}
+    line = (f"CPU: glacierd / sha256x2 {cpu['glacierd'] / cpu['sha256x2']:.2f}x "
+            "(target <= 1.3)")
+    if "stdlib" in cpu:
+        line += (f"; stdlib / sha256x2 {cpu['stdlib'] / cpu['sha256x2']:.2f}x (reading and "
+                 f"sending the bytes); glacierd / stdlib {cpu['glacierd'] / cpu['stdlib']:.2f}x")
+    print(line)
     if args.encrypt:
-        cpu = {k: min(x.cpu for x in runs[k]) for k in kinds}
         ratio = cpu["glacierd+age"] / cpu["glacierd"]
         speed = rate["glacierd+age"] / rate["glacierd"]
         print(f"encryption: glacierd+age / glacierd CPU {ratio:.2f}x, throughput {speed:.2f}x; "
