@@ -186,3 +186,33 @@ def test_files_seen_queues_a_whole_pass_with_file_seens_rules(tmp_path: Path) ->
     assert [r.path for r in seen[4:]] == [p for p, *_ in many]
     assert all(r.state == "pending" and r.size == i for i, r in enumerate(seen[4:]))
     assert store.count_files()["pending"] == 1202
+
+
+def test_a_new_files_first_look_is_two_statements_and_a_known_files_sees_its_upload(
+        tmp_path: Path) -> None:
+    """A small file's path through the store is what bounds unpacked small files:
+    a path never seen has no archive or upload to look for (its row was just
+    made), while a known one must still find its unfinished upload."""
+    from sqlalchemy import event
+
+    store = store_at_head(tmp_path)
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_rest: statements.append(statement))
+    record, state = store.file_to_upload("/data/new.txt", 10, 1, 7)
+    assert state == (None, None, None)
+    assert [s.split()[0] for s in statements] == ["SELECT", "INSERT"], statements
+
+    upload = store.create_upload(record.id, "v", "tok", "desc", 1 << 20, 10, 1, 7)
+    upload = store.set_upload_id(upload, "UPLOAD-1")
+    statements.clear()
+    store.part_acknowledged(upload, 0, 0, 10, "a" * 64, sha256="b" * 64, completing="a" * 64)
+    assert len(statements) == 3, statements  # the part's check, its row, one UPDATE
+    again, (archive, unconfirmed, unfinished) = store.file_to_upload("/data/new.txt", 10, 1, 7)
+    assert again.id == record.id and archive is None and unconfirmed is None
+    assert unfinished is not None and unfinished.upload_id == "UPLOAD-1"
+    assert (unfinished.status, unfinished.tree_hash) == ("completing", "a" * 64)
+    assert [p.index for p in unfinished.parts] == [0]
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT bytes_acked FROM uploads WHERE id = :u"),
+                            {"u": upload.id}).scalar() == 10

@@ -355,8 +355,9 @@ class Store:
         with self._core_tx() as conn:
             return self._files_seen(conn, seen)
 
-    def _files_seen(self, conn: Connection,
-                    seen: Sequence[tuple[str, int, int, int]]) -> list[FileRecord]:
+    def _files_seen(self, conn: Connection, seen: Sequence[tuple[str, int, int, int]],
+                    created: set[str] | None = None) -> list[FileRecord]:
+        """``created``: filled with the paths given rows here."""
         records: dict[str, FileRecord] = {}
         for start in range(0, len(seen), _BATCH):
             chunk = seen[start:start + _BATCH]
@@ -388,6 +389,8 @@ class Store:
                                                                  strict=True):
                     records[path] = FileRecord(file_id, path, size, mtime, inode,
                                                FileState.PENDING.value, None, 0, None)
+                if created is not None:
+                    created.update(new)
         return [records[path] for path, *_ in seen]
 
     def file(self, path: str) -> FileRecord | None:
@@ -519,20 +522,22 @@ class Store:
         (a small file): invariant 5's record (``set_completing``) in the same commit."""
         with self._core_tx() as conn:
             existing = conn.execute(_RECORDED_PART, {"upload": upload.id, "index": index}).first()
-            if existing is not None:
-                if (existing.tree_hash, existing.offset) != (tree_hash, offset):
-                    raise StoreError(f"part {index} of upload {upload.id} was recorded with "
-                                     "another hash or offset")
-            else:
+            if existing is not None and (existing.tree_hash, existing.offset) != (tree_hash,
+                                                                                 offset):
+                raise StoreError(f"part {index} of upload {upload.id} was recorded with "
+                                 "another hash or offset")
+            completes = ({} if completing is None else {
+                "status": UploadStatus.COMPLETING.value, "tree_hash": completing,
+                "plain_sha256": None})  # set by the same UPDATE as the bytes
+            if existing is None:
                 conn.execute(_NEW_PART, {"upload_id": upload.id, "index": index,
                                          "offset": offset, "length": length,
                                          "tree_hash": tree_hash, "sha256": sha256,
                                          "adopted": adopted})
-                conn.execute(_BYTES_ACKED, {"upload": upload.id, "length": length})
-            if completing is not None:
-                conn.execute(_UPDATE_UPLOAD, {"upload": upload.id,
-                                              "status": UploadStatus.COMPLETING.value,
-                                              "tree_hash": completing, "plain_sha256": None})
+                conn.execute(_BYTES_ACKED, {"upload": upload.id, "length": length,
+                                            **completes})
+            elif completes:
+                conn.execute(_UPDATE_UPLOAD, {"upload": upload.id, **completes})
 
     def forget_parts(self, upload: UploadRecord, indices: Sequence[int]) -> UploadRecord:
         """Parts recorded as acknowledged that the service no longer lists: they
@@ -705,7 +710,10 @@ class Store:
         """``file_seen`` and ``upload_state`` in one transaction: the uploader's first
         look at a file (nothing remote happens between them)."""
         with self._core_tx() as conn:
-            record = self._files_seen(conn, [(path, size, mtime_ns, inode)])[0]
+            created: set[str] = set()
+            record = self._files_seen(conn, [(path, size, mtime_ns, inode)], created)[0]
+            if created:  # a row just made: no archive or upload can refer to it yet
+                return record, (None, None, None)
             return record, _upload_state(conn, record.id)
 
     def unfinished_uploads(self) -> list[UploadRecord]:
