@@ -50,7 +50,7 @@ def archived(db: Path) -> int:
 
 
 def run_glacierd(tmp: Path, url: str, folder: Path, files: int,
-                 packed: bool) -> tuple[float, float]:
+                 packed: bool, concurrency: int | None = None) -> tuple[float, float]:
     tmp = tmp / ("packed" if packed else "unpacked")
     tmp.mkdir()
     cfg = tmp / "glacierd.toml"
@@ -69,6 +69,8 @@ drain_seconds = 0.2
 settle_check_seconds = 0.2
 [pack]
 {pack}
+[upload]
+{f"concurrency = {concurrency}" if concurrency else ""}
 [[watch]]
 path = "{folder}"
 settle_seconds = 1
@@ -118,6 +120,9 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=500)
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--queue-files", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int,
+                        help="[upload] concurrency: how many one-part files at once "
+                             "(default: glacierd's)")
     parser.add_argument("--child", nargs=2)
     args = parser.parse_args()
     if args.child:
@@ -142,7 +147,8 @@ def main() -> None:
             try:
                 served = process_cpu(emu.pid)
                 wall, cpu = (run_boto3(url, folder) if kind == "boto3" else
-                             run_glacierd(tmp, url, folder, args.files, kind.endswith("packed")))
+                             run_glacierd(tmp, url, folder, args.files, kind.endswith("packed"),
+                                          args.concurrency))
                 served = process_cpu(emu.pid) - served
                 stats = fetch_stats(url)
             finally:

@@ -188,6 +188,9 @@ class GlacierRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "glacierd-emulator"
     timeout = 120
+    disable_nagle_algorithm = True
+    """An answer's headers and body are two writes: with Nagle's algorithm the body
+    waited for the client's delayed ACK, 40 ms on every answer with a body."""
     server: EmulatorHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
