@@ -16,7 +16,7 @@ the emulator takes turns on the same cores, so each costs more here.
 Then, in the same run and against the same emulator, a floor: the same work
 written with the standard library alone (``stdlib_floor``) -- each file read
 and hashed, the same three signed requests on one kept ``http.client``
-connection, and the same five transactions (seventeen statements, WAL,
+connection, and the same five transactions (fourteen statements, WAL,
 ``synchronous=FULL``) with ``sqlite3`` -- with none of glacierd's checks,
 retries, locks or records. What a small file costs in Python on this machine
 before any library is chosen. And the emulator's own CPU a file, which bounds
@@ -155,16 +155,13 @@ def stdlib_floor(url: str, files: list[Path], db: Path) -> tuple[float, float, f
     started, wall = time.thread_time(), time.perf_counter()
     for path in files:
         st = path.stat()
-        with sql:  # the file's record and its state
+        with sql:  # the file's record (a new path: no archive or upload to look for)
             sql.execute("BEGIN")
+            sql.execute("SELECT * FROM files WHERE path = ?", (str(path),)).fetchall()
             file_id = sql.execute(
                 "INSERT INTO files (path, size, mtime_ns, inode, state) VALUES (?, ?, ?, ?, "
-                "'pending') ON CONFLICT (path) DO UPDATE SET size = excluded.size RETURNING id",
+                "'pending') RETURNING id",
                 (str(path), st.st_size, st.st_mtime_ns, st.st_ino)).fetchone()[0]
-            sql.execute("SELECT * FROM archives WHERE file_id = ? ORDER BY id DESC LIMIT 1",
-                        (file_id,)).fetchall()
-            sql.execute("SELECT id FROM uploads WHERE file_id = ? AND status IN "
-                        "('initiating', 'uploading', 'completing') LIMIT 1", (file_id,)).fetchall()
         with sql:  # the upload's row, before Initiate
             sql.execute("BEGIN")
             upload = sql.execute(
@@ -192,10 +189,9 @@ def stdlib_floor(url: str, files: list[Path], db: Path) -> tuple[float, float, f
             sql.execute("SELECT * FROM parts WHERE upload_id = ? AND idx = 0",
                         (upload,)).fetchall()
             sql.execute("INSERT INTO parts VALUES (?, 0, 0, ?, ?)", (upload, len(data), tree_hash))
-            sql.execute("UPDATE uploads SET bytes_acked = bytes_acked + ? WHERE id = ?",
-                        (len(data), upload))
-            sql.execute("UPDATE uploads SET status = 'completing', tree_hash = ? WHERE id = ?",
-                        (tree_hash, upload))
+            sql.execute("UPDATE uploads SET bytes_acked = bytes_acked + ?, "
+                        "status = 'completing', tree_hash = ? WHERE id = ?",
+                        (len(data), tree_hash, upload))
         archive_id = call("POST", f"/-/vaults/floor/multipart-uploads/{upload_id}",
                           {"x-amz-archive-size": str(len(data)),
                            "x-amz-sha256-tree-hash": tree_hash}).headers["x-amz-archive-id"]
