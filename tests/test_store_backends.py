@@ -67,6 +67,38 @@ def test_an_encrypted_upload_from_start_to_archive(store_url: str) -> None:
         store.close()
 
 
+
+def test_a_files_first_look_finds_exactly_its_archive_and_its_open_upload(
+        store_url: str) -> None:
+    """What an upload must know first, on each database: a file the watcher queued
+    and nobody uploaded has neither (one statement says so); then its archive, then
+    an upload of a newer version left unfinished, are found."""
+    from sqlalchemy import event
+
+    store = store_for(store_url)
+    try:
+        (queued,) = store.files_seen([("/d/a.txt", 10, 1, 5)])
+        statements: list[str] = []
+        event.listen(store.engine, "before_cursor_execute",
+                     lambda _c, _cur, statement, *_rest: statements.append(statement))
+        record, state = store.file_to_upload("/d/a.txt", 10, 1, 5)
+        assert record.id == queued.id and state == (None, None, None)
+        assert len(statements) == 2, statements  # the file's row; what it has
+        upload = store.set_upload_id(store.create_upload(record.id, "v", "t1", "d", 2**20,
+                                                         10, 1, 5), "U-1")
+        store.part_acknowledged(upload, 0, 0, 10, "a" * 64, completing="a" * 64)
+        store.finish_upload(upload, "ARCHIVE-A")
+        record, (archive, unconfirmed, unfinished) = store.file_to_upload("/d/a.txt", 10, 1, 5)
+        assert archive is not None and archive.archive_id == "ARCHIVE-A"
+        assert unconfirmed is None and unfinished is None
+        newer = store.set_upload_id(store.create_upload(record.id, "v", "t2", "d", 2**20,
+                                                        12, 2, 5), "U-2")
+        record, (archive, unconfirmed, unfinished) = store.file_to_upload("/d/a.txt", 12, 2, 5)
+        assert archive is not None and archive.archive_id == "ARCHIVE-A"
+        assert unfinished is not None and unfinished.id == newer.id and unconfirmed is None
+    finally:
+        store.close()
+
 def test_the_queue_failures_and_restores(store_url: str) -> None:
     store = store_for(store_url)
     try:

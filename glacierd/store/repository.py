@@ -258,11 +258,16 @@ _DROP_CIPHER = delete(UploadCipher).where(UploadCipher.upload_row == bindparam("
 _NEWEST_ARCHIVE = (select(*_ARCHIVE_COLUMNS)
                    .where(Archive.file_id == bindparam("file"), Archive.deleted_at.is_(None))
                    .order_by(Archive.id.desc()).limit(1))
+_LIVE_ARCHIVES = select(Archive.id).where(Archive.file_id == bindparam("file"),
+                                          Archive.deleted_at.is_(None))
 _OPEN_UPLOADS = (select(Upload.id)
                  .where(Upload.file_id == bindparam("file"),
                         Upload.status.in_([s.value for s in (*UNFINISHED,
                                                              UploadStatus.UNCONFIRMED)]))
                  .limit(1))
+_WHAT_FILE_HAS = select(_LIVE_ARCHIVES.exists(), _OPEN_UPLOADS.exists())
+"""Whether a file has a live archive, and an open upload: one statement where a
+file queued by the watcher and never uploaded has neither."""
 _OPEN_UPLOADS_OF = (_UPLOAD_ROWS.where(
     Upload.file_id == bindparam("file"),
     Upload.status.in_([s.value for s in (*UNFINISHED, UploadStatus.UNCONFIRMED)]))
@@ -1356,9 +1361,12 @@ UploadState = tuple[ArchiveRecord | None, UploadRecord | None, UploadRecord | No
 
 
 def _upload_state(conn: Connection, file_id: int) -> UploadState:
-    newest = conn.execute(_NEWEST_ARCHIVE, {"file": file_id}).first()
-    archive = ArchiveRecord(**newest._mapping) if newest else None
-    if conn.execute(_OPEN_UPLOADS, {"file": file_id}).first() is None:
+    has_archive, has_upload = conn.execute(_WHAT_FILE_HAS, {"file": file_id}).one()
+    archive = None
+    if has_archive:
+        newest = conn.execute(_NEWEST_ARCHIVE, {"file": file_id}).first()
+        archive = ArchiveRecord(**newest._mapping) if newest else None
+    if not has_upload:
         return archive, None, None  # the usual case: a file with no open upload
     uploads = _uploads(conn, _OPEN_UPLOADS_OF, {"file": file_id})
     unconfirmed = next((u for u in uploads if u.status == UploadStatus.UNCONFIRMED), None)
