@@ -50,6 +50,7 @@ from glacierd.safeopen import open_for_upload
 from glacierd.store.models import FileState, UploadStatus, utcnow
 from glacierd.store.repository import (
     FileRecord,
+    NewUpload,
     PartRecord,
     Store,
     UploadRecord,
@@ -226,26 +227,35 @@ class Uploader:
                 return Outcome(abspath, "busy", None, st.st_size,
                                "another glacierd process is uploading it")
             try:
-                record, state = self.store.file_to_upload(abspath, st.st_size, st.st_mtime_ns,
-                                                          st.st_ino)
+                record, state, started = self._first_look(abspath, st)
             except BaseException:
                 os.close(fd)  # _upload_record owns it from here on
                 raise
-            return self._upload_record(record, fd, st, readahead, root, state)
+            return self._upload_record(record, fd, st, readahead, root, state, started)
+
+    def _first_look(self, path: str, st: os.stat_result
+                    ) -> tuple[FileRecord, UploadState, UploadRecord | None]:
+        """The file's record and upload state, and for a file with nothing to skip,
+        confirm or resume, its new upload's row: one transaction."""
+        return self.store.file_to_upload(path, st.st_size, st.st_mtime_ns, st.st_ino,
+                                         lambda record, state: self._new_upload(record,
+                                                                                state, st))
 
     # --- the work --------------------------------------------------------------------
 
     def _upload_record(self, record: FileRecord, fd: int, st: os.stat_result,
                        readahead: ReadAhead | None,
                        root: str | os.PathLike[str] | None,
-                       state: UploadState | None = None) -> Outcome:
+                       state: UploadState | None = None,
+                       started: UploadRecord | None = None) -> Outcome:
         """Upload from ``fd`` (owned here, closed on return); a file that changed is
         opened again, the same safe way, and its new version uploaded. ``state``:
-        the store's ``upload_state`` of the file, read with its record."""
+        the store's ``upload_state`` of the file, read with its record; ``started``:
+        the upload whose row was written with them (``_first_look``)."""
         try:
             for _restart in range(MAX_RESTARTS):
                 try:
-                    return self._attempt(record, fd, st, readahead, state)
+                    return self._attempt(record, fd, st, readahead, state, started)
                 except FileChangedError as exc:
                     log.warning("%s", exc)
                     os.close(fd)
@@ -257,8 +267,7 @@ class Uploader:
                         return self._gone(record.path, str(gone.message))
                     except UnreadableFileError as unreadable:
                         return self.failed(record, str(unreadable.message))
-                    record, state = self.store.file_to_upload(record.path, st.st_size,
-                                                              st.st_mtime_ns, st.st_ino)
+                    record, state, started = self._first_look(record.path, st)
                 except GlacierError as exc:
                     return self.failed(record, str(exc))
             return self.failed(record,
@@ -268,7 +277,10 @@ class Uploader:
                 os.close(fd)
 
     def _attempt(self, record: FileRecord, fd: int, st: os.stat_result,
-                 readahead: ReadAhead | None, state: UploadState | None = None) -> Outcome:
+                 readahead: ReadAhead | None, state: UploadState | None = None,
+                 started: UploadRecord | None = None) -> Outcome:
+        if started is not None:  # its row came with the file's record
+            return self._send_and_complete(self._initiated(started), fd, readahead)
         path = record.path
         latest, unconfirmed, upload = state or self.store.upload_state(record.id)
         if latest and (latest.size, latest.mtime_ns) == (st.st_size, st.st_mtime_ns):
@@ -294,6 +306,11 @@ class Uploader:
             upload = self._reconcile(upload, fd)
         if upload is None:
             upload = self._start(record, st)
+        return self._send_and_complete(upload, fd, readahead)
+
+    def _send_and_complete(self, upload: UploadRecord, fd: int,
+                           readahead: ReadAhead | None) -> Outcome:
+        """Send what the upload lacks, then complete it."""
         if upload.status == UploadStatus.COMPLETING:
             return self._complete(upload, resumed=True)
         reader = self._encrypting_reader(upload, fd)
@@ -325,7 +342,9 @@ class Uploader:
             return reader.read_into
         return lambda view, offset: os.preadv(fd, [view], offset)
 
-    def _start(self, record: FileRecord, st: os.stat_result) -> UploadRecord:
+    def _plan(self, record: FileRecord, st: os.stat_result) -> tuple[NewUpload, tuple[str, ...]]:
+        """A new upload of the file as it is (``st``): its row, and the descriptions
+        of the manifest archives it needs first. No I/O."""
         size = st.st_size
         token = uuid.uuid4().hex
         encryption = self.settings.encryption
@@ -338,12 +357,30 @@ class Uploader:
         part_size = self.backend.part_size(size if wire_size is None else wire_size,
                                            self.settings.part_size, name=shown(record.path))
         desc, manifests = self._description(record, st, token, wire_size)
+        return NewUpload(self.backend.name, token, desc, part_size, cipher, wire_size), manifests
+
+    def _new_upload(self, record: FileRecord, state: UploadState,
+                    st: os.stat_result) -> NewUpload | None:
+        """For ``_first_look``: the upload to begin when ``_attempt`` would go straight
+        to ``_start`` (no archive, no upload to confirm or resume, not packed, not
+        empty) and it needs no manifest archives (they go up before its row)."""
+        if state != (None, None, None) or st.st_size == 0 or record.state == FileState.PACKED:
+            return None
+        plan, manifests = self._plan(record, st)
+        return None if manifests else plan
+
+    def _start(self, record: FileRecord, st: os.stat_result) -> UploadRecord:
+        plan, manifests = self._plan(record, st)
         # Before the upload's row: a crash here leaves small orphans, never a file
         # archived without its path.
         manifest_ids = [self._put_manifest(text, record) for text in manifests]
-        upload = self.store.create_upload(record.id, self.backend.name, token, desc, part_size,
-                                          size, st.st_mtime_ns, st.st_ino, cipher=cipher,
-                                          wire_size=wire_size, manifest_ids=manifest_ids)
+        return self._initiated(self.store.create_upload(
+            record.id, plan.vault, plan.token, plan.description, plan.part_size, st.st_size,
+            st.st_mtime_ns, st.st_ino, cipher=plan.cipher, wire_size=plan.wire_size,
+            manifest_ids=manifest_ids))
+
+    def _initiated(self, upload: UploadRecord) -> UploadRecord:
+        """Initiate an upload whose row is committed (invariant 1)."""
         faultpoints.hit("after-upload-row")
         return self._initiate(upload)
 

@@ -156,6 +156,36 @@ def test_kill_between_part_2xx_and_commit_adopts_the_part(tmp_path: Path) -> Non
     assert ("part-adopted",) in events
 
 
+@pytest.mark.parametrize("fault", ["after-upload-row", "after-initiate"])
+def test_a_small_files_first_commit_holds_its_upload_row(tmp_path: Path, fault: str) -> None:
+    """A one-part file's record and its upload's row are one commit, before
+    Initiate (invariant 1). Killed right after that commit, or after Initiate
+    but before its id is committed, the next run makes exactly one archive:
+    after Initiate the token finds the upload (never a second Initiate), and no
+    upload is left pending."""
+    data = random_file(tmp_path / "f.bin", 3000, seed=30)
+    with emulator_process(tmp_path / "emu") as url:
+        cfg = write_config(tmp_path, url, concurrency=1)
+        assert run(cfg, "db", "upgrade").returncode == 0
+        crashed = run(cfg, "upload", str(tmp_path / "f.bin"), fault=fault)
+        assert crashed.returncode == -signal.SIGKILL
+        with sqlite3.connect(tmp_path / "state" / "glacierd.db") as conn:
+            rows = conn.execute("SELECT u.status, u.upload_id, f.state FROM uploads u "
+                                "JOIN files f ON f.id = u.file_id").fetchall()
+        assert rows == [("initiating", None, "uploading")], rows
+        done = run(cfg, "upload", str(tmp_path / "f.bin"))
+        assert done.returncode == 0, done.stderr
+        stats = fetch_stats(url)
+        mine = archives_of(vault_inventory(url), tmp_path / "f.bin")
+        client = GlacierClient("us-east-1", endpoint_url=url,
+                               credentials=(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY),
+                               retry_policy=fast_policy())
+        pending = client.list_multipart_uploads("crash")
+    assert len(mine) == 1 and mine[0]["SHA256TreeHash"] == treehash.tree_hash(data)
+    assert pending == [], "an initiated upload was left behind"
+    assert stats["requests"].get("InitiateMultipartUpload") == 1, stats["requests"]
+
+
 def test_kill_between_complete_and_commit_makes_no_second_archive(tmp_path: Path) -> None:
     data = random_file(tmp_path / "f.bin", 3 * MIB + 1, seed=3)
     with emulator_process(tmp_path / "emu") as url:

@@ -199,8 +199,8 @@ def test_a_new_files_first_look_is_two_statements_and_a_known_files_sees_its_upl
     statements: list[str] = []
     event.listen(store.engine, "before_cursor_execute",
                  lambda _c, _cur, statement, *_rest: statements.append(statement))
-    record, state = store.file_to_upload("/data/new.txt", 10, 1, 7)
-    assert state == (None, None, None)
+    record, state, started = store.file_to_upload("/data/new.txt", 10, 1, 7)
+    assert state == (None, None, None) and started is None
     assert [s.split()[0] for s in statements] == ["SELECT", "INSERT"], statements
 
     upload = store.create_upload(record.id, "v", "tok", "desc", 1 << 20, 10, 1, 7)
@@ -208,7 +208,8 @@ def test_a_new_files_first_look_is_two_statements_and_a_known_files_sees_its_upl
     statements.clear()
     store.part_acknowledged(upload, 0, 0, 10, "a" * 64, sha256="b" * 64, completing="a" * 64)
     assert len(statements) == 3, statements  # the part's check, its row, one UPDATE
-    again, (archive, unconfirmed, unfinished) = store.file_to_upload("/data/new.txt", 10, 1, 7)
+    again, (archive, unconfirmed, unfinished), _ = store.file_to_upload("/data/new.txt", 10,
+                                                                        1, 7)
     assert again.id == record.id and archive is None and unconfirmed is None
     assert unfinished is not None and unfinished.upload_id == "UPLOAD-1"
     assert (unfinished.status, unfinished.tree_hash) == ("completing", "a" * 64)

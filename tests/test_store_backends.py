@@ -81,19 +81,21 @@ def test_a_files_first_look_finds_exactly_its_archive_and_its_open_upload(
         statements: list[str] = []
         event.listen(store.engine, "before_cursor_execute",
                      lambda _c, _cur, statement, *_rest: statements.append(statement))
-        record, state = store.file_to_upload("/d/a.txt", 10, 1, 5)
+        record, state, _ = store.file_to_upload("/d/a.txt", 10, 1, 5)
         assert record.id == queued.id and state == (None, None, None)
         assert len(statements) == 2, statements  # the file's row; what it has
         upload = store.set_upload_id(store.create_upload(record.id, "v", "t1", "d", 2**20,
                                                          10, 1, 5), "U-1")
         store.part_acknowledged(upload, 0, 0, 10, "a" * 64, completing="a" * 64)
         store.finish_upload(upload, "ARCHIVE-A")
-        record, (archive, unconfirmed, unfinished) = store.file_to_upload("/d/a.txt", 10, 1, 5)
+        record, (archive, unconfirmed, unfinished), _ = store.file_to_upload("/d/a.txt", 10,
+                                                                             1, 5)
         assert archive is not None and archive.archive_id == "ARCHIVE-A"
         assert unconfirmed is None and unfinished is None
         newer = store.set_upload_id(store.create_upload(record.id, "v", "t2", "d", 2**20,
                                                         12, 2, 5), "U-2")
-        record, (archive, unconfirmed, unfinished) = store.file_to_upload("/d/a.txt", 12, 2, 5)
+        record, (archive, unconfirmed, unfinished), _ = store.file_to_upload("/d/a.txt", 12,
+                                                                             2, 5)
         assert archive is not None and archive.archive_id == "ARCHIVE-A"
         assert unfinished is not None and unfinished.id == newer.id and unconfirmed is None
     finally:

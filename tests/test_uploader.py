@@ -480,3 +480,27 @@ def test_a_one_part_files_part_commit_records_its_final_hash(tmp_path: Path,
     assert len(emulator.state._archives("v")) == 1
     assert emulator.state.archive_bytes("v", outcome.archive_id or "") == data
     assert after_part == [("completing", treehash.tree_hash(data))], "no part sent again"
+
+
+@pytest.mark.parametrize("queued", [True, False], ids=["queued by the watcher", "seen first"])
+def test_a_small_file_is_four_synced_commits(tmp_path: Path, emulator: Emulator,
+                                             queued: bool) -> None:
+    """Each commit is an fsync on a real disk, so a small file's count is what bounds
+    it there: its record and its upload's row (before Initiate), the upload id
+    (before the part), the part with the final hash (after its 2xx), the archive
+    (after Complete). A file queued by the watcher and one `glacierd upload` sees
+    first go the same way."""
+    from sqlalchemy import event
+
+    uploader = vault_uploader(tmp_path, emulator)
+    path = tmp_path / "f.bin"
+    data = random_file(path, 1000)
+    if queued:
+        st = path.stat()
+        uploader.store.files_seen([(str(path), st.st_size, st.st_mtime_ns, st.st_ino)])
+    commits: list[int] = []
+    event.listen(uploader.store.engine, "commit", lambda _conn: commits.append(1))
+    outcome = uploader.upload_path(path)
+    assert outcome.status == "archived"
+    assert emulator.state.archive_bytes("v", outcome.archive_id or "") == data
+    assert len(commits) == 4, len(commits)

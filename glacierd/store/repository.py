@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -91,6 +91,20 @@ class CipherRecord:
     file_key: bytes = field(repr=False)
     header: bytes
     nonce: bytes
+
+
+@dataclass(frozen=True)
+class NewUpload:
+    """An upload's row as the uploader decides it before Initiate (what
+    ``create_upload`` takes): handed to ``file_to_upload``, it is written in the
+    transaction of the file's first look when there is nothing to resume."""
+
+    vault: str
+    token: str
+    description: str
+    part_size: int
+    cipher: CipherRecord | None = None
+    wire_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -493,20 +507,9 @@ class Store:
                       manifest_ids: Sequence[str] = ()) -> UploadRecord:
         """The upload row (and an encrypted one's age parameters, in the same
         transaction: invariant 1 holds for them too)."""
-        status = UploadStatus.INITIATING.value
+        plan = NewUpload(vault, token, description, part_size, cipher, wire_size)
         with self._core_tx() as conn:
-            new_id = conn.execute(_NEW_UPLOAD, {
-                "file_id": file_id, "vault": vault, "token": token, "description": description,
-                "part_size": part_size, "size": size, "mtime_ns": mtime_ns, "inode": inode,
-                "status": status, "wire_size": wire_size,
-                "manifest_ids": json.dumps(list(manifest_ids)) if manifest_ids else None,
-            }).scalar_one()
-            if cipher is not None:
-                conn.execute(_NEW_CIPHER, {"upload_row": new_id, "file_key": cipher.file_key,
-                                           "header": cipher.header, "nonce": cipher.nonce})
-            path = conn.execute(_FILE_UPLOADING, {"file": file_id}).scalar_one()
-        return UploadRecord(new_id, file_id, path, vault, None, token, description, part_size,
-                            size, mtime_ns, inode, status, None, (), wire_size, cipher)
+            return _insert_upload(conn, file_id, plan, size, mtime_ns, inode, manifest_ids)
 
     def _update_upload(self, upload: UploadRecord, **values: Any) -> UploadRecord:
         """Change an upload's columns; the snapshot is the one given, so changed."""
@@ -710,16 +713,26 @@ class Store:
         with self._core_tx() as conn:
             return _upload_state(conn, file_id)
 
-    def file_to_upload(self, path: str, size: int, mtime_ns: int,
-                       inode: int) -> tuple[FileRecord, UploadState]:
+    def file_to_upload(
+        self, path: str, size: int, mtime_ns: int, inode: int,
+        start: Callable[[FileRecord, UploadState], NewUpload | None] | None = None,
+    ) -> tuple[FileRecord, UploadState, UploadRecord | None]:
         """``file_seen`` and ``upload_state`` in one transaction: the uploader's first
-        look at a file (nothing remote happens between them)."""
+        look at a file (nothing remote happens between them). ``start`` is asked,
+        in that transaction, for the upload to begin given the record and state
+        (None: none, or not this way); its row is written there too and returned
+        third: a small file's first look and its upload's row are one synced
+        commit, and the row is still committed before Initiate (invariant 1).
+        ``start`` must do no I/O: it runs while the database is locked for writing."""
         with self._core_tx() as conn:
             created: set[str] = set()
             record = self._files_seen(conn, [(path, size, mtime_ns, inode)], created)[0]
-            if created:  # a row just made: no archive or upload can refer to it yet
-                return record, (None, None, None)
-            return record, _upload_state(conn, record.id)
+            # a row just made: no archive or upload can refer to it yet
+            state = (None, None, None) if created else _upload_state(conn, record.id)
+            plan = start(record, state) if start is not None else None
+            if plan is None:
+                return record, state, None
+            return record, state, _insert_upload(conn, record.id, plan, size, mtime_ns, inode)
 
     def unfinished_uploads(self) -> list[UploadRecord]:
         """This host's uploads under way (another host's files are not here), oldest first."""
@@ -1372,6 +1385,26 @@ def _upload_state(conn: Connection, file_id: int) -> UploadState:
     unconfirmed = next((u for u in uploads if u.status == UploadStatus.UNCONFIRMED), None)
     unfinished = next((u for u in uploads if u.status != UploadStatus.UNCONFIRMED), None)
     return archive, unconfirmed, unfinished
+
+
+def _insert_upload(conn: Connection, file_id: int, plan: NewUpload, size: int, mtime_ns: int,
+                   inode: int, manifest_ids: Sequence[str] = ()) -> UploadRecord:
+    """An upload's row (and an encrypted one's age parameters: invariant 1 holds for
+    them too), its file marked uploading; in the caller's transaction."""
+    status = UploadStatus.INITIATING.value
+    new_id = conn.execute(_NEW_UPLOAD, {
+        "file_id": file_id, "vault": plan.vault, "token": plan.token,
+        "description": plan.description, "part_size": plan.part_size, "size": size,
+        "mtime_ns": mtime_ns, "inode": inode, "status": status, "wire_size": plan.wire_size,
+        "manifest_ids": json.dumps(list(manifest_ids)) if manifest_ids else None,
+    }).scalar_one()
+    if plan.cipher is not None:
+        conn.execute(_NEW_CIPHER, {"upload_row": new_id, "file_key": plan.cipher.file_key,
+                                   "header": plan.cipher.header, "nonce": plan.cipher.nonce})
+    path = conn.execute(_FILE_UPLOADING, {"file": file_id}).scalar_one()
+    return UploadRecord(new_id, file_id, path, plan.vault, None, plan.token, plan.description,
+                        plan.part_size, size, mtime_ns, inode, status, None, (), plan.wire_size,
+                        plan.cipher)
 
 
 @dataclass(frozen=True)
