@@ -16,7 +16,7 @@ the emulator takes turns on the same cores, so each costs more here.
 Then, in the same run and against the same emulator, a floor: the same work
 written with the standard library alone (``stdlib_floor``) -- each file read
 and hashed, the same three signed requests on one kept ``http.client``
-connection, and the same five transactions (fourteen statements, WAL,
+connection, and the same four transactions (fourteen statements, WAL,
 ``synchronous=FULL``) with ``sqlite3`` -- with none of glacierd's checks,
 retries, locks or records. What a small file costs in Python on this machine
 before any library is chosen. And the emulator's own CPU a file, which bounds
@@ -162,9 +162,7 @@ def stdlib_floor(url: str, files: list[Path], db: Path) -> tuple[float, float, f
                 "INSERT INTO files (path, size, mtime_ns, inode, state) VALUES (?, ?, ?, ?, "
                 "'pending') RETURNING id",
                 (str(path), st.st_size, st.st_mtime_ns, st.st_ino)).fetchone()[0]
-        with sql:  # the upload's row, before Initiate
-            sql.execute("BEGIN")
-            upload = sql.execute(
+            upload = sql.execute(  # the upload's row, before Initiate, in the same commit
                 "INSERT INTO uploads (file_id, vault, token, description, part_size, size, "
                 "mtime_ns, status) VALUES (?, 'floor', ?, ?, ?, ?, ?, 'initiating') RETURNING id",
                 (file_id, os.urandom(16).hex(), path.name, 1 << 20, st.st_size,
