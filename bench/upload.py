@@ -57,7 +57,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ACCESS, SECRET, StdlibGlacier, process_cpu
+from common import ACCESS, SECRET, StdlibGlacier, process_cpu, start_emulator
 
 MIB = 1024 * 1024
 
@@ -206,11 +206,7 @@ def run_one(kind: str, tmp: Path, emu_home: Path, path: Path, args: argparse.Nam
         return timed([sys.executable, __file__, "--child", "sha256x2", "--path", str(path)])
     if kind == "age":
         return timed(["age", "-r", args.recipient, "-o", "/dev/null", str(path)])
-    emu = subprocess.Popen([sys.executable, "-m", "glacierd.emulator", "--port", "0",
-                            "--data-dir", str(emu_home / f"emu-{kind}-{rnd}")],
-                           stdout=subprocess.PIPE, text=True)
-    assert emu.stdout is not None
-    url = emu.stdout.readline().strip()
+    emu, url = start_emulator(emu_home / f"emu-{kind}-{rnd}")
     try:
         if kind == "stdlib":
             return timed([sys.executable, __file__, "--child", "stdlib", "--url", url,

@@ -146,18 +146,18 @@ class Blob:
         self.files = sorted(files)
         self.size = size
 
-    def _spans(self, first: int, last: int) -> Iterator[tuple[int, int, Path]]:
-        """(start, end, file) of each file holding bytes of ``first..last``, in order:
-        a file's bytes run from its offset to the next file's (the last: to the end)."""
+    def _spans(self, first: int, last: int) -> Iterator[tuple[int, int, int, Path]]:
+        """(file's offset, lo, hi, file) for each file holding bytes of ``first..last``,
+        in order: it holds bytes ``lo..hi-1`` of them (a file's bytes run from its
+        offset to the next file's; the last one's, to the end)."""
         ends = [offset for offset, _ in self.files[1:]] + [self.size]
         for (start, path), end in zip(self.files, ends, strict=True):
             if start <= last and end > first:
-                yield start, end, path
+                yield start, max(first, start), min(last + 1, end), path
 
     def chunks(self, first: int, last: int, block: int = MIB) -> Iterator[bytes]:
         """Bytes ``first..last`` (inclusive), in blocks of at most ``block``."""
-        for start, end, path in self._spans(first, last):
-            position, stop = max(first, start), min(last + 1, end)
+        for start, position, stop, path in self._spans(first, last):
             with open(path, "rb") as fh:
                 fh.seek(position - start)
                 while position < stop:
@@ -172,8 +172,7 @@ class Blob:
         from the page cache: a server's way, not a byte through Python); the count
         sent."""
         sent = 0
-        for start, end, path in self._spans(first, last):
-            lo, hi = max(first, start), min(last + 1, end)
+        for start, lo, hi, path in self._spans(first, last):
             with open(path, "rb") as fh:
                 sent += sock.sendfile(fh, lo - start, hi - lo)
         return sent
@@ -196,15 +195,14 @@ class Blob:
         """The digests of the leaves of ``first..last`` (``first`` on a MiB), or None
         when a part's were not kept (stored by an older emulator)."""
         found: list[bytes] = []
-        for start, end, path in self._spans(first, last):
+        for start, lo_at, hi_at, path in self._spans(first, last):
             if start % MIB:
                 return None
             try:
                 kept = leaves_of(path).read_bytes()
             except FileNotFoundError:
                 return None
-            lo = max(first, start) - start
-            hi = min(last + 1, end) - start  # leaves [lo/MIB, ceil(hi/MIB)) of this part
+            lo, hi = lo_at - start, hi_at - start  # leaves [lo/MIB, ceil(hi/MIB)) of it
             want = kept[lo // MIB * 32 : -(-hi // MIB) * 32]
             if len(want) != (-(-hi // MIB) - lo // MIB) * 32:
                 return None

@@ -274,18 +274,15 @@ _NEWEST_ARCHIVE = (select(*_ARCHIVE_COLUMNS)
                    .order_by(Archive.id.desc()).limit(1))
 _LIVE_ARCHIVES = select(Archive.id).where(Archive.file_id == bindparam("file"),
                                           Archive.deleted_at.is_(None))
-_OPEN_UPLOADS = (select(Upload.id)
-                 .where(Upload.file_id == bindparam("file"),
-                        Upload.status.in_([s.value for s in (*UNFINISHED,
-                                                             UploadStatus.UNCONFIRMED)]))
-                 .limit(1))
+_OPEN_STATUSES = [s.value for s in (*UNFINISHED, UploadStatus.UNCONFIRMED)]
+_OPEN_UPLOADS = select(Upload.id).where(Upload.file_id == bindparam("file"),
+                                        Upload.status.in_(_OPEN_STATUSES))
 _WHAT_FILE_HAS = select(_LIVE_ARCHIVES.exists(), _OPEN_UPLOADS.exists())
 """Whether a file has a live archive, and an open upload: one statement where a
 file queued by the watcher and never uploaded has neither."""
-_OPEN_UPLOADS_OF = (_UPLOAD_ROWS.where(
-    Upload.file_id == bindparam("file"),
-    Upload.status.in_([s.value for s in (*UNFINISHED, UploadStatus.UNCONFIRMED)]))
-    .order_by(Upload.id.desc()))
+_OPEN_UPLOADS_OF = (_UPLOAD_ROWS.where(Upload.file_id == bindparam("file"),
+                                      Upload.status.in_(_OPEN_STATUSES))
+                    .order_by(Upload.id.desc()))
 
 
 class Store:
