@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from glacierd.config import WatchSection
 from glacierd.watcher import Settler, Watcher, wanted
@@ -65,3 +70,69 @@ def test_watcher_records_settled_files_once(tmp_path: Path) -> None:
     now[0] += 5
     assert watcher.settle() == 1 and recorded == [str(tmp_path / "new.txt")]
     assert watcher.settle() == 0
+
+
+def test_reading_a_watched_file_wakes_no_handler(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The uploader opens and reads every file it uploads, inside the watched
+    folders: those opens and closes must not come back as events (each one
+    crossed watchdog's three threads: about a millisecond of CPU a small file).
+    Only the kinds the watcher acts on are asked of inotify."""
+    from watchdog.events import FileSystemEventHandler
+
+    seen: list[tuple[str, str]] = []
+    marker_seen = threading.Event()
+    dispatch = FileSystemEventHandler.dispatch
+
+    def spy(self: FileSystemEventHandler, event: Any) -> None:
+        seen.append((event.event_type, os.fsdecode(event.src_path)))
+        if os.fsdecode(event.src_path).endswith("marker"):
+            marker_seen.set()
+        dispatch(self, event)
+
+    monkeypatch.setattr(FileSystemEventHandler, "dispatch", spy)
+    old = tmp_path / "old.txt"
+    old.write_bytes(b"already here")
+    watcher = Watcher([WatchSection(path=tmp_path)], lambda p, s, m: None)
+    watcher.start()
+    try:
+        for _ in range(3):
+            assert old.read_bytes() == b"already here"  # open, read, close: no write
+        (tmp_path / "marker").write_bytes(b"x")  # inotify keeps order: after the reads
+        assert marker_seen.wait(30), f"the new file's event never came: {seen}"
+    finally:
+        watcher.stop()
+    about_old = [kind for kind, path in seen if path == str(old)]
+    assert about_old == [], about_old
+    assert ("created", str(tmp_path / "marker")) in seen
+
+
+def test_files_in_new_and_moved_in_folders_are_seen(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """With only some kinds of event asked of inotify, a folder made inside a
+    watched one is still watched, and a folder moved in brings its files."""
+    watched, outside = tmp_path / "watched", tmp_path / "outside"
+    watched.mkdir()
+    (outside / "deep").mkdir(parents=True)
+    (outside / "deep" / "b.txt").write_bytes(b"b")
+    expected = {str(watched / "new" / "a.txt"), str(watched / "moved" / "deep" / "b.txt")}
+    observed: set[str] = set()
+    all_seen = threading.Event()
+    watcher = Watcher([WatchSection(path=watched)], lambda p, s, m: None)
+    observe = watcher.settler.observe
+
+    def spy(path: str, *args: Any, **kwargs: Any) -> None:
+        observe(path, *args, **kwargs)
+        observed.add(path)
+        if expected <= observed:
+            all_seen.set()
+
+    monkeypatch.setattr(watcher.settler, "observe", spy)
+    watcher.start()
+    try:
+        (watched / "new").mkdir()
+        (watched / "new" / "a.txt").write_bytes(b"a")
+        os.rename(outside, watched / "moved")
+        assert all_seen.wait(30), f"seen only {sorted(observed)}"
+    finally:
+        watcher.stop()
