@@ -1,6 +1,6 @@
 """Many small files through the real daemon, beside boto3 doing the same requests.
 
-    python bench/smallfiles.py [--files 500] [--size 1024]
+    python bench/smallfiles.py [--files 500] [--size 1024] [--service vault|s3]
     python bench/smallfiles.py --files 100000 --size 4096 --queue-files 0
 
 glacierd: a `glacierd run` process watches a folder into which the files are
@@ -9,12 +9,17 @@ dropped (already settled: their mtimes are old). Unpacked (`[pack] threshold =
 part, Complete: the crash-safe path); packed (`[pack]`'s defaults, but
 `max_wait = 1`), it packs them into bundles of 128 MiB and uploads those.
 The peer: boto3 making the same three requests per file, one file after the
-other, against its own emulator. Reported: files per second (wall, from the
-daemon's start to the last file archived, start-up included), CPU-milliseconds
-per file of each client process and of its emulator, requests per file as the emulator counted
-them, and what the vault then costs a month (storage with its per-archive
-overhead, at `glacierd.pricing`'s list prices) and what its write requests
-cost once. Walls are noisy on two shared cores; CPU per file is the steadier
+other, against its own emulator. With ``--service s3`` glacierd backs up to a
+bucket (Deep Archive, the service new users start on): a one-part file is one
+conditional PUT (``If-None-Match: *``); the peer is boto3's ``put_object`` of
+each file with the same storage class, SHA-256 checksum and condition.
+
+Reported: files per second (wall, from the daemon's start to the last file
+archived, start-up included), CPU-milliseconds per file of each client process
+and of its emulator, requests per file as the emulator counted them, and what
+the vault or bucket then costs a month (storage with its per-archive or
+per-object overhead, at `glacierd.pricing`'s list prices) and what its write
+requests cost once. Walls are noisy on two shared cores; CPU per file is the steadier
 figure.
 
 Then queueing alone (``--queue-files``, 10,000 by default): the watcher's scan
@@ -49,19 +54,19 @@ def archived(db: Path) -> int:
         return 0
 
 
-def run_glacierd(tmp: Path, url: str, folder: Path, files: int,
-                 packed: bool, concurrency: int | None = None) -> tuple[float, float]:
+def run_glacierd(tmp: Path, url: str, folder: Path, files: int, packed: bool,
+                 concurrency: int | None = None, service: str = "vault") -> tuple[float, float]:
     tmp = tmp / ("packed" if packed else "unpacked")
     tmp.mkdir()
     cfg = tmp / "glacierd.toml"
     pack = "max_wait = 1" if packed else "threshold = 0"
+    target = ('[s3]\nbucket = "small"\ncreate = true' if service == "s3" else
+              '[vault]\nname = "small"\ncreate = true')
     cfg.write_text(f"""[aws]
 endpoint_url = "{url}"
 access_key_id = "{ACCESS}"
 secret_access_key = "{SECRET}"
-[vault]
-name = "small"
-create = true
+{target}
 [state]
 dir = "{tmp / 'state'}"
 [schedule]
@@ -111,8 +116,26 @@ def boto3_child(url: str, folder: str) -> None:
                                          checksum=calculate_tree_hash(io.BytesIO(data)))
 
 
-def run_boto3(url: str, folder: Path) -> tuple[float, float]:
-    return child_cpu([sys.executable, __file__, "--child", url, str(folder)])
+def boto3_s3_child(url: str, folder: str) -> None:
+    import base64
+    import hashlib
+
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client("s3", region_name="us-east-1", endpoint_url=url,
+                          aws_access_key_id=ACCESS, aws_secret_access_key=SECRET,
+                          config=Config(s3={"addressing_style": "path"}))
+    client.create_bucket(Bucket="small")
+    for name in sorted(os.listdir(folder)):
+        data = Path(folder, name).read_bytes()
+        client.put_object(Bucket="small", Key=name, Body=data, StorageClass="DEEP_ARCHIVE",
+                          IfNoneMatch="*",
+                          ChecksumSHA256=base64.b64encode(hashlib.sha256(data).digest()).decode())
+
+
+def run_boto3(url: str, folder: Path, service: str) -> tuple[float, float]:
+    return child_cpu([sys.executable, __file__, "--child", url, str(folder), service])
 
 
 def main() -> None:
@@ -123,10 +146,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int,
                         help="[upload] concurrency: how many one-part files at once "
                              "(default: glacierd's)")
-    parser.add_argument("--child", nargs=2)
+    parser.add_argument("--service", choices=("vault", "s3"), default="vault",
+                        help="a Glacier vault, or an S3 bucket in Deep Archive")
+    parser.add_argument("--child", nargs=3)
     args = parser.parse_args()
     if args.child:
-        boto3_child(*args.child)
+        url, folder, service = args.child
+        (boto3_s3_child if service == "s3" else boto3_child)(url, folder)
         return
     from glacierd.emulator import fetch_stats
 
@@ -146,21 +172,23 @@ def main() -> None:
             emu, url = start_emulator(emu_dir, "--test-endpoints")
             try:
                 served = process_cpu(emu.pid)
-                wall, cpu = (run_boto3(url, folder) if kind == "boto3" else
+                wall, cpu = (run_boto3(url, folder, args.service) if kind == "boto3" else
                              run_glacierd(tmp, url, folder, args.files, kind.endswith("packed"),
-                                          args.concurrency))
+                                          args.concurrency, args.service))
                 served = process_cpu(emu.pid) - served
                 stats = fetch_stats(url)
             finally:
                 emu.terminate()
                 emu.wait()
             requests = sum(stats["requests"].values())
-            results[kind] = (wall, cpu, served, requests,
-                             *vault_cost(emu_dir, stats["requests"]))
-    print(f"{args.files} files of {args.size} bytes, one emulator each (data in "
-          f"{place or tempfile.gettempdir()})")
+            cost = bucket_cost if args.service == "s3" else vault_cost
+            results[kind] = (wall, cpu, served, requests, *cost(emu_dir, stats["requests"]))
+    print(f"{args.files} files of {args.size} bytes to "
+          f"{'an S3 bucket (Deep Archive)' if args.service == 's3' else 'a Glacier vault'}, "
+          f"one emulator each (data in {place or tempfile.gettempdir()})")
+    stored = "objects" if args.service == "s3" else "archives"
     print(f"{'':<16}{'files/s':>9}{'CPU ms/file':>13}{'emulator ms':>13}{'requests/file':>15}"
-          f"{'archives':>10}{'$/month':>11}{'$ requests':>12}")
+          f"{stored:>10}{'$/month':>11}{'$ requests':>12}")
     for kind, (wall, cpu, served, requests, archives, month, once) in results.items():
         print(f"{kind:<16}{args.files / wall:>9.1f}{cpu * 1000 / args.files:>13.2f}"
               f"{served * 1000 / args.files:>13.2f}{requests / args.files:>15.2f}"
@@ -184,6 +212,22 @@ def vault_cost(emu_dir: Path, requests: dict[str, int]) -> tuple[int, float, flo
         "InitiateMultipartUpload", "UploadMultipartPart", "CompleteMultipartUpload",
         "UploadArchive"))
     return len(sizes), month, writes / 1000 * pricing.PRICES[pricing.VAULT].put_per_1000
+
+
+def bucket_cost(emu_dir: Path, requests: dict[str, int]) -> tuple[int, float, float]:
+    """(objects, USD a month of storage with overhead, USD of the write requests)."""
+    import json
+
+    from glacierd import pricing
+
+    objects = [json.loads(meta.read_text())
+               for meta in (emu_dir / "s3" / "small" / "objects").glob("*.json")]
+    month = sum(sum(pricing.billed_month(int(o["Size"]), o["StorageClass"])) for o in objects)
+    writes = sum(n for op, n in requests.items() if op in (
+        "PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
+        "CopyObject"))
+    return (len(objects), month,
+            writes / 1000 * pricing.PRICES["DEEP_ARCHIVE"].put_per_1000)
 
 
 def queueing(count: int, place: str | None) -> None:

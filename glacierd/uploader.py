@@ -319,13 +319,14 @@ class Uploader:
         ready = readahead.claim(upload.path, FileIdentity(upload.size, upload.mtime_ns,
                                                           upload.inode),
                                 upload.part_size) if readahead and reader is None else []
-        upload = self._send_missing(upload, fd, ready, reader)
+        upload, made_by = self._send_missing(upload, fd, ready, reader)
         plain_sha256 = None
         if reader is not None:  # (it may read the file again: before the check)
             with contextlib.suppress(FileShrankError):  # the check below tells, and restarts
                 plain_sha256 = reader.plaintext_sha256()
         self._check_unchanged(upload, fd)
-        return self._complete(upload, resumed=False, plain_sha256=plain_sha256)
+        return self._complete(upload, resumed=False, plain_sha256=plain_sha256,
+                              made_by=made_by)
 
     @staticmethod
     def _encrypting_reader(upload: UploadRecord, fd: int) -> EncryptingReader | None:
@@ -357,7 +358,8 @@ class Uploader:
         part_size = self.backend.part_size(size if wire_size is None else wire_size,
                                            self.settings.part_size, name=shown(record.path))
         desc, manifests = self._description(record, st, token, wire_size)
-        return NewUpload(self.backend.name, token, desc, part_size, cipher, wire_size), manifests
+        return NewUpload(self.backend.name, token, desc, part_size, cipher, wire_size,
+                         self.backend.one_request_id(part_size, desc)), manifests
 
     def _new_upload(self, record: FileRecord, state: UploadState,
                     st: os.stat_result) -> NewUpload | None:
@@ -377,11 +379,14 @@ class Uploader:
         return self._initiated(self.store.create_upload(
             record.id, plan.vault, plan.token, plan.description, plan.part_size, st.st_size,
             st.st_mtime_ns, st.st_ino, cipher=plan.cipher, wire_size=plan.wire_size,
-            manifest_ids=manifest_ids))
+            manifest_ids=manifest_ids, upload_id=plan.upload_id))
 
     def _initiated(self, upload: UploadRecord) -> UploadRecord:
-        """Initiate an upload whose row is committed (invariant 1)."""
+        """Initiate an upload whose row is committed (invariant 1); one whose id came
+        with its row (``Backend.one_request_id``) has nothing to initiate."""
         faultpoints.hit("after-upload-row")
+        if upload.upload_id is not None:
+            return upload
         return self._initiate(upload)
 
     def _description(self, record: FileRecord, st: os.stat_result, token: str,
@@ -490,27 +495,33 @@ class Uploader:
         return self.store.upload(upload.id)
 
     def _send_missing(self, upload: UploadRecord, fd: int, ready: list[ReadyPart],
-                      reader: EncryptingReader | None = None) -> UploadRecord:
+                      reader: EncryptingReader | None = None
+                      ) -> tuple[UploadRecord, PartRecord | None]:
         """Send the parts Glacier lacks through the engine; ``ready`` ones (read ahead,
         of this upload's file and part size) go first, without reading or hashing
         them again. Each part is committed as acknowledged after its 2xx, its buffer
         already back in the pool (the commit, an fsync, overlaps the next sends).
         Returns the upload with every part the store now holds for it (those it held
         and those committed here: no other process writes this upload's parts while
-        this one holds the file's lock)."""
+        this one holds the file's lock), and the part of a one-request upload
+        (``Backend.one_request_id``) if it was sent here: its 2xx made the object,
+        and ``finish_upload`` records it with the archive, not before."""
         assert upload.upload_id is not None
         acked = upload.acked
         todo = [r for r in limits.part_ranges(upload.stored_size, upload.part_size)
                 if r.index not in acked]
         if not todo:
-            return upload
+            return upload, None
         progress = _Progress(self.store, upload, self.on_progress, self.clock)
         pace = self.limiter.consume if self.limiter is not None else None
+        one_request = upload.upload_id == self.backend.one_request_id(upload.part_size,
+                                                                      upload.description)
         # The one part missing (a small file's only part) and nothing to hash after it
         # (an encrypted file's plaintext SHA-256 is): its commit records the final hash
         # too, one synced transaction fewer a file (invariant 5 holds: before Complete).
         final = len(todo) == 1 and reader is None
         completing: list[str] = []
+        made_by: list[PartRecord] = []
 
         def send(part: limits.PartRange, data: memoryview, d: Digests,
                  release: Callable[[], None]) -> None:
@@ -519,15 +530,18 @@ class Uploader:
             faultpoints.hit("after-part-2xx")
             record = PartRecord(part.index, part.offset, part.length, d.tree_hash, False,
                                 d.sha256)
-            whole = self.backend.whole_checksum(
-                [(record if i == part.index else acked[i]).tree_hash
-                 for i in range(limits.part_count(upload.stored_size, upload.part_size))]
-            ) if final else None
-            self.store.part_acknowledged(upload, part.index, part.offset, part.length,
-                                         d.tree_hash, sha256=d.sha256, completing=whole)
             acked[part.index] = record
-            if whole is not None:
-                completing.append(whole)
+            if one_request:  # nothing remote happens before the archive: recorded with it
+                made_by.append(record)
+            else:
+                whole = self.backend.whole_checksum(
+                    [acked[i].tree_hash
+                     for i in range(limits.part_count(upload.stored_size, upload.part_size))]
+                ) if final else None
+                self.store.part_acknowledged(upload, part.index, part.offset, part.length,
+                                             d.tree_hash, sha256=d.sha256, completing=whole)
+                if whole is not None:
+                    completing.append(whole)
             metrics.PROCESS.add("parts_sent")
             metrics.PROCESS.add("uploaded_bytes", part.length)
             progress.acknowledged(part.length)
@@ -544,7 +558,7 @@ class Uploader:
         if completing:
             upload = replace(upload, status=UploadStatus.COMPLETING.value,
                              tree_hash=completing[0], plain_sha256=None)
-        return upload
+        return upload, made_by[0] if made_by else None
 
     def _check_unchanged(self, upload: UploadRecord, fd: int) -> None:
         change = self._changed(upload, fd)
@@ -554,13 +568,18 @@ class Uploader:
             raise FileChangedError(reason)
 
     def _complete(self, upload: UploadRecord, *, resumed: bool,
-                  plain_sha256: str | None = None) -> Outcome:
+                  plain_sha256: str | None = None, made_by: PartRecord | None = None
+                  ) -> Outcome:
+        """``made_by``: the unrecorded part whose 2xx made the object (no Complete is
+        sent for it): it and the final hash are committed with the archive."""
         assert upload.upload_id is not None
         count = limits.part_count(upload.stored_size, upload.part_size)
         if upload.status != UploadStatus.COMPLETING:
             sums = [upload.acked[i].tree_hash for i in range(count)]
-            upload = self.store.set_completing(upload, self.backend.whole_checksum(sums),
-                                               plain_sha256)
+            whole = self.backend.whole_checksum(sums)
+            upload = (replace(upload, status=UploadStatus.COMPLETING.value, tree_hash=whole,
+                              plain_sha256=plain_sha256) if made_by is not None else
+                      self.store.set_completing(upload, whole, plain_sha256))
         assert upload.tree_hash is not None and upload.upload_id is not None
         part_sha256 = [upload.acked[i].sha256 or "" for i in range(count)]
         faultpoints.hit("before-complete")
@@ -583,7 +602,7 @@ class Uploader:
             raise FileChangedError(
                 f"{shown(upload.path)}: Complete was refused; starting over") from exc
         faultpoints.hit("after-complete")
-        archive = self.store.finish_upload(upload, archive_id)
+        archive = self.store.finish_upload(upload, archive_id, made_by=made_by)
         log.info("%s: archived as %s (%s)", shown(upload.path), archive_id,
                  humanize.size(upload.size))
         return Outcome(upload.path, "archived", archive.archive_id, upload.size)

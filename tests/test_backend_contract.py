@@ -209,3 +209,27 @@ def test_a_file_of_one_part_is_listed_once_sent_and_comes_back(backend: Backend)
     segment = backend.segment_size(ticket, archive_id, len(data), 64 * MIB)
     assert backend.fetch(ticket, archive_id, 0, len(data) - 1, write, attempts=2) == tree_hash(data)
     assert bytes(out) == data and segment >= len(data)
+
+
+def test_an_upload_id_known_without_a_request_is_the_one_start_gives(backend: Backend) -> None:
+    """``one_request_id`` (what the uploader writes with an upload's row, asking
+    nothing of the service) is either None or the id ``start_upload`` gives for
+    the same part size and description, and the upload it names is made by its
+    one part: ``complete`` after that part's 2xx finds the object."""
+    small = random_file_bytes(3000, seed=6)
+    for size, data in ((len(small), small), (100 * MIB, None)):  # one part; many
+        part = backend.part_size(size, MIB, name="f")
+        text = _description(uuid.uuid4().hex, size=size)
+        known = backend.one_request_id(part, text)
+        if size > part:
+            assert known is None, "a file of many parts needs its upload begun"
+            continue
+        if known is None:  # this backend begins every upload with a request
+            continue
+        assert known == backend.start_upload(part, text)
+        assert data is not None
+        upload = Upload(known, text, part)
+        view = memoryview(data)
+        d = digests(view)
+        backend.send_part(upload, 0, view, d, lambda _n: None)
+        assert backend.complete(upload, len(data), d.tree_hash, [d.sha256])

@@ -230,6 +230,37 @@ def test_run_local_s3_backs_up_and_restores(tmp_path: Path) -> None:
     assert list((state / "emulator" / "s3" / "local" / "objects").glob("*.json"))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["after-upload-row", "before-complete", "after-complete"])
+def test_a_one_put_file_killed_around_its_two_commits_makes_one_object(
+        tmp_path: Path, fault: str) -> None:
+    """A one-PUT file's upload id is committed with its row and its part with its
+    archive. Killed after the first commit (before the PUT), or after the PUT but
+    before the second (its Complete sends nothing), the next run makes exactly
+    one object with exactly one PUT in all, and records its one part."""
+    data = random_file(tmp_path / "small.bin", 5000, seed=14)
+    with emulator_process(tmp_path / "emu") as url:
+        cfg = s3_config(tmp_path, url)
+        assert run(cfg, "db", "upgrade").returncode == 0
+        crashed = run(cfg, "upload", str(tmp_path / "small.bin"), fault=fault)
+        assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+        with sqlite3.connect(tmp_path / "state" / "glacierd.db") as conn:
+            assert conn.execute("SELECT status, upload_id LIKE 'put:%' FROM uploads"
+                                ).fetchall() == [("uploading", 1)]
+            assert conn.execute("SELECT count(*) FROM parts").fetchone() == (0,)
+        done = run(cfg, "upload", str(tmp_path / "small.bin"))
+        assert done.returncode == 0, done.stderr
+        stats = fetch_stats(url)
+        mine = objects_of(url, tmp_path / "small.bin")
+    assert len(mine) == 1 and mine[0][2] == str(len(data))
+    assert stats["requests"].get("PutObject") == 1, stats["requests"]
+    with sqlite3.connect(tmp_path / "state" / "glacierd.db") as conn:
+        assert conn.execute("SELECT p.adopted, u.status FROM parts p JOIN uploads u "
+                            "ON u.id = p.upload_id").fetchall() == [
+            (int(fault != "after-upload-row"), "done")]
+        assert conn.execute("SELECT archive_id FROM archives").fetchall() == [(mine[0][0],)]
+
+
 def test_small_files_go_as_one_put_each_and_survive_a_kill(tmp_path: Path) -> None:
     data = random_file(tmp_path / "small.bin", 300 * 1000, seed=13)
     with emulator_process(tmp_path / "emu") as url:

@@ -4,7 +4,11 @@ emulator's S3 side: injected faults, lapsed restores, corrupt parts."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import sqlite3
 from pathlib import Path
+
+import pytest
 
 from glacierd.backends.s3 import S3Backend
 from glacierd.emulator import Emulator
@@ -100,3 +104,52 @@ def test_corrupt_parts_are_fetched_again_and_never_left_under_the_name(tmp_path:
         restorer.poll()
         assert restorer.store.restore(again[0].id).status == "done"
         assert out.read_bytes() == data
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_a_one_put_file_is_two_synced_commits(tmp_path: Path, encrypted: bool) -> None:
+    """A file of one part goes to S3 as one PUT: its upload id needs no request and
+    the PUT's 2xx makes the object, so nothing remote happens between the first
+    look and the PUT, or between the PUT and the archive. Two synced commits: the
+    record with the upload's row (and id), then the part with the archive. The
+    rows are those of the longer way: the part, its hash, the archive."""
+    from sqlalchemy import event
+
+    path = tmp_path / "f.bin"
+    data = random_file(path, 3000, seed=5)
+    settings = UploadSettings(part_size=8 * MIB)
+    if encrypted:
+        from glacierd import age
+        from glacierd.encryption import Encryption
+
+        settings = UploadSettings(part_size=8 * MIB, encryption=Encryption(
+            (age.parse_recipient(age.generate_identity()[1]),)))
+    with Emulator(tmp_path / "emu") as emu:
+        store = store_at_head(tmp_path)
+        uploader = Uploader(store, _backend(emu), settings)
+        commits: list[int] = []
+        event.listen(store.engine, "commit", lambda _conn: commits.append(1))
+        outcome = uploader.upload_path(path)
+        uploader.close()
+        assert outcome.status == "archived", outcome
+        stats = emu.stats()
+        meta = emu.s3._object_meta("engine", outcome.archive_id or "")
+        assert meta is not None
+    assert {op: n for op, n in stats["requests"].items()
+            if op not in ("HeadBucket", "CreateBucket")} == {"PutObject": 1}, stats["requests"]
+    assert len(commits) == 2, len(commits)
+    (upload,) = store.unfinished_uploads() or [None]  # none left open
+    assert upload is None
+    (archive,) = store.archives()
+    assert archive.archive_id == outcome.archive_id
+    assert archive.tree_hash == meta["Metadata"][naming.TREE_HASH_TAG]
+    if not encrypted:
+        assert archive.tree_hash == treehash.tree_hash(data)
+    else:
+        assert archive.plain_sha256 == hashlib.sha256(data).hexdigest()
+    with sqlite3.connect(tmp_path / "state" / "glacierd.db") as conn:
+        rows = conn.execute("SELECT p.\"index\", p.length, p.adopted, u.status, u.upload_id, "
+                            "u.bytes_acked, u.tree_hash FROM parts p JOIN uploads u "
+                            "ON u.id = p.upload_id").fetchall()
+    assert rows == [(0, meta["Size"], 0, "done", f"put:{rows[0][4][4:]}", meta["Size"],
+                     archive.tree_hash)], rows

@@ -127,6 +127,13 @@ class Backend(Protocol):
         """Which of a part's digests (hex) the service lists for it: what a listed
         part is compared with on resume (``RemotePart.checksum``)."""
 
+    def one_request_id(self, part_size: int, description: str) -> str | None:
+        """The id of an upload that is one request (an S3 PUT of a file of one
+        part), known without asking the service; None for a multipart upload,
+        whose id ``start_upload`` asks for. Such an upload's part makes the object
+        with its 2xx, and its ``complete`` sends nothing: the uploader records its
+        id with its row, and its part with its archive (docs/design.md §3)."""
+
     def start_upload(self, part_size: int, description: str) -> str:
         """Begin a multipart upload; returns its id."""
 

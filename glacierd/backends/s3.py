@@ -92,6 +92,9 @@ class S3Backend(TreeHashRules):
     def part_checksum(self, tree_hash: str, sha256: str | None) -> str:
         return sha256 or ""
 
+    def one_request_id(self, part_size: int, description_text: str) -> str | None:
+        return _single_put_id(description_text, part_size)
+
     def start_upload(self, part_size: int, description_text: str) -> str:
         single = _single_put_id(description_text, part_size)
         if single is not None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -82,16 +83,17 @@ def sealed_key(prefix: str, host: str, token: str) -> str:
     return f"{prefix}{host}/{token}{SEALED_SUFFIX}"
 
 
+@functools.lru_cache(maxsize=256)
 def key_for(prefix: str, description_text: str) -> str:
-    """The key of the upload whose description document this is."""
+    """The key of the upload whose description document this is. Kept for the
+    uploads under way: a one-part file asks it for its PUT and its Complete."""
+    info = description.decode(description_text)
+    if info is not None:
+        return object_key(prefix, info)
     public = description.public_part(description_text)
     if public is None:
         raise ValueError("not a glacierd description: no key can be derived from it")
-    if public.sealed:
-        return sealed_key(prefix, public.host, public.token)
-    info = description.decode(description_text)
-    assert info is not None
-    return object_key(prefix, info)
+    return sealed_key(prefix, public.host, public.token)
 
 
 _SEALED_KEY = re.compile(r"/(?P<token>[0-9a-f]{32})\.age\Z")

@@ -105,6 +105,9 @@ class NewUpload:
     part_size: int
     cipher: CipherRecord | None = None
     wire_size: int | None = None
+    upload_id: str | None = None
+    """Known before any request (an S3 one-PUT file's, ``Backend.one_request_id``):
+    written with the row, which then starts as uploading, not initiating."""
 
 
 @dataclass(frozen=True)
@@ -501,10 +504,12 @@ class Store:
                       part_size: int, size: int, mtime_ns: int, inode: int, *,
                       cipher: CipherRecord | None = None,
                       wire_size: int | None = None,
-                      manifest_ids: Sequence[str] = ()) -> UploadRecord:
+                      manifest_ids: Sequence[str] = (),
+                      upload_id: str | None = None) -> UploadRecord:
         """The upload row (and an encrypted one's age parameters, in the same
-        transaction: invariant 1 holds for them too)."""
-        plan = NewUpload(vault, token, description, part_size, cipher, wire_size)
+        transaction: invariant 1 holds for them too). ``upload_id``: one known
+        without a request (``NewUpload.upload_id``)."""
+        plan = NewUpload(vault, token, description, part_size, cipher, wire_size, upload_id)
         with self._core_tx() as conn:
             return _insert_upload(conn, file_id, plan, size, mtime_ns, inode, manifest_ids)
 
@@ -526,23 +531,8 @@ class Store:
         ``completing``: the archive's final hash, when this was the one part missing
         (a small file): invariant 5's record (``set_completing``) in the same commit."""
         with self._core_tx() as conn:
-            existing = conn.execute(_RECORDED_PART, {"upload": upload.id, "index": index}).first()
-            if existing is not None and (existing.tree_hash, existing.offset) != (tree_hash,
-                                                                                 offset):
-                raise StoreError(f"part {index} of upload {upload.id} was recorded with "
-                                 "another hash or offset")
-            completes = ({} if completing is None else {
-                "status": UploadStatus.COMPLETING.value, "tree_hash": completing,
-                "plain_sha256": None})  # set by the same UPDATE as the bytes
-            if existing is None:
-                conn.execute(_NEW_PART, {"upload_id": upload.id, "index": index,
-                                         "offset": offset, "length": length,
-                                         "tree_hash": tree_hash, "sha256": sha256,
-                                         "adopted": adopted})
-                conn.execute(_BYTES_ACKED, {"upload": upload.id, "length": length,
-                                            **completes})
-            elif completes:
-                conn.execute(_UPDATE_UPLOAD, {"upload": upload.id, **completes})
+            _acknowledge(conn, upload.id, PartRecord(index, offset, length, tree_hash, adopted,
+                                                     sha256), completing)
 
     def forget_parts(self, upload: UploadRecord, indices: Sequence[int]) -> UploadRecord:
         """Parts recorded as acknowledged that the service no longer lists: they
@@ -569,9 +559,17 @@ class Store:
         return self._update_upload(upload, status=UploadStatus.COMPLETING.value,
                                    tree_hash=tree_hash, plain_sha256=plain_sha256)
 
-    def finish_upload(self, upload: UploadRecord, archive_id: str) -> ArchiveRecord:
-        """The archive id, the upload's end and the file's state: one transaction."""
+    def finish_upload(self, upload: UploadRecord, archive_id: str, *,
+                      made_by: PartRecord | None = None) -> ArchiveRecord:
+        """The archive id, the upload's end and the file's state: one transaction.
+        ``made_by``: the part whose 2xx made the object (an S3 one-PUT file: no
+        Complete is sent), recorded here with the upload's final hash
+        (``upload.tree_hash``) and plaintext SHA-256, as ``part_acknowledged`` and
+        ``set_completing`` would have: nothing remote happened in between."""
         with self._core_tx() as conn:
+            if made_by is not None:
+                assert upload.tree_hash is not None
+                _acknowledge(conn, upload.id, made_by, upload.tree_hash, upload.plain_sha256)
             row = conn.execute(_FINISH_ROW, {"upload": upload.id}).one()
             assert row.tree_hash is not None
             found = conn.execute(_ARCHIVE_BY_ID, {"archive_id": archive_id}).first()
@@ -1384,22 +1382,46 @@ def _upload_state(conn: Connection, file_id: int) -> UploadState:
     return archive, unconfirmed, unfinished
 
 
+def _acknowledge(conn: Connection, upload_row: int, part: PartRecord,
+                 completing: str | None = None, plain_sha256: str | None = None) -> None:
+    """A part acknowledged (invariant 2), in the caller's transaction; ``completing``:
+    the archive's final hash, set by the same UPDATE as the bytes (invariant 5)."""
+    existing = conn.execute(_RECORDED_PART, {"upload": upload_row, "index": part.index}).first()
+    if existing is not None and (existing.tree_hash, existing.offset) != (part.tree_hash,
+                                                                         part.offset):
+        raise StoreError(f"part {part.index} of upload {upload_row} was recorded with "
+                         "another hash or offset")
+    completes = ({} if completing is None else {
+        "status": UploadStatus.COMPLETING.value, "tree_hash": completing,
+        "plain_sha256": plain_sha256})
+    if existing is None:
+        conn.execute(_NEW_PART, {"upload_id": upload_row, "index": part.index,
+                                 "offset": part.offset, "length": part.length,
+                                 "tree_hash": part.tree_hash, "sha256": part.sha256,
+                                 "adopted": part.adopted})
+        conn.execute(_BYTES_ACKED, {"upload": upload_row, "length": part.length, **completes})
+    elif completes:
+        conn.execute(_UPDATE_UPLOAD, {"upload": upload_row, **completes})
+
+
 def _insert_upload(conn: Connection, file_id: int, plan: NewUpload, size: int, mtime_ns: int,
                    inode: int, manifest_ids: Sequence[str] = ()) -> UploadRecord:
     """An upload's row (and an encrypted one's age parameters: invariant 1 holds for
     them too), its file marked uploading; in the caller's transaction."""
-    status = UploadStatus.INITIATING.value
+    status = (UploadStatus.INITIATING if plan.upload_id is None else UploadStatus.UPLOADING).value
     new_id = conn.execute(_NEW_UPLOAD, {
         "file_id": file_id, "vault": plan.vault, "token": plan.token,
         "description": plan.description, "part_size": plan.part_size, "size": size,
         "mtime_ns": mtime_ns, "inode": inode, "status": status, "wire_size": plan.wire_size,
         "manifest_ids": json.dumps(list(manifest_ids)) if manifest_ids else None,
+        "upload_id": plan.upload_id,
     }).scalar_one()
     if plan.cipher is not None:
         conn.execute(_NEW_CIPHER, {"upload_row": new_id, "file_key": plan.cipher.file_key,
                                    "header": plan.cipher.header, "nonce": plan.cipher.nonce})
     path = conn.execute(_FILE_UPLOADING, {"file": file_id}).scalar_one()
-    return UploadRecord(new_id, file_id, path, plan.vault, None, plan.token, plan.description,
+    return UploadRecord(new_id, file_id, path, plan.vault, plan.upload_id, plan.token,
+                        plan.description,
                         plan.part_size, size, mtime_ns, inode, status, None, (), plan.wire_size,
                         plan.cipher)
 
