@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import suppress
@@ -332,8 +333,10 @@ SINGLE_PUT = "put:"
 """The upload id glacierd records for a one-part file: S3's ids never hold ``:``."""
 
 
+@functools.lru_cache(maxsize=256)
 def _single_put_id(description_text: str, part_size: int) -> str | None:
-    """A file that fits in one part goes up as one PUT: the id recorded for it."""
+    """A file that fits in one part goes up as one PUT: the id recorded for it
+    (kept for the uploads under way: asked when planned and when sent)."""
     info = description.public_part(description_text)  # a sealed one's size: the age file's
     if info is None or not 0 < info.stored_size <= min(part_size, naming.MAX_SINGLE_PUT):
         return None
