@@ -1,6 +1,6 @@
 """Many small files through the real daemon, beside boto3 doing the same requests.
 
-    python bench/smallfiles.py [--files 500] [--size 1024] [--service vault|s3]
+    python bench/smallfiles.py [--files 500] [--size 1024] [--service vault|s3] [--by-thread]
     python bench/smallfiles.py --files 100000 --size 4096 --queue-files 0
 
 glacierd: a `glacierd run` process watches a folder into which the files are
@@ -22,6 +22,11 @@ per-object overhead, at `glacierd.pricing`'s list prices) and what its write
 requests cost once. Walls are noisy on two shared cores; CPU per file is the steadier
 figure.
 
+With ``--by-thread``, the unpacked daemon runs under ``bench/threadcpu.py`` and
+its CPU a file is printed by kind of thread, from start to exit: the upload
+threads, the scheduled jobs (the drain, settling), the watcher's inotify
+threads, the main thread (start-up, exit).
+
 Then queueing alone (``--queue-files``, 10,000 by default): the watcher's scan
 and one settle pass of files already still, recorded in the store in one
 transaction, beside the same files recorded one transaction a file.
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import signal
 import sqlite3
@@ -54,8 +60,28 @@ def archived(db: Path) -> int:
         return 0
 
 
+THREAD_KINDS = (("upload threads", ("glacierd-file",)),
+                ("scheduled jobs (the drain, settling)", ("ThreadPoolExecutor", "APScheduler")),
+                ("watcher (inotify)", ("Inotify",)),
+                ("main (start-up, exit)", ("MainThread",)))
+
+
+def by_thread(rows: list[tuple[str, str, float]]) -> dict[str, float]:
+    """CPU-seconds by kind of thread (``THREAD_KINDS``, by the thread's name or its
+    class's; the rest: "other")."""
+    out: dict[str, float] = {}
+    for name, cls, seconds in rows:
+        kind = next((k for k, prefixes in THREAD_KINDS
+                     if name.startswith(prefixes) or cls.startswith(prefixes)), "other")
+        out[kind] = out.get(kind, 0.0) + seconds
+    return out
+
+
 def run_glacierd(tmp: Path, url: str, folder: Path, files: int, packed: bool,
-                 concurrency: int | None = None, service: str = "vault") -> tuple[float, float]:
+                 concurrency: int | None = None, service: str = "vault",
+                 threads: dict[str, float] | None = None) -> tuple[float, float]:
+    """(wall, CPU) of a daemon until ``files`` are archived; ``threads``, when given,
+    gets its CPU by kind of thread, from start to exit (``bench/threadcpu.py``)."""
     tmp = tmp / ("packed" if packed else "unpacked")
     tmp.mkdir()
     cfg = tmp / "glacierd.toml"
@@ -83,7 +109,12 @@ settle_seconds = 1
     glacierd = [sys.executable, "-m", "glacierd.cli", "--config", str(cfg)]
     subprocess.run([*glacierd, "db", "upgrade"], check=True, stdout=subprocess.DEVNULL)
     started = time.monotonic()
-    daemon = subprocess.Popen([*glacierd, "run"], stderr=subprocess.DEVNULL)
+    counted = tmp / "threads.json"
+    command = [*glacierd, "run"] if threads is None else [
+        sys.executable, str(Path(__file__).with_name("threadcpu.py")), "--config", str(cfg),
+        "run"]
+    daemon = subprocess.Popen(command, stderr=subprocess.DEVNULL,
+                              env={**os.environ, "THREAD_CPU_OUT": str(counted)})
     try:
         db = tmp / "state" / "glacierd.db"
         while archived(db) < files:
@@ -95,6 +126,8 @@ settle_seconds = 1
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=120)
+    if threads is not None:
+        threads.update(by_thread(json.loads(counted.read_text())))
     return wall, cpu
 
 
@@ -148,6 +181,8 @@ def main() -> None:
                              "(default: glacierd's)")
     parser.add_argument("--service", choices=("vault", "s3"), default="vault",
                         help="a Glacier vault, or an S3 bucket in Deep Archive")
+    parser.add_argument("--by-thread", action="store_true",
+                        help="also the unpacked daemon's CPU by kind of thread, start to exit")
     parser.add_argument("--child", nargs=3)
     args = parser.parse_args()
     if args.child:
@@ -158,6 +193,7 @@ def main() -> None:
 
     place = "/dev/shm" if Path("/dev/shm").is_dir() else None
     results = {}
+    threads: dict[str, float] | None = {} if args.by_thread else None
     with tempfile.TemporaryDirectory(dir=place) as name:
         tmp = Path(name)
         folder = tmp / "inbox"
@@ -174,7 +210,8 @@ def main() -> None:
                 served = process_cpu(emu.pid)
                 wall, cpu = (run_boto3(url, folder, args.service) if kind == "boto3" else
                              run_glacierd(tmp, url, folder, args.files, kind.endswith("packed"),
-                                          args.concurrency, args.service))
+                                          args.concurrency, args.service,
+                                          threads if kind == "glacierd" else None))
                 served = process_cpu(emu.pid) - served
                 stats = fetch_stats(url)
             finally:
@@ -197,6 +234,10 @@ def main() -> None:
           "2000 / (CPU ms + emulator ms)")
     print("glacierd's wall includes its start-up, the start-up scan and settling (1 s); "
           "packed, also the bundles' one-second wait")
+    if threads is not None:
+        print("glacierd (unpacked), CPU-ms a file by kind of thread, start to exit:")
+        for kind, seconds in sorted(threads.items(), key=lambda kv: -kv[1]):
+            print(f"  {kind:<40}{seconds * 1000 / args.files:>8.2f}")
     if args.queue_files:
         queueing(args.queue_files, place)
 
