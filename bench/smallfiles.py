@@ -29,7 +29,8 @@ threads, the main thread (start-up, exit).
 
 Then queueing alone (``--queue-files``, 10,000 by default): the watcher's scan
 and one settle pass of files already still, recorded in the store in one
-transaction, beside the same files recorded one transaction a file.
+transaction, beside the same files recorded one transaction a file; and what
+the drain then reads of that queue, a pass of pages (``Store.pending_files``).
 """
 
 from __future__ import annotations
@@ -313,6 +314,18 @@ def queueing(count: int, place: str | None) -> None:
             wall, cpu = time.monotonic() - wall, time.process_time() - cpu
             print(f"  {label:<24}{queued / wall:>9.0f} files/s{cpu * 1e6 / queued:>8.0f} "
                   "CPU-us/file")
+        # What the drain reads of that queue: a pass of pages (its upload work aside).
+        import datetime as dt
+
+        from glacierd.daemon import QUEUE_PAGE
+
+        now, last, taken, largest = dt.datetime.now(dt.UTC), None, 0, 0
+        cpu = time.process_time()
+        while page := batched.pending_files(now, limit=QUEUE_PAGE, after=last):
+            taken, last, largest = taken + len(page), page[-1], max(largest, len(page))
+        cpu = time.process_time() - cpu
+        print(f"the drain's pass over the queue: {taken:,} files in pages of at most "
+              f"{largest}, {cpu * 1e6 / max(taken, 1):.1f} CPU-us a file")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,8 @@ from glacierd.watcher import Watcher, check_watch_paths
 log = logging.getLogger("glacierd.daemon")
 
 HEARTBEAT_SECONDS = 5.0
+QUEUE_PAGE = 100
+"""Files the drain takes from the store at a time: its memory, whatever the queue."""
 HEARTBEAT_STALE = dt.timedelta(seconds=30)
 """A daemon whose heartbeat is older is gone (as `glacierd status` tells it)."""
 
@@ -394,17 +396,18 @@ class Daemon:
             return
         try:
             assert self.store is not None
-            seen: set[int] = set()  # one try per file a pass: a busy file waits for the next
+            # One try per file a pass (a busy file waits for the next), a page of the
+            # queue at a time: the page goes on from the last file of the one before.
+            last: FileRecord | None = None
             packer = self.packer
             if packer is not None:  # small files into bundles first: they go up below
                 packer.pack(stop=self.stop_requested.is_set)
             while not self.stop_requested.is_set():
-                batch = [r for r in self.store.pending_files(self.now(), limit=20 + len(seen))
-                         if r.id not in seen]
+                batch = self.store.pending_files(self.now(), limit=QUEUE_PAGE, after=last)
                 if not batch:
                     return
                 for record in batch:
-                    seen.add(record.id)
+                    last = record
                     if self.stop_requested.is_set():
                         return
                     uploader = self.uploader

@@ -8,6 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from glacierd import description
 from glacierd.backends.vault import VaultBackend
@@ -263,3 +266,38 @@ def test_drain_sends_one_part_files_side_by_side_and_a_big_file_alone(tmp_path: 
         assert in_vault == sorted(len(data) for data in contents.values())
         for name, data in contents.items():
             assert archives[str(inbox / name)].size == len(data)
+
+
+def test_a_long_queue_is_drained_a_page_at_a_time(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The drain holds one page of the queue, not a batch that doubles with each
+    (a million queued files were half a million records in memory): every page
+    at most ``QUEUE_PAGE`` files, every file taken once, all archived once."""
+    import glacierd.daemon
+
+    monkeypatch.setattr(glacierd.daemon, "QUEUE_PAGE", 7, raising=False)
+    now = [T0]
+    with Emulator(tmp_path / "emu") as emu, prepared_daemon(tmp_path, emu, now) as daemon:
+        store = daemon.store
+        assert store is not None
+        inbox = tmp_path / "inbox"
+        for i in range(40):
+            (inbox / f"f{i:02d}").write_bytes(b"x" * (i + 1))
+        store.files_seen([(str(p), p.stat().st_size, p.stat().st_mtime_ns, p.stat().st_ino)
+                          for p in sorted(inbox.iterdir())])
+        pages: list[list[str]] = []
+        pending_files = store.pending_files
+
+        def paged(*args: Any, **kwargs: Any) -> list[Any]:
+            page = pending_files(*args, **kwargs)
+            pages.append([f.path for f in page])
+            return page
+
+        monkeypatch.setattr(store, "pending_files", paged)
+        daemon.drain()
+        assert store.count_files() == {"archived": 40}
+        taken = [path for page in pages for path in page]
+        archives = store.archives()
+    assert max(len(page) for page in pages) == 7, pages
+    assert sorted(taken) == sorted(str(inbox / f"f{i:02d}") for i in range(40)), "each once"
+    assert len(archives) == 40 and len({a.source_path for a in archives}) == 40

@@ -122,6 +122,35 @@ def test_the_queue_failures_and_restores(store_url: str) -> None:
         store.close()
 
 
+def test_the_queue_comes_a_page_at_a_time_each_file_once(store_url: str) -> None:
+    """``pending_files`` pages: unfinished uploads first, then pending, then failed
+    ones due, each in id order; a page goes on from the last file of the one
+    before, so a pass sees each file once and holds one page, however long the
+    queue. A file queued meanwhile joins the pass; one that became pending again
+    behind the page does not (the next pass takes it)."""
+    store = store_for(store_url)
+    try:
+        seen = store.files_seen([(f"/p/{i:02d}", i + 1, i, i) for i in range(12)])
+        for i in (3, 7):  # a run was interrupted while uploading these
+            store.create_upload(seen[i].id, "v", f"t{i}", "d", 2**20, i + 1, i, i)
+        store.record_failure(seen[1].id, "due", NOW - dt.timedelta(minutes=1))
+        store.record_failure(seen[2].id, "later", NOW + dt.timedelta(hours=1))
+        pages, last = [], None
+        while page := store.pending_files(NOW, limit=4, after=last):
+            assert len(page) <= 4
+            pages.append([f.path for f in page])
+            last = page[-1]
+            if len(pages) == 1:  # meanwhile: one file queued, one already paged changed
+                store.files_seen([("/p/new", 1, 1, 1), ("/p/00", 99, 99, 99)])
+        order = [path for page in pages for path in page]
+        assert order == ["/p/03", "/p/07", "/p/00", "/p/04", "/p/05", "/p/06", "/p/08",
+                         "/p/09", "/p/10", "/p/11", "/p/new", "/p/01"], pages
+        assert [f.path for f in store.pending_files(NOW, limit=100)][:3] == [
+            "/p/03", "/p/07", "/p/00"], "a new pass starts from the top"
+    finally:
+        store.close()
+
+
 def _documents(url: str) -> dict[str, object]:
     """The status document of a store filled the same way on each database."""
     store = store_for(url)

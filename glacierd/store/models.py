@@ -122,6 +122,8 @@ class File(Base):
         UniqueConstraint("host", "path", name="uq_files_host_path"),
         # each host's last archive (status --all-hosts), without a scan
         Index("ix_files_host_state_updated", "host", "state", "updated_at"),
+        # the queue, a page at a time in order (Store.pending_files; revision 0012)
+        Index("ix_files_host_state_id", "host", "state", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -234,6 +234,12 @@ def _archive(row: Archive) -> ArchiveRecord:
 _BATCH = 500  # paths in one IN (...): well below SQLite's bound on variables
 _FILE_ROWS = select(File.id, File.path, File.size, File.mtime_ns, File.inode, File.state,
                     File.error, File.attempts, File.retry_at)
+_QUEUE_ORDER = (FileState.UPLOADING, FileState.PENDING, FileState.FAILED)
+"""The queue's order (``Store.pending_files``): unfinished uploads first."""
+_QUEUE_PAGE = (_FILE_ROWS.where(File.host == bindparam("host"), File.state == bindparam("state"),
+                                File.id > bindparam("after"),
+                                bindparam("due") | (File.retry_at <= bindparam("now")))
+               .order_by(File.id).limit(bindparam("limit")))
 
 # The per-part statements, built once (each part commits its own transaction).
 _RECORDED_PART = select(Part.tree_hash, Part.offset).where(
@@ -1158,17 +1164,26 @@ class Store:
             row = s.scalar(select(Archive).where(Archive.archive_id == archive_id))
             return _archive(row) if row else None
 
-    def pending_files(self, now: dt.datetime, limit: int = 100) -> list[FileRecord]:
-        """The queue: pending files, then failed ones whose retry time has come."""
-        with self._tx() as s:
-            # "uploading" rows are left over from an interrupted run, or in flight in
-            # this drain (which skips the files it has taken already).
-            rows = s.scalars(select(File).where(
-                File.host == self.host,
-                File.state.in_([FileState.UPLOADING, FileState.PENDING])
-                | ((File.state == FileState.FAILED) & (File.retry_at <= now))
-            ).order_by(File.state.desc(), File.id).limit(limit))
-            return [_file(r) for r in rows]
+    def pending_files(self, now: dt.datetime, limit: int = 100,
+                      after: FileRecord | None = None) -> list[FileRecord]:
+        """The queue, a page of at most ``limit`` files: uploads left unfinished
+        (uploading: an interrupted run's), then pending files, then failed ones
+        whose retry time has come; each state in id order. ``after``: the last
+        file of the page before, as it was then: the page goes on from it, so a
+        pass over the queue sees each file once and holds one page, however long
+        the queue (each page a range of ``ix_files_host_state_id``)."""
+        start = 0 if after is None else _QUEUE_ORDER.index(FileState(after.state))
+        out: list[FileRecord] = []
+        with self._core_tx() as conn:
+            for state in _QUEUE_ORDER[start:]:
+                first = after is not None and state == after.state
+                out += [FileRecord(*r) for r in conn.execute(_QUEUE_PAGE, {
+                    "host": self.host, "state": state.value, "now": now,
+                    "after": after.id if first and after is not None else 0,
+                    "due": state != FileState.FAILED, "limit": limit - len(out)})]
+                if len(out) >= limit:
+                    break
+        return out
 
     def prune_events(self, before: dt.datetime) -> int:
         with self._tx() as s:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from glacierd.errors import SchemaNotUpgradedError, SchemaTooNewError
 
-REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011",
+             "0012")
 """Every revision in ``migrations/versions``, oldest first; the last is the head."""
 HEAD = REVISIONS[-1]
 
