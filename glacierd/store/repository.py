@@ -1176,10 +1176,9 @@ class Store:
         out: list[FileRecord] = []
         with self._core_tx() as conn:
             for state in _QUEUE_ORDER[start:]:
-                first = after is not None and state == after.state
+                from_id = after.id if after is not None and state == after.state else 0
                 out += [FileRecord(*r) for r in conn.execute(_QUEUE_PAGE, {
-                    "host": self.host, "state": state.value, "now": now,
-                    "after": after.id if first and after is not None else 0,
+                    "host": self.host, "state": state.value, "now": now, "after": from_id,
                     "due": state != FileState.FAILED, "limit": limit - len(out)})]
                 if len(out) >= limit:
                     break
