@@ -1,7 +1,7 @@
 """Where a small file's CPU goes: each store and backend call of the uploader, timed
 on its own thread.
 
-    python bench/percall.py [--files 500] [--size 1024] [--dir /dev/shm]
+    python bench/percall.py [--files 500] [--size 1024] [--dir /dev/shm] [--service vault|s3]
 
 An uploader in this process (the daemon's wiring: config, state store, vault
 backend) uploads the files one after the other to an emulator process; each
@@ -21,6 +21,9 @@ connection, and the same four transactions (fourteen statements, WAL,
 retries, locks or records. What a small file costs in Python on this machine
 before any library is chosen. And the emulator's own CPU a file, which bounds
 files/s on two cores with the client's.
+
+``--service s3``: the same to a bucket (a one-part file is one PUT), with the
+synced commits a file counted; no floor is measured for it.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=500)
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None)
+    parser.add_argument("--service", choices=("vault", "s3"), default="vault")
     args = parser.parse_args()
     from glacierd import config as config_mod
     from glacierd import wiring
@@ -67,8 +71,10 @@ def main() -> None:
                 (folder / f"f{i:06d}").write_bytes(os.urandom(args.size))
             cfg = tmp / "glacierd.toml"
             cfg.write_text(f'[aws]\nendpoint_url = "{url}"\naccess_key_id = "{ACCESS}"\n'
-                           f'secret_access_key = "{SECRET}"\n[vault]\nname = "small"\n'
-                           f'create = true\n[state]\ndir = "{tmp / "state"}"\n')
+                           f'secret_access_key = "{SECRET}"\n'
+                           + ('[s3]\nbucket = "small"\n' if args.service == "s3" else
+                              '[vault]\nname = "small"\n')
+                           + f'create = true\n[state]\ndir = "{tmp / "state"}"\n')
             config = config_mod.load(cfg)
             (tmp / "state").mkdir(mode=0o700)
             engine = create_store_engine(config.database_url)
@@ -86,6 +92,11 @@ def main() -> None:
                 for call in names:
                     setattr(owner, call, _timed(getattr(owner, call), f"{kind} {call}",
                                                 spent, inside))
+            from sqlalchemy import event
+
+            commits = [0]
+            event.listen(store.engine, "commit", lambda _conn: commits.__setitem__(
+                0, commits[0] + 1))
             served = process_cpu(emu.pid)
             started, wall = time.thread_time(), time.perf_counter()
             for path in files[1:]:
@@ -93,20 +104,24 @@ def main() -> None:
                     raise SystemExit(f"{path}: not archived")
             whole, wall = time.thread_time() - started, time.perf_counter() - wall
             served = process_cpu(emu.pid) - served
-            floor_cpu, floor_requests, floor_wall = stdlib_floor(url, files[1:],
-                                                                 tmp / "floor.db")
+            floor = (stdlib_floor(url, files[1:], tmp / "floor.db")
+                     if args.service == "vault" else None)
         finally:
             emu.terminate()
             emu.wait()
-    print(f"{args.files} files of {args.size} bytes in {args.dir or tempfile.gettempdir()}, "
-          "CPU-ms a file on the uploader's thread:")
+    print(f"{args.files} files of {args.size} bytes to a {args.service} (state in "
+          f"{args.dir or tempfile.gettempdir()}), CPU-ms a file on the uploader's thread:")
     for label, seconds in spent.most_common():
         print(f"  {label:<28}{seconds * 1000 / args.files:>8.3f}")
     print(f"  {'these calls':<28}{sum(spent.values()) * 1000 / args.files:>8.3f}")
     print(f"  {'the whole upload':<28}{whole * 1000 / args.files:>8.3f}")
     print(f"wall: {wall * 1000 / args.files:.2f} ms a file, {args.files / wall:.0f} files/s "
           "(one at a time)")
-    print(f"the emulator's CPU: {served * 1000 / args.files:.3f} ms a file")
+    print(f"the emulator's CPU: {served * 1000 / args.files:.3f} ms a file; "
+          f"{commits[0] / args.files:.2f} synced commits a file")
+    if floor is None:
+        return
+    floor_cpu, floor_requests, floor_wall = floor
     requests = sum(v for k, v in spent.items() if k.startswith("request "))
     print(f"floor (the standard library alone, same requests and commits): "
           f"{floor_cpu * 1000 / args.files:.3f} CPU-ms a file, of which the three requests "
