@@ -270,17 +270,14 @@ class Watcher:
         watcher = self
 
         class Handler(FileSystemEventHandler):
-            def on_any_event(self, event: FileSystemEvent) -> None:
-                if event.is_directory and event.event_type != "moved":
-                    return
-                target = getattr(event, "dest_path", "") or event.src_path
-                if event.event_type == "moved" and event.is_directory:
-                    for root, _dirs, files in os.walk(os.fsdecode(target)):
+            def on_any_event(self, event: FileSystemEvent) -> None:  # one of ``acted_on``
+                target = os.fsdecode(getattr(event, "dest_path", "") or event.src_path)
+                if event.is_directory:  # a folder moved in or within: its files
+                    for root, _dirs, files in os.walk(target):
                         for name in files:
                             watcher.consider(Path(root) / name)
                     return
-                if event.event_type in ("created", "modified", "closed", "moved"):
-                    watcher.consider(os.fsdecode(target))
+                watcher.consider(target)
 
         observer = Observer()
         for watch in self.watches:

@@ -97,7 +97,7 @@ class S3Backend(TreeHashRules):
         return _single_put_id(description_text, part_size)
 
     def start_upload(self, part_size: int, description_text: str) -> str:
-        single = _single_put_id(description_text, part_size)
+        single = self.one_request_id(part_size, description_text)
         if single is not None:
             return single  # nothing to ask S3: the one part is the object's PUT
         return self.client.create_multipart_upload(

@@ -1435,9 +1435,8 @@ def _insert_upload(conn: Connection, file_id: int, plan: NewUpload, size: int, m
                                    "header": plan.cipher.header, "nonce": plan.cipher.nonce})
     path = conn.execute(_FILE_UPLOADING, {"file": file_id}).scalar_one()
     return UploadRecord(new_id, file_id, path, plan.vault, plan.upload_id, plan.token,
-                        plan.description,
-                        plan.part_size, size, mtime_ns, inode, status, None, (), plan.wire_size,
-                        plan.cipher)
+                        plan.description, plan.part_size, size, mtime_ns, inode, status, None,
+                        (), plan.wire_size, plan.cipher)
 
 
 @dataclass(frozen=True)
