@@ -8,10 +8,10 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -205,3 +205,82 @@ def engine_at(url: str, revision: str) -> Engine:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
     return engine
+
+
+_TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+def statements_of(engine: Engine) -> list[str]:
+    """Every statement the database's driver runs from now on, whoever gives it:
+    SQLAlchemy, or the store's per-file path on the driver's cursor
+    (``glacierd.store.direct``), which fires no SQLAlchemy event. Transaction
+    control and the pool's liveness checks are left out. Connections made before
+    are closed (``dispose``): the new ones are watched from their start."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def keep(statement: str) -> None:
+        words = statement.split(None, 1)
+        if not words or words[0].upper() in _TRANSACTION_CONTROL or statement.strip(
+                "; ").lower() == "select 1":
+            return
+        if seen and statement == seen[-1] and "RETURNING" in statement:
+            return  # SQLite traces a statement with RETURNING again for its rows
+        seen.append(statement)
+
+    engine.dispose()
+    if engine.dialect.name == "sqlite":
+        def watch(dbapi_conn: Any, _record: object) -> None:
+            dbapi_conn.set_trace_callback(keep)
+    else:
+        import psycopg
+
+        class Watched(psycopg.Cursor[Any]):
+            def execute(self, query: Any, *args: Any, **kw: Any) -> Any:
+                keep(str(query))
+                return super().execute(query, *args, **kw)
+
+        def watch(dbapi_conn: Any, _record: object) -> None:
+            dbapi_conn.cursor_factory = Watched
+    event.listen(engine, "connect", watch)
+    return seen
+
+
+class DriverWatch:
+    """A database driver's connection whose cursors show ``before`` each statement
+    before it runs (``before`` may raise, as the database would: a full disk).
+    Made by an engine's ``do_connect`` event; everything else is the driver's."""
+
+    def __init__(self, connection: Any, before: Callable[[str], None]) -> None:
+        object.__setattr__(self, "_connection", connection)
+        object.__setattr__(self, "_before", before)
+
+    def cursor(self, *args: Any) -> _WatchedCursor:
+        return _WatchedCursor(self._connection.cursor(*args), self._before)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._connection, name, value)
+
+
+class _WatchedCursor:
+    def __init__(self, cursor: Any, before: Callable[[str], None]) -> None:
+        self._cursor = cursor
+        self._before = before
+
+    def execute(self, statement: str, *args: Any) -> Any:
+        self._before(statement)
+        return self._cursor.execute(statement, *args)
+
+    def executemany(self, statement: str, *args: Any) -> Any:
+        self._before(statement)
+        return self._cursor.executemany(statement, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._cursor)

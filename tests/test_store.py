@@ -12,7 +12,7 @@ from glacierd.errors import SchemaNotUpgradedError, SchemaTooNewError
 from glacierd.store import schema
 from glacierd.store.db import create_store_engine
 from glacierd.store.repository import Store
-from tests.conftest import store_at_head
+from tests.conftest import statements_of, store_at_head
 
 new_store = store_at_head
 
@@ -193,12 +193,8 @@ def test_a_new_files_first_look_is_two_statements_and_a_known_files_sees_its_upl
     """A small file's path through the store is what bounds unpacked small files:
     a path never seen has no archive or upload to look for (its row was just
     made), while a known one must still find its unfinished upload."""
-    from sqlalchemy import event
-
     store = store_at_head(tmp_path)
-    statements: list[str] = []
-    event.listen(store.engine, "before_cursor_execute",
-                 lambda _c, _cur, statement, *_rest: statements.append(statement))
+    statements = statements_of(store.engine)
     record, state, started = store.file_to_upload("/data/new.txt", 10, 1, 7)
     assert state == (None, None, None) and started is None
     assert [s.split()[0] for s in statements] == ["SELECT", "INSERT"], statements

@@ -15,7 +15,7 @@ from glacierd.store import schema
 from glacierd.store.models import FileState, RestoreStatus, UploadStatus
 from glacierd.store.reader import EngineReader, Reader, open_reader
 from glacierd.store.repository import CipherRecord
-from tests.conftest import store_for
+from tests.conftest import statements_of, store_for
 
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
 
@@ -73,14 +73,10 @@ def test_a_files_first_look_finds_exactly_its_archive_and_its_open_upload(
     """What an upload must know first, on each database: a file the watcher queued
     and nobody uploaded has neither (one statement says so); then its archive, then
     an upload of a newer version left unfinished, are found."""
-    from sqlalchemy import event
-
     store = store_for(store_url)
     try:
         (queued,) = store.files_seen([("/d/a.txt", 10, 1, 5)])
-        statements: list[str] = []
-        event.listen(store.engine, "before_cursor_execute",
-                     lambda _c, _cur, statement, *_rest: statements.append(statement))
+        statements = statements_of(store.engine)
         record, state, _ = store.file_to_upload("/d/a.txt", 10, 1, 5)
         assert record.id == queued.id and state == (None, None, None)
         assert len(statements) == 2, statements  # the file's row; what it has

@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -19,6 +20,7 @@ from glacierd.store.models import Part, Upload
 from glacierd.uploader import Uploader, UploadSettings
 from tests.conftest import (
     MIB,
+    DriverWatch,
     aws_config,
     client_for,
     fast_policy,
@@ -343,19 +345,22 @@ concurrency = 1
     disk = {"full": False, "parts": 0}
     real_engine = repository.create_store_engine
 
+    def write(statement: str) -> None:
+        verb = statement.lstrip().split(" ", 1)[0].upper()
+        if verb not in ("INSERT", "UPDATE", "DELETE"):
+            return
+        if disk["full"]:
+            raise sqlite3.OperationalError("database or disk is full")  # SQLITE_FULL
+        if statement.lstrip().upper().startswith("INSERT INTO PARTS"):
+            disk["parts"] += 1
+            disk["full"] = disk["parts"] >= 2
+
     def engine_on_a_filling_disk(url: str, *args: object, **kw: object) -> Engine:
         engine = real_engine(url, *args, **kw)  # type: ignore[arg-type]
 
-        @event.listens_for(engine, "before_cursor_execute")
-        def write(conn: object, cursor: object, statement: str, *rest: object) -> None:
-            verb = statement.lstrip().split(" ", 1)[0].upper()
-            if verb not in ("INSERT", "UPDATE", "DELETE"):
-                return
-            if disk["full"]:
-                raise sqlite3.OperationalError("database or disk is full")  # SQLITE_FULL
-            if statement.lstrip().upper().startswith("INSERT INTO PARTS"):
-                disk["parts"] += 1
-                disk["full"] = disk["parts"] >= 2
+        @event.listens_for(engine, "do_connect")
+        def connect(dialect: Any, _record: object, cargs: Any, cparams: Any) -> object:
+            return DriverWatch(dialect.loaded_dbapi.connect(*cargs, **cparams), write)
         return engine
 
     monkeypatch.setattr(repository, "create_store_engine", engine_on_a_filling_disk)

@@ -36,6 +36,7 @@ from glacierd.pathtext import shown
 
 from . import totals
 from .db import create_store_engine, translated_errors
+from .direct import Compiled, DirectConnection
 from .models import (
     UNFINISHED,
     Archive,
@@ -196,7 +197,7 @@ _PARTS_OF = (select(Part.upload_id, Part.index, Part.offset, Part.length, Part.t
 _UPLOAD_BY_ID = _UPLOAD_ROWS.where(Upload.id == bindparam("upload"))
 
 
-def _uploads(conn: Connection, query: Executable,
+def _uploads(conn: Connection | DirectConnection, query: Executable,
              params: dict[str, Any] | None = None) -> list[UploadRecord]:
     """The uploads ``query`` (``_UPLOAD_ROWS`` narrowed) finds, with their parts
     and path: Core queries, built once where they are hot (an ORM load of an
@@ -252,6 +253,7 @@ _BYTES_ACKED = update(Upload).where(Upload.id == bindparam("upload")).values(
 # cost more than running it, about 17 times a small file.
 _FILES_BY_PATH = _FILE_ROWS.where(File.host == bindparam("host"),
                                   File.path.in_(bindparam("paths", expanding=True)))
+_FILE_BY_PATH = _FILE_ROWS.where(File.host == bindparam("host"), File.path == bindparam("path"))
 _NEW_FILE_IDS = insert(File).returning(File.id, sort_by_parameter_order=True)
 _UPDATE_FILE = update(File).where(File.id == bindparam("file"))
 _NEW_UPLOAD = insert(Upload).returning(Upload.id)
@@ -306,6 +308,7 @@ class Store:
         """The machine whose files this store works on: a catalog on PostgreSQL may
         hold several hosts' files (each row knows its host)."""
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._compiled: dict[tuple[int, tuple[str, ...]], Compiled] = {}
 
     @classmethod
     def open(cls, url: str, *, check_schema: bool = True, read_only: bool = False,
@@ -363,6 +366,18 @@ class Store:
         with translated_errors(self.url), self.engine.begin() as conn:
             yield conn
 
+    @contextmanager
+    def _direct_tx(self) -> Iterator[DirectConnection]:
+        """A transaction whose statements run on the driver's cursor (``direct``):
+        the per-file path, where SQLAlchemy's execution of each statement cost
+        about three times the statement. Only module-level statements here."""
+        with translated_errors(self.url), self.engine.begin() as conn:
+            direct = DirectConnection(conn, self._compiled)
+            try:
+                yield direct
+            finally:
+                direct.close()
+
     # --- files ---------------------------------------------------------------------
 
     def file_seen(self, path: str, size: int, mtime_ns: int, inode: int) -> FileRecord:
@@ -380,14 +395,18 @@ class Store:
         with self._core_tx() as conn:
             return self._files_seen(conn, seen)
 
-    def _files_seen(self, conn: Connection, seen: Sequence[tuple[str, int, int, int]],
+    def _files_seen(self, conn: Connection | DirectConnection,
+                    seen: Sequence[tuple[str, int, int, int]],
                     created: set[str] | None = None) -> list[FileRecord]:
         """``created``: filled with the paths given rows here."""
         records: dict[str, FileRecord] = {}
         for start in range(0, len(seen), _BATCH):
             chunk = seen[start:start + _BATCH]
-            records.update((r.path, FileRecord(*r)) for r in conn.execute(
-                _FILES_BY_PATH, {"paths": [path for path, *_ in chunk], "host": self.host}))
+            found = (conn.execute(_FILE_BY_PATH, {"path": chunk[0][0], "host": self.host})
+                     if len(chunk) == 1 else conn.execute(
+                         _FILES_BY_PATH, {"paths": [path for path, *_ in chunk],
+                                          "host": self.host}))
+            records.update((r.path, FileRecord(*r)) for r in found)
             new: dict[str, tuple[int, int, int]] = {}
             for path, size, mtime, inode in chunk:
                 row = records.get(path)
@@ -516,12 +535,12 @@ class Store:
         transaction: invariant 1 holds for them too). ``upload_id``: one known
         without a request (``NewUpload.upload_id``)."""
         plan = NewUpload(vault, token, description, part_size, cipher, wire_size, upload_id)
-        with self._core_tx() as conn:
+        with self._direct_tx() as conn:
             return _insert_upload(conn, file_id, plan, size, mtime_ns, inode, manifest_ids)
 
     def _update_upload(self, upload: UploadRecord, **values: Any) -> UploadRecord:
         """Change an upload's columns; the snapshot is the one given, so changed."""
-        with self._core_tx() as conn:
+        with self._direct_tx() as conn:
             conn.execute(_UPDATE_UPLOAD, {"upload": upload.id, **values})
         return replace(upload, **values)
 
@@ -536,7 +555,7 @@ class Store:
         """docs/design.md invariant 2: after Glacier's 2xx, in its own committed transaction.
         ``completing``: the archive's final hash, when this was the one part missing
         (a small file): invariant 5's record (``set_completing``) in the same commit."""
-        with self._core_tx() as conn:
+        with self._direct_tx() as conn:
             _acknowledge(conn, upload.id, PartRecord(index, offset, length, tree_hash, adopted,
                                                      sha256), completing)
 
@@ -572,7 +591,7 @@ class Store:
         Complete is sent), recorded here with the upload's final hash
         (``upload.tree_hash``) and plaintext SHA-256, as ``part_acknowledged`` and
         ``set_completing`` would have: nothing remote happened in between."""
-        with self._core_tx() as conn:
+        with self._direct_tx() as conn:
             if made_by is not None:
                 assert upload.tree_hash is not None
                 _acknowledge(conn, upload.id, made_by, upload.tree_hash, upload.plain_sha256)
@@ -595,7 +614,7 @@ class Store:
                                         row.path, row.mtime_ns, created, plain_size,
                                         row.plain_sha256)
             else:
-                archive = ArchiveRecord(**found._mapping)
+                archive = ArchiveRecord(**found._asdict())
             conn.execute(_UPLOAD_DONE, {"upload": upload.id})
             if encrypted:
                 conn.execute(_DROP_CIPHER, {"upload": upload.id})  # the file key: gone
@@ -606,7 +625,7 @@ class Store:
                 "level": "info", "kind": "archived", "file_id": row.file_id,
                 "message": f"{shown(row.path)}: archived ({humanize.size(row.size)})"})
             if row.is_bundle:
-                _archive_members(conn, row.file_id, archive.id, row.vault)
+                _archive_members(conn.connection, row.file_id, archive.id, row.vault)
             return archive
 
     # --- bundles (glacierd.packer) ------------------------------------------------------
@@ -711,7 +730,7 @@ class Store:
     def upload_state(self, file_id: int) -> UploadState:
         """What an upload of this file must know first, in one transaction: its newest
         live archive, its unconfirmed upload and its unfinished upload (or Nones)."""
-        with self._core_tx() as conn:
+        with self._direct_tx() as conn:
             return _upload_state(conn, file_id)
 
     def file_to_upload(
@@ -725,7 +744,7 @@ class Store:
         third: a small file's first look and its upload's row are one synced
         commit, and the row is still committed before Initiate (invariant 1).
         ``start`` must do no I/O: it runs while the database is locked for writing."""
-        with self._core_tx() as conn:
+        with self._direct_tx() as conn:
             created: set[str] = set()
             record = self._files_seen(conn, [(path, size, mtime_ns, inode)], created)[0]
             # a row just made: no archive or upload can refer to it yet
@@ -1382,12 +1401,12 @@ UploadState = tuple[ArchiveRecord | None, UploadRecord | None, UploadRecord | No
 """A file's newest live archive, its unconfirmed upload, its unfinished upload."""
 
 
-def _upload_state(conn: Connection, file_id: int) -> UploadState:
+def _upload_state(conn: Connection | DirectConnection, file_id: int) -> UploadState:
     has_archive, has_upload = conn.execute(_WHAT_FILE_HAS, {"file": file_id}).one()
     archive = None
     if has_archive:
         newest = conn.execute(_NEWEST_ARCHIVE, {"file": file_id}).first()
-        archive = ArchiveRecord(**newest._mapping) if newest else None
+        archive = ArchiveRecord(**newest._asdict()) if newest else None
     if not has_upload:
         return archive, None, None  # the usual case: a file with no open upload
     uploads = _uploads(conn, _OPEN_UPLOADS_OF, {"file": file_id})
@@ -1396,7 +1415,7 @@ def _upload_state(conn: Connection, file_id: int) -> UploadState:
     return archive, unconfirmed, unfinished
 
 
-def _acknowledge(conn: Connection, upload_row: int, part: PartRecord,
+def _acknowledge(conn: Connection | DirectConnection, upload_row: int, part: PartRecord,
                  completing: str | None = None, plain_sha256: str | None = None) -> None:
     """A part acknowledged (invariant 2), in the caller's transaction; ``completing``:
     the archive's final hash, set by the same UPDATE as the bytes (invariant 5)."""
@@ -1418,8 +1437,9 @@ def _acknowledge(conn: Connection, upload_row: int, part: PartRecord,
         conn.execute(_UPDATE_UPLOAD, {"upload": upload_row, **completes})
 
 
-def _insert_upload(conn: Connection, file_id: int, plan: NewUpload, size: int, mtime_ns: int,
-                   inode: int, manifest_ids: Sequence[str] = ()) -> UploadRecord:
+def _insert_upload(conn: Connection | DirectConnection, file_id: int, plan: NewUpload,
+                   size: int, mtime_ns: int, inode: int,
+                   manifest_ids: Sequence[str] = ()) -> UploadRecord:
     """An upload's row (and an encrypted one's age parameters: invariant 1 holds for
     them too), its file marked uploading; in the caller's transaction."""
     status = (UploadStatus.INITIATING if plan.upload_id is None else UploadStatus.UPLOADING).value
