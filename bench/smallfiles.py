@@ -15,7 +15,9 @@ conditional PUT (``If-None-Match: *``); the peer is boto3's ``put_object`` of
 each file with the same storage class, SHA-256 checksum and condition.
 
 Reported: files per second (wall, from the daemon's start to the last file
-archived, start-up included), CPU-milliseconds per file of each client process
+archived, start-up included), the steady files per second once running (from
+the first file done to the last: glacierd's archive rows, boto3's loop; not
+for packed files, archived together), CPU-milliseconds per file of each client process
 and of its emulator, requests per file as the emulator counted them, and what
 the vault or bucket then costs a month (storage with its per-archive or
 per-object overhead, at `glacierd.pricing`'s list prices) and what its write
@@ -36,6 +38,7 @@ the drain then reads of that queue, a pass of pages (``Store.pending_files``).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import io
 import json
 import os
@@ -48,6 +51,24 @@ import time
 from pathlib import Path
 
 from common import ACCESS, SECRET, child_cpu, process_cpu, start_emulator
+
+
+def steady_rate(first: float, last: float, count: int) -> float:
+    """Files a second from the first file done to the last: the rate once running,
+    without start-up, the start-up scan and settling (or boto3's import)."""
+    return (count - 1) / (last - first) if count > 1 and last > first else float("nan")
+
+
+def archives_rate(db: Path) -> float:
+    """``steady_rate`` of a daemon's archives, by the times their rows were committed."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        first, last, count = conn.execute(
+            "SELECT min(created_at), max(created_at), count(*) FROM archives").fetchone()
+
+    def seconds(text: str) -> float:
+        return dt.datetime.fromisoformat(text).timestamp()
+
+    return steady_rate(seconds(first), seconds(last), count)
 
 
 def archived(db: Path) -> int:
@@ -80,9 +101,10 @@ def by_thread(rows: list[tuple[str, str, float]]) -> dict[str, float]:
 
 def run_glacierd(tmp: Path, url: str, folder: Path, files: int, packed: bool,
                  concurrency: int | None = None, service: str = "vault",
-                 threads: dict[str, float] | None = None) -> tuple[float, float]:
-    """(wall, CPU) of a daemon until ``files`` are archived; ``threads``, when given,
-    gets its CPU by kind of thread, from start to exit (``bench/threadcpu.py``)."""
+                 threads: dict[str, float] | None = None) -> tuple[float, float, float]:
+    """(wall, CPU, steady files/s) of a daemon until ``files`` are archived;
+    ``threads``, when given, gets its CPU by kind of thread, from start to exit
+    (``bench/threadcpu.py``)."""
     tmp = tmp / ("packed" if packed else "unpacked")
     tmp.mkdir()
     cfg = tmp / "glacierd.toml"
@@ -129,7 +151,11 @@ settle_seconds = 1
         daemon.wait(timeout=120)
     if threads is not None:
         threads.update(by_thread(json.loads(counted.read_text())))
-    return wall, cpu
+    return wall, cpu, float("nan") if packed else archives_rate(db)
+
+
+def _steady_out(first: float, last: float, count: int) -> None:
+    Path(os.environ["BENCH_STEADY_OUT"]).write_text(str(steady_rate(first, last, count)))
 
 
 def boto3_child(url: str, folder: str) -> None:
@@ -139,7 +165,9 @@ def boto3_child(url: str, folder: str) -> None:
     client = boto3.client("glacier", region_name="us-east-1", endpoint_url=url,
                           aws_access_key_id=ACCESS, aws_secret_access_key=SECRET)
     client.create_vault(vaultName="small")
-    for name in sorted(os.listdir(folder)):
+    names = sorted(os.listdir(folder))
+    first = 0.0
+    for name in names:
         data = Path(folder, name).read_bytes()
         upload = client.initiate_multipart_upload(vaultName="small", partSize=str(2**20),
                                                   archiveDescription=name)
@@ -148,6 +176,8 @@ def boto3_child(url: str, folder: str) -> None:
         client.complete_multipart_upload(vaultName="small", uploadId=upload["uploadId"],
                                          archiveSize=str(len(data)),
                                          checksum=calculate_tree_hash(io.BytesIO(data)))
+        first = first or time.time()
+    _steady_out(first, time.time(), len(names))
 
 
 def boto3_s3_child(url: str, folder: str) -> None:
@@ -161,15 +191,22 @@ def boto3_s3_child(url: str, folder: str) -> None:
                           aws_access_key_id=ACCESS, aws_secret_access_key=SECRET,
                           config=Config(s3={"addressing_style": "path"}))
     client.create_bucket(Bucket="small")
-    for name in sorted(os.listdir(folder)):
+    names = sorted(os.listdir(folder))
+    first = 0.0
+    for name in names:
         data = Path(folder, name).read_bytes()
         client.put_object(Bucket="small", Key=name, Body=data, StorageClass="DEEP_ARCHIVE",
                           IfNoneMatch="*",
                           ChecksumSHA256=base64.b64encode(hashlib.sha256(data).digest()).decode())
+        first = first or time.time()
+    _steady_out(first, time.time(), len(names))
 
 
-def run_boto3(url: str, folder: Path, service: str) -> tuple[float, float]:
-    return child_cpu([sys.executable, __file__, "--child", url, str(folder), service])
+def run_boto3(url: str, folder: Path, service: str) -> tuple[float, float, float]:
+    out = folder.parent / "boto3-steady"
+    os.environ["BENCH_STEADY_OUT"] = str(out)
+    wall, cpu = child_cpu([sys.executable, __file__, "--child", url, str(folder), service])
+    return wall, cpu, float(out.read_text())
 
 
 def main() -> None:
@@ -209,7 +246,7 @@ def main() -> None:
             emu, url = start_emulator(emu_dir, "--test-endpoints")
             try:
                 served = process_cpu(emu.pid)
-                wall, cpu = (run_boto3(url, folder, args.service) if kind == "boto3" else
+                wall, cpu, steady = (run_boto3(url, folder, args.service) if kind == "boto3" else
                              run_glacierd(tmp, url, folder, args.files, kind.endswith("packed"),
                                           args.concurrency, args.service,
                                           threads if kind == "glacierd" else None))
@@ -220,21 +257,25 @@ def main() -> None:
                 emu.wait()
             requests = sum(stats["requests"].values())
             cost = bucket_cost if args.service == "s3" else vault_cost
-            results[kind] = (wall, cpu, served, requests, *cost(emu_dir, stats["requests"]))
+            results[kind] = (wall, cpu, steady, served, requests,
+                             *cost(emu_dir, stats["requests"]))
     print(f"{args.files} files of {args.size} bytes to "
           f"{'an S3 bucket (Deep Archive)' if args.service == 's3' else 'a Glacier vault'}, "
           f"one emulator each (data in {place or tempfile.gettempdir()})")
     stored = "objects" if args.service == "s3" else "archives"
-    print(f"{'':<16}{'files/s':>9}{'CPU ms/file':>13}{'emulator ms':>13}{'requests/file':>15}"
-          f"{stored:>10}{'$/month':>11}{'$ requests':>12}")
-    for kind, (wall, cpu, served, requests, archives, month, once) in results.items():
-        print(f"{kind:<16}{args.files / wall:>9.1f}{cpu * 1000 / args.files:>13.2f}"
+    print(f"{'':<16}{'files/s':>9}{'steady':>8}{'CPU ms/file':>13}{'emulator ms':>13}"
+          f"{'requests/file':>15}{stored:>10}{'$/month':>11}{'$ requests':>12}")
+    for kind, (wall, cpu, steady, served, requests, archives, month, once) in results.items():
+        shown = "-" if steady != steady else f"{steady:.1f}"  # nan: packed, no such rate
+        print(f"{kind:<16}{args.files / wall:>9.1f}{shown:>8}{cpu * 1000 / args.files:>13.2f}"
               f"{served * 1000 / args.files:>13.2f}{requests / args.files:>15.2f}"
               f"{archives:>10,}{month:>11.6f}{once:>12.6f}")
     print("emulator ms: its CPU a file; on two cores, files/s can be at most "
           "2000 / (CPU ms + emulator ms)")
     print("glacierd's wall includes its start-up, the start-up scan and settling (1 s); "
           "packed, also the bundles' one-second wait")
+    print("steady: files/s from the first file done to the last (glacierd: its archive "
+          "rows' commit times; boto3: its loop), without start-up")
     if threads is not None:
         print("glacierd (unpacked), CPU-ms a file by kind of thread, start to exit:")
         for kind, seconds in sorted(threads.items(), key=lambda kv: -kv[1]):
