@@ -400,6 +400,7 @@ class Daemon:
             # queue at a time: the page goes on from the last file of the one before.
             last: FileRecord | None = None
             packer = self.packer
+            bundles = self.bundles_dir
             if packer is not None:  # small files into bundles first: they go up below
                 packer.pack(stop=self.stop_requested.is_set)
             while not self.stop_requested.is_set():
@@ -412,8 +413,8 @@ class Daemon:
                         return
                     uploader = self.uploader
                     assert uploader is not None and self.watcher is not None
-                    if is_bundle_path(record.path, self.bundles_dir):
-                        root: Path | None = self.bundles_dir
+                    if is_bundle_path(record.path, bundles):
+                        root: Path | None = bundles
                     elif packer is not None and packer.wants(record):
                         continue  # waits for its bundle
                     else:

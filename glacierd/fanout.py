@@ -15,6 +15,7 @@ from the futures it gets back.
 from __future__ import annotations
 
 import concurrent.futures
+import queue
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -32,6 +33,10 @@ class FanOut(Generic[T]):
         self._pool = concurrent.futures.ThreadPoolExecutor(max_threads,
                                                            thread_name_prefix=name)
         self._running: set[concurrent.futures.Future[T]] = set()
+        # Each call's future, put here by the pool's thread as it ends: waiting for
+        # the first to end is one get, not ``concurrent.futures.wait``'s waiter set
+        # up on every future in flight (the drain waits once a small file).
+        self._ended: queue.SimpleQueue[concurrent.futures.Future[T]] = queue.SimpleQueue()
 
     @property
     def busy(self) -> int:
@@ -42,10 +47,12 @@ class FanOut(Generic[T]):
         """Start ``call`` once fewer than ``width`` calls are in flight; the futures
         that ended meanwhile."""
         width = max(1, min(width, self.max_threads))
-        ended = self._collect(None)
+        ended = self._collect(block=False)
         while len(self._running) >= width:
-            ended += self._collect(concurrent.futures.FIRST_COMPLETED)
-        self._running.add(self._pool.submit(call))
+            ended += self._collect(block=True)
+        future = self._pool.submit(call)
+        self._running.add(future)
+        future.add_done_callback(self._ended.put)
         return ended
 
     @staticmethod
@@ -60,17 +67,24 @@ class FanOut(Generic[T]):
 
     def finish(self) -> list[concurrent.futures.Future[T]]:
         """Wait for every call in flight; their futures."""
-        return self._collect(concurrent.futures.ALL_COMPLETED)
+        ended: list[concurrent.futures.Future[T]] = []
+        while self._running:
+            ended += self._collect(block=True)
+        return ended
 
-    def _collect(self, until: str | None) -> list[concurrent.futures.Future[T]]:
-        """The calls that ended: those already done (``until`` None), or after
-        waiting for the first (FIRST_COMPLETED) or all (ALL_COMPLETED) of them."""
-        if until is None:
-            done = {f for f in self._running if f.done()}
-        else:
-            done, _ = concurrent.futures.wait(self._running, return_when=until)
-        self._running -= done
-        return list(done)
+    def _collect(self, block: bool) -> list[concurrent.futures.Future[T]]:
+        """The calls that ended: those already done, after waiting for one to end
+        if ``block`` (and one is in flight)."""
+        ended: list[concurrent.futures.Future[T]] = []
+        if block and self._running:
+            ended.append(self._ended.get())
+        while True:
+            try:
+                ended.append(self._ended.get_nowait())
+            except queue.Empty:
+                break
+        self._running.difference_update(ended)
+        return ended
 
     def close(self) -> None:
         """End the threads, after the calls in flight."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+import re
 import stat
 import threading
 import time
@@ -109,6 +110,9 @@ class Settler:
         return ready
 
 
+_ODD_PATH = re.compile(r"//|/\.(?:/|$)|(?<=.)/$|^\./")
+"""What ``Path`` would write otherwise: doubled slashes, "." parts, a trailing slash."""
+
 class Watcher:
     """Scans and watches the configured folders; hands settled files to ``record``.
 
@@ -129,6 +133,10 @@ class Watcher:
         record_many: Callable[[list[tuple[str, int, int]]], None] | None = None,
     ) -> None:
         self.watches = tuple(watches)
+        # (the folder, the folder and "/", its section): deepest first
+        self._deepest_first = sorted(
+            ((str(w.path), str(w.path).rstrip("/") + "/", w) for w in self.watches),
+            key=lambda entry: -len(entry[0]))
         self.follow_symlinks = follow_symlinks
         self.record = record
         self.clock = clock
@@ -141,13 +149,15 @@ class Watcher:
         self._observer: Any = None
 
     def watch_for(self, path: str | Path) -> WatchSection | None:
-        p = Path(path)
-        best: WatchSection | None = None
-        for watch in self.watches:
-            if p.is_relative_to(watch.path) and (
-                    best is None or len(watch.path.parts) > len(best.path.parts)):
-                best = watch
-        return best
+        """The deepest watched folder holding ``path``, lexically (as
+        ``Path.is_relative_to``). By prefixes of text: the drain asks twice a file."""
+        text = os.fspath(path)
+        if _ODD_PATH.search(text):  # not in the form Path gives: make it so
+            text = str(Path(text))
+        for prefix, head, watch in self._deepest_first:
+            if text == prefix or text.startswith(head):
+                return watch
+        return None
 
     def consider(self, path: str | Path, *, from_scan: bool = False) -> None:
         p = Path(path)

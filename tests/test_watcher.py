@@ -136,3 +136,26 @@ def test_files_in_new_and_moved_in_folders_are_seen(tmp_path: Path,
         assert all_seen.wait(30), f"seen only {sorted(observed)}"
     finally:
         watcher.stop()
+
+
+def test_the_watch_for_a_path_is_the_deepest_folder_holding_it_as_path_says() -> None:
+    """``watch_for`` goes by text (the drain asks twice a file): it must pick what
+    ``Path.is_relative_to`` picks, the deepest folder, and no sibling sharing a prefix."""
+    folders = ["/data", "/data/photos", "/data/photos/raw", "/data2", "/srv/"]
+    watcher = Watcher([WatchSection(path=Path(f)) for f in folders], lambda *_: None)
+
+    def by_path(path: str) -> Path | None:
+        holding = [Path(f) for f in folders if Path(path).is_relative_to(f)]
+        return max(holding, key=lambda p: len(p.parts)) if holding else None
+
+    cases = ["/data/a.txt", "/data", "/data/photos/b.jpg", "/data/photos/raw/c.nef",
+             "/data/photosx/d", "/data2/e", "/data3/f", "/srv/x", "/srv", "/other",
+             "/data//photos/raw/g", "/data/./photos/h", "/data/photos/", "relative/data",
+             "/data/photos/raw/../i", "/"]
+    for case in cases:
+        found = watcher.watch_for(case)
+        assert (found.path if found else None) == by_path(case), case
+    rooted = Watcher([WatchSection(path=Path("/")), WatchSection(path=Path("/data"))],
+                     lambda *_: None)
+    assert rooted.watch_for("/etc/hosts").path == Path("/")  # type: ignore[union-attr]
+    assert rooted.watch_for("/data/x").path == Path("/data")  # type: ignore[union-attr]
