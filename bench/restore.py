@@ -125,8 +125,8 @@ def transfer_rounds(cfg: Path, path: Path, url: str, job_id: str, rounds: int,
     moment the job is ready, beside boto3's one stream of the same job."""
     from glacierd import config as config_mod
     from glacierd import wiring
-    from glacierd.daemon import make_restorer
     from glacierd.store.repository import Store
+    from glacierd.wiring import make_restorer
 
     config = config_mod.load(cfg)
     store = Store.open(config.database_url)

@@ -29,7 +29,6 @@ from typing import Any
 
 from glacierd import config as config_mod
 from glacierd import faultpoints, humanize, inventory, wiring
-from glacierd.backends import Backend
 from glacierd.bundleindex import BundleIndexer
 from glacierd.errors import AlreadyRunningError, ConfigError, GlacierdError
 from glacierd.fanout import FanOut
@@ -37,7 +36,6 @@ from glacierd.glacier import GlacierClient
 from glacierd.hostname import this_host
 from glacierd.packer import Packer, is_bundle_path
 from glacierd.pathtext import shown
-from glacierd.restorer import Restorer, RestoreSettings
 from glacierd.sdnotify import Notifier
 from glacierd.signals import DaemonSignals
 from glacierd.store.models import FileState, utcnow
@@ -494,7 +492,7 @@ class Daemon:
         if self.target.glacier is not None:
             poll_inventories(self.target.glacier, self.store, self.config.state.dir, self.now(),
                              wiring.unsealer(self.config))
-        make_restorer(self.config, self.store, self.backend, now=self.now).poll()
+        wiring.make_restorer(self.config, self.store, self.backend, now=self.now).poll()
         # a rebuilt catalog: the files packed in bundles, from the bundles' indexes
         BundleIndexer(self.store, self.backend, tier=self.config.restore.tier,
                       host=self.host, now=self.now).step()
@@ -653,18 +651,6 @@ def poll_inventories(client: GlacierClient, store: Store, state_dir: Path,
         elif status == "Succeeded":
             fetched.append(catalog.fetch_inventory(client, store, job, state_dir, now, unseal))
     return fetched
-
-
-def make_restorer(config: config_mod.Config, store: Store, backend: Backend,
-                  **kw: Any) -> Restorer:
-    r = config.restore
-    keys = wiring.encryption(config)
-    return Restorer(store, backend, RestoreSettings(
-        restore_dir=config.restore_dir, tier=r.tier,
-        segment_size=r.segment_mib * 2**20, max_concurrent_jobs=r.max_concurrent_jobs,
-        concurrency=r.concurrency,
-        lock_dir=config.state.dir / "locks",
-        identities=keys.identities if keys is not None else ()), **kw)
 
 
 def local_config(state_dir: Path, watch_dirs: list[Path], endpoint_url: str,

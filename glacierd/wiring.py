@@ -11,13 +11,14 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from glacierd.backends import Backend
 from glacierd.config import Config
 from glacierd.errors import ConfigError
 from glacierd.packer import Packer, PackSettings
 from glacierd.ratelimit import TokenBucket
+from glacierd.restorer import Restorer, RestoreSettings
 from glacierd.store.repository import FileRecord, Store
 from glacierd.uploader import FileProgress, Uploader, UploadSettings
 
@@ -226,6 +227,18 @@ def make_uploader(config: Config, store: Store, backend: Backend,
                   on_progress: FileProgress | None = None) -> Uploader:
     return Uploader(store, backend, upload_settings(config), limiter=make_limiter(config),
                     on_progress=on_progress)
+
+
+def make_restorer(config: Config, store: Store, backend: Backend,
+                  **kw: Any) -> Restorer:
+    r = config.restore
+    keys = encryption(config)
+    return Restorer(store, backend, RestoreSettings(
+        restore_dir=config.restore_dir, tier=r.tier,
+        segment_size=r.segment_mib * 2**20, max_concurrent_jobs=r.max_concurrent_jobs,
+        concurrency=r.concurrency,
+        lock_dir=config.state.dir / "locks",
+        identities=keys.identities if keys is not None else ()), **kw)
 
 
 def bundles_dir(config: Config) -> Path:

@@ -113,8 +113,8 @@ def test_housekeeping_aborts_the_empty_twin_of_a_retried_initiate(tmp_path: Path
 
 def test_daemon_downloads_a_requested_restore_and_status_shows_it(tmp_path: Path) -> None:
     from glacierd import status
-    from glacierd.daemon import make_restorer
     from glacierd.uploader import Uploader, UploadSettings
+    from glacierd.wiring import make_restorer
 
     # One clock for the emulator, the client's signatures and the daemon.
     now = [dt.datetime.now(dt.UTC)]

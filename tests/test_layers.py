@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from glacierd.emulator import Emulator
 from glacierd.errors import ConfigError, GlacierdError, RestoreError, StoreError, UploadError
 from glacierd.glacier.errors import GlacierError
+from tests.conftest import aws_config
 
 
 def _modules_after(code: str) -> set[str]:
@@ -53,3 +56,18 @@ def test_the_restorer_sees_no_requests_exceptions() -> None:
 def test_the_bundle_format_and_the_totals_sql_are_pure() -> None:
     loaded = _modules_after("import glacierd.bundle, glacierd.store.totals")
     assert not {"requests", "sqlalchemy", "urllib3"} & loaded
+
+
+def test_restoring_loads_no_daemon_and_no_watcher(tmp_path: Path,
+                                                  emulator: Emulator) -> None:
+    """``glacierd restore`` runs the restorer alone (``wiring.make_restorer``): the
+    daemon's module, with the watcher and the drain, is not part of its start-up."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(aws_config(emulator.endpoint_url, "v").replace(
+        'dir = "state"', f'dir = "{tmp_path / "state"}"'))
+    loaded = _modules_after(
+        "from glacierd.cli import main\n"
+        f"assert main(['--config', {str(cfg)!r}, 'db', 'upgrade']) == 0\n"
+        f"main(['--config', {str(cfg)!r}, 'restore', '/nothing/here', '--dry-run'])")
+    assert "glacierd.restorer" in loaded  # the command ran as far as its restorer
+    assert not {"glacierd.daemon", "glacierd.watcher", "watchdog", "apscheduler"} & loaded

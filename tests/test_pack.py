@@ -113,7 +113,7 @@ def _packed_vault(tmp_path: Path, emu: Emulator, count: int = 60,
 
 
 def _restore_now(daemon: Daemon, paths: list[str], to: Path) -> list[object]:
-    from glacierd.daemon import make_restorer
+    from glacierd.wiring import make_restorer
 
     assert daemon.store is not None
     restorer = make_restorer(daemon.config, daemon.store, daemon.backend)

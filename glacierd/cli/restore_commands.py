@@ -57,8 +57,8 @@ def restore(ctx: Context, paths: tuple[str, ...], archive_ids: tuple[str, ...],
     import os
 
     from glacierd import humanize, pricing
-    from glacierd.daemon import make_restorer
     from glacierd.status import daemon_running
+    from glacierd.wiring import make_restorer
 
     if not paths and not archive_ids:
         raise click.UsageError("name paths to restore, or --archive-id")
