@@ -53,10 +53,12 @@ class _Compiled:
     results: tuple[Processor | None, ...]
 
 
-_CACHE_BOUND = 500
+_CACHE_BOUND = 500  # more: statements built at each call, whose compiling is not kept
 
-Compiled = tuple[Executable, _Compiled | None]
-"""A cache entry: the statement is kept with its compiled form (its id is the key)."""
+CacheEntry = tuple[Executable, _Compiled | None]
+"""The statement (its id is the key: kept alive here) and its compiled form, or
+None for one left to ``Connection.execute``."""
+
 
 def _processor(bind_type: Any, dialect: Dialect) -> Processor | None:
     processor: Processor | None = bind_type.dialect_impl(dialect).bind_processor(dialect)
@@ -168,7 +170,7 @@ class DirectConnection:
     module-level constants, built once."""
 
     def __init__(self, connection: Connection,
-                 cache: dict[tuple[int, tuple[str, ...]], Compiled]) -> None:
+                 cache: dict[tuple[int, tuple[str, ...]], CacheEntry]) -> None:
         self.connection = connection
         self._dialect = connection.dialect
         self._cursor = connection.connection.cursor()
@@ -179,12 +181,14 @@ class DirectConnection:
                 ) -> Rows:
         """Like ``Connection.execute``; a sequence of parameter sets runs the
         statement once each, and the rows are all of theirs."""
+        if params is not None and not isinstance(params, Mapping) and not params:
+            return Rows([])
         one = params if params is None or isinstance(params, Mapping) else params[0]
         keys = tuple(one or ())
         key = (id(statement), keys)
         found = self._cache.get(key)
         if found is None:
-            if len(self._cache) > _CACHE_BOUND:  # statements built per call: not kept
+            if len(self._cache) > _CACHE_BOUND:
                 self._cache.clear()
             found = self._cache[key] = (statement, _compile(statement, keys, self._dialect))
         compiled = found[1]

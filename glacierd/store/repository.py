@@ -36,7 +36,7 @@ from glacierd.pathtext import shown
 
 from . import totals
 from .db import create_store_engine, translated_errors
-from .direct import Compiled, DirectConnection
+from .direct import CacheEntry, DirectConnection
 from .models import (
     UNFINISHED,
     Archive,
@@ -308,7 +308,7 @@ class Store:
         """The machine whose files this store works on: a catalog on PostgreSQL may
         hold several hosts' files (each row knows its host)."""
         self._sessions = sessionmaker(engine, expire_on_commit=False)
-        self._compiled: dict[tuple[int, tuple[str, ...]], Compiled] = {}
+        self._compiled: dict[tuple[int, tuple[str, ...]], CacheEntry] = {}
 
     @classmethod
     def open(cls, url: str, *, check_schema: bool = True, read_only: bool = False,
