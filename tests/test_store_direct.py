@@ -82,6 +82,9 @@ def test_a_driver_error_comes_out_as_sqlalchemys_and_rolls_back(store_url: str) 
                 "file_id": record.id, "vault": "v", "token": "token-1", "description": "d",
                 "part_size": 1, "size": 1, "mtime_ns": 1, "inode": 1})
         assert isinstance(raised.value.__cause__, IntegrityError)  # as SQLAlchemy raises it
+        message = str(raised.value)
+        assert "refused a change" in message and "damaged" not in message, message
+        assert "token" in message  # the database's own words name the constraint
         assert store.file_by_id(record.id).size == 10  # the UPDATE before it: rolled back
         assert store.upload(upload.id).status == UploadStatus.INITIATING
     finally:

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 
 from glacierd.errors import StoreError
 
@@ -121,6 +121,12 @@ def translated_errors(url: str) -> Iterator[None]:
         yield
     except OperationalError as exc:
         raise StoreError(describe_operational_error(exc, url)) from exc
+    except IntegrityError as exc:  # a constraint refused a write: not a damaged file
+        where = make_url(url).database or url
+        text = str(exc.orig) if exc.orig is not None else str(exc)
+        raise StoreError(f"{where}: the state database refused a change ({text}); nothing "
+                         "of that change was written. This is a glacierd bug (or another "
+                         "process wrote the same row meanwhile): please report it") from exc
     except DatabaseError as exc:  # "file is not a database", "malformed" ...
         where = make_url(url).database or url
         text = str(exc.orig) if exc.orig is not None else str(exc)
