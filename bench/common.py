@@ -43,18 +43,21 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-class StdlibGlacier:
-    """Signed Glacier requests on one kept ``http.client`` connection: no retries,
-    no checks, no library. What a request costs in Python before any choice of
-    HTTP library (bench/percall.py's and bench/upload.py's floors)."""
+class StdlibClient:
+    """Signed Glacier (or, ``service="s3"``, S3) requests on one kept
+    ``http.client`` connection: no retries, no checks, no library. What a request
+    costs in Python before any choice of HTTP library (bench/percall.py's and
+    bench/upload.py's floors)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, service: str = "glacier") -> None:
         from glacierd.glacier.sigv4 import Credentials
 
         self.url = url
+        self.service = service
         self.where = urlsplit(url)
         self.conn = http.client.HTTPConnection(self.where.hostname, self.where.port)
         self.credentials = Credentials(ACCESS, SECRET)
+        self.headers = {"x-amz-glacier-version": "2012-06-01"} if service == "glacier" else {}
 
     def call(self, method: str, path: str, headers: dict[str, str],
              body: bytes | memoryview = b"", expect: int = 201,
@@ -63,10 +66,10 @@ class StdlibGlacier:
         from glacierd.glacier.sigv4 import sign
 
         payload = payload or hashlib.sha256(body).hexdigest()
-        headers = {"Host": self.where.netloc, "x-amz-glacier-version": "2012-06-01",
+        headers = {"Host": self.where.netloc, **self.headers,
                    "x-amz-content-sha256": payload, **headers}
         headers.update(sign(method, self.url + path, headers, payload, self.credentials,
-                            "us-east-1", "glacier", dt.datetime.now(dt.UTC)))
+                            "us-east-1", self.service, dt.datetime.now(dt.UTC)))
         self.conn.request(method, path, body, headers)
         answer = self.conn.getresponse()
         answer.read()

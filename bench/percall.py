@@ -22,13 +22,15 @@ retries, locks or records. What a small file costs in Python on this machine
 before any library is chosen. And the emulator's own CPU a file, which bounds
 files/s on two cores with the client's.
 
-``--service s3``: the same to a bucket (a one-part file is one PUT), with the
-synced commits a file counted; no floor is measured for it.
+``--service s3``: the same to a bucket (a one-part file is one PUT and two
+transactions), with the synced commits a file counted; its floor is that PUT
+and those two transactions.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import collections
 import datetime as dt
 import hashlib
@@ -41,7 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common import ACCESS, SECRET, StdlibGlacier, process_cpu, start_emulator
+from common import ACCESS, SECRET, StdlibClient, process_cpu, start_emulator
 
 STORE_CALLS = ("file_to_upload", "upload_state", "create_upload", "set_upload_id",
                "part_acknowledged", "set_completing", "finish_upload")
@@ -104,8 +106,8 @@ def main() -> None:
                     raise SystemExit(f"{path}: not archived")
             whole, wall = time.thread_time() - started, time.perf_counter() - wall
             served = process_cpu(emu.pid) - served
-            floor = (stdlib_floor(url, files[1:], tmp / "floor.db")
-                     if args.service == "vault" else None)
+            floor = stdlib_floor(url, files[1:], tmp / "floor.db",
+                                 "s3" if args.service == "s3" else "glacier")
         finally:
             emu.terminate()
             emu.wait()
@@ -119,12 +121,10 @@ def main() -> None:
           "(one at a time)")
     print(f"the emulator's CPU: {served * 1000 / args.files:.3f} ms a file; "
           f"{commits[0] / args.files:.2f} synced commits a file")
-    if floor is None:
-        return
     floor_cpu, floor_requests, floor_wall = floor
     requests = sum(v for k, v in spent.items() if k.startswith("request "))
     print(f"floor (the standard library alone, same requests and commits): "
-          f"{floor_cpu * 1000 / args.files:.3f} CPU-ms a file, of which the three requests "
+          f"{floor_cpu * 1000 / args.files:.3f} CPU-ms a file, of which the requests "
           f"{floor_requests * 1000 / args.files:.3f}; wall {floor_wall * 1000 / args.files:.2f} ms")
     rest, floor_rest = whole - requests, floor_cpu - floor_requests
     print(f"glacierd / floor: {whole / floor_cpu:.2f}x in all, requests "
@@ -148,81 +148,135 @@ CREATE TABLE events (id INTEGER PRIMARY KEY, kind TEXT, message TEXT, file_id IN
 """
 
 
-def stdlib_floor(url: str, files: list[Path], db: Path) -> tuple[float, float, float]:
+class FloorStore:
+    """glacierd's transactions and statements for a one-part file, with ``sqlite3``
+    alone (WAL, ``synchronous=FULL``): none of its types, checks or records."""
+
+    def __init__(self, db: Path) -> None:
+        self.sql = sqlite3.connect(db, isolation_level=None)
+        self.sql.execute("PRAGMA journal_mode=WAL")
+        self.sql.execute("PRAGMA synchronous=FULL")
+        self.sql.executescript(FLOOR_SCHEMA)
+
+    def first_look(self, path: Path, st: os.stat_result,
+                   upload_id: str | None = None) -> tuple[int, int]:
+        """The file's record and its upload's row (before any request): (file, upload)."""
+        with self.sql:  # a new path: no archive or upload to look for
+            self.sql.execute("BEGIN")
+            self.sql.execute("SELECT * FROM files WHERE path = ?", (str(path),)).fetchall()
+            file_id = self.sql.execute(
+                "INSERT INTO files (path, size, mtime_ns, inode, state) VALUES (?, ?, ?, ?, "
+                "'pending') RETURNING id",
+                (str(path), st.st_size, st.st_mtime_ns, st.st_ino)).fetchone()[0]
+            upload = self.sql.execute(
+                "INSERT INTO uploads (file_id, vault, token, description, part_size, size, "
+                "mtime_ns, upload_id, status) VALUES (?, 'floor', ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING id",
+                (file_id, os.urandom(16).hex(), path.name, 1 << 20, st.st_size,
+                 st.st_mtime_ns, upload_id,
+                 "initiating" if upload_id is None else "uploading")).fetchone()[0]
+            self.sql.execute("UPDATE files SET state = 'uploading' WHERE id = ?", (file_id,))
+        return file_id, upload
+
+    def upload_id(self, upload: int, upload_id: str) -> None:
+        with self.sql:
+            self.sql.execute("BEGIN")
+            self.sql.execute("UPDATE uploads SET upload_id = ?, status = 'uploading' "
+                             "WHERE id = ?", (upload_id, upload))
+
+    def _part(self, upload: int, length: int, tree_hash: str) -> None:
+        self.sql.execute("SELECT * FROM parts WHERE upload_id = ? AND idx = 0",
+                         (upload,)).fetchall()
+        self.sql.execute("INSERT INTO parts VALUES (?, 0, 0, ?, ?)", (upload, length, tree_hash))
+        self.sql.execute("UPDATE uploads SET bytes_acked = bytes_acked + ?, "
+                         "status = 'completing', tree_hash = ? WHERE id = ?",
+                         (length, tree_hash, upload))
+
+    def part(self, upload: int, length: int, tree_hash: str) -> None:
+        """The part, and the final hash."""
+        with self.sql:
+            self.sql.execute("BEGIN")
+            self._part(upload, length, tree_hash)
+
+    def finish(self, path: Path, file_id: int, upload: int, archive_id: str, length: int,
+               tree_hash: str, made_by_part: bool = False) -> None:
+        """The archive, the upload's end, the file's state, an event (with the part
+        that made the object, when no Complete was sent: S3's one PUT)."""
+        with self.sql:
+            self.sql.execute("BEGIN")
+            if made_by_part:
+                self._part(upload, length, tree_hash)
+            self.sql.execute("SELECT * FROM uploads JOIN files ON files.id = uploads.file_id "
+                             "WHERE uploads.id = ?", (upload,)).fetchall()
+            self.sql.execute("SELECT * FROM archives WHERE archive_id = ?",
+                             (archive_id,)).fetchall()
+            self.sql.execute(
+                "INSERT INTO archives (archive_id, file_id, size, tree_hash, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (archive_id, file_id, length, tree_hash, dt.datetime.now(dt.UTC).isoformat()))
+            self.sql.execute("UPDATE uploads SET status = 'done' WHERE id = ?", (upload,))
+            self.sql.execute("UPDATE files SET state = 'archived' WHERE id = ?", (file_id,))
+            self.sql.execute("INSERT INTO events (kind, message, file_id) "
+                             "VALUES ('archived', ?, ?)", (f"{path}: archived", file_id))
+
+    def close(self) -> None:
+        self.sql.close()
+
+
+def stdlib_floor(url: str, files: list[Path], db: Path,
+                 service: str) -> tuple[float, float, float]:
     """(CPU of this thread, of it in requests, wall) to upload ``files`` with
     http.client and sqlite3 alone: glacierd's requests and transactions, none
-    of its care."""
-    glacier = StdlibGlacier(url)
+    of its care. A vault: Initiate, the part, Complete, four transactions; a
+    bucket: one conditional PUT, two transactions."""
+    client = StdlibClient(url, service)
     in_requests = [0.0]
 
     def call(*args: Any, **kw: Any) -> Any:
         started = time.thread_time()
         try:
-            return glacier.call(*args, **kw)
+            return client.call(*args, **kw)
         finally:
             in_requests[0] += time.thread_time() - started
-    call("PUT", "/-/vaults/floor", {})
-    sql = sqlite3.connect(db, isolation_level=None)
-    sql.execute("PRAGMA journal_mode=WAL")
-    sql.execute("PRAGMA synchronous=FULL")
-    sql.executescript(FLOOR_SCHEMA)
+    call("PUT", "/-/vaults/floor" if service == "glacier" else "/floor-bucket", {},
+         expect=201 if service == "glacier" else 200)
+    store = FloorStore(db)
     in_requests[0] = 0.0
     started, wall = time.thread_time(), time.perf_counter()
     for path in files:
         st = path.stat()
-        with sql:  # the file's record (a new path: no archive or upload to look for)
-            sql.execute("BEGIN")
-            sql.execute("SELECT * FROM files WHERE path = ?", (str(path),)).fetchall()
-            file_id = sql.execute(
-                "INSERT INTO files (path, size, mtime_ns, inode, state) VALUES (?, ?, ?, ?, "
-                "'pending') RETURNING id",
-                (str(path), st.st_size, st.st_mtime_ns, st.st_ino)).fetchone()[0]
-            upload = sql.execute(  # the upload's row, before Initiate, in the same commit
-                "INSERT INTO uploads (file_id, vault, token, description, part_size, size, "
-                "mtime_ns, status) VALUES (?, 'floor', ?, ?, ?, ?, ?, 'initiating') RETURNING id",
-                (file_id, os.urandom(16).hex(), path.name, 1 << 20, st.st_size,
-                 st.st_mtime_ns)).fetchone()[0]
-            sql.execute("UPDATE files SET state = 'uploading' WHERE id = ?", (file_id,))
+        if service == "s3":
+            file_id, upload = store.first_look(path, st, f"put:{os.urandom(16).hex()}")
+            data = path.read_bytes()
+            digest = hashlib.sha256(data)
+            tree_hash = digest.hexdigest()  # one leaf: tree hash = SHA-256
+            call("PUT", f"/floor-bucket/{path.name}",
+                 {"x-amz-storage-class": "DEEP_ARCHIVE", "If-None-Match": "*",
+                  "x-amz-checksum-sha256": base64.b64encode(digest.digest()).decode()},
+                 data, expect=200, payload=tree_hash)
+            store.finish(path, file_id, upload, path.name, len(data), tree_hash,
+                         made_by_part=True)
+            continue
+        file_id, upload = store.first_look(path, st)
         upload_id = call("POST", "/-/vaults/floor/multipart-uploads",
                          {"x-amz-part-size": str(1 << 20),
                           "x-amz-archive-description": path.name}).headers[
                                 "x-amz-multipart-upload-id"]
-        with sql:
-            sql.execute("BEGIN")
-            sql.execute("UPDATE uploads SET upload_id = ?, status = 'uploading' WHERE id = ?",
-                        (upload_id, upload))
+        store.upload_id(upload, upload_id)
         data = path.read_bytes()
-        tree_hash = hashlib.sha256(data).hexdigest()  # one leaf: tree hash = SHA-256
+        tree_hash = hashlib.sha256(data).hexdigest()
         call("PUT", f"/-/vaults/floor/multipart-uploads/{upload_id}",
              {"x-amz-sha256-tree-hash": tree_hash,
               "Content-Range": f"bytes 0-{len(data) - 1}/*"}, data, expect=204,
              payload=tree_hash)
-        with sql:  # the part, and the final hash
-            sql.execute("BEGIN")
-            sql.execute("SELECT * FROM parts WHERE upload_id = ? AND idx = 0",
-                        (upload,)).fetchall()
-            sql.execute("INSERT INTO parts VALUES (?, 0, 0, ?, ?)", (upload, len(data), tree_hash))
-            sql.execute("UPDATE uploads SET bytes_acked = bytes_acked + ?, "
-                        "status = 'completing', tree_hash = ? WHERE id = ?",
-                        (len(data), tree_hash, upload))
+        store.part(upload, len(data), tree_hash)
         archive_id = call("POST", f"/-/vaults/floor/multipart-uploads/{upload_id}",
                           {"x-amz-archive-size": str(len(data)),
                            "x-amz-sha256-tree-hash": tree_hash}).headers["x-amz-archive-id"]
-        with sql:  # the archive, the upload's end, the file's state, an event
-            sql.execute("BEGIN")
-            sql.execute("SELECT * FROM uploads JOIN files ON files.id = uploads.file_id "
-                        "WHERE uploads.id = ?", (upload,)).fetchall()
-            sql.execute("SELECT * FROM archives WHERE archive_id = ?", (archive_id,)).fetchall()
-            sql.execute("INSERT INTO archives (archive_id, file_id, size, tree_hash, created_at) "
-                        "VALUES (?, ?, ?, ?, ?)", (archive_id, file_id, len(data), tree_hash,
-                                                   dt.datetime.now(dt.UTC).isoformat()))
-            sql.execute("UPDATE uploads SET status = 'done' WHERE id = ?", (upload,))
-            sql.execute("UPDATE files SET state = 'archived' WHERE id = ?", (file_id,))
-            sql.execute("INSERT INTO events (kind, message, file_id) VALUES ('archived', ?, ?)",
-                        (f"{path}: archived", file_id))
+        store.finish(path, file_id, upload, archive_id, len(data), tree_hash)
     cpu, wall = time.thread_time() - started, time.perf_counter() - wall
-    sql.close()
-    glacier.close()
+    store.close()
+    client.close()
     return cpu, in_requests[0], wall
 
 

@@ -20,7 +20,7 @@ with wait4) against a fresh emulator process:
 * ``stdlib`` — the floor of an upload in Python: the same multipart upload,
   each part read into one buffer, hashed twice and sent from it on one kept
   ``http.client`` connection, one part after the other, with no store, no
-  retries, no library (``common.StdlibGlacier``). Unlike ``sha256x2`` it pays
+  retries, no library (``common.StdlibClient``). Unlike ``sha256x2`` it pays
   what every upload pays besides hashing: the kernel's copies of the bytes in
   from the file and out to the socket, and starting Python.
 
@@ -57,7 +57,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ACCESS, SECRET, StdlibGlacier, process_cpu, start_emulator
+from common import ACCESS, SECRET, StdlibClient, process_cpu, start_emulator
 
 MIB = 1024 * 1024
 
@@ -106,7 +106,7 @@ def sha256_twice(path: str) -> None:
 def stdlib_upload(url: str, path: str, part: int) -> None:
     from glacierd.glacier.treehash import combine
 
-    glacier = StdlibGlacier(url)
+    glacier = StdlibClient(url)
     glacier.call("PUT", "/-/vaults/bench", {})
     upload_id = glacier.call("POST", "/-/vaults/bench/multipart-uploads",
                              {"x-amz-part-size": str(part)}).headers["x-amz-multipart-upload-id"]
