@@ -16,9 +16,9 @@ the emulator takes turns on the same cores, so each costs more here.
 Then, in the same run and against the same emulator, a floor: the same work
 written with the standard library alone (``stdlib_floor``) -- each file read
 and hashed, the same three signed requests on one kept ``http.client``
-connection, and the same four transactions (fourteen statements, WAL,
-``synchronous=FULL``) with ``sqlite3`` -- with none of glacierd's checks,
-retries, locks or records. What a small file costs in Python on this machine
+connection, and the same four transactions (the same statements on glacierd's
+own schema, WAL, ``synchronous=FULL``) with ``sqlite3`` -- with none of
+glacierd's checks, retries, locks or records. What a small file costs in Python on this machine
 before any library is chosen. And the emulator's own CPU a file, which bounds
 files/s on two cores with the client's.
 
@@ -132,65 +132,69 @@ def main() -> None:
           f"{rest / floor_rest:.2f}x")
 
 
-FLOOR_SCHEMA = """
-CREATE TABLE files (id INTEGER PRIMARY KEY, path TEXT UNIQUE, size INT, mtime_ns INT,
-                    inode INT, state TEXT);
-CREATE TABLE uploads (id INTEGER PRIMARY KEY, file_id INT REFERENCES files, vault TEXT,
-                      token TEXT, description TEXT, part_size INT, size INT, mtime_ns INT,
-                      upload_id TEXT, status TEXT, bytes_acked INT DEFAULT 0, tree_hash TEXT);
-CREATE INDEX uploads_file ON uploads (file_id, status);
-CREATE TABLE parts (upload_id INT REFERENCES uploads, idx INT, offset INT, length INT,
-                    tree_hash TEXT, PRIMARY KEY (upload_id, idx));
-CREATE TABLE archives (id INTEGER PRIMARY KEY, archive_id TEXT UNIQUE, file_id INT, size INT,
-                       tree_hash TEXT, created_at TEXT);
-CREATE INDEX archives_file ON archives (file_id);
-CREATE TABLE events (id INTEGER PRIMARY KEY, kind TEXT, message TEXT, file_id INT);
-"""
-
-
 class FloorStore:
     """glacierd's transactions and statements for a one-part file, with ``sqlite3``
-    alone (WAL, ``synchronous=FULL``): none of its types, checks or records."""
+    alone (WAL, ``synchronous=FULL``, foreign keys), on glacierd's own schema (its
+    indexes and totals triggers, built by ``glacierd.store.schema``): the same
+    writes with none of SQLAlchemy, types, checks or snapshots."""
 
     def __init__(self, db: Path) -> None:
+        from glacierd.store import schema
+        from glacierd.store.db import create_store_engine
+
+        engine = create_store_engine(f"sqlite:///{db}")
+        schema.upgrade(engine)
+        engine.dispose()
         self.sql = sqlite3.connect(db, isolation_level=None)
-        self.sql.execute("PRAGMA journal_mode=WAL")
-        self.sql.execute("PRAGMA synchronous=FULL")
-        self.sql.executescript(FLOOR_SCHEMA)
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+            self.sql.execute(f"PRAGMA {pragma}")
+
+    @staticmethod
+    def now() -> str:
+        return f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S.%f}"  # as SQLAlchemy stores it
 
     def first_look(self, path: Path, st: os.stat_result,
                    upload_id: str | None = None) -> tuple[int, int]:
         """The file's record and its upload's row (before any request): (file, upload)."""
+        now = self.now()
         with self.sql:  # a new path: no archive or upload to look for
             self.sql.execute("BEGIN")
-            self.sql.execute("SELECT * FROM files WHERE path = ?", (str(path),)).fetchall()
+            self.sql.execute("SELECT id, path, size, mtime_ns, inode, state, error, attempts, "
+                             "retry_at FROM files WHERE host = 'floor' AND path = ?",
+                             (str(path),)).fetchall()
             file_id = self.sql.execute(
-                "INSERT INTO files (path, size, mtime_ns, inode, state) VALUES (?, ?, ?, ?, "
-                "'pending') RETURNING id",
-                (str(path), st.st_size, st.st_mtime_ns, st.st_ino)).fetchone()[0]
+                "INSERT INTO files (host, path, size, mtime_ns, inode, state, attempts, "
+                "first_seen, updated_at, is_bundle) VALUES ('floor', ?, ?, ?, ?, 'pending', 0, "
+                "?, ?, 0) RETURNING id",
+                (str(path), st.st_size, st.st_mtime_ns, st.st_ino, now, now)).fetchone()[0]
             upload = self.sql.execute(
                 "INSERT INTO uploads (file_id, vault, token, description, part_size, size, "
-                "mtime_ns, upload_id, status) VALUES (?, 'floor', ?, ?, ?, ?, ?, ?, ?) "
-                "RETURNING id",
+                "mtime_ns, inode, status, bytes_acked, bytes_in_flight, rate_bps, created_at, "
+                "updated_at, upload_id) VALUES (?, 'floor', ?, ?, ?, ?, ?, ?, ?, 0, 0, 0.0, ?, "
+                "?, ?) RETURNING id",
                 (file_id, os.urandom(16).hex(), path.name, 1 << 20, st.st_size,
-                 st.st_mtime_ns, upload_id,
-                 "initiating" if upload_id is None else "uploading")).fetchone()[0]
-            self.sql.execute("UPDATE files SET state = 'uploading' WHERE id = ?", (file_id,))
+                 st.st_mtime_ns, st.st_ino, "initiating" if upload_id is None else "uploading",
+                 now, now, upload_id)).fetchone()[0]
+            self.sql.execute("UPDATE files SET state = 'uploading', updated_at = ? WHERE id = ? "
+                             "RETURNING path", (now, file_id)).fetchall()
         return file_id, upload
 
     def upload_id(self, upload: int, upload_id: str) -> None:
         with self.sql:
             self.sql.execute("BEGIN")
-            self.sql.execute("UPDATE uploads SET upload_id = ?, status = 'uploading' "
-                             "WHERE id = ?", (upload_id, upload))
+            self.sql.execute("UPDATE uploads SET upload_id = ?, status = 'uploading', "
+                             "updated_at = ? WHERE id = ?", (upload_id, self.now(), upload))
 
     def _part(self, upload: int, length: int, tree_hash: str) -> None:
-        self.sql.execute("SELECT * FROM parts WHERE upload_id = ? AND idx = 0",
-                         (upload,)).fetchall()
-        self.sql.execute("INSERT INTO parts VALUES (?, 0, 0, ?, ?)", (upload, length, tree_hash))
-        self.sql.execute("UPDATE uploads SET bytes_acked = bytes_acked + ?, "
-                         "status = 'completing', tree_hash = ? WHERE id = ?",
-                         (length, tree_hash, upload))
+        now = self.now()
+        self.sql.execute('SELECT tree_hash, "offset" FROM parts WHERE upload_id = ? AND '
+                         '"index" = 0', (upload,)).fetchall()
+        self.sql.execute('INSERT INTO parts (upload_id, "index", "offset", length, tree_hash, '
+                         "sha256, adopted, acknowledged_at) VALUES (?, 0, 0, ?, ?, ?, 0, ?)",
+                         (upload, length, tree_hash, tree_hash, now))
+        self.sql.execute("UPDATE uploads SET status = 'completing', tree_hash = ?, "
+                         "plain_sha256 = NULL, bytes_acked = bytes_acked + ?, updated_at = ? "
+                         "WHERE id = ?", (tree_hash, length, now, upload))
 
     def part(self, upload: int, length: int, tree_hash: str) -> None:
         """The part, and the final hash."""
@@ -202,22 +206,35 @@ class FloorStore:
                tree_hash: str, made_by_part: bool = False) -> None:
         """The archive, the upload's end, the file's state, an event (with the part
         that made the object, when no Complete was sent: S3's one PUT)."""
+        now = self.now()
         with self.sql:
             self.sql.execute("BEGIN")
             if made_by_part:
                 self._part(upload, length, tree_hash)
-            self.sql.execute("SELECT * FROM uploads JOIN files ON files.id = uploads.file_id "
-                             "WHERE uploads.id = ?", (upload,)).fetchall()
-            self.sql.execute("SELECT * FROM archives WHERE archive_id = ?",
-                             (archive_id,)).fetchall()
+            row = self.sql.execute(
+                "SELECT uploads.vault, uploads.size, uploads.tree_hash, uploads.description, "
+                "uploads.mtime_ns, uploads.file_id, files.path, uploads.wire_size, "
+                "uploads.plain_sha256, uploads.manifest_ids, files.is_bundle, files.size, "
+                "files.mtime_ns FROM uploads JOIN files ON files.id = uploads.file_id "
+                "WHERE uploads.id = ?", (upload,)).fetchone()
+            self.sql.execute("SELECT id, archive_id, vault, size, tree_hash, source_path, "
+                             "mtime_ns, created_at, plain_size, plain_sha256 FROM archives "
+                             "WHERE archive_id = ?", (archive_id,)).fetchall()
             self.sql.execute(
-                "INSERT INTO archives (archive_id, file_id, size, tree_hash, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (archive_id, file_id, length, tree_hash, dt.datetime.now(dt.UTC).isoformat()))
-            self.sql.execute("UPDATE uploads SET status = 'done' WHERE id = ?", (upload,))
-            self.sql.execute("UPDATE files SET state = 'archived' WHERE id = ?", (file_id,))
-            self.sql.execute("INSERT INTO events (kind, message, file_id) "
-                             "VALUES ('archived', ?, ?)", (f"{path}: archived", file_id))
+                "INSERT INTO archives (archive_id, vault, size, tree_hash, description, "
+                "source_path, mtime_ns, file_id, upload_id, created_at, plain_size, "
+                "plain_sha256, manifest_ids, is_bundle) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "NULL, NULL, NULL, 0) RETURNING id",
+                (archive_id, row[0], length, tree_hash, row[3], row[6], row[4], file_id,
+                 upload, now)).fetchone()
+            self.sql.execute("UPDATE uploads SET status = 'done', error = NULL, "
+                             "bytes_in_flight = 0, eta_seconds = 0.0, updated_at = ? "
+                             "WHERE id = ?", (now, upload))
+            self.sql.execute("UPDATE files SET state = 'archived', error = NULL, "
+                             "retry_at = NULL, updated_at = ? WHERE id = ?", (now, file_id))
+            self.sql.execute("INSERT INTO events (at, level, kind, message, file_id) "
+                             "VALUES (?, 'info', 'archived', ?, ?)",
+                             (now, f"{path}: archived", file_id))
 
     def close(self) -> None:
         self.sql.close()
