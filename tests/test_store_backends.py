@@ -416,3 +416,40 @@ def test_a_failed_upgrade_changes_nothing(tmp_path: object) -> None:
     assert not {t for t in tables if t.startswith("_alembic_tmp")}
     assert "totals" not in tables and "bundle_members" not in tables
     engine.dispose()
+
+
+def test_archives_under_a_path_are_found_by_prefix_whatever_their_names(
+        store_url: str) -> None:
+    """``Store.archives(prefix)`` (what ``restore`` chooses from): every archive at or
+    below the prefix and no other, names with backslashes, undecodable bytes, LIKE's
+    own wildcards and characters above the prefix's last one included. On SQLite a
+    range of the escaped text narrows the LIKE so that the index serves it."""
+    import datetime as dt
+
+    store = store_for(store_url)
+    names = ["/data/a", "/data/a/b.txt", "/data/a\\\\b", "/data/a\udce9", "/data/a%",
+             "/data/a_x", "/data/ab", "/data/a/\u00e9t\u00e9", "/data/b", "/data/`",
+             "/data/a\U0010fffe", "/datb/a"]
+    try:
+        for i, name in enumerate(names):
+            store.adopt_archive("v", f"A{i}", 1, "0" * 64, "d", name, 1,
+                                dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+        for prefix in ["/data/a", "/data/a/", "/data/a\\\\", "/data/a%", "/data/a\udce9",
+                       "/dat", "/data/a\U0010fffe"]:
+            found = sorted(a.source_path for a in store.archives(prefix))
+            assert found == sorted(n for n in names if n.startswith(prefix)), prefix
+        if store.engine.dialect.name == "sqlite":
+            from sqlalchemy import select
+
+            from glacierd.store.models import Archive
+            from glacierd.store.repository import _under
+
+            query = select(Archive.id).where(*_under(Archive.source_path, "/data/a",
+                                                     store.engine)).compile(store.engine)
+            with store.engine.connect() as conn:
+                plan = conn.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN {query}",
+                    tuple(query.construct_params()[k] for k in query.positiontup or ())).all()
+            assert "source_path>? AND source_path<?" in str(plan), plan
+    finally:
+        store.close()

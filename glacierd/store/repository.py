@@ -17,9 +17,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
     Executable,
+    Text,
     bindparam,
     delete,
     func,
@@ -30,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from glacierd import description, humanize
+from glacierd import description, humanize, pathtext
 from glacierd.errors import StoreError
 from glacierd.pathtext import shown
 
@@ -787,7 +789,7 @@ class Store:
             query = select(Archive).where(Archive.deleted_at.is_(None),
                                           Archive.is_bundle.is_(False))
             if path_prefix:
-                query = query.where(Archive.source_path.startswith(path_prefix, autoescape=True))
+                query = query.where(*_under(Archive.source_path, path_prefix, self.engine))
             rows = s.scalars(query.order_by(Archive.source_path, Archive.created_at))
             return [_archive(r) for r in rows if host is None or _host_of(r) == host]
 
@@ -1254,7 +1256,7 @@ class Store:
                                             File.state.not_in(
                 [FileState.GONE, FileState.FORGOTTEN]))
             if path_prefix:
-                query = query.where(File.path.startswith(path_prefix, autoescape=True))
+                query = query.where(*_under(File.path, path_prefix, self.engine))
             return list(s.scalars(query.order_by(File.path)))
 
     def set_folder_problems(self, problems: dict[str, str]) -> None:
@@ -1395,6 +1397,24 @@ def _archive_members(conn: Connection, bundle_file: int, bundle_row: int, vault:
             deleted_at=created))
     # A member seen in a newer version meanwhile was queued by the watcher (and may
     # be packed in another bundle by now): its row is that version's, left alone.
+
+
+def _under(column: Any, prefix: str, engine: Engine) -> list[ColumnElement[bool]]:
+    """A stored path (``PathText``) that starts with ``prefix``: a LIKE, and on
+    SQLite also a range of the escaped text, which its index on the column can
+    serve (a LIKE alone scans the whole index: 0.1 s at a million archives).
+    ``pathtext.escape`` works character by character, so the escaped prefix is a
+    prefix of every escaped path under it, and SQLite compares text by code
+    point: every such path is at least the prefix and below its successor (the
+    last character one higher). Not on PostgreSQL, whose collation may order
+    text otherwise."""
+    conditions: list[ColumnElement[bool]] = [column.startswith(prefix, autoescape=True)]
+    escaped = pathtext.escape(prefix)
+    if engine.dialect.name == "sqlite" and escaped and escaped[-1] != "\U0010ffff":
+        above = escaped[:-1] + chr(ord(escaped[-1]) + 1)
+        conditions += [column >= bindparam(None, escaped, type_=Text),
+                       column < bindparam(None, above, type_=Text)]
+    return conditions
 
 
 UploadState = tuple[ArchiveRecord | None, UploadRecord | None, UploadRecord | None]
