@@ -200,6 +200,9 @@ def test_catalog_rebuild_after_losing_the_state_database(tmp_path: Path) -> None
         assert run(cfg, "archives").stdout.strip() == ""
         rebuilt = run(cfg, "catalog", "rebuild")
         assert rebuilt.returncode == 0, rebuilt.stderr
+        nonempty_files = sum(1 for d in files.values() if d)
+        assert f"catalog has {nonempty_files} archives of {nonempty_files} files" in (
+            rebuilt.stdout), rebuilt.stdout
         after = run(cfg, "archives").stdout
     rows = [line.split("\t") for line in after.strip().splitlines()]
     listed = {(r[0], int(r[1])) for r in rows}

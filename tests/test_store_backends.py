@@ -453,3 +453,23 @@ def test_archives_under_a_path_are_found_by_prefix_whatever_their_names(
             assert "source_path>? AND source_path<?" in str(plan), plan
     finally:
         store.close()
+
+
+def test_the_catalogs_size_counts_live_archives_and_their_paths(store_url: str) -> None:
+    """What ``catalog rebuild`` reports, counted by the database: versions of one
+    path are archives of one file; a deleted archive and a bundle's own are not."""
+    import datetime as dt
+
+    store = store_for(store_url)
+    when = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    try:
+        for archive_id, path in [("A1", "/d/x"), ("A2", "/d/x"), ("A3", "/d/y"),
+                                 ("A4", "/d/z")]:
+            store.adopt_archive("v", archive_id, 1, "0" * 64, "d", path, 1, when)
+        store.adopt_archive("v", "B1", 1, "0" * 64, "d", "/state/bundles/b1", 1, when,
+                            is_bundle=True)
+        store.mark_archive_deleted("A4")
+        assert store.catalog_size() == (3, 2)
+        assert len(store.archives()) == 3
+    finally:
+        store.close()

@@ -306,9 +306,8 @@ def catalog_rebuild(ctx: Context) -> None:
             click.echo(f"inventory requested (job {job_id}); waiting for it")
         _wait_for_inventory(ctx, store, client)
     _read_bundle_indexes(ctx, store, target.backend)
-    archives = store.archives()
-    click.echo(f"catalog has {len(archives)} archives of {len({a.source_path for a in archives})}"
-               " files")
+    archives, paths = store.catalog_size()
+    click.echo(f"catalog has {archives} archives of {paths} files")
 
 
 @cli.command()
