@@ -42,8 +42,8 @@ def apply_inventory(store: Store, vault: str, job_id: str, output: Path,
     except (OSError, inventory.UnreadableInventory) as exc:
         raise InventoryError(f"{output}: inventory job {job_id}: {exc}; it is fetched again "
                              "at the next poll") from None
-    catalog = [inventory.CatalogEntry(str(a.archive_id), a.created_at, a.source_path)
-               for a in store.catalog_entries(vault)]
+    catalog = [inventory.CatalogEntry(archive_id, created, path)
+               for archive_id, created, path in store.catalog_entries(vault)]
     unconfirmed = [inventory.PendingConfirmation(u.id, u.token, u.tree_hash, u.stored_size)
                    for u in store.unconfirmed_uploads() if u.tree_hash]
     result = inventory.reconcile(inv, catalog, unconfirmed, unseal)
