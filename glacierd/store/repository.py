@@ -221,8 +221,9 @@ def _uploads(conn: Connection | DirectConnection, query: Executable,
         r.plain_sha256) for r in rows]
 
 
-def _host_of(row: Archive) -> str | None:
-    public = description.public_part(row.description) if row.description else None
+def _host_in(text: str | None) -> str | None:
+    """The host an archive's description names (None: none, or not glacierd's)."""
+    public = description.public_part(text) if text else None
     return public.host if public is not None else None
 
 
@@ -271,6 +272,13 @@ _ARCHIVE_COLUMNS = (Archive.id, Archive.archive_id, Archive.vault, Archive.size,
                     Archive.tree_hash, Archive.source_path, Archive.mtime_ns,
                     Archive.created_at, Archive.plain_size, Archive.plain_sha256)
 _ARCHIVE_BY_ID = select(*_ARCHIVE_COLUMNS).where(Archive.archive_id == bindparam("archive_id"))
+_BUNDLES = Archive.__table__.alias("bundles")
+_LISTED_ARCHIVES = (select(*_ARCHIVE_COLUMNS, _BUNDLES.c.archive_id, Archive.member_offset,
+                           _BUNDLES.c.size, Archive.description)
+                    .outerjoin_from(Archive.__table__, _BUNDLES,
+                                    _BUNDLES.c.id == Archive.bundle_row))
+"""Archives as ``ArchiveRecord``s (a packed file's bundle joined), and, last, each
+one's description (whose host a listing may filter on)."""
 _NEW_ARCHIVE = insert(Archive).returning(Archive.id)
 _UPLOAD_DONE = (update(Upload).where(Upload.id == bindparam("upload"))
                 .values(status=UploadStatus.DONE.value, error=None, bytes_in_flight=0,
@@ -784,14 +792,16 @@ class Store:
         """Live archives (at or below a path); ``host``: only those that host made
         (its name is in their descriptions: a vault or bucket several hosts back
         up to gives a rebuilt catalog everyone's archives)."""
-        with self._tx() as s:
-            # a bundle's own archive is not a file of the user's: its files are listed
-            query = select(Archive).where(Archive.deleted_at.is_(None),
-                                          Archive.is_bundle.is_(False))
-            if path_prefix:
-                query = query.where(*_under(Archive.source_path, path_prefix, self.engine))
-            rows = s.scalars(query.order_by(Archive.source_path, Archive.created_at))
-            return [_archive(r) for r in rows if host is None or _host_of(r) == host]
+        # a bundle's own archive is not a file of the user's: its files are listed
+        query = _LISTED_ARCHIVES.where(Archive.deleted_at.is_(None),
+                                       Archive.is_bundle.is_(False))
+        if path_prefix:
+            query = query.where(*_under(Archive.source_path, path_prefix, self.engine))
+        with self._core_tx() as conn:  # Core: a million archives in seconds, not 40
+            rows: list[tuple[Any, ...]] = [tuple(row) for row in conn.execute(
+                query.order_by(Archive.source_path, Archive.created_at))]
+        return [ArchiveRecord(*row[:-1]) for row in rows
+                if host is None or _host_in(row[-1]) == host]
 
     def catalog_size(self) -> tuple[int, int]:
         """(live archives, distinct paths) of what ``archives()`` lists, counted by the
