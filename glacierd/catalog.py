@@ -12,20 +12,32 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from glacierd import bundle, description, humanize, inventory
 from glacierd.errors import InventoryError
 from glacierd.glacier import GlacierClient
 from glacierd.hostname import this_host
 from glacierd.pathtext import shown
-from glacierd.store.repository import JobRecord, Store
+from glacierd.store.repository import Adoption, JobRecord, Store
 
 if TYPE_CHECKING:
     from glacierd.s3.client import S3Client
 
 log = logging.getLogger("glacierd.catalog")
+
+ADOPT_BATCH = 500
+"""Archives adopted (or events recorded) in one transaction: a rebuilt catalog of
+a million archives is two thousand commits, not two million."""
+
+T = TypeVar("T")
+
+
+def _batches(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), ADOPT_BATCH):
+        yield items[start:start + ADOPT_BATCH]
 
 
 def apply_inventory(store: Store, vault: str, job_id: str, output: Path,
@@ -50,33 +62,39 @@ def apply_inventory(store: Store, vault: str, job_id: str, output: Path,
     for pending, archive in result.confirmed:
         store.confirm_upload(pending.upload_row, archive.archive_id)
         log.info("confirmed upload %d as archive %s", pending.upload_row, archive.archive_id)
-    for archive, info in result.adopt:
-        if info.problems:
-            store.event("warning", "description-problem",
-                        f"archive {archive.archive_id}: its description has out-of-range fields "
-                        f"({', '.join(info.problems)}); they were ignored")
-        sealed = archive.description.startswith(description.SEALED_PREFIX)
-        if store.adopt_archive(vault, archive.archive_id, archive.size, archive.tree_hash,
-                               archive.description, info.path, info.mtime_ns, archive.created,
-                               plain_size=info.size if sealed else None,
-                               manifest_ids=result.manifests.get(info.token, []),
-                               link_file=info.host == host,
-                               is_bundle=bundle.is_bundle_name(info.path)):
-            store.event("info", "adopted", f"{shown(info.path)}: archive {archive.archive_id} "
-                                           "found in the vault, added to the catalog")
-    for entry in result.missing:
-        store.event("warning", "missing-in-vault",
-                    f"{shown(entry.source_path)}: archive {entry.archive_id} is not in the "
-                    f"inventory of {inv.date:%Y-%m-%d}")
+    problems = [("warning", "description-problem",
+                 f"archive {archive.archive_id}: its description has out-of-range fields "
+                 f"({', '.join(info.problems)}); they were ignored")
+                for archive, info in result.adopt if info.problems]
+    if problems:
+        store.add_events(problems)
+    adoptions = [Adoption(
+        vault, archive.archive_id, archive.size, archive.tree_hash, archive.description,
+        info.path, info.mtime_ns, archive.created,
+        plain_size=info.size if archive.description.startswith(description.SEALED_PREFIX)
+        else None,
+        manifest_ids=tuple(result.manifests.get(info.token, [])),
+        link_file=info.host == host, is_bundle=bundle.is_bundle_name(info.path),
+        event=("info", "adopted", f"{shown(info.path)}: archive {archive.archive_id} found "
+                                  "in the vault, added to the catalog"))
+        for archive, info in result.adopt]
+    for batch in _batches(adoptions):
+        store.adopt_archives(batch)
+    for missing in _batches(result.missing):
+        store.add_events([
+            ("warning", "missing-in-vault",
+             f"{shown(entry.source_path)}: archive {entry.archive_id} is not in the "
+             f"inventory of {inv.date:%Y-%m-%d}") for entry in missing])
     if result.sealed:
         store.event("warning", "sealed-archives",
                     f"{len(result.sealed)} encrypted archives of glacierd's were not added to "
                     "the catalog: no identity here opens their descriptions (set [encryption] "
                     "identity_file and rebuild)")
-    for archive in result.foreign:
-        store.event("info", "foreign-archive",
-                    f"archive {archive.archive_id} ({humanize.size(archive.size)}) was not made by "
-                    f"glacierd: {archive.description[:80]!r}")
+    for foreign in _batches(result.foreign):
+        store.add_events([
+            ("info", "foreign-archive",
+             f"archive {archive.archive_id} ({humanize.size(archive.size)}) was not made by "
+             f"glacierd: {archive.description[:80]!r}") for archive in foreign])
     store.add_inventory(vault, job_id, inv.date, len(inv.archives), inv.total_size, str(output))
     return result
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
 
@@ -471,5 +472,47 @@ def test_the_catalogs_size_counts_live_archives_and_their_paths(store_url: str) 
         store.mark_archive_deleted("A4")
         assert store.catalog_size() == (3, 2)
         assert len(store.archives()) == 3
+    finally:
+        store.close()
+
+
+def test_an_inventory_of_many_archives_is_adopted_in_batches(store_url: str,
+                                                             tmp_path: Path) -> None:
+    """A rebuilt catalog: every archive of the inventory adopted once, with its event,
+    in transactions of ``catalog.ADOPT_BATCH`` (not a commit or two an archive); a
+    second application adopts nothing more. This host's files are linked, another
+    host's archives are not."""
+    from sqlalchemy import event, text
+
+    from glacierd import catalog, description
+
+    count = 1007  # more than two batches
+    docs = [{"ArchiveId": f"A{i:05d}", "CreationDate": "2026-01-01T00:00:00Z", "Size": 10,
+             "SHA256TreeHash": "0" * 64,
+             "ArchiveDescription": description.encode(description.ArchiveInfo(
+                 f"/d/f{i:05d}", "here" if i % 2 else "there", 10, 1, f"t{i}"))}
+            for i in range(count)]
+    output = tmp_path / "inventory.json"
+    output.write_text(json.dumps({"VaultARN": "arn", "InventoryDate": "2026-01-02T00:00:00Z",
+                                  "ArchiveList": docs}))
+    store = store_for(store_url)
+    try:
+        (mine,) = store.files_seen([("/d/f00001", 10, 1, 5)])
+        commits: list[int] = []
+        event.listen(store.engine, "commit", lambda _conn: commits.append(1))
+        result = catalog.apply_inventory(store, "v", "job-1", output, host="here")
+        assert len(result.adopt) == count
+        assert len(commits) <= 10, len(commits)  # 3 batches, and a few more
+        assert store.catalog_size() == (count, count)
+        with store.engine.connect() as conn:
+            adopted = conn.execute(text(
+                "SELECT count(*) FROM events WHERE kind = 'adopted'")).scalar()
+            linked = conn.execute(text(
+                "SELECT archive_id FROM archives WHERE file_id = :f"), {"f": mine.id}).all()
+        assert adopted == count
+        assert [row[0] for row in linked] == ["A00001"]  # here's file; "there"'s are not
+        again = catalog.apply_inventory(store, "v", "job-2", output, host="here")
+        assert list(again.adopt) == []  # nothing new to adopt
+        assert store.catalog_size() == (count, count)
     finally:
         store.close()

@@ -178,6 +178,31 @@ class ArchiveRecord:
         return self.size if self.plain_size is None else self.plain_size
 
 
+@dataclass(frozen=True)
+class Adoption:
+    """An archive an inventory (or a bucket's listing) holds and the catalog does
+    not, to add (``Store.adopt_archives``)."""
+
+    vault: str
+    archive_id: str
+    size: int
+    tree_hash: str
+    description: str
+    source_path: str
+    mtime_ns: int
+    created_at: dt.datetime
+    plain_size: int | None = None
+    """An encrypted archive's file size (from its sealed description; its plaintext
+    SHA-256 is not known until restored)."""
+    manifest_ids: tuple[str, ...] = ()
+    link_file: bool = True
+    """False for another host's archive: a file of this host at the same path is
+    not the file it holds."""
+    is_bundle: bool = False
+    event: tuple[str, str, str] | None = None
+    """(level, kind, message) recorded with it, if it is adopted."""
+
+
 def _file(row: File) -> FileRecord:
     return FileRecord(row.id, row.path, row.size, row.mtime_ns, row.inode, row.state, row.error,
                       row.attempts, row.retry_at)
@@ -272,6 +297,9 @@ _ARCHIVE_COLUMNS = (Archive.id, Archive.archive_id, Archive.vault, Archive.size,
                     Archive.tree_hash, Archive.source_path, Archive.mtime_ns,
                     Archive.created_at, Archive.plain_size, Archive.plain_sha256)
 _ARCHIVE_BY_ID = select(*_ARCHIVE_COLUMNS).where(Archive.archive_id == bindparam("archive_id"))
+_ARCHIVE_ID_KNOWN = select(Archive.id).where(Archive.archive_id == bindparam("archive_id"))
+_FILE_ID_AT = select(File.id).where(File.host == bindparam("host"),
+                                    File.path == bindparam("path"))
 _BUNDLES = Archive.__table__.alias("bundles")
 _LISTED_ARCHIVES = (select(*_ARCHIVE_COLUMNS, _BUNDLES.c.archive_id, Archive.member_offset,
                            _BUNDLES.c.size, Archive.description)
@@ -1046,22 +1074,46 @@ class Store:
                       manifest_ids: Sequence[str] = (), link_file: bool = True,
                       is_bundle: bool = False) -> bool:
         """Add an archive found in an inventory to the catalog; False if known.
-        ``plain_size``: an encrypted archive's file size (from its sealed
-        description; its plaintext SHA-256 is not known until restored).
-        ``link_file``: False for another host's archive — a file of this host at the
-        same path is not the file it holds."""
-        with self._tx() as s:
-            if s.scalar(select(Archive.id).where(Archive.archive_id == archive_id)):
-                return False
-            file_id = s.scalar(select(File.id).where(File.host == self.host,
-                                                     File.path == source_path)) \
-                if link_file and not is_bundle else None
-            s.add(Archive(archive_id=archive_id, vault=vault, size=size, tree_hash=tree_hash,
-                          description=description, source_path=source_path, mtime_ns=mtime_ns,
-                          file_id=file_id, created_at=created_at, plain_size=plain_size,
-                          manifest_ids=json.dumps(list(manifest_ids)) if manifest_ids
-                          else None, is_bundle=is_bundle))
-            return True
+        (``adopt_archives`` for many.)"""
+        return self.adopt_archives([Adoption(
+            vault, archive_id, size, tree_hash, description, source_path, mtime_ns,
+            created_at, plain_size, tuple(manifest_ids), link_file, is_bundle)])[0]
+
+    def adopt_archives(self, found: Sequence[Adoption]) -> list[bool]:
+        """Archives found in an inventory, added to the catalog in one transaction
+        (a rebuilt catalog of a million archives is not two million commits), each
+        with its event; for each, False if it was known already. Rerunning a batch
+        that was cut short adopts the rest."""
+        adopted: list[bool] = []
+        with self._direct_tx() as conn:
+            for a in found:
+                if conn.execute(_ARCHIVE_ID_KNOWN, {"archive_id": a.archive_id}).first():
+                    adopted.append(False)
+                    continue
+                file_id = (conn.execute(_FILE_ID_AT, {"host": self.host,
+                                                      "path": a.source_path}).scalar()
+                           if a.link_file and not a.is_bundle else None)
+                conn.execute(_NEW_ARCHIVE, {
+                    "archive_id": a.archive_id, "vault": a.vault, "size": a.size,
+                    "tree_hash": a.tree_hash, "description": a.description,
+                    "source_path": a.source_path, "mtime_ns": a.mtime_ns,
+                    "file_id": file_id, "upload_id": None, "created_at": a.created_at,
+                    "plain_size": a.plain_size, "plain_sha256": None,
+                    "manifest_ids": json.dumps(list(a.manifest_ids)) if a.manifest_ids
+                    else None, "is_bundle": a.is_bundle})
+                if a.event is not None:
+                    level, kind, message = a.event
+                    conn.execute(_NEW_EVENT, {"level": level, "kind": kind,
+                                              "message": message, "file_id": None})
+                adopted.append(True)
+        return adopted
+
+    def add_events(self, events: Sequence[tuple[str, str, str]]) -> None:
+        """(level, kind, message) events, in one transaction."""
+        with self._direct_tx() as conn:
+            for level, kind, message in events:
+                conn.execute(_NEW_EVENT, {"level": level, "kind": kind, "message": message,
+                                          "file_id": None})
 
     def manifests_of(self, archive_id: str) -> list[str]:
         """The manifest archives of an archive (deleted with it)."""
