@@ -125,3 +125,36 @@ def test_an_interrupted_foreground_upload_shows_as_interrupted(tmp_path: Path,
     assert "interrupted" in table and "MiB/s" not in table
     again = run("upload", "big.bin")  # type: ignore[operator]
     assert again.returncode == 0 and "resuming" in again.stderr and "of 4.0 MiB" in again.stderr
+
+
+def test_a_json_listing_is_written_row_by_row_as_json_dumps_would_write_it(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``--json`` to a pipe streams (a million archives in constant memory) and is
+    byte for byte what ``json.dumps`` of the whole list gives."""
+    import io
+
+    from glacierd.cli import listing
+
+    rows = [{"path": f"/d/f{i}", "size": i, "created_at": dt.datetime(2026, 1, i + 1,
+                                                                      tzinfo=dt.UTC),
+             "archive_id": None if i == 1 else f"A{i}"} for i in range(3)]
+    written = io.StringIO()
+
+    def each() -> object:
+        for i, row in enumerate(rows):
+            written.write(capsys.readouterr().out)
+            if i:  # the row before is out already: nothing waits for the end
+                assert f'"/d/f{i - 1}"' in written.getvalue()
+            yield row
+
+    original = sys.stdout
+    columns = [listing.Column("path", "path")]
+    listing.show(each(), columns, as_json=True, long=False)  # type: ignore[arg-type]
+    out = capsys.readouterr().out
+    written.write(out)
+    expected = json.dumps([{k: (v.isoformat(timespec="seconds") if isinstance(
+        v, dt.datetime) else v) for k, v in row.items()} for row in rows]) + "\n"
+    assert written.getvalue() == expected
+    listing.show(iter([]), columns, as_json=True, long=False)
+    assert capsys.readouterr().out == json.dumps([]) + "\n"
+    assert sys.stdout is original

@@ -471,17 +471,20 @@ def archives(ctx: Context, prefix: str | None, as_json: bool, long: bool,
     from glacierd.cli import listing
 
     store = open_store(ctx, read_only=True)
-    rows = store.archives(os.path.abspath(prefix) if prefix else None, host)
-    store.close()
-    listing.show(
-        [{"path": shown(r.source_path), "size": r.size, "created_at": r.created_at,
-          "archive_id": r.archive_id, "tree_hash": r.tree_hash, "vault": r.vault,
-          # a packed file: its bundle's archive and where its bytes are in it
-          "bundle": r.bundle_archive_id, "offset": r.member_offset}
-         for r in rows],
-        [listing.Column("path", "path"), listing.Column("size", "size", listing.size),
-         listing.Column("created_at", "archived", listing.when),
-         listing.Column("archive_id", "archive id", lambda v: v or "(none)", is_id=True),
-         listing.Column("bundle", "packed in bundle", lambda v: v or "", is_id=True)],
-        as_json=as_json, long=long, empty="the catalog has no archives"
-        + (" under that path" if prefix else "") + (f" from host {host!r}" if host else ""))
+    rows = store.each_archive(os.path.abspath(prefix) if prefix else None, host)
+    try:
+        listing.show(
+            ({"path": shown(r.source_path), "size": r.size, "created_at": r.created_at,
+              "archive_id": r.archive_id, "tree_hash": r.tree_hash, "vault": r.vault,
+              # a packed file: its bundle's archive and where its bytes are in it
+              "bundle": r.bundle_archive_id, "offset": r.member_offset}
+             for r in rows),
+            [listing.Column("path", "path"), listing.Column("size", "size", listing.size),
+             listing.Column("created_at", "archived", listing.when),
+             listing.Column("archive_id", "archive id", lambda v: v or "(none)", is_id=True),
+             listing.Column("bundle", "packed in bundle", lambda v: v or "", is_id=True)],
+            as_json=as_json, long=long, empty="the catalog has no archives"
+            + (" under that path" if prefix else "") + (f" from host {host!r}" if host else ""))
+    finally:
+        rows.close()  # its read transaction
+        store.close()

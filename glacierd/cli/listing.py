@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,17 +46,28 @@ def _exact(value: Any) -> Any:
     return value.isoformat(timespec="seconds") if isinstance(value, dt.datetime) else value
 
 
-def show(rows: Sequence[dict[str, Any]], columns: Sequence[Column], *, as_json: bool,
+def show(rows: Iterable[dict[str, Any]], columns: Sequence[Column], *, as_json: bool,
          long: bool, empty: str = "nothing to list") -> None:
+    """Print ``rows``. For ``--json`` and a pipe they are written as they come (a
+    listing of a million rows in constant memory); the JSON is what ``json.dumps``
+    would write of the whole list. A terminal's table needs them all first."""
+    if as_json and not sys.stdout.isatty():
+        out = sys.stdout
+        out.write("[")
+        for i, row in enumerate(rows):
+            out.write((", " if i else "") + json.dumps({k: _exact(v) for k, v in row.items()}))
+        out.write("]\n")
+        return
     if as_json:
         doc = [{k: _exact(v) for k, v in row.items()} for row in rows]
-        click.echo(json.dumps(doc, indent=2 if sys.stdout.isatty() else None))
+        click.echo(json.dumps(doc, indent=2))
         return
     if not sys.stdout.isatty():
         for row in rows:
             click.echo("\t".join(guard(str(_exact(row[c.key]) if row[c.key] is not None
                                            else "-")) for c in columns))
         return
+    rows = list(rows)
     if not rows:
         click.echo(empty)
         return

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -820,16 +820,23 @@ class Store:
         """Live archives (at or below a path); ``host``: only those that host made
         (its name is in their descriptions: a vault or bucket several hosts back
         up to gives a rebuilt catalog everyone's archives)."""
+        return list(self.each_archive(path_prefix, host))
+
+    def each_archive(self, path_prefix: str | None = None,
+                     host: str | None = None) -> Generator[ArchiveRecord, None, None]:
+        """``archives`` one at a time, in the same order, read as they are printed
+        (a listing of a million archives in constant memory). The caller must
+        exhaust or close it: it holds a read transaction until then."""
         # a bundle's own archive is not a file of the user's: its files are listed
         query = _LISTED_ARCHIVES.where(Archive.deleted_at.is_(None),
                                        Archive.is_bundle.is_(False))
         if path_prefix:
             query = query.where(*_under(Archive.source_path, path_prefix, self.engine))
+        query = query.order_by(Archive.source_path, Archive.created_at)
         with self._core_tx() as conn:  # Core: a million archives in seconds, not 40
-            rows: list[tuple[Any, ...]] = [tuple(row) for row in conn.execute(
-                query.order_by(Archive.source_path, Archive.created_at))]
-        return [ArchiveRecord(*row[:-1]) for row in rows
-                if host is None or _host_in(row[-1]) == host]
+            for row in conn.execution_options(yield_per=1000).execute(query):
+                if host is None or _host_in(row[-1]) == host:
+                    yield ArchiveRecord(*tuple(row)[:-1])
 
     def catalog_size(self) -> tuple[int, int]:
         """(live archives, distinct paths) of what ``archives()`` lists, counted by the
