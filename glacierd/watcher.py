@@ -113,6 +113,7 @@ class Settler:
 _ODD_PATH = re.compile(r"//|/\.(?:/|$)|(?<=.)/$|^\./")
 """What ``Path`` would write otherwise: doubled slashes, "." parts, a trailing slash."""
 
+
 class Watcher:
     """Scans and watches the configured folders; hands settled files to ``record``.
 

@@ -30,7 +30,7 @@ from glacierd.glacier import limits, treehash
 from glacierd.restorer import Restorer, RestoreSettings
 from glacierd.s3.client import S3Client
 from glacierd.store.models import RestoreStatus
-from glacierd.store.repository import Store
+from glacierd.store.repository import Adoption, Store
 from glacierd.uploader import Uploader, UploadSettings
 from tests.conftest import MIB, client_for, fast_policy, random_file, store_at_head
 
@@ -260,10 +260,11 @@ def test_a_tampered_archive_never_gives_a_file(tmp_path: Path, kind: str, damage
             (text,) = conn.execute("SELECT description FROM archives WHERE archive_id = ?",
                                    (archive_id,)).fetchone()
         bad_id = svc.put_archive(tampered, text)
-        store.adopt_archive(svc.backend.name, bad_id, len(tampered),
-                            treehash.tree_hash(tampered), text, "/elsewhere/f.bin", 0,
-                            store.archive_by_id(archive_id).created_at,  # type: ignore[union-attr]
-                            plain_size=len(data))
+        store.adopt_archives([Adoption(
+            svc.backend.name, bad_id, len(tampered), treehash.tree_hash(tampered), text,
+            "/elsewhere/f.bin", 0,
+            store.archive_by_id(archive_id).created_at,  # type: ignore[union-attr]
+            plain_size=len(data))])
         restorer = _restorer(tmp_path, store, svc, identity)
         [record] = restorer.request(restorer.select(archive_ids=[bad_id]))
         restorer.poll()

@@ -15,7 +15,7 @@ from glacierd import pricing, status
 from glacierd.store import schema
 from glacierd.store.models import FileState, RestoreStatus, UploadStatus
 from glacierd.store.reader import EngineReader, Reader, open_reader
-from glacierd.store.repository import CipherRecord
+from glacierd.store.repository import Adoption, CipherRecord
 from tests.conftest import statements_of, store_for
 
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
@@ -305,7 +305,8 @@ def test_running_totals_agree_with_a_scan_through_every_change(store_url: str) -
         store.file_seen("/t/2", 300_000, 99, 2)  # changed: pending again, a new size
         store.file_seen("/t/5", 7_777, 50, 5)  # still pending, another size
         store.mark_archive_deleted("ARCHIVE-3")
-        store.adopt_archive("v", "ADOPTED", 200_000, "ab" * 32, "d", "/other/x", 5, NOW)
+        store.adopt_archives([Adoption("v", "ADOPTED", 200_000, "ab" * 32, "d", "/other/x", 5,
+                                       NOW)])
         expected = _scanned(store)
         assert running_totals(reader) == expected
         assert expected[("archives", "v")] == (2, 2000 + 200_000, 1, 2000)
@@ -433,8 +434,8 @@ def test_archives_under_a_path_are_found_by_prefix_whatever_their_names(
              "/data/a\U0010fffe", "/datb/a"]
     try:
         for i, name in enumerate(names):
-            store.adopt_archive("v", f"A{i}", 1, "0" * 64, "d", name, 1,
-                                dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+            store.adopt_archives([Adoption("v", f"A{i}", 1, "0" * 64, "d", name, 1,
+                                           dt.datetime(2026, 1, 1, tzinfo=dt.UTC))])
         for prefix in ["/data/a", "/data/a/", "/data/a\\\\", "/data/a%", "/data/a\udce9",
                        "/dat", "/data/a\U0010fffe"]:
             found = sorted(a.source_path for a in store.archives(prefix))
@@ -466,9 +467,9 @@ def test_the_catalogs_size_counts_live_archives_and_their_paths(store_url: str) 
     try:
         for archive_id, path in [("A1", "/d/x"), ("A2", "/d/x"), ("A3", "/d/y"),
                                  ("A4", "/d/z")]:
-            store.adopt_archive("v", archive_id, 1, "0" * 64, "d", path, 1, when)
-        store.adopt_archive("v", "B1", 1, "0" * 64, "d", "/state/bundles/b1", 1, when,
-                            is_bundle=True)
+            store.adopt_archives([Adoption("v", archive_id, 1, "0" * 64, "d", path, 1, when)])
+        store.adopt_archives([Adoption("v", "B1", 1, "0" * 64, "d", "/state/bundles/b1", 1,
+                                       when, is_bundle=True)])
         store.mark_archive_deleted("A4")
         assert store.catalog_size() == (3, 2)
         assert len(store.archives()) == 3

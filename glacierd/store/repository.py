@@ -297,9 +297,6 @@ _ARCHIVE_COLUMNS = (Archive.id, Archive.archive_id, Archive.vault, Archive.size,
                     Archive.tree_hash, Archive.source_path, Archive.mtime_ns,
                     Archive.created_at, Archive.plain_size, Archive.plain_sha256)
 _ARCHIVE_BY_ID = select(*_ARCHIVE_COLUMNS).where(Archive.archive_id == bindparam("archive_id"))
-_ARCHIVE_ID_KNOWN = select(Archive.id).where(Archive.archive_id == bindparam("archive_id"))
-_FILE_ID_AT = select(File.id).where(File.host == bindparam("host"),
-                                    File.path == bindparam("path"))
 _BUNDLES = Archive.__table__.alias("bundles")
 _LISTED_ARCHIVES = (select(*_ARCHIVE_COLUMNS, _BUNDLES.c.archive_id, Archive.member_offset,
                            _BUNDLES.c.size, Archive.description)
@@ -1075,17 +1072,6 @@ class Store:
             return InventorySummary(row.vault, row.job_id, row.inventory_date, row.archive_count,
                                     row.total_size, row.output_path, row.fetched_at)
 
-    def adopt_archive(self, vault: str, archive_id: str, size: int, tree_hash: str,
-                      description: str, source_path: str, mtime_ns: int,
-                      created_at: dt.datetime, *, plain_size: int | None = None,
-                      manifest_ids: Sequence[str] = (), link_file: bool = True,
-                      is_bundle: bool = False) -> bool:
-        """Add an archive found in an inventory to the catalog; False if known.
-        (``adopt_archives`` for many.)"""
-        return self.adopt_archives([Adoption(
-            vault, archive_id, size, tree_hash, description, source_path, mtime_ns,
-            created_at, plain_size, tuple(manifest_ids), link_file, is_bundle)])[0]
-
     def adopt_archives(self, found: Sequence[Adoption]) -> list[bool]:
         """Archives found in an inventory, added to the catalog in one transaction
         (a rebuilt catalog of a million archives is not two million commits), each
@@ -1094,11 +1080,11 @@ class Store:
         adopted: list[bool] = []
         with self._direct_tx() as conn:
             for a in found:
-                if conn.execute(_ARCHIVE_ID_KNOWN, {"archive_id": a.archive_id}).first():
+                if conn.execute(_ARCHIVE_BY_ID, {"archive_id": a.archive_id}).first():
                     adopted.append(False)
                     continue
-                file_id = (conn.execute(_FILE_ID_AT, {"host": self.host,
-                                                      "path": a.source_path}).scalar()
+                file_id = (conn.execute(_FILE_BY_PATH, {"host": self.host,
+                                                        "path": a.source_path}).scalar()
                            if a.link_file and not a.is_bundle else None)
                 conn.execute(_NEW_ARCHIVE, {
                     "archive_id": a.archive_id, "vault": a.vault, "size": a.size,
