@@ -22,8 +22,8 @@ from collections.abc import Callable
 from glacierd import bundle, description
 from glacierd.backends import Backend, NoRetrievalCapacity, ObjectMissing, RetrievalStatus
 from glacierd.glacier import ChecksumMismatchError, TransportError, limits
-from glacierd.store.models import utcnow
 from glacierd.store.repository import ArchiveRecord, JobRecord, Store
+from glacierd.store.states import utcnow
 
 log = logging.getLogger("glacierd.bundleindex")
 

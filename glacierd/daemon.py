@@ -38,8 +38,8 @@ from glacierd.packer import Packer, is_bundle_path
 from glacierd.pathtext import shown
 from glacierd.sdnotify import Notifier
 from glacierd.signals import DaemonSignals
-from glacierd.store.models import FileState, utcnow
 from glacierd.store.repository import FileRecord, Store
+from glacierd.store.states import FileState, utcnow
 from glacierd.uploader import Outcome, Uploader
 from glacierd.watcher import Watcher, check_watch_paths
 

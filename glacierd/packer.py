@@ -42,8 +42,8 @@ from glacierd.glacier.files import fsync_dir
 from glacierd.glacier.treehash import digests
 from glacierd.pathtext import shown
 from glacierd.safeopen import open_for_upload
-from glacierd.store.models import FileState
 from glacierd.store.repository import ArchiveRecord, FileRecord, PackedMember, Store
+from glacierd.store.states import FileState
 
 log = logging.getLogger("glacierd.packer")
 

@@ -53,8 +53,8 @@ from glacierd.glacier.files import fsync_dir
 from glacierd.glacier.treehash import tree_hash_file
 from glacierd.pathtext import shown
 from glacierd.safepath import safe_relative_path
-from glacierd.store.models import RestoreStatus, utcnow
 from glacierd.store.repository import ArchiveRecord, RestoreRecord, Store
+from glacierd.store.states import RestoreStatus, utcnow
 
 if TYPE_CHECKING:
     from glacierd.encryption import OrderedDecryption

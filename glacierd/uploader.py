@@ -47,7 +47,6 @@ from glacierd.pathtext import shown
 from glacierd.ratelimit import TokenBucket
 from glacierd.readahead import FileIdentity, ReadAhead, ReadyPart
 from glacierd.safeopen import open_for_upload
-from glacierd.store.models import FileState, UploadStatus, utcnow
 from glacierd.store.repository import (
     FileRecord,
     NewUpload,
@@ -56,6 +55,7 @@ from glacierd.store.repository import (
     UploadRecord,
     UploadState,
 )
+from glacierd.store.states import FileState, UploadStatus, utcnow
 
 if TYPE_CHECKING:
     from glacierd.encryption import EncryptingReader, Encryption

@@ -29,8 +29,8 @@ from glacierd.errors import RestoreError
 from glacierd.glacier import limits, treehash
 from glacierd.restorer import Restorer, RestoreSettings
 from glacierd.s3.client import S3Client
-from glacierd.store.models import RestoreStatus
 from glacierd.store.repository import Adoption, Store
+from glacierd.store.states import RestoreStatus
 from glacierd.uploader import Uploader, UploadSettings
 from tests.conftest import MIB, client_for, fast_policy, random_file, store_at_head
 
@@ -280,7 +280,7 @@ def test_a_tampered_archive_never_gives_a_file(tmp_path: Path, kind: str, damage
 def test_the_catalog_is_rebuilt_with_the_identity_and_lists_what_it_cannot_open(
         tmp_path: Path, kind: str, keys: tuple[Path, str, bytes]) -> None:
     from glacierd import catalog, inventory
-    from glacierd.store.models import utcnow
+    from glacierd.store.states import utcnow
 
     _identity_file, recipient, identity = keys
     with service(tmp_path, kind) as svc:
@@ -328,7 +328,7 @@ def test_a_path_too_long_to_seal_comes_back_whole_through_its_manifests(
     manifest archives, which a catalog rebuild (with the identity) joins, from
     the inventory alone; they are deleted with the archive."""
     from glacierd import catalog
-    from glacierd.store.models import utcnow
+    from glacierd.store.states import utcnow
 
     _identity_file, recipient, identity = keys
     deep = tmp_path / "src"

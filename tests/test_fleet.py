@@ -79,7 +79,7 @@ def test_host_a_s_files_restored_on_host_c_from_a_shared_vault(tmp_path: Path) -
     from glacierd.backends.vault import VaultBackend
     from glacierd.emulator import Emulator
     from glacierd.restorer import Restorer, RestoreSettings
-    from glacierd.store.models import utcnow
+    from glacierd.store.states import utcnow
     from glacierd.uploader import Uploader, UploadSettings
     from tests.conftest import client_for, store_at_head
 

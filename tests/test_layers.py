@@ -12,7 +12,7 @@ import pytest
 from glacierd.emulator import Emulator
 from glacierd.errors import ConfigError, GlacierdError, RestoreError, StoreError, UploadError
 from glacierd.glacier.errors import GlacierError
-from tests.conftest import aws_config
+from tests.conftest import aws_config, query_state
 
 
 def _modules_after(code: str) -> set[str]:
@@ -71,3 +71,55 @@ def test_restoring_loads_no_daemon_and_no_watcher(tmp_path: Path,
         f"main(['--config', {str(cfg)!r}, 'restore', '/nothing/here', '--dry-run'])")
     assert "glacierd.restorer" in loaded  # the command ran as far as its restorer
     assert not {"glacierd.daemon", "glacierd.watcher", "watchdog", "apscheduler"} & loaded
+
+
+def test_the_store_states_are_pure_and_the_tables_need_no_orm() -> None:
+    loaded = _modules_after("import glacierd.store.states")
+    assert not {"sqlalchemy", "requests"} & loaded
+    loaded = _modules_after("import glacierd.store.repository, glacierd.store.models, "
+                            "glacierd.uploader, glacierd.wiring")
+    assert "sqlalchemy" in loaded and "sqlalchemy.orm" not in loaded
+
+
+@pytest.mark.parametrize("first_use", [
+    "models.File.path",  # a mapped attribute of the class
+    "models.File(path='/a', host='h').path",  # an instance
+    "select(models.BundleMember)",  # the class given to a statement
+    "update(models.Upload)",
+])
+def test_the_models_map_on_first_use(first_use: str) -> None:
+    """Whichever way a model is first used, every model is mapped then."""
+    loaded = _modules_after(
+        "import sys\nfrom sqlalchemy import inspect, select, update\n"
+        "from glacierd.store import models\n"
+        "assert 'sqlalchemy.orm' not in sys.modules\n"
+        f"{first_use}\n"
+        "assert inspect(models.Restore).relationships['segments'].mapper.class_ "
+        "is models.RestoreSegment\n"
+        "assert str(select(models.Archive.id).where(models.Archive.bundle_row == 1))"
+        ".startswith('SELECT archives.id')")
+    assert "sqlalchemy.orm" in loaded
+
+
+def test_uploading_a_file_maps_no_orm(tmp_path: Path, emulator: Emulator) -> None:
+    """``glacierd upload``'s store calls are Core statements and the driver's cursor
+    (``store.direct``): importing the ORM and mapping the models, about 0.2 s of
+    start-up, is not part of it. Two parts, so every per-part call runs."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(aws_config(emulator.endpoint_url, "v").replace(
+        'dir = "state"', f'dir = "{tmp_path / "state"}"') + "[upload]\npart_size_mib = 1\n")
+    data = tmp_path / "two-parts"
+    data.write_bytes(bytes(range(256)) * (6 * 1024))  # 1.5 MiB: two 1 MiB parts
+    subprocess.run([sys.executable, "-m", "glacierd.cli", "--config", str(cfg), "db",
+                    "upgrade"], check=True, capture_output=True, timeout=60)
+    loaded = _modules_after(
+        "from glacierd.cli import main\n"
+        f"assert main(['--config', {str(cfg)!r}, 'upload', {str(data)!r}]) == 0")
+    assert "glacierd.uploader" in loaded
+    assert "sqlalchemy.orm" not in loaded
+    [(archive_id, parts)] = query_state(
+        tmp_path / "state" / "glacierd.db",
+        "SELECT a.archive_id, count(p.id) FROM archives a JOIN parts p "
+        "ON p.upload_id = a.upload_id GROUP BY a.id")
+    assert parts == 2
+    assert emulator.state.archive_bytes("v", str(archive_id)) == data.read_bytes()

@@ -11,7 +11,7 @@ from glacierd.emulator import Emulator
 from glacierd.migration.mover import Mover, MoveSettings, plan_inventory
 from glacierd.s3.client import S3Client
 from glacierd.store.migrations import MigrationLedger
-from glacierd.store.models import utcnow
+from glacierd.store.states import utcnow
 from tests.conftest import MIB, client_for, fast_policy, random_file_bytes, store_at_head
 
 

@@ -80,15 +80,15 @@ def test_shipped_revision_list_matches_alembic() -> None:
 
 
 def test_model_and_migrations_agree(tmp_path: Path) -> None:
-    """Alembic's autogenerate finds nothing to add: the revisions build the models."""
+    """Alembic's autogenerate finds nothing to add: the revisions build the tables."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from glacierd.store.models import Base
+    from glacierd.store.tables import metadata
 
     store = new_store(tmp_path)
     with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
 
 
@@ -164,7 +164,7 @@ def test_upgrading_escapes_paths_stored_before_without_changing_them(tmp_path: P
 def test_files_seen_queues_a_whole_pass_with_file_seens_rules(tmp_path: Path) -> None:
     import datetime as dt
 
-    from glacierd.store.models import FileState
+    from glacierd.store.states import FileState
 
     store = new_store(tmp_path)
     kept = store.file_seen("/d/kept", 1, 1, 1)

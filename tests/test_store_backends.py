@@ -13,9 +13,9 @@ import pytest
 
 from glacierd import pricing, status
 from glacierd.store import schema
-from glacierd.store.models import FileState, RestoreStatus, UploadStatus
 from glacierd.store.reader import EngineReader, Reader, open_reader
 from glacierd.store.repository import Adoption, CipherRecord
+from glacierd.store.states import FileState, RestoreStatus, UploadStatus
 from tests.conftest import statements_of, store_for
 
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
@@ -24,14 +24,14 @@ NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
 def test_migrations_reach_the_head_and_match_the_models(store_url: str) -> None:
     from sqlalchemy import inspect
 
-    from glacierd.store.models import Base
+    from glacierd.store.tables import metadata
 
     store = store_for(store_url)
     try:
         assert schema.current_revision(store.engine) == schema.HEAD
         tables = set(inspect(store.engine).get_table_names())
-        assert set(Base.metadata.tables) <= tables
-        for name, table in Base.metadata.tables.items():
+        assert set(metadata.tables) <= tables
+        for name, table in metadata.tables.items():
             have = {c["name"] for c in inspect(store.engine).get_columns(name)}
             assert {c.name for c in table.columns} == have, name
     finally:

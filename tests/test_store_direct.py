@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 
 from glacierd.errors import StoreError
 from glacierd.store.direct import DirectConnection
-from glacierd.store.models import File, FileState, Upload, UploadStatus
+from glacierd.store.models import File, Upload
+from glacierd.store.states import FileState, UploadStatus
 from tests.conftest import statements_of, store_for
 
 _NEW_FILE = insert(File).returning(File.id, File.path, File.first_seen)

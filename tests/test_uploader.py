@@ -277,7 +277,7 @@ def test_lost_complete_answer_with_vanished_upload_id_waits_for_the_inventory(
     import shutil
 
     from glacierd import catalog
-    from glacierd.store.models import UploadStatus
+    from glacierd.store.states import UploadStatus
 
     uploader = vault_uploader(tmp_path, emulator)
     client = uploader.backend.client

@@ -129,7 +129,7 @@ def _size_of(path: Path) -> int:
 def _failed_paths(ctx: Context, paths: tuple[str, ...], state: Any) -> list[Any]:
     import os
 
-    from glacierd.store.models import utcnow
+    from glacierd.store.states import utcnow
 
     store = open_store(ctx)
     try:
@@ -147,7 +147,7 @@ def retry(click_ctx: click.Context, paths: tuple[str, ...]) -> None:
 
     The daemon retries failures by itself with a growing delay; this does not wait.
     """
-    from glacierd.store.models import FileState
+    from glacierd.store.states import FileState
 
     records = _failed_paths(click_ctx.obj, paths, FileState.FAILED)
     if not records:
@@ -163,7 +163,7 @@ def retry(click_ctx: click.Context, paths: tuple[str, ...]) -> None:
 def forget(ctx: Context, paths: tuple[str, ...], all_failed: bool) -> None:
     """Stop retrying failed files (PATHS, or --all-failed); a file that changes is
     queued again."""
-    from glacierd.store.models import FileState
+    from glacierd.store.states import FileState
 
     if bool(paths) == all_failed:
         raise click.UsageError("name failed files (or folders), or give --all-failed")

@@ -17,7 +17,7 @@ def cost(ctx: Context, as_json: bool) -> None:
     import json
 
     from glacierd import costs, humanize, pricing
-    from glacierd.store.models import utcnow
+    from glacierd.store.states import utcnow
 
     config = ctx.config
     store = open_store(ctx, read_only=True)

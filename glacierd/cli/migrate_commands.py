@@ -55,7 +55,7 @@ def migrate(ctx: Context, bucket: str, prefix: str, storage_class: str, tier: st
     from glacierd.migration import names
     from glacierd.migration.mover import Mover, MoveSettings, plan_rows
     from glacierd.store.migrations import MigrationLedger
-    from glacierd.store.models import MigrationStatus
+    from glacierd.store.states import MigrationStatus
 
     config = ctx.config
     vault = vault or (config.vault.name if config.s3 is None else None)
@@ -152,7 +152,7 @@ def _inventory(ctx: Context, store: Any, glacier: Any, vault: str, max_age_days:
 
     from glacierd import inventory
     from glacierd.daemon import poll_inventories
-    from glacierd.store.models import utcnow
+    from glacierd.store.states import utcnow
 
     last = store.last_inventory(vault)
     fresh = last is not None and utcnow() - last.fetched_at <= dt.timedelta(days=max_age_days)

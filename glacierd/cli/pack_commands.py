@@ -20,7 +20,7 @@ def repack(ctx: Context, min_dead: float, yes: bool) -> None:
 
     from glacierd import humanize, pricing, wiring
     from glacierd.hostname import this_host
-    from glacierd.store.models import utcnow
+    from glacierd.store.states import utcnow
 
     config = ctx.config
     store, target = services(ctx)

@@ -226,7 +226,7 @@ def inventory(ctx: Context, refresh: bool, wait: bool, as_json: bool) -> None:
 
 def _list_bucket(ctx: Context, store: Any, target: Any) -> None:
     from glacierd import catalog, wiring
-    from glacierd.store.models import utcnow
+    from glacierd.store.states import utcnow
 
     s3 = ctx.config.s3
     assert s3 is not None and target.s3 is not None
@@ -255,7 +255,7 @@ def _wait_for_inventory(ctx: Context, store: Any, client: Any) -> None:
 
     from glacierd import wiring
     from glacierd.daemon import poll_inventories
-    from glacierd.store.models import utcnow
+    from glacierd.store.states import utcnow
 
     if not store.jobs(statuses=["InProgress"], kind="inventory"):
         raise click.ClickException("no inventory job is in progress: use --refresh")
@@ -440,7 +440,7 @@ def delete(ctx: Context, path: str | None, archive_id: str | None, yes: bool) ->
     """Delete archives from the vault: every version of PATH, or one archive id."""
     from glacierd import pricing
     from glacierd.errors import RestoreError
-    from glacierd.store.models import utcnow
+    from glacierd.store.states import utcnow
 
     if bool(path) == bool(archive_id):
         raise click.UsageError("give either a PATH (a file or a folder) or --archive-id")

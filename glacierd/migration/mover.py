@@ -49,7 +49,7 @@ from glacierd.s3 import errors as s3_errors
 from glacierd.s3 import naming
 from glacierd.s3.client import S3Client
 from glacierd.store.migrations import ChunkRecord, MigrationLedger, MigrationRecord, PlanRow
-from glacierd.store.models import MigrationStatus, utcnow
+from glacierd.store.states import MigrationStatus, utcnow
 
 from .names import SourceArchive, plan
 

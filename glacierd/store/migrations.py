@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, func, insert, select, update
 
-from glacierd.store.models import MigrationChunk, MigrationItem, MigrationStatus, utcnow
+from glacierd.store.models import MigrationChunk, MigrationItem
 from glacierd.store.repository import Store
+from glacierd.store.states import MigrationStatus, utcnow
 
 
 @dataclass(frozen=True)

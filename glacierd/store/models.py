@@ -1,517 +1,420 @@
-"""The state store's tables (SQLAlchemy 2). Schema changes go through Alembic
-revisions in ``migrations/``; this module is what the newest revision builds.
+"""The ORM's classes over the store's tables (``glacierd.store.tables``), mapped
+the first time they are used.
 
-Times are UTC datetimes; sizes are bytes; mtimes are nanoseconds since the
-epoch (what ``os.stat`` gives, so a comparison is exact).
+Mapping costs: importing SQLAlchemy's ORM and mapping seventeen classes took
+about 0.2 CPU-seconds of every command's start-up when the classes were
+declarative. Most of the store's hot calls are Core statements
+(``glacierd.store.repository``, ``glacierd.store.direct``), and ``glacierd
+upload`` uses no ORM session at all, so here the classes are plain until a
+store call opens a session (``Store._tx`` calls ``map_models``), an instance is
+made, one of their mapped attributes is read (``File.path``), or one is given
+to a statement (``select(File)``): each maps all of them first, once, under a
+lock. Nothing else about them differs from
+declarative classes: ``select(File)``, relationships, defaults and ``onupdate``
+(the tables' own) work the same once mapped.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (
-    BigInteger,
-    DateTime,
-    Dialect,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    LargeBinary,
-    String,
-    Text,
-    UniqueConstraint,
-    text,
+from . import tables
+from .states import (
+    UNFINISHED,
+    FileState,
+    MigrationStatus,
+    RestoreStatus,
+    UploadStatus,
+    utcnow,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
 
-from glacierd import pathtext
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Mapped
 
+__all__ = [
+    "UNFINISHED", "Archive", "BundleMember", "DaemonRecord", "Event", "File", "FileState",
+    "FolderProblem", "InventoryRecord", "Job", "MigrationChunk", "MigrationItem",
+    "MigrationStatus", "Part", "Restore", "RestoreSegment", "RestoreStatus", "Total", "Upload",
+    "UploadCipher", "UploadStatus", "map_models", "utcnow",
+]
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-class UTCDateTime(TypeDecorator[dt.datetime]):
-    """Aware UTC datetimes in, aware UTC datetimes out, on every database.
-
-    SQLite keeps no time zone and hands back naive values; comparing those
-    with an aware "now" raises. This stores UTC and always returns aware UTC.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the store; use an aware UTC one")
-        result: dt.datetime = value.astimezone(dt.UTC)
-        return result
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        result: dt.datetime = (value.replace(tzinfo=dt.UTC) if value.tzinfo is None
-                               else value.astimezone(dt.UTC))
-        return result
+_lock = threading.RLock()
+_mapped = False
+_mapping = False
 
 
-class PathText(TypeDecorator[str]):
-    """A path, stored in ``glacierd.pathtext``'s escaped form: any bytes a file name
-    may hold go in and come back exactly, and the stored text is printable, so
-    prefix queries and documents the database builds work on it as on any text."""
+class _MappedOnFirstUse(type):
+    """Maps every model before the first instance of one is made, or the first
+    mapped attribute of one is read from its class."""
 
-    impl = Text
-    cache_ok = True
+    if not TYPE_CHECKING:
+        def __getattr__(cls, name: str) -> Any:
+            # Only for names the class does not have yet: its columns and
+            # relationships, before mapping. Never while mapping (SQLAlchemy
+            # probes the class then) nor after.
+            # ``__clause_element__`` is what SQLAlchemy asks first of anything
+            # given to ``select()``, ``insert()``, ``update()``: ``select(File)``
+            # maps too.
+            if _mapped or _mapping or (name != "__clause_element__" and not any(
+                    name in vars(k).get("__annotations__", {}) for k in cls.__mro__)):
+                raise AttributeError(name)
+            map_models()
+            return getattr(cls, name)
 
-    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
-        return None if value is None else pathtext.escape(value)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
-        return None if value is None else pathtext.unescape(value)
-
-
-class SafeText(TypeDecorator[str]):
-    """Free text (errors, events) that may quote a path: stored with control
-    characters and undecodable bytes escaped, so it can be stored and shown."""
-
-    impl = Text
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
-        return None if value is None else pathtext.guard(value)
+        def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+            map_models()
+            return super().__call__(*args, **kwargs)
 
 
-class Base(DeclarativeBase):
-    pass
+class _Row(metaclass=_MappedOnFirstUse):
+    """A row as an object: ``Model(column=value, ...)``, like a declarative class."""
+
+    def __init__(self, **values: Any) -> None:
+        for name, value in values.items():
+            setattr(self, name, value)
 
 
-class FileState(enum.StrEnum):
-    PENDING = "pending"
-    UPLOADING = "uploading"
-    ARCHIVED = "archived"
-    FAILED = "failed"
-    GONE = "gone"  # no longer there: out of the queue; queued again if it comes back
-    FORGOTTEN = "forgotten"  # the user said to stop retrying; queued again when it changes
-    PACKED = "packed"  # copied into a bundle that is on its way (revision 0010)
-
-
-class UploadStatus(enum.StrEnum):
-    INITIATING = "initiating"  # row written, InitiateMultipartUpload not yet confirmed
-    UPLOADING = "uploading"  # upload id known; parts being sent
-    COMPLETING = "completing"  # final tree hash recorded; Complete sent or about to be
-    DONE = "done"  # archive id recorded in the same transaction
-    UNCONFIRMED = "unconfirmed"  # Complete's answer was lost and the upload id is gone:
-    # the next inventory decides (docs/design.md invariant 5); never re-uploaded meanwhile
-    ABANDONED = "abandoned"  # file changed or upload id expired; a new upload replaces it
-
-
-UNFINISHED = (UploadStatus.INITIATING, UploadStatus.UPLOADING, UploadStatus.COMPLETING)
-
-
-class File(Base):
+class File(_Row):
     """A path the daemon has seen; never forgotten (docs/design.md invariant 7)."""
 
-    __tablename__ = "files"
-    __table_args__ = (
-        UniqueConstraint("host", "path", name="uq_files_host_path"),
-        # each host's last archive (status --all-hosts), without a scan
-        Index("ix_files_host_state_updated", "host", "state", "updated_at"),
-        # the queue, a page at a time in order (Store.pending_files; revision 0012)
-        Index("ix_files_host_state_id", "host", "state", "id"),
-    )
+    id: Mapped[int]
+    host: Mapped[str]
+    path: Mapped[str]
+    size: Mapped[int]
+    mtime_ns: Mapped[int]
+    inode: Mapped[int]
+    state: Mapped[str]
+    error: Mapped[str | None]
+    attempts: Mapped[int]
+    retry_at: Mapped[dt.datetime | None]
+    first_seen: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    is_bundle: Mapped[bool]
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    host: Mapped[str] = mapped_column(String(255))
-    """The machine the file is on (revision 0011): several hosts share a catalog on
-    PostgreSQL, each with its own files; a store works on its host's."""
-    path: Mapped[str] = mapped_column(PathText)
-    size: Mapped[int] = mapped_column(BigInteger)
-    mtime_ns: Mapped[int] = mapped_column(BigInteger)
-    inode: Mapped[int] = mapped_column(BigInteger)
-    state: Mapped[str] = mapped_column(String(16), default=FileState.PENDING, index=True)
-    error: Mapped[str | None] = mapped_column(SafeText, default=None)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    retry_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
-    first_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow,
-                                                    onupdate=utcnow)
-    is_bundle: Mapped[bool] = mapped_column(default=False)
-    """A bundle of small files (revision 0010), written in the state folder's
-    ``bundles/`` and uploaded like any file; its members are in ``bundle_members``."""
-
-    uploads: Mapped[list[Upload]] = relationship(back_populates="file")
+    uploads: Mapped[list[Upload]]
 
 
-class Upload(Base):
+class Upload(_Row):
     """One multipart upload of one version of a file."""
 
-    __tablename__ = "uploads"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    file_id: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="RESTRICT"), index=True)
-    vault: Mapped[str] = mapped_column(String(255))
-    upload_id: Mapped[str | None] = mapped_column(String(255), unique=True, default=None)
-    token: Mapped[str] = mapped_column(String(64), unique=True)
-    description: Mapped[str] = mapped_column(Text)
-    part_size: Mapped[int] = mapped_column(BigInteger)
-    size: Mapped[int] = mapped_column(BigInteger)
-    mtime_ns: Mapped[int] = mapped_column(BigInteger)
-    inode: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16), default=UploadStatus.INITIATING, index=True)
-    tree_hash: Mapped[str | None] = mapped_column(String(64), default=None)
-    # Encrypted uploads (revision 0007): the age file's size (``size`` stays the
-    # plaintext file's: it is how a change is told) and the plaintext's SHA-256,
-    # recorded with the final tree hash.
-    wire_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    plain_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
-    # The manifest archives holding a path too long for a sealed description
-    # (revision 0008): a JSON array of archive ids, written before Initiate.
-    manifest_ids: Mapped[str | None] = mapped_column(Text, default=None)
-    error: Mapped[str | None] = mapped_column(SafeText, default=None)
-    bytes_acked: Mapped[int] = mapped_column(BigInteger, default=0)
-    bytes_in_flight: Mapped[int] = mapped_column(BigInteger, default=0)
-    rate_bps: Mapped[float] = mapped_column(Float, default=0.0)
-    eta_seconds: Mapped[float | None] = mapped_column(Float, default=None)
-    progress_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow,
-                                                    onupdate=utcnow)
+    id: Mapped[int]
+    file_id: Mapped[int]
+    vault: Mapped[str]
+    upload_id: Mapped[str | None]
+    token: Mapped[str]
+    description: Mapped[str]
+    part_size: Mapped[int]
+    size: Mapped[int]
+    mtime_ns: Mapped[int]
+    inode: Mapped[int]
+    status: Mapped[str]
+    tree_hash: Mapped[str | None]
+    wire_size: Mapped[int | None]
+    plain_sha256: Mapped[str | None]
+    manifest_ids: Mapped[str | None]
+    error: Mapped[str | None]
+    bytes_acked: Mapped[int]
+    bytes_in_flight: Mapped[int]
+    rate_bps: Mapped[float]
+    eta_seconds: Mapped[float | None]
+    progress_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
 
     # Every UploadRecord carries its file's path: loaded in the same query.
-    file: Mapped[File] = relationship(back_populates="uploads", lazy="joined")
-    parts: Mapped[list[Part]] = relationship(back_populates="upload", order_by="Part.index",
-                                             cascade="all, delete-orphan")
-    cipher: Mapped[UploadCipher | None] = relationship(lazy="joined",
-                                                       cascade="all, delete-orphan")
+    file: Mapped[File]
+    parts: Mapped[list[Part]]
+    cipher: Mapped[UploadCipher | None]
 
 
-class UploadCipher(Base):
-    """An encrypted upload's age parameters, from before its first part until it
-    ends (then the row is deleted): a resumed part is encrypted byte for byte as
-    before. ``file_key`` is a secret; the store file is 0600."""
+class UploadCipher(_Row):
+    """An encrypted upload's age parameters (``file_key`` is a secret)."""
 
-    __tablename__ = "upload_ciphers"
-
-    upload_row: Mapped[int] = mapped_column(ForeignKey("uploads.id", ondelete="CASCADE"),
-                                            primary_key=True)
-    file_key: Mapped[bytes] = mapped_column(LargeBinary)
-    header: Mapped[bytes] = mapped_column(LargeBinary)
-    nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    upload_row: Mapped[int]
+    file_key: Mapped[bytes]
+    header: Mapped[bytes]
+    nonce: Mapped[bytes]
 
 
-class Part(Base):
+class Part(_Row):
     """A part Glacier acknowledged (docs/design.md invariant 2)."""
 
-    __tablename__ = "parts"
-    __table_args__ = (UniqueConstraint("upload_id", "index", name="uq_parts_upload_index"),)
+    id: Mapped[int]
+    upload_id: Mapped[int]
+    index: Mapped[int]
+    offset: Mapped[int]
+    length: Mapped[int]
+    tree_hash: Mapped[str]
+    sha256: Mapped[str | None]
+    adopted: Mapped[bool]
+    acknowledged_at: Mapped[dt.datetime]
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    upload_id: Mapped[int] = mapped_column(ForeignKey("uploads.id", ondelete="CASCADE"))
-    index: Mapped[int] = mapped_column(Integer)
-    offset: Mapped[int] = mapped_column(BigInteger)
-    length: Mapped[int] = mapped_column(BigInteger)
-    tree_hash: Mapped[str] = mapped_column(String(64))
-    sha256: Mapped[str | None] = mapped_column(String(64), default=None)
-    adopted: Mapped[bool] = mapped_column(default=False)
-    acknowledged_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-    upload: Mapped[Upload] = relationship(back_populates="parts")
+    upload: Mapped[Upload]
 
 
-class Archive(Base):
+class Archive(_Row):
     """The catalog: one row per archived version of a file."""
 
-    __tablename__ = "archives"
-    __table_args__ = (
-        Index("ix_archives_source_path", "source_path"),
-        # Deleted packed files (revision 0010): the reclaimable bytes of bundles. The
-        # migration makes it partial on PostgreSQL too; saying so here would load
-        # SQLAlchemy's PostgreSQL dialect (and asyncio) in every command.
-        Index("ix_archives_dead_members", "bundle_row",
-              sqlite_where=text("deleted_at IS NOT NULL AND bundle_row IS NOT NULL")),
-    )
+    id: Mapped[int]
+    archive_id: Mapped[str | None]
+    vault: Mapped[str]
+    size: Mapped[int]
+    tree_hash: Mapped[str]
+    description: Mapped[str | None]
+    source_path: Mapped[str]
+    plain_size: Mapped[int | None]
+    plain_sha256: Mapped[str | None]
+    manifest_ids: Mapped[str | None]
+    mtime_ns: Mapped[int]
+    file_id: Mapped[int | None]
+    upload_id: Mapped[int | None]
+    created_at: Mapped[dt.datetime]
+    deleted_at: Mapped[dt.datetime | None]
+    bundle_row: Mapped[int | None]
+    member_offset: Mapped[int | None]
+    is_bundle: Mapped[bool]
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    archive_id: Mapped[str | None] = mapped_column(String(255), unique=True, default=None)
-    vault: Mapped[str] = mapped_column(String(255))
-    size: Mapped[int] = mapped_column(BigInteger)
-    tree_hash: Mapped[str] = mapped_column(String(64))
-    description: Mapped[str | None] = mapped_column(Text, default=None)
-    source_path: Mapped[str] = mapped_column(PathText)
-    # An encrypted archive (revision 0007): ``size`` and ``tree_hash`` are the age
-    # file's (what the service holds and checks); these are the plaintext's
-    # (``plain_sha256`` is unknown for one adopted from an inventory).
-    plain_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    plain_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
-    manifest_ids: Mapped[str | None] = mapped_column(Text, default=None)
-    """Its manifest archives (revision 0008), deleted with it."""
-    mtime_ns: Mapped[int] = mapped_column(BigInteger)
-    file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"), default=None, index=True)
-    upload_id: Mapped[int | None] = mapped_column(ForeignKey("uploads.id"), default=None)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
-    # A file packed in a bundle (revision 0010): no archive id of its own; its bytes
-    # are ``size`` bytes at ``member_offset`` of the bundle's archive (``bundle_row``),
-    # ``plain_sha256`` their SHA-256.
-    bundle_row: Mapped[int | None] = mapped_column(ForeignKey("archives.id"), default=None,
-                                                   index=True)
-    member_offset: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    is_bundle: Mapped[bool] = mapped_column(default=False)
-    """A bundle's own archive (its files have rows of their own): not listed."""
-
-    bundle: Mapped[Archive | None] = relationship(remote_side="Archive.id", lazy="joined",
-                                                  join_depth=1, viewonly=True)
+    bundle: Mapped[Archive | None]
 
 
-class Job(Base):
+class Job(_Row):
     """A Glacier job glacierd started or follows (inventory or retrieval)."""
 
-    __tablename__ = "jobs"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    job_id: Mapped[str] = mapped_column(String(255), unique=True)
-    vault: Mapped[str] = mapped_column(String(255))
-    kind: Mapped[str] = mapped_column(String(32))
-    tier: Mapped[str | None] = mapped_column(String(16), default=None)
-    byte_range: Mapped[str | None] = mapped_column(String(64), default=None)
-    archive_id: Mapped[str | None] = mapped_column(String(255), default=None)
-    status: Mapped[str] = mapped_column(String(16), default="InProgress", index=True)
-    output_path: Mapped[str | None] = mapped_column(PathText, default=None)
-    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
-    bytes_total: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    error: Mapped[str | None] = mapped_column(SafeText, default=None)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow,
-                                                    onupdate=utcnow)
+    id: Mapped[int]
+    job_id: Mapped[str]
+    vault: Mapped[str]
+    kind: Mapped[str]
+    tier: Mapped[str | None]
+    byte_range: Mapped[str | None]
+    archive_id: Mapped[str | None]
+    status: Mapped[str]
+    output_path: Mapped[str | None]
+    bytes_done: Mapped[int]
+    bytes_total: Mapped[int | None]
+    error: Mapped[str | None]
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
 
 
-class Event(Base):
+class Event(_Row):
     """What happened, for ``glacierd status``: errors, retries, completions."""
 
-    __tablename__ = "events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
-    level: Mapped[str] = mapped_column(String(8))
-    kind: Mapped[str] = mapped_column(String(32))
-    message: Mapped[str] = mapped_column(SafeText)
-    file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"), default=None)
+    id: Mapped[int]
+    at: Mapped[dt.datetime]
+    level: Mapped[str]
+    kind: Mapped[str]
+    message: Mapped[str]
+    file_id: Mapped[int | None]
 
 
-class DaemonRecord(Base):
+class DaemonRecord(_Row):
     """The running daemon, as ``glacierd status`` sees it from another process."""
 
-    __tablename__ = "daemon"
-    __table_args__ = (UniqueConstraint("host", name="uq_daemon_host"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    pid: Mapped[int] = mapped_column(Integer)
-    host: Mapped[str] = mapped_column(String(255))
-    """One row a host (revision 0011)."""
-    vault: Mapped[str] = mapped_column(String(255))
-    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    stopped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
-    status: Mapped[str] = mapped_column(Text, default="")
+    id: Mapped[int]
+    pid: Mapped[int]
+    host: Mapped[str]
+    vault: Mapped[str]
+    started_at: Mapped[dt.datetime]
+    heartbeat_at: Mapped[dt.datetime]
+    stopped_at: Mapped[dt.datetime | None]
+    status: Mapped[str]
 
 
-class RestoreStatus(enum.StrEnum):
-    REQUESTED = "requested"  # recorded; the retrieval job is not yet initiated
-    WAITING = "waiting"  # the retrieval job runs at Glacier
-    DOWNLOADING = "downloading"  # output being fetched; verified segments recorded
-    DONE = "done"  # renamed into place, mtime restored
-    FAILED = "failed"  # with its error; kept to retry
-
-
-class Restore(Base):
+class Restore(_Row):
     """One archive being brought back to a file."""
 
-    __tablename__ = "restores"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    host: Mapped[str] = mapped_column(String(255))
-    """The machine that asked, where the file is written (revision 0011)."""
-    archive_row: Mapped[int | None] = mapped_column(ForeignKey("archives.id"), default=None)
-    archive_id: Mapped[str | None] = mapped_column(String(255), default=None, index=True)
-    vault: Mapped[str] = mapped_column(String(255))
-    source_path: Mapped[str] = mapped_column(PathText)
-    dest_path: Mapped[str] = mapped_column(PathText)
-    size: Mapped[int] = mapped_column(BigInteger)
-    tree_hash: Mapped[str] = mapped_column(String(64))
-    mtime_ns: Mapped[int] = mapped_column(BigInteger)
-    tier: Mapped[str] = mapped_column(String(16))
-    segment_size: Mapped[int] = mapped_column(BigInteger)
-    overwrite: Mapped[bool] = mapped_column(default=False)
-    job_id: Mapped[str | None] = mapped_column(String(255), default=None)
-    job_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
-    status: Mapped[str] = mapped_column(String(16), default=RestoreStatus.REQUESTED, index=True)
-    error: Mapped[str | None] = mapped_column(SafeText, default=None)
-    refetches: Mapped[int] = mapped_column(Integer, default=0)
-    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
-    # A packed file (revision 0010): ``archive_id`` is its bundle's; the retrieval
-    # asks for bytes ``range_first``-``range_last`` of it (megabyte-aligned, shared
-    # by the other members restored with it) and the file is ``size`` bytes at
-    # ``member_offset`` of the bundle.
-    member_offset: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    range_first: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    range_last: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow,
-                                                    onupdate=utcnow)
+    id: Mapped[int]
+    host: Mapped[str]
+    archive_row: Mapped[int | None]
+    archive_id: Mapped[str | None]
+    vault: Mapped[str]
+    source_path: Mapped[str]
+    dest_path: Mapped[str]
+    size: Mapped[int]
+    tree_hash: Mapped[str]
+    mtime_ns: Mapped[int]
+    tier: Mapped[str]
+    segment_size: Mapped[int]
+    overwrite: Mapped[bool]
+    job_id: Mapped[str | None]
+    job_requested_at: Mapped[dt.datetime | None]
+    status: Mapped[str]
+    error: Mapped[str | None]
+    refetches: Mapped[int]
+    bytes_done: Mapped[int]
+    member_offset: Mapped[int | None]
+    range_first: Mapped[int | None]
+    range_last: Mapped[int | None]
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
 
     # Every RestoreRecord reads its segments and its archive's description (the mode):
     # loaded with the rows, so that a listing of restores is two queries, not 1 + N.
-    segments: Mapped[list[RestoreSegment]] = relationship(
-        back_populates="restore", order_by="RestoreSegment.index", cascade="all, delete-orphan",
-        lazy="selectin")
-    archive: Mapped[Archive | None] = relationship(viewonly=True, lazy="joined")
+    segments: Mapped[list[RestoreSegment]]
+    archive: Mapped[Archive | None]
 
 
-class RestoreSegment(Base):
+class RestoreSegment(_Row):
     """A downloaded range whose tree hash was verified (and the partial file fsynced)."""
 
-    __tablename__ = "restore_segments"
-    __table_args__ = (UniqueConstraint("restore_id", "index", name="uq_restore_segment"),)
+    id: Mapped[int]
+    restore_id: Mapped[int]
+    index: Mapped[int]
+    offset: Mapped[int]
+    length: Mapped[int]
+    tree_hash: Mapped[str]
+    verified_at: Mapped[dt.datetime]
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    restore_id: Mapped[int] = mapped_column(ForeignKey("restores.id", ondelete="CASCADE"))
-    index: Mapped[int] = mapped_column(Integer)
-    offset: Mapped[int] = mapped_column(BigInteger)
-    length: Mapped[int] = mapped_column(BigInteger)
-    tree_hash: Mapped[str] = mapped_column(String(64))
-    verified_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-    restore: Mapped[Restore] = relationship(back_populates="segments")
+    restore: Mapped[Restore]
 
 
-class InventoryRecord(Base):
+class InventoryRecord(_Row):
     """A vault inventory glacierd fetched: its summary, and where its output is."""
 
-    __tablename__ = "inventories"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    vault: Mapped[str] = mapped_column(String(255))
-    job_id: Mapped[str] = mapped_column(String(255), unique=True)
-    inventory_date: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    archive_count: Mapped[int] = mapped_column(Integer)
-    total_size: Mapped[int] = mapped_column(BigInteger)
-    output_path: Mapped[str] = mapped_column(Text)
-    fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    id: Mapped[int]
+    vault: Mapped[str]
+    job_id: Mapped[str]
+    inventory_date: Mapped[dt.datetime]
+    archive_count: Mapped[int]
+    total_size: Mapped[int]
+    output_path: Mapped[str]
+    fetched_at: Mapped[dt.datetime]
 
 
-class FolderProblem(Base):
-    """A folder below a watched one that the watcher cannot read, until it can:
-    nothing in a watched folder is skipped in silence."""
+class FolderProblem(_Row):
+    """A folder below a watched one that the watcher cannot read, until it can."""
 
-    __tablename__ = "folder_problems"
-    __table_args__ = (UniqueConstraint("host", "path", name="uq_folder_problems_host_path"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    host: Mapped[str] = mapped_column(String(255))
-    """Whose watched folder (revision 0011): each host's daemon keeps its own list."""
-    path: Mapped[str] = mapped_column(PathText)
-    message: Mapped[str] = mapped_column(SafeText)
-    since: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    id: Mapped[int]
+    host: Mapped[str]
+    path: Mapped[str]
+    message: Mapped[str]
+    since: Mapped[dt.datetime]
 
 
-class MigrationStatus(enum.StrEnum):
-    PLANNED = "planned"  # in the plan; no retrieval yet
-    RETRIEVING = "retrieving"  # its archive-retrieval job runs at Glacier
-    COPYING = "copying"  # job output streaming into S3 parts; acknowledged chunks recorded
-    DONE = "done"  # the object is in S3, verified (tree hash) and completed
-    FAILED = "failed"  # with its error; `glacierd migrate` tries it again
-    TOO_LARGE = "too-large"  # over S3's object limit: reported, never half-copied
-
-
-class MigrationItem(Base):
+class MigrationItem(_Row):
     """One vault archive being moved to an S3 object (``glacierd migrate``)."""
 
-    __tablename__ = "migration_items"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    archive_id: Mapped[str] = mapped_column(String(255), unique=True)
-    vault: Mapped[str] = mapped_column(String(255))
-    bucket: Mapped[str] = mapped_column(String(255))
-    key: Mapped[str] = mapped_column(Text)
-    size: Mapped[int] = mapped_column(BigInteger)
-    tree_hash: Mapped[str] = mapped_column(String(64))
-    description: Mapped[str] = mapped_column(Text, default="")
-    archive_created: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    storage_class: Mapped[str] = mapped_column(String(16))
-    tier: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default=MigrationStatus.PLANNED, index=True)
-    job_id: Mapped[str | None] = mapped_column(String(255), default=None)
-    job_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
-    jobs_requested: Mapped[int] = mapped_column(Integer, default=0)
-    chunk_size: Mapped[int] = mapped_column(BigInteger)
-    upload_id: Mapped[str | None] = mapped_column(String(255), default=None)
-    error: Mapped[str | None] = mapped_column(SafeText, default=None)
-    bytes_fetched: Mapped[int] = mapped_column(BigInteger, default=0)
-    source_deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow,
-                                                    onupdate=utcnow)
+    id: Mapped[int]
+    archive_id: Mapped[str]
+    vault: Mapped[str]
+    bucket: Mapped[str]
+    key: Mapped[str]
+    size: Mapped[int]
+    tree_hash: Mapped[str]
+    description: Mapped[str]
+    archive_created: Mapped[dt.datetime]
+    storage_class: Mapped[str]
+    tier: Mapped[str]
+    status: Mapped[str]
+    job_id: Mapped[str | None]
+    job_requested_at: Mapped[dt.datetime | None]
+    jobs_requested: Mapped[int]
+    chunk_size: Mapped[int]
+    upload_id: Mapped[str | None]
+    error: Mapped[str | None]
+    bytes_fetched: Mapped[int]
+    source_deleted_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
 
 
-class MigrationChunk(Base):
+class MigrationChunk(_Row):
     """A chunk of job output verified against Glacier's tree hash and acknowledged
     by S3 as a part (or the whole object, for a one-chunk archive)."""
 
-    __tablename__ = "migration_chunks"
-    __table_args__ = (UniqueConstraint("item_id", "index", name="uq_migration_chunk"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("migration_items.id", ondelete="CASCADE"))
-    index: Mapped[int] = mapped_column(Integer)
-    offset: Mapped[int] = mapped_column(BigInteger)
-    length: Mapped[int] = mapped_column(BigInteger)
-    tree_hash: Mapped[str] = mapped_column(String(64))
-    sha256: Mapped[str] = mapped_column(String(64))
-    acknowledged_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    id: Mapped[int]
+    item_id: Mapped[int]
+    index: Mapped[int]
+    offset: Mapped[int]
+    length: Mapped[int]
+    tree_hash: Mapped[str]
+    sha256: Mapped[str]
+    acknowledged_at: Mapped[dt.datetime]
 
 
-class Total(Base):
-    """A delta of the catalog's running totals, appended by triggers
-    (``glacierd.store.totals``; revision 0009) and folded by housekeeping."""
+class Total(_Row):
+    """A delta of the catalog's running totals (``glacierd.store.totals``)."""
 
-    __tablename__ = "totals"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    key: Mapped[str] = mapped_column(String(255))
-    n: Mapped[int] = mapped_column(BigInteger)
-    bytes: Mapped[int] = mapped_column(BigInteger)
-    small_n: Mapped[int] = mapped_column(BigInteger)
-    small_bytes: Mapped[int] = mapped_column(BigInteger)
+    id: Mapped[int]
+    kind: Mapped[str]
+    key: Mapped[str]
+    n: Mapped[int]
+    bytes: Mapped[int]
+    small_n: Mapped[int]
+    small_bytes: Mapped[int]
 
 
-class BundleMember(Base):
-    """A file copied into a bundle (revision 0010): committed with the bundle's
-    row, before its first part; where its bytes are and what they hash to."""
+class BundleMember(_Row):
+    """A file copied into a bundle (revision 0010)."""
 
-    __tablename__ = "bundle_members"
-    __table_args__ = (Index("ix_bundle_members_bundle_file", "bundle_file"),)
+    id: Mapped[int]
+    bundle_file: Mapped[int]
+    file_id: Mapped[int]
+    path: Mapped[str]
+    offset: Mapped[int]
+    size: Mapped[int]
+    mtime_ns: Mapped[int]
+    inode: Mapped[int]
+    mode: Mapped[int]
+    sha256: Mapped[str]
+    tree_hash: Mapped[str]
+    description: Mapped[str]
+    replaces: Mapped[int | None]
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    bundle_file: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"))
-    file_id: Mapped[int] = mapped_column(ForeignKey("files.id"), index=True)
-    path: Mapped[str] = mapped_column(PathText)
-    offset: Mapped[int] = mapped_column(BigInteger)
-    size: Mapped[int] = mapped_column(BigInteger)
-    mtime_ns: Mapped[int] = mapped_column(BigInteger)
-    inode: Mapped[int] = mapped_column(BigInteger)
-    mode: Mapped[int] = mapped_column(Integer)
-    sha256: Mapped[str] = mapped_column(String(64))
-    tree_hash: Mapped[str] = mapped_column(String(64))
-    description: Mapped[str] = mapped_column(Text)
-    """The member's own description (path, host, mode...), kept in the catalog only:
-    its archive row's, once the bundle is archived."""
-    replaces: Mapped[int | None] = mapped_column(ForeignKey("archives.id"), default=None)
-    """``repack``: the catalog row of these same bytes in the bundle being rewritten,
-    retired when this bundle's archive is committed."""
+
+def map_models() -> None:
+    """Map every class above onto its table, once per process (thread-safe).
+
+    Cheap after the first call: ``Store._tx`` calls it before each ORM session."""
+    global _mapped, _mapping
+    if _mapped:
+        return
+    with _lock:
+        if _mapped or _mapping:
+            return
+        _mapping = True
+        try:
+            _map()
+            _mapped = True
+        finally:
+            _mapping = False
+
+
+def _map() -> None:
+    from sqlalchemy.orm import registry, relationship
+
+    mapper = registry(metadata=tables.metadata).map_imperatively
+    t = tables
+    mapper(File, t.files, properties={"uploads": relationship(Upload, back_populates="file")})
+    mapper(Upload, t.uploads, properties={
+        "file": relationship(File, back_populates="uploads", lazy="joined"),
+        "parts": relationship(Part, back_populates="upload", order_by=t.parts.c.index,
+                              cascade="all, delete-orphan"),
+        "cipher": relationship(UploadCipher, lazy="joined", uselist=False,
+                               cascade="all, delete-orphan"),
+    })
+    mapper(UploadCipher, t.upload_ciphers)
+    mapper(Part, t.parts, properties={"upload": relationship(Upload, back_populates="parts")})
+    mapper(Archive, t.archives, properties={
+        "bundle": relationship(Archive, remote_side=[t.archives.c.id], lazy="joined",
+                               join_depth=1, viewonly=True),
+    })
+    mapper(Job, t.jobs)
+    mapper(Event, t.events)
+    mapper(DaemonRecord, t.daemon)
+    mapper(Restore, t.restores, properties={
+        "segments": relationship(RestoreSegment, back_populates="restore",
+                                 order_by=t.restore_segments.c.index,
+                                 cascade="all, delete-orphan", lazy="selectin"),
+        "archive": relationship(Archive, viewonly=True, lazy="joined"),
+    })
+    mapper(RestoreSegment, t.restore_segments,
+           properties={"restore": relationship(Restore, back_populates="segments")})
+    mapper(InventoryRecord, t.inventories)
+    mapper(FolderProblem, t.folder_problems)
+    mapper(MigrationItem, t.migration_items)
+    mapper(MigrationChunk, t.migration_chunks)
+    mapper(Total, t.totals)
+    mapper(BundleMember, t.bundle_members)

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -30,7 +30,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from glacierd import description, humanize, pathtext
 from glacierd.errors import StoreError
@@ -40,27 +39,27 @@ from . import totals
 from .db import create_store_engine, translated_errors
 from .direct import CacheEntry, DirectConnection
 from .models import (
-    UNFINISHED,
     Archive,
     BundleMember,
     DaemonRecord,
     Event,
     File,
-    FileState,
     FolderProblem,
     InventoryRecord,
     Job,
     Part,
     Restore,
     RestoreSegment,
-    RestoreStatus,
     Total,
     Upload,
-    UploadCipher,
-    UploadStatus,
-    utcnow,
+    map_models,
 )
 from .schema import require_current
+from .states import UNFINISHED, FileState, RestoreStatus, UploadStatus, utcnow
+from .tables import archives, events, files, parts, upload_ciphers, uploads
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 
 @dataclass(frozen=True)
@@ -208,20 +207,21 @@ def _file(row: File) -> FileRecord:
                       row.attempts, row.retry_at)
 
 
-_UPLOAD_ROWS = (select(Upload.id, Upload.file_id, File.path, Upload.vault, Upload.upload_id,
-                       Upload.token, Upload.description, Upload.part_size, Upload.size,
-                       Upload.mtime_ns, Upload.inode, Upload.status, Upload.tree_hash,
-                       Upload.wire_size, Upload.plain_sha256, UploadCipher.file_key,
-                       UploadCipher.header, UploadCipher.nonce)
-                .join(File, File.id == Upload.file_id)
-                .outerjoin(UploadCipher, UploadCipher.upload_row == Upload.id))
-_PARTS_OF = (select(Part.upload_id, Part.index, Part.offset, Part.length, Part.tree_hash,
-                    Part.adopted, Part.sha256)
-             .where(Part.upload_id.in_(bindparam("uploads", expanding=True)))
-             .order_by(Part.upload_id, Part.index))
+_UPLOAD_ROWS = (select(uploads.c.id, uploads.c.file_id, files.c.path, uploads.c.vault,
+                       uploads.c.upload_id, uploads.c.token, uploads.c.description,
+                       uploads.c.part_size, uploads.c.size, uploads.c.mtime_ns, uploads.c.inode,
+                       uploads.c.status, uploads.c.tree_hash, uploads.c.wire_size,
+                       uploads.c.plain_sha256, upload_ciphers.c.file_key,
+                       upload_ciphers.c.header, upload_ciphers.c.nonce)
+                .join(files, files.c.id == uploads.c.file_id)
+                .outerjoin(upload_ciphers, upload_ciphers.c.upload_row == uploads.c.id))
+_PARTS_OF = (select(parts.c.upload_id, parts.c.index, parts.c.offset, parts.c.length,
+                    parts.c.tree_hash, parts.c.adopted, parts.c.sha256)
+             .where(parts.c.upload_id.in_(bindparam("uploads", expanding=True)))
+             .order_by(parts.c.upload_id, parts.c.index))
 
 
-_UPLOAD_BY_ID = _UPLOAD_ROWS.where(Upload.id == bindparam("upload"))
+_UPLOAD_BY_ID = _UPLOAD_ROWS.where(uploads.c.id == bindparam("upload"))
 
 
 def _uploads(conn: Connection | DirectConnection, query: Executable,
@@ -261,74 +261,77 @@ def _archive(row: Archive) -> ArchiveRecord:
 
 
 _BATCH = 500  # paths in one IN (...): well below SQLite's bound on variables
-_FILE_ROWS = select(File.id, File.path, File.size, File.mtime_ns, File.inode, File.state,
-                    File.error, File.attempts, File.retry_at)
+_FILE_ROWS = select(files.c.id, files.c.path, files.c.size, files.c.mtime_ns, files.c.inode,
+                    files.c.state, files.c.error, files.c.attempts, files.c.retry_at)
 _QUEUE_ORDER = (FileState.UPLOADING, FileState.PENDING, FileState.FAILED)
 """The queue's order (``Store.pending_files``): unfinished uploads first."""
-_QUEUE_PAGE = (_FILE_ROWS.where(File.host == bindparam("host"), File.state == bindparam("state"),
-                                File.id > bindparam("after"),
-                                bindparam("due") | (File.retry_at <= bindparam("now")))
-               .order_by(File.id).limit(bindparam("limit")))
+_QUEUE_PAGE = (_FILE_ROWS.where(files.c.host == bindparam("host"),
+                                files.c.state == bindparam("state"),
+                                files.c.id > bindparam("after"),
+                                bindparam("due") | (files.c.retry_at <= bindparam("now")))
+               .order_by(files.c.id).limit(bindparam("limit")))
 
 # The per-part statements, built once (each part commits its own transaction).
-_RECORDED_PART = select(Part.tree_hash, Part.offset).where(
-    Part.upload_id == bindparam("upload"), Part.index == bindparam("index"))
-_NEW_PART = insert(Part)
-_BYTES_ACKED = update(Upload).where(Upload.id == bindparam("upload")).values(
-    bytes_acked=Upload.bytes_acked + bindparam("length"))
+_RECORDED_PART = select(parts.c.tree_hash, parts.c.offset).where(
+    parts.c.upload_id == bindparam("upload"), parts.c.index == bindparam("index"))
+_NEW_PART = insert(parts)
+_BYTES_ACKED = update(uploads).where(uploads.c.id == bindparam("upload")).values(
+    bytes_acked=uploads.c.bytes_acked + bindparam("length"))
 
 # The per-file statements, built once too: building one (coercions, cache keys)
 # cost more than running it, about 17 times a small file.
-_FILES_BY_PATH = _FILE_ROWS.where(File.host == bindparam("host"),
-                                  File.path.in_(bindparam("paths", expanding=True)))
-_FILE_BY_PATH = _FILE_ROWS.where(File.host == bindparam("host"), File.path == bindparam("path"))
-_NEW_FILE_IDS = insert(File).returning(File.id, sort_by_parameter_order=True)
-_UPDATE_FILE = update(File).where(File.id == bindparam("file"))
-_NEW_UPLOAD = insert(Upload).returning(Upload.id)
-_FILE_UPLOADING = (update(File).where(File.id == bindparam("file"))
-                   .values(state=FileState.UPLOADING.value).returning(File.path))
-_UPDATE_UPLOAD = update(Upload).where(Upload.id == bindparam("upload"))
-_FINISH_ROW = (select(Upload.vault, Upload.size, Upload.tree_hash, Upload.description,
-                      Upload.mtime_ns, Upload.file_id, File.path, Upload.wire_size,
-                      Upload.plain_sha256, Upload.manifest_ids, File.is_bundle,
-                      File.size.label("file_size"), File.mtime_ns.label("file_mtime"))
-               .join(File, File.id == Upload.file_id).where(Upload.id == bindparam("upload")))
-_ARCHIVE_COLUMNS = (Archive.id, Archive.archive_id, Archive.vault, Archive.size,
-                    Archive.tree_hash, Archive.source_path, Archive.mtime_ns,
-                    Archive.created_at, Archive.plain_size, Archive.plain_sha256)
-_ARCHIVE_BY_ID = select(*_ARCHIVE_COLUMNS).where(Archive.archive_id == bindparam("archive_id"))
-_BUNDLES = Archive.__table__.alias("bundles")
-_LISTED_ARCHIVES = (select(*_ARCHIVE_COLUMNS, _BUNDLES.c.archive_id, Archive.member_offset,
-                           _BUNDLES.c.size, Archive.description)
-                    .outerjoin_from(Archive.__table__, _BUNDLES,
-                                    _BUNDLES.c.id == Archive.bundle_row))
+_FILES_BY_PATH = _FILE_ROWS.where(files.c.host == bindparam("host"),
+                                  files.c.path.in_(bindparam("paths", expanding=True)))
+_FILE_BY_PATH = _FILE_ROWS.where(files.c.host == bindparam("host"),
+                                 files.c.path == bindparam("path"))
+_NEW_FILE_IDS = insert(files).returning(files.c.id, sort_by_parameter_order=True)
+_UPDATE_FILE = update(files).where(files.c.id == bindparam("file"))
+_NEW_UPLOAD = insert(uploads).returning(uploads.c.id)
+_FILE_UPLOADING = (update(files).where(files.c.id == bindparam("file"))
+                   .values(state=FileState.UPLOADING.value).returning(files.c.path))
+_UPDATE_UPLOAD = update(uploads).where(uploads.c.id == bindparam("upload"))
+_FINISH_ROW = (select(uploads.c.vault, uploads.c.size, uploads.c.tree_hash, uploads.c.description,
+                      uploads.c.mtime_ns, uploads.c.file_id, files.c.path, uploads.c.wire_size,
+                      uploads.c.plain_sha256, uploads.c.manifest_ids, files.c.is_bundle,
+                      files.c.size.label("file_size"), files.c.mtime_ns.label("file_mtime"))
+               .join(files, files.c.id == uploads.c.file_id)
+               .where(uploads.c.id == bindparam("upload")))
+_ARCHIVE_COLUMNS = (archives.c.id, archives.c.archive_id, archives.c.vault, archives.c.size,
+                    archives.c.tree_hash, archives.c.source_path, archives.c.mtime_ns,
+                    archives.c.created_at, archives.c.plain_size, archives.c.plain_sha256)
+_ARCHIVE_BY_ID = select(*_ARCHIVE_COLUMNS).where(archives.c.archive_id == bindparam("archive_id"))
+_BUNDLES = archives.alias("bundles")
+_LISTED_ARCHIVES = (select(*_ARCHIVE_COLUMNS, _BUNDLES.c.archive_id, archives.c.member_offset,
+                           _BUNDLES.c.size, archives.c.description)
+                    .outerjoin_from(archives, _BUNDLES,
+                                    _BUNDLES.c.id == archives.c.bundle_row))
 """Archives as ``ArchiveRecord``s (a packed file's bundle joined), and, last, each
 one's description (whose host a listing may filter on)."""
-_NEW_ARCHIVE = insert(Archive).returning(Archive.id)
-_UPLOAD_DONE = (update(Upload).where(Upload.id == bindparam("upload"))
+_NEW_ARCHIVE = insert(archives).returning(archives.c.id)
+_UPLOAD_DONE = (update(uploads).where(uploads.c.id == bindparam("upload"))
                 .values(status=UploadStatus.DONE.value, error=None, bytes_in_flight=0,
                         eta_seconds=0.0))
-_FILE_ARCHIVED = (update(File).where(File.id == bindparam("file"))
+_FILE_ARCHIVED = (update(files).where(files.c.id == bindparam("file"))
                   .values(state=FileState.ARCHIVED.value, error=None, retry_at=None))
-_FILE_PENDING = (update(File).where(File.id == bindparam("file"))
+_FILE_PENDING = (update(files).where(files.c.id == bindparam("file"))
                  .values(state=FileState.PENDING.value))
-_NEW_EVENT = insert(Event)
-_NEW_CIPHER = insert(UploadCipher)
-_DROP_CIPHER = delete(UploadCipher).where(UploadCipher.upload_row == bindparam("upload"))
+_NEW_EVENT = insert(events)
+_NEW_CIPHER = insert(upload_ciphers)
+_DROP_CIPHER = delete(upload_ciphers).where(upload_ciphers.c.upload_row == bindparam("upload"))
 _NEWEST_ARCHIVE = (select(*_ARCHIVE_COLUMNS)
-                   .where(Archive.file_id == bindparam("file"), Archive.deleted_at.is_(None))
-                   .order_by(Archive.id.desc()).limit(1))
-_LIVE_ARCHIVES = select(Archive.id).where(Archive.file_id == bindparam("file"),
-                                          Archive.deleted_at.is_(None))
+                   .where(archives.c.file_id == bindparam("file"), archives.c.deleted_at.is_(None))
+                   .order_by(archives.c.id.desc()).limit(1))
+_LIVE_ARCHIVES = select(archives.c.id).where(archives.c.file_id == bindparam("file"),
+                                          archives.c.deleted_at.is_(None))
 _OPEN_STATUSES = [s.value for s in (*UNFINISHED, UploadStatus.UNCONFIRMED)]
-_OPEN_UPLOADS = select(Upload.id).where(Upload.file_id == bindparam("file"),
-                                        Upload.status.in_(_OPEN_STATUSES))
+_OPEN_UPLOADS = select(uploads.c.id).where(uploads.c.file_id == bindparam("file"),
+                                        uploads.c.status.in_(_OPEN_STATUSES))
 _WHAT_FILE_HAS = select(_LIVE_ARCHIVES.exists(), _OPEN_UPLOADS.exists())
 """Whether a file has a live archive, and an open upload: one statement where a
 file queued by the watcher and never uploaded has neither."""
-_OPEN_UPLOADS_OF = (_UPLOAD_ROWS.where(Upload.file_id == bindparam("file"),
-                                      Upload.status.in_(_OPEN_STATUSES))
-                    .order_by(Upload.id.desc()))
+_OPEN_UPLOADS_OF = (_UPLOAD_ROWS.where(uploads.c.file_id == bindparam("file"),
+                                      uploads.c.status.in_(_OPEN_STATUSES))
+                    .order_by(uploads.c.id.desc()))
 
 
 class Store:
@@ -342,7 +345,7 @@ class Store:
         self.host = host or this_host()
         """The machine whose files this store works on: a catalog on PostgreSQL may
         hold several hosts' files (each row knows its host)."""
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._sessions: sessionmaker[Session] | None = None
         self._compiled: dict[tuple[int, tuple[str, ...]], CacheEntry] = {}
 
     @classmethod
@@ -390,6 +393,14 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[Session]:
+        """A transaction in an ORM session. The ORM is imported, and the models
+        mapped, on the first (``glacierd.store.models``): a command whose store
+        calls are all Core never pays for them."""
+        if self._sessions is None:
+            from sqlalchemy.orm import sessionmaker
+
+            map_models()
+            self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         with translated_errors(self.url), self._sessions.begin() as session:
             yield session
 
@@ -1186,10 +1197,13 @@ class Store:
         """Live bundles in ``vault`` whose files the catalog does not hold (a catalog
         rebuilt from an inventory: their index is still to be read)."""
         with self._tx() as s:
-            has_members = select(Archive.id).where(Archive.bundle_row == BundleOf.id)
-            rows = s.scalars(select(BundleOf).where(
-                BundleOf.vault == vault, BundleOf.is_bundle.is_(True),
-                BundleOf.deleted_at.is_(None), BundleOf.archive_id.is_not(None),
+            from sqlalchemy.orm import aliased
+
+            bundle = aliased(Archive)
+            has_members = select(Archive.id).where(Archive.bundle_row == bundle.id)
+            rows = s.scalars(select(bundle).where(
+                bundle.vault == vault, bundle.is_bundle.is_(True),
+                bundle.deleted_at.is_(None), bundle.archive_id.is_not(None),
                 ~has_members.exists()))
             return [replace(_archive(r), description=r.description) for r in rows]
 
@@ -1220,13 +1234,14 @@ class Store:
         """Bundles in ``vault`` with no file left alive in them (all deleted, or all
         repacked into newer bundles): what can go from the service."""
         with self._core_tx() as conn:
-            alive = select(Archive.id).where(Archive.bundle_row == BundleOf.id,
-                                             Archive.deleted_at.is_(None))
-            rows = conn.execute(select(BundleOf.archive_id).where(
-                BundleOf.vault == vault, BundleOf.deleted_at.is_(None),
-                BundleOf.archive_id.is_not(None),
-                BundleOf.id.in_(select(Archive.bundle_row).where(
-                    Archive.bundle_row.is_not(None))),
+            bundle = archives.alias("bundle")
+            alive = select(archives.c.id).where(archives.c.bundle_row == bundle.c.id,
+                                                archives.c.deleted_at.is_(None))
+            rows = conn.execute(select(bundle.c.archive_id).where(
+                bundle.c.vault == vault, bundle.c.deleted_at.is_(None),
+                bundle.c.archive_id.is_not(None),
+                bundle.c.id.in_(select(archives.c.bundle_row).where(
+                    archives.c.bundle_row.is_not(None))),
                 ~alive.exists())).all()
             return [str(r[0]) for r in rows]
 
@@ -1417,9 +1432,6 @@ class RepackCandidate:
     bundle: ArchiveRecord
     dead_bytes: int
     alive: list[ArchiveRecord]
-
-
-BundleOf = aliased(Archive)
 
 
 @dataclass(frozen=True)
