@@ -123,3 +123,32 @@ def test_uploading_a_file_maps_no_orm(tmp_path: Path, emulator: Emulator) -> Non
         "ON p.upload_id = a.upload_id GROUP BY a.id")
     assert parts == 2
     assert emulator.state.archive_bytes("v", str(archive_id)) == data.read_bytes()
+
+
+def test_restoring_a_file_maps_no_orm(tmp_path: Path, emulator: Emulator) -> None:
+    """``glacierd restore --wait``'s store calls (the choice of archives, the
+    restore's rows, its job, its segments, the events) are Core statements: no
+    ``sqlalchemy.orm`` either."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(aws_config(emulator.endpoint_url, "v").replace(
+        'dir = "state"', f'dir = "{tmp_path / "state"}"') + "[restore]\nsegment_mib = 1\n")
+    data = tmp_path / "data" / "f.bin"
+    data.parent.mkdir()
+    body = bytes(range(256)) * (10 * 1024)  # 2.5 MiB: three segments
+    data.write_bytes(body)
+    for command in (["db", "upgrade"], ["upload", str(data)]):
+        subprocess.run([sys.executable, "-m", "glacierd.cli", "--config", str(cfg), *command],
+                       check=True, capture_output=True, timeout=60)
+    data.unlink()
+    loaded = _modules_after(
+        "from glacierd.cli import main\n"
+        f"assert main(['--config', {str(cfg)!r}, 'restore', {str(data)!r}, '--wait', "
+        f"'--to', {str(tmp_path / 'back')!r}]) == 0")
+    assert "glacierd.restorer" in loaded
+    assert "sqlalchemy.orm" not in loaded
+    assert (tmp_path / "back" / data.relative_to("/")).read_bytes() == body
+    [(segments, status)] = query_state(
+        tmp_path / "state" / "glacierd.db",
+        "SELECT count(s.id), r.status FROM restores r JOIN restore_segments s "
+        "ON s.restore_id = r.id GROUP BY r.id")
+    assert (segments, status) == (3, "done")
