@@ -107,7 +107,9 @@ def test_uploading_a_file_maps_no_orm(tmp_path: Path, emulator: Emulator) -> Non
     start-up, is not part of it. Two parts, so every per-part call runs."""
     cfg = tmp_path / "c.toml"
     cfg.write_text(aws_config(emulator.endpoint_url, "v").replace(
-        'dir = "state"', f'dir = "{tmp_path / "state"}"') + "[upload]\npart_size_mib = 1\n")
+        'dir = "state"', f'dir = "{tmp_path / "state"}"')
+        # 1 MiB parts; 1.5 s at 1 MiB/s, so its progress is written too (once a second)
+        + '[upload]\npart_size_mib = 1\nbandwidth_limit = "1M"\n')
     data = tmp_path / "two-parts"
     data.write_bytes(bytes(range(256)) * (6 * 1024))  # 1.5 MiB: two 1 MiB parts
     subprocess.run([sys.executable, "-m", "glacierd.cli", "--config", str(cfg), "db",

@@ -267,6 +267,13 @@ def _archive(row: Archive) -> ArchiveRecord:
                          row.member_offset, bundle.size if bundle is not None else None)
 
 
+def _file_by_id(conn: Connection, file_id: int) -> FileRecord:
+    row = conn.execute(_FILE_ROWS.where(files.c.id == file_id)).first()
+    if row is None:
+        raise StoreError(f"no file with id {file_id}")
+    return FileRecord(*row)
+
+
 _BATCH = 500  # paths in one IN (...): well below SQLite's bound on variables
 _FILE_ROWS = select(files.c.id, files.c.path, files.c.size, files.c.mtime_ns, files.c.inode,
                     files.c.state, files.c.error, files.c.attempts, files.c.retry_at)
@@ -491,46 +498,42 @@ class Store:
         return [records[path] for path, *_ in seen]
 
     def file(self, path: str) -> FileRecord | None:
-        with self._tx() as s:
-            row = s.scalar(select(File).where(File.host == self.host, File.path == path))
-            return _file(row) if row else None
+        with self._core_tx() as conn:
+            row = conn.execute(_FILE_BY_PATH, {"host": self.host, "path": path}).first()
+            return FileRecord(*row) if row else None
 
     def file_by_id(self, file_id: int) -> FileRecord:
-        with self._tx() as s:
-            row = s.get(File, file_id)
-            if row is None:
-                raise StoreError(f"no file with id {file_id}")
-            return _file(row)
+        with self._core_tx() as conn:
+            return _file_by_id(conn, file_id)
 
     def set_file_state(self, file_id: int, state: FileState) -> None:
-        with self._tx() as s:
-            s.execute(update(File).where(File.id == file_id).values(state=state))
+        with self._core_tx() as conn:
+            conn.execute(update(files).where(files.c.id == file_id).values(state=state.value))
 
     def record_failure(self, file_id: int, error: str, retry_at: dt.datetime | None,
                        kind: str = "upload-failed") -> FileRecord:
         """Mark a file failed with its error and next retry; it is never dropped."""
-        with self._tx() as s:
-            row = s.get(File, file_id)
+        with self._core_tx() as conn:
+            row = conn.execute(update(files).where(files.c.id == file_id).values(
+                state=FileState.FAILED.value, error=error, retry_at=retry_at,
+                attempts=files.c.attempts + 1).returning(*_FILE_ROWS.selected_columns)).first()
             if row is None:
                 raise StoreError(f"no file with id {file_id}")
-            row.state, row.error, row.retry_at = FileState.FAILED, error, retry_at
-            row.attempts += 1
-            s.add(Event(level="error", kind=kind, message=f"{shown(row.path)}: {error}",
-                        file_id=file_id))
-            s.flush()
-            return _file(row)
+            record = FileRecord(*row)
+            conn.execute(_NEW_EVENT, {"level": "error", "kind": kind, "file_id": file_id,
+                                      "message": f"{shown(record.path)}: {error}"})
+            return record
 
     def file_gone(self, file_id: int, reason: str) -> None:
         """The file vanished or is no longer a regular file: out of the queue, not a
         failure to retry (it is queued again if it comes back)."""
-        with self._tx() as s:
-            row = s.get(File, file_id)
-            if row is None:
-                raise StoreError(f"no file with id {file_id}")
-            if row.state == FileState.ARCHIVED:
+        with self._core_tx() as conn:
+            if _file_by_id(conn, file_id).state == FileState.ARCHIVED:
                 return  # its backup stands; `verify` reports the local file missing
-            row.state, row.error, row.retry_at = FileState.GONE, reason, None
-            s.add(Event(level="info", kind="file-gone", message=reason, file_id=file_id))
+            conn.execute(update(files).where(files.c.id == file_id).values(
+                state=FileState.GONE.value, error=reason, retry_at=None))
+            conn.execute(_NEW_EVENT, {"level": "info", "kind": "file-gone", "message": reason,
+                                      "file_id": file_id})
 
     def set_failed_files(self, state: FileState, paths: Sequence[str] | None,
                          now: dt.datetime) -> list[FileRecord]:
@@ -558,19 +561,18 @@ class Store:
         (its description, kept here only, still carries its mode)."""
         from glacierd.glacier.treehash import tree_hash
 
-        with self._tx() as s:
-            row = s.get(File, file_id)
-            if row is None:
-                raise StoreError(f"no file with id {file_id}")
-            archive = Archive(archive_id=None, vault=vault, size=0, tree_hash=tree_hash(b""),
-                              description=description, source_path=row.path,
-                              mtime_ns=mtime_ns, file_id=file_id)
-            s.add(archive)
-            row.state, row.error, row.retry_at = FileState.ARCHIVED, None, None
-            s.add(Event(level="info", kind="archived", message=f"{shown(row.path)}: empty file, "
-                        "recorded without an archive", file_id=file_id))
-            s.flush()
-            return _archive(archive)
+        with self._core_tx() as conn:
+            path = _file_by_id(conn, file_id).path
+            created, empty_hash = utcnow(), tree_hash(b"")
+            row_id = conn.execute(insert(archives).values(
+                archive_id=None, vault=vault, size=0, tree_hash=empty_hash,
+                description=description, source_path=path, mtime_ns=mtime_ns, file_id=file_id,
+                created_at=created).returning(archives.c.id)).scalar_one()
+            conn.execute(_FILE_ARCHIVED, {"file": file_id})
+            conn.execute(_NEW_EVENT, {
+                "level": "info", "kind": "archived", "file_id": file_id,
+                "message": f"{shown(path)}: empty file, recorded without an archive"})
+            return ArchiveRecord(row_id, None, vault, 0, empty_hash, path, mtime_ns, created)
 
     # --- uploads ---------------------------------------------------------------------
 
@@ -773,13 +775,14 @@ class Store:
     def end_upload(self, upload: UploadRecord, status: UploadStatus, reason: str) -> None:
         """Abandon an upload (file changed, upload id gone) or mark it unconfirmed."""
         assert status in (UploadStatus.ABANDONED, UploadStatus.UNCONFIRMED)
-        with self._tx() as s:
-            row = s.get(Upload, upload.id)
-            assert row is not None
-            row.status, row.error = status, reason
-            row.cipher = None  # an abandoned upload's file key is never needed again
-            s.add(Event(level="warning", kind=f"upload-{status.value}",
-                        message=f"{shown(row.file.path)}: {reason}", file_id=row.file_id))
+        with self._core_tx() as conn:
+            file_id = conn.execute(update(uploads).where(uploads.c.id == upload.id).values(
+                status=status.value, error=reason).returning(uploads.c.file_id)).scalar_one()
+            # an abandoned upload's file key is never needed again
+            conn.execute(_DROP_CIPHER, {"upload": upload.id})
+            conn.execute(_NEW_EVENT, {
+                "level": "warning", "kind": f"upload-{status.value}", "file_id": file_id,
+                "message": f"{shown(_file_by_id(conn, file_id).path)}: {reason}"})
 
     def upload_state(self, file_id: int) -> UploadState:
         """What an upload of this file must know first, in one transaction: its newest
@@ -824,8 +827,8 @@ class Store:
 
     def update_progress(self, upload: UploadRecord, in_flight: int, rate_bps: float,
                         eta_seconds: float | None) -> None:
-        with self._tx() as s:
-            s.execute(update(Upload).where(Upload.id == upload.id).values(
+        with self._core_tx() as conn:
+            conn.execute(update(uploads).where(uploads.c.id == upload.id).values(
                 bytes_in_flight=in_flight, rate_bps=rate_bps, eta_seconds=eta_seconds,
                 progress_at=utcnow()))
 
@@ -866,15 +869,17 @@ class Store:
             return int(live_archives), int(paths)
 
     def event(self, level: str, kind: str, message: str, file_id: int | None = None) -> None:
-        with self._tx() as s:
-            s.add(Event(level=level, kind=kind, message=message, file_id=file_id))
+        with self._core_tx() as conn:
+            conn.execute(_NEW_EVENT, {"level": level, "kind": kind, "message": message,
+                                      "file_id": file_id})
 
     def events(self, kinds: Sequence[str] | None = None, limit: int = 100) -> list[tuple[str, str]]:
-        with self._tx() as s:
-            query = select(Event.kind, Event.message).order_by(Event.id.desc()).limit(limit)
+        with self._core_tx() as conn:
+            query = (select(events.c.kind, events.c.message).order_by(events.c.id.desc())
+                     .limit(limit))
             if kinds:
-                query = query.where(Event.kind.in_(list(kinds)))
-            return [(k, m) for k, m in s.execute(query)]
+                query = query.where(events.c.kind.in_(list(kinds)))
+            return [(k, m) for k, m in conn.execute(query)]
 
     def add_job(self, job_id: str, vault: str, kind: str, *, tier: str | None = None,
                 archive_id: str | None = None, byte_range: str | None = None,
@@ -1281,9 +1286,9 @@ class Store:
                             file_id=row.id))
 
     def archive_by_id(self, archive_id: str) -> ArchiveRecord | None:
-        with self._tx() as s:
-            row = s.scalar(select(Archive).where(Archive.archive_id == archive_id))
-            return _archive(row) if row else None
+        with self._core_tx() as conn:
+            row = conn.execute(_LISTED_ARCHIVES.where(archives.c.archive_id == archive_id)).first()
+            return ArchiveRecord(*tuple(row)[:-1]) if row else None
 
     def pending_files(self, now: dt.datetime, limit: int = 100,
                       after: FileRecord | None = None) -> list[FileRecord]:
