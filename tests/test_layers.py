@@ -3,8 +3,10 @@ stay in their own hierarchy."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -154,3 +156,47 @@ def test_restoring_a_file_maps_no_orm(tmp_path: Path, emulator: Emulator) -> Non
         "SELECT count(s.id), r.status FROM restores r JOIN restore_segments s "
         "ON s.restore_id = r.id GROUP BY r.id")
     assert (segments, status) == (3, "done")
+
+
+def test_the_daemon_archives_a_file_without_the_orm(tmp_path: Path,
+                                                    emulator: Emulator) -> None:
+    """``glacierd run`` from start to stop (start-up scan, settle, drain, upload,
+    heartbeat, folder problems, jobs, shutdown): every store call on Core."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.txt").write_bytes(b"a small file")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(aws_config(emulator.endpoint_url, "v").replace(
+        'dir = "state"', f'dir = "{tmp_path / "state"}"') + f"""
+[schedule]
+drain_seconds = 0.2
+settle_check_seconds = 0.2
+[pack]
+threshold = 0
+[[watch]]
+path = "{inbox}"
+settle_seconds = 0.5
+""")
+    subprocess.run([sys.executable, "-m", "glacierd.cli", "--config", str(cfg), "db",
+                    "upgrade"], check=True, capture_output=True, timeout=60)
+    loaded = tmp_path / "modules.txt"
+    probe = ("import atexit, sys\n"
+             f"atexit.register(lambda: open({str(loaded)!r}, 'w').write(' '.join(sys.modules)))\n"
+             "from glacierd.cli import main\n"
+             f"sys.exit(main(['--config', {str(cfg)!r}, 'run']))")
+    proc = subprocess.Popen([sys.executable, "-c", probe], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while query_state(tmp_path / "state" / "glacierd.db",
+                          "SELECT count(*) FROM archives") != [(1,)]:
+            assert time.monotonic() < deadline, "the file was not archived"
+            time.sleep(0.1)  # polling another process's store: there is no event
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    modules = set(loaded.read_text().split())
+    assert "glacierd.daemon" in modules and "sqlalchemy" in modules
+    assert "sqlalchemy.orm" not in modules

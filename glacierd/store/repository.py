@@ -40,10 +40,8 @@ from .db import create_store_engine, translated_errors
 from .direct import CacheEntry, DirectConnection
 from .models import (
     Archive,
-    DaemonRecord,
     Event,
     File,
-    FolderProblem,
     InventoryRecord,
     Part,
     Upload,
@@ -54,8 +52,10 @@ from .states import UNFINISHED, FileState, RestoreStatus, UploadStatus, utcnow
 from .tables import (
     archives,
     bundle_members,
+    daemon,
     events,
     files,
+    folder_problems,
     jobs,
     parts,
     restore_segments,
@@ -1147,10 +1147,9 @@ class Store:
 
     def confirm_upload(self, upload_row: int, archive_id: str) -> None:
         """An unconfirmed upload found in the inventory (docs/design.md invariant 5)."""
-        with self._tx() as s:
-            row = s.get(Upload, upload_row)
-            assert row is not None
-            row.status = UploadStatus.COMPLETING  # finish_upload expects it
+        with self._core_tx() as conn:  # finish_upload expects it completing
+            conn.execute(_UPDATE_UPLOAD, {"upload": upload_row,
+                                          "status": UploadStatus.COMPLETING.value})
         self.finish_upload(self.upload(upload_row), archive_id)
 
     def unconfirmed_uploads(self) -> list[UploadRecord]:
@@ -1216,16 +1215,15 @@ class Store:
     def unindexed_bundles(self, vault: str) -> list[ArchiveRecord]:
         """Live bundles in ``vault`` whose files the catalog does not hold (a catalog
         rebuilt from an inventory: their index is still to be read)."""
-        with self._tx() as s:
-            from sqlalchemy.orm import aliased
-
-            bundle = aliased(Archive)
-            has_members = select(Archive.id).where(Archive.bundle_row == bundle.id)
-            rows = s.scalars(select(bundle).where(
-                bundle.vault == vault, bundle.is_bundle.is_(True),
-                bundle.deleted_at.is_(None), bundle.archive_id.is_not(None),
+        with self._core_tx() as conn:
+            member = archives.alias("member")
+            has_members = select(member.c.id).where(member.c.bundle_row == archives.c.id)
+            rows = conn.execute(_LISTED_ARCHIVES.where(
+                archives.c.vault == vault, archives.c.is_bundle.is_(True),
+                archives.c.deleted_at.is_(None), archives.c.archive_id.is_not(None),
                 ~has_members.exists()))
-            return [replace(_archive(r), description=r.description) for r in rows]
+            return [replace(ArchiveRecord(*tuple(r)[:-1]), description=r.description)
+                    for r in rows]
 
     def adopt_members(self, bundle: ArchiveRecord, entries: Sequence[Any], host: str,
                       token: str, *, link_files: bool) -> int:
@@ -1311,46 +1309,39 @@ class Store:
         return out
 
     def prune_events(self, before: dt.datetime) -> int:
-        with self._tx() as s:
-            gone = s.scalar(select(func.count()).select_from(Event).where(Event.at < before))
-            s.execute(delete(Event).where(Event.at < before))
-            return int(gone or 0)
+        with self._core_tx() as conn:
+            return int(conn.execute(delete(events).where(events.c.at < before)).rowcount)
 
     def tracked_uploads(self) -> dict[str, str | None]:
         """Token -> upload id of the uploads glacierd still means to finish (None while
         Initiate's answer is not yet recorded): housekeeping spares exactly these."""
-        with self._tx() as s:
-            rows = s.execute(select(Upload.token, Upload.upload_id)
-                             .where(Upload.status.in_(UNFINISHED)))
+        with self._core_tx() as conn:
+            rows = conn.execute(select(uploads.c.token, uploads.c.upload_id)
+                                .where(uploads.c.status.in_([s.value for s in UNFINISHED])))
             return {token: upload_id for token, upload_id in rows}
 
     def heartbeat(self, pid: int, vault: str, started_at: dt.datetime, status: str) -> None:
         """This host's daemon is alive (one row a host)."""
-        with self._tx() as s:
-            row = s.scalar(select(DaemonRecord).where(DaemonRecord.host == self.host))
-            now = utcnow()
-            if row is None:
-                row = DaemonRecord(pid=pid, host=self.host, vault=vault, started_at=started_at,
-                                   heartbeat_at=now, status=status)
-                s.add(row)
-            row.pid, row.vault, row.started_at = pid, vault, started_at
-            row.heartbeat_at, row.status, row.stopped_at = now, status, None
+        values = {"pid": pid, "vault": vault, "started_at": started_at,
+                  "heartbeat_at": utcnow(), "status": status, "stopped_at": None}
+        with self._core_tx() as conn:
+            if not conn.execute(update(daemon).where(daemon.c.host == self.host)
+                                .values(**values)).rowcount:
+                conn.execute(insert(daemon).values(host=self.host, **values))
 
     def daemon_stopped(self, pid: int) -> None:
-        with self._tx() as s:
-            row = s.scalar(select(DaemonRecord).where(DaemonRecord.host == self.host))
-            if row is not None and row.pid == pid:
-                row.stopped_at = utcnow()
-                row.status = "stopped"
+        with self._core_tx() as conn:
+            conn.execute(update(daemon).where(daemon.c.host == self.host, daemon.c.pid == pid)
+                         .values(stopped_at=utcnow(), status="stopped"))
 
     def daemon(self) -> DaemonInfo | None:
         """This host's daemon, as it last said."""
-        with self._tx() as s:
-            row = s.scalar(select(DaemonRecord).where(DaemonRecord.host == self.host))
-            if row is None:
-                return None
-            return DaemonInfo(row.pid, row.host, row.vault, row.started_at, row.heartbeat_at,
-                              row.stopped_at, row.status)
+        with self._core_tx() as conn:
+            row = conn.execute(select(
+                daemon.c.pid, daemon.c.host, daemon.c.vault, daemon.c.started_at,
+                daemon.c.heartbeat_at, daemon.c.stopped_at, daemon.c.status,
+            ).where(daemon.c.host == self.host)).first()
+            return DaemonInfo(*row) if row is not None else None
 
     def files_without_backup(self, path_prefix: str | None = None) -> list[str]:
         """Paths the store knows (neither gone nor forgotten) with no live archive."""
@@ -1367,26 +1358,32 @@ class Store:
     def set_folder_problems(self, problems: dict[str, str]) -> None:
         """The folders the last scan could not read (replacing the earlier set; a
         folder still unreadable keeps the time it was first found)."""
-        with self._tx() as s:
-            known = {row.path: row for row in s.scalars(select(FolderProblem).where(
-                FolderProblem.host == self.host))}
+        problem = folder_problems.c
+        with self._core_tx() as conn:
+            known = {path: (row_id, message) for row_id, path, message in conn.execute(
+                select(problem.id, problem.path, problem.message)
+                .where(problem.host == self.host))}
             for path in known.keys() - problems.keys():
-                s.execute(delete(FolderProblem).where(FolderProblem.id == known[path].id))
-                s.add(Event(level="info", kind="folder-readable",
-                            message=f"{shown(path)}: readable again"))
+                conn.execute(delete(folder_problems).where(problem.id == known[path][0]))
+                conn.execute(_NEW_EVENT, {"level": "info", "kind": "folder-readable",
+                                          "message": f"{shown(path)}: readable again"})
             for path, message in problems.items():
-                if path in known:
-                    known[path].message = message
-                else:
-                    s.add(FolderProblem(host=self.host, path=path, message=message))
-                    s.add(Event(level="warning", kind="folder-unreadable",
-                                message=f"{shown(path)}: cannot be read ({message})"))
+                if path not in known:
+                    conn.execute(insert(folder_problems).values(
+                        host=self.host, path=path, message=message))
+                    conn.execute(_NEW_EVENT, {
+                        "level": "warning", "kind": "folder-unreadable",
+                        "message": f"{shown(path)}: cannot be read ({message})"})
+                elif known[path][1] != message:
+                    conn.execute(update(folder_problems).where(problem.id == known[path][0])
+                                 .values(message=message))
 
     def folder_problems(self) -> list[tuple[str, str, dt.datetime]]:
-        with self._tx() as s:
-            return [(r.path, r.message, r.since) for r in s.scalars(
-                select(FolderProblem).where(FolderProblem.host == self.host)
-                .order_by(FolderProblem.path))]
+        problem = folder_problems.c
+        with self._core_tx() as conn:
+            return [(path, message, since) for path, message, since in conn.execute(
+                select(problem.path, problem.message, problem.since)
+                .where(problem.host == self.host).order_by(problem.path))]
 
     # --- what is stored, for the cost engine ------------------------------------------
 
