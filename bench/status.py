@@ -32,25 +32,25 @@ from sqlalchemy import insert
 from glacierd import status
 from glacierd.store import schema
 from glacierd.store.db import create_store_engine
-from glacierd.store.models import Archive, File, Upload
 from glacierd.store.repository import Store
+from glacierd.store.tables import archives, files, uploads
 
 
 def fill(store: Store, n: int, hosts: list[str]) -> None:
     now = dt.datetime.now(dt.UTC)
     with store.engine.begin() as conn:
-        conn.execute(insert(File), [
+        conn.execute(insert(files), [
             {"id": i + 1, "host": hosts[i % len(hosts)],
              "path": f"/data/photos/{i // 1000:03d}/img_{i:06d}.jpg",
              "size": 1_000_000 + i, "mtime_ns": i, "inode": i,
              "state": "archived" if i < n - 20 else ("failed" if i % 2 else "uploading"),
              "error": "ServiceUnavailableException" if i >= n - 20 and i % 2 else None,
              "attempts": 0, "first_seen": now, "updated_at": now} for i in range(n)])
-        conn.execute(insert(Archive), [
+        conn.execute(insert(archives), [
             {"archive_id": f"A{i:0138d}", "vault": "v", "size": 1_000_000 + i,
              "tree_hash": "ab" * 32, "source_path": f"/data/photos/{i // 1000:03d}/img_{i:06d}.jpg",
              "mtime_ns": i, "file_id": i + 1, "created_at": now} for i in range(n - 20)])
-        conn.execute(insert(Upload), [
+        conn.execute(insert(uploads), [
             {"file_id": i + 1, "vault": "v", "upload_id": f"U{i}", "token": f"t{i}",
              "description": "d", "part_size": 2**24, "size": 1_000_000 + i, "mtime_ns": i,
              "inode": i, "status": "uploading", "bytes_acked": 500_000,

@@ -28,19 +28,32 @@ from glacierd.pathtext import guard, shown
 from glacierd.store import totals
 from glacierd.store.reader import EngineReader, Reader, as_time, running_totals
 from glacierd.store.sqlitefile import sqlite_path
+from glacierd.store.states import (
+    UNFINISHED,
+    FileState,
+    MigrationStatus,
+    RestoreStatus,
+    UploadStatus,
+)
 
 if TYPE_CHECKING:
     from glacierd.store.repository import Store
 
 STALE_HEARTBEAT = dt.timedelta(seconds=30)
 
-# The stored values of the store's enums (glacierd.store.models), written out:
-# this module must not import the models (SQLAlchemy) to read them.
-ARCHIVED, PENDING, UPLOADING, FAILED = "archived", "pending", "uploading", "failed"
-ACTIVE_UPLOADS = "('uploading', 'completing', 'initiating')"
-SENDING_UPLOADS = "('uploading', 'completing')"
-RESTORE_DONE = "done"
-MIGRATION_DONE, MIGRATION_RETRIEVING = "done", "retrieving"
+
+def _sql_list(values: tuple[UploadStatus, ...]) -> str:
+    return "(" + ", ".join(f"'{v.value}'" for v in values) + ")"
+
+
+# The stored values of the store's enums (``glacierd.store.states``: pure, no
+# SQLAlchemy), as the plain SQL below uses them.
+ARCHIVED, PENDING, UPLOADING, FAILED = (FileState.ARCHIVED.value, FileState.PENDING.value,
+                                        FileState.UPLOADING.value, FileState.FAILED.value)
+ACTIVE_UPLOADS = _sql_list(UNFINISHED)
+SENDING_UPLOADS = _sql_list((UploadStatus.UPLOADING, UploadStatus.COMPLETING))
+RESTORE_DONE = RestoreStatus.DONE.value
+MIGRATION_DONE, MIGRATION_RETRIEVING = MigrationStatus.DONE.value, MigrationStatus.RETRIEVING.value
 
 
 def utcnow() -> dt.datetime:

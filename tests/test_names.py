@@ -92,12 +92,12 @@ def test_the_store_keeps_names_exactly_as_printable_text(tmp_path: Path) -> None
         text = raw.decode("utf-8")  # valid UTF-8: any tool can read the database
         assert text.isprintable(), text
     store = store_at_head(tmp_path)
-    with store._tx() as s:  # the prefix query a restore or `archives --prefix` makes
+    with store._core_tx() as conn:  # the prefix query a restore or `archives --prefix` makes
         from sqlalchemy import select
 
-        from glacierd.store.models import File
-        under = set(s.scalars(select(File.path).where(File.path.startswith(folder + "/",
-                                                                           autoescape=True))))
+        from glacierd.store.tables import files
+        under = set(conn.scalars(select(files.c.path).where(
+            files.c.path.startswith(folder + "/", autoescape=True))))
     assert under == set(paths)
 
 

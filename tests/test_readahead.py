@@ -15,7 +15,7 @@ from sqlalchemy import select
 from glacierd.emulator import Emulator
 from glacierd.glacier import treehash
 from glacierd.readahead import FileIdentity, ReadAhead
-from glacierd.store.models import Part
+from glacierd.store.tables import parts
 from tests.conftest import MIB, random_file, vault_uploader
 
 
@@ -159,7 +159,7 @@ def test_resumed_upload_uses_only_the_parts_it_still_needs(
     assert emulator.state.archive_bytes("v", outcome.archive_id or "") == data
     assert hashed == [MIB, MIB]  # parts 2 and 3; part 1 was read ahead, part 0 acked
     with store.engine.connect() as conn:
-        assert conn.execute(select(Part.index).order_by(Part.index)).scalars().all() == [
+        assert conn.execute(select(parts.c.index).order_by(parts.c.index)).scalars().all() == [
             0, 1, 2, 3]
     assert emulator.stats()["part_bytes_received"] == len(data)
 

@@ -192,14 +192,14 @@ def test_a_restore_pointing_at_a_job_the_store_never_recorded_still_finishes(
     inserting the job row; that restore still completes."""
     from sqlalchemy import delete
 
-    from glacierd.store.models import Job
+    from glacierd.store.tables import jobs
 
     with Emulator(tmp_path / "emu") as emu:
         restorer, data, _now = _archived(tmp_path, emu)
         [record] = restorer.request(restorer.select([str(tmp_path / "src")]))
         assert [j.job_id for j in restorer.store.jobs()] == [record.job_id], "one transaction"
-        with restorer.store._tx() as s:
-            s.execute(delete(Job))
+        with restorer.store._core_tx() as conn:
+            conn.execute(delete(jobs))
         restorer.poll()
         done = restorer.store.restore(record.id)
     assert done.status == "done" and Path(done.dest_path).read_bytes() == data

@@ -115,21 +115,20 @@ def test_locked_database_is_a_message_not_a_traceback(tmp_path: Path) -> None:
 def test_listing_restores_is_two_queries_whatever_their_number(tmp_path: Path) -> None:
     """Each RestoreRecord carries its segments and its archive's mode: loaded with
     the rows, not one query per restore (the daemon lists them every poll)."""
-    from sqlalchemy import event
+    from sqlalchemy import event, insert
 
-    from glacierd.store.models import Archive, Restore
+    from glacierd.store.tables import archives, restores
 
     store = store_at_head(tmp_path)
-    with store._tx() as s:
+    with store._core_tx() as conn:
         for i in range(5):
-            archive = Archive(archive_id=f"a{i}", vault="v", size=1, tree_hash="0" * 64,
-                              source_path=f"/f{i}", mtime_ns=1)
-            s.add(archive)
-            s.flush()
-            s.add(Restore(host=store.host, archive_row=archive.id,
-                          archive_id=archive.archive_id, vault="v",
-                          source_path=archive.source_path, dest_path=f"/out/f{i}", size=1,
-                          tree_hash="0" * 64, mtime_ns=1, tier="Standard", segment_size=1))
+            archive_row = conn.execute(insert(archives).values(
+                archive_id=f"a{i}", vault="v", size=1, tree_hash="0" * 64,
+                source_path=f"/f{i}", mtime_ns=1).returning(archives.c.id)).scalar_one()
+            conn.execute(insert(restores).values(
+                host=store.host, archive_row=archive_row, archive_id=f"a{i}", vault="v",
+                source_path=f"/f{i}", dest_path=f"/out/f{i}", size=1, tree_hash="0" * 64,
+                mtime_ns=1, tier="Standard", segment_size=1, status="requested"))
     statements: list[str] = []
     event.listen(store.engine, "before_cursor_execute",
                  lambda _c, _cur, statement, *_rest: statements.append(statement))

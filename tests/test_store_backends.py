@@ -21,7 +21,7 @@ from tests.conftest import statements_of, store_for
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
 
 
-def test_migrations_reach_the_head_and_match_the_models(store_url: str) -> None:
+def test_migrations_reach_the_head_and_match_the_tables(store_url: str) -> None:
     from sqlalchemy import inspect
 
     from glacierd.store.tables import metadata
@@ -443,11 +443,11 @@ def test_archives_under_a_path_are_found_by_prefix_whatever_their_names(
         if store.engine.dialect.name == "sqlite":
             from sqlalchemy import select
 
-            from glacierd.store.models import Archive
             from glacierd.store.repository import _under
+            from glacierd.store.tables import archives
 
-            query = select(Archive.id).where(*_under(Archive.source_path, "/data/a",
-                                                     store.engine)).compile(store.engine)
+            query = select(archives.c.id).where(*_under(archives.c.source_path, "/data/a",
+                                                        store.engine)).compile(store.engine)
             with store.engine.connect() as conn:
                 plan = conn.exec_driver_sql(
                     f"EXPLAIN QUERY PLAN {query}",

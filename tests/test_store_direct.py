@@ -12,17 +12,17 @@ from sqlalchemy.exc import IntegrityError
 
 from glacierd.errors import StoreError
 from glacierd.store.direct import DirectConnection
-from glacierd.store.models import File, Upload
 from glacierd.store.states import FileState, UploadStatus
+from glacierd.store.tables import files, uploads
 from tests.conftest import statements_of, store_for
 
-_NEW_FILE = insert(File).returning(File.id, File.path, File.first_seen)
-_TOUCH = update(File).where(File.id == bindparam("file"))
-_BY_ID = select(File.path, File.error, File.first_seen, File.updated_at, File.is_bundle,
-                File.attempts).where(File.id == bindparam("file"))
-_OPEN = select(File.id).where(File.state.in_([FileState.PENDING.value,
-                                              FileState.UPLOADING.value]))
-_SOME = select(File.id).where(File.id.in_(bindparam("ids", expanding=True)))
+_NEW_FILE = insert(files).returning(files.c.id, files.c.path, files.c.first_seen)
+_TOUCH = update(files).where(files.c.id == bindparam("file"))
+_BY_ID = select(files.c.path, files.c.error, files.c.first_seen, files.c.updated_at,
+                files.c.is_bundle, files.c.attempts).where(files.c.id == bindparam("file"))
+_OPEN = select(files.c.id).where(files.c.state.in_([FileState.PENDING.value,
+                                                    FileState.UPLOADING.value]))
+_SOME = select(files.c.id).where(files.c.id.in_(bindparam("ids", expanding=True)))
 
 ODD_PATH = "/data/caf\udce9\nname\\x41"  # an undecodable byte, a newline, a backslash
 
@@ -64,9 +64,9 @@ def test_rows_written_directly_are_stored_as_sqlalchemy_stores_them(store_url: s
             assert {r.id for r in direct.execute(_OPEN)} == {by_sqlalchemy.id, by_direct.id}
             assert direct.execute(_SOME, {"ids": [by_direct.id]}).scalar_one() == by_direct.id
             direct.close()
-        with store._tx() as session:  # the ORM reads the direct row as its own
-            row = session.get(File, by_direct.id)
-            assert row is not None and row.path == ODD_PATH + "2" and row.size == 5
+        with store.engine.connect() as conn:  # SQLAlchemy reads the direct row as its own
+            row = conn.execute(select(files).where(files.c.id == by_direct.id)).one()
+            assert row.path == ODD_PATH + "2" and row.size == 5
             assert row.first_seen == by_direct.first_seen
     finally:
         store.close()
@@ -79,7 +79,7 @@ def test_a_driver_error_comes_out_as_sqlalchemys_and_rolls_back(store_url: str) 
         upload = store.create_upload(record.id, "v", "token-1", "d", 2**20, 10, 1, 5)
         with pytest.raises(StoreError) as raised, store._direct_tx() as conn:
             conn.execute(_TOUCH, {"file": record.id, "size": 99})
-            conn.execute(insert(Upload), {  # the same token: unique
+            conn.execute(insert(uploads), {  # the same token: unique
                 "file_id": record.id, "vault": "v", "token": "token-1", "description": "d",
                 "part_size": 1, "size": 1, "mtime_ns": 1, "inode": 1})
         assert isinstance(raised.value.__cause__, IntegrityError)  # as SQLAlchemy raises it

@@ -16,7 +16,7 @@ from glacierd import description
 from glacierd.backends.vault import VaultBackend
 from glacierd.emulator import Emulator
 from glacierd.glacier import GlacierClient, treehash
-from glacierd.store.models import Part, Upload
+from glacierd.store.tables import parts, uploads
 from glacierd.uploader import Uploader, UploadSettings
 from tests.conftest import (
     MIB,
@@ -71,10 +71,11 @@ def test_parts_are_recorded_with_offsets_and_hashes(tmp_path: Path, emulator: Em
     data = random_file(tmp_path / "f.bin", 3 * MIB + 7)
     uploader.upload_path(tmp_path / "f.bin")
     with uploader.store.engine.connect() as conn:
-        parts = conn.execute(select(Part.index, Part.offset, Part.length, Part.tree_hash)
-                             .order_by(Part.index)).all()
-        upload = conn.execute(select(Upload.status, Upload.tree_hash, Upload.upload_id)).one()
-    assert [tuple(p) for p in parts] == [
+        acked = conn.execute(select(parts.c.index, parts.c.offset, parts.c.length,
+                                    parts.c.tree_hash).order_by(parts.c.index)).all()
+        upload = conn.execute(select(uploads.c.status, uploads.c.tree_hash,
+                                     uploads.c.upload_id)).one()
+    assert [tuple(p) for p in acked] == [
         (i, i * MIB, min(MIB, len(data) - i * MIB),
          treehash.tree_hash(data[i * MIB:(i + 1) * MIB])) for i in range(4)]
     assert upload.status == "done" and upload.tree_hash == treehash.tree_hash(data)
@@ -194,7 +195,7 @@ def test_progress_reaches_the_store_at_most_once_a_second(tmp_path: Path,
     # The clock never moved: one write at the start of the window and one at the end.
     assert len(writes) <= 2
     with store.engine.connect() as conn:
-        in_flight = conn.execute(select(func.max(Upload.bytes_in_flight))).scalar()
+        in_flight = conn.execute(select(func.max(uploads.c.bytes_in_flight))).scalar()
     assert in_flight == 0
 
 
@@ -223,7 +224,7 @@ def test_file_growing_during_upload_is_detected_and_uploaded_anew(
     assert archive["SHA256TreeHash"] == treehash.tree_hash(final), "the new version, whole"
     assert emulator.state.archive_bytes("v", str(archive["ArchiveId"])) == final
     with store.engine.connect() as conn:
-        statuses = [s for (s,) in conn.execute(select(Upload.status).order_by(Upload.id))]
+        statuses = [s for (s,) in conn.execute(select(uploads.c.status).order_by(uploads.c.id))]
     assert statuses == ["abandoned", "done"]
     assert client.list_multipart_uploads("v") == [], "the abandoned upload was aborted"
 
@@ -464,7 +465,7 @@ def test_a_one_part_files_part_commit_records_its_final_hash(tmp_path: Path,
     def acknowledged(*args: object, **kw: object) -> None:
         acknowledge(*args, **kw)  # type: ignore[arg-type]
         with uploader.store.engine.connect() as conn:
-            status, tree_hash = conn.execute(select(Upload.status, Upload.tree_hash)).one()
+            status, tree_hash = conn.execute(select(uploads.c.status, uploads.c.tree_hash)).one()
             after_part.append((status, tree_hash))
 
     class Killed(BaseException):

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, func, insert, select, update
 
-from glacierd.store.models import MigrationChunk, MigrationItem
 from glacierd.store.repository import Store
 from glacierd.store.states import MigrationStatus, utcnow
+from glacierd.store.tables import migration_chunks, migration_items
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class PlanRow:
     too_large: bool
 
 
-_COLUMNS = [getattr(MigrationItem, f) for f in MigrationRecord.__dataclass_fields__]
+_COLUMNS = [migration_items.c[f] for f in MigrationRecord.__dataclass_fields__]
 
 
 class MigrationLedger:
@@ -80,11 +80,11 @@ class MigrationLedger:
         already planned keeps its row (and its progress)."""
         rows = list(rows)
         with self.store._core_tx() as conn:
-            known = set(conn.execute(select(MigrationItem.archive_id)).scalars())
+            known = set(conn.execute(select(migration_items.c.archive_id)).scalars())
             new = [r for r in rows if r.archive_id not in known]
             now = utcnow()
             for r in new:
-                conn.execute(insert(MigrationItem).values(
+                conn.execute(insert(migration_items).values(
                     archive_id=r.archive_id, vault=vault, bucket=bucket, key=r.key, size=r.size,
                     tree_hash=r.tree_hash, description=r.description,
                     archive_created=r.archive_created, storage_class=storage_class, tier=tier,
@@ -95,20 +95,20 @@ class MigrationLedger:
         return len(new)
 
     def items(self, statuses: Sequence[MigrationStatus] = ()) -> list[MigrationRecord]:
-        query = select(*_COLUMNS).order_by(MigrationItem.id)
+        query = select(*_COLUMNS).order_by(migration_items.c.id)
         if statuses:
-            query = query.where(MigrationItem.status.in_([s.value for s in statuses]))
+            query = query.where(migration_items.c.status.in_([s.value for s in statuses]))
         with self.store._core_tx() as conn:
             return [MigrationRecord(*row) for row in conn.execute(query)]
 
     def item(self, item_id: int) -> MigrationRecord:
         with self.store._core_tx() as conn:
-            row = conn.execute(select(*_COLUMNS).where(MigrationItem.id == item_id)).one()
+            row = conn.execute(select(*_COLUMNS).where(migration_items.c.id == item_id)).one()
         return MigrationRecord(*row)
 
     def _set(self, item: MigrationRecord, **values: object) -> MigrationRecord:
         with self.store._core_tx() as conn:
-            conn.execute(update(MigrationItem).where(MigrationItem.id == item.id)
+            conn.execute(update(migration_items).where(migration_items.c.id == item.id)
                          .values(updated_at=utcnow(), **values))
         return self.item(item.id)
 
@@ -133,24 +133,24 @@ class MigrationLedger:
 
     def chunk_acknowledged(self, item: MigrationRecord, chunk: ChunkRecord) -> None:
         with self.store._core_tx() as conn:
-            conn.execute(insert(MigrationChunk).values(
+            conn.execute(insert(migration_chunks).values(
                 item_id=item.id, index=chunk.index, offset=chunk.offset, length=chunk.length,
                 tree_hash=chunk.tree_hash, sha256=chunk.sha256, acknowledged_at=utcnow()))
-            conn.execute(update(MigrationItem).where(MigrationItem.id == item.id).values(
-                bytes_fetched=MigrationItem.bytes_fetched + chunk.length))
+            conn.execute(update(migration_items).where(migration_items.c.id == item.id).values(
+                bytes_fetched=migration_items.c.bytes_fetched + chunk.length))
 
     def chunks(self, item: MigrationRecord) -> dict[int, ChunkRecord]:
         with self.store._core_tx() as conn:
-            rows = conn.execute(select(MigrationChunk.index, MigrationChunk.offset,
-                                       MigrationChunk.length, MigrationChunk.tree_hash,
-                                       MigrationChunk.sha256)
-                                .where(MigrationChunk.item_id == item.id))
+            rows = conn.execute(select(migration_chunks.c.index, migration_chunks.c.offset,
+                                       migration_chunks.c.length, migration_chunks.c.tree_hash,
+                                       migration_chunks.c.sha256)
+                                .where(migration_chunks.c.item_id == item.id))
             return {int(r[0]): ChunkRecord(*r) for r in rows}
 
     def forget_chunks(self, item: MigrationRecord, reason: str) -> MigrationRecord:
         """The S3 upload is gone (expired, aborted): start the object again."""
         with self.store._core_tx() as conn:
-            conn.execute(delete(MigrationChunk).where(MigrationChunk.item_id == item.id))
+            conn.execute(delete(migration_chunks).where(migration_chunks.c.item_id == item.id))
         return self._set(item, upload_id=None, error=reason, bytes_fetched=0)
 
     def done(self, item: MigrationRecord) -> MigrationRecord:
@@ -162,8 +162,8 @@ class MigrationLedger:
     def retry_failed(self) -> int:
         """Failed archives go back to the plan (their acknowledged chunks stay)."""
         with self.store._core_tx() as conn:
-            result = conn.execute(update(MigrationItem)
-                                  .where(MigrationItem.status == MigrationStatus.FAILED.value)
+            result = conn.execute(update(migration_items)
+                                  .where(migration_items.c.status == MigrationStatus.FAILED.value)
                                   .values(status=MigrationStatus.PLANNED.value, job_id=None,
                                           job_requested_at=None))
             return int(result.rowcount or 0)
@@ -174,11 +174,11 @@ class MigrationLedger:
     def summary(self) -> dict[str, object]:
         """Counts and bytes by status, for ``status`` and the command's report."""
         with self.store._core_tx() as conn:
-            rows = conn.execute(select(MigrationItem.status, func.count(), func.sum(
-                MigrationItem.size), func.sum(MigrationItem.bytes_fetched),
-                func.sum(MigrationItem.jobs_requested))
-                .group_by(MigrationItem.status)).all()
-            first = conn.execute(select(func.min(MigrationItem.created_at))).scalar()
+            rows = conn.execute(select(migration_items.c.status, func.count(), func.sum(
+                migration_items.c.size), func.sum(migration_items.c.bytes_fetched),
+                func.sum(migration_items.c.jobs_requested))
+                .group_by(migration_items.c.status)).all()
+            first = conn.execute(select(func.min(migration_items.c.created_at))).scalar()
         by_status = {r[0]: {"archives": r[1], "bytes": int(r[2] or 0)} for r in rows}
         return {
             "archives": sum(r[1] for r in rows),

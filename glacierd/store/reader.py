@@ -176,7 +176,7 @@ _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 class PostgresReader:
     """A PostgreSQL catalog, read with ``psycopg`` alone: ``status`` on a fleet's
-    catalog need not load SQLAlchemy and the models (half a second of start-up).
+    catalog need not load SQLAlchemy (a fifth of a second of start-up).
     The same SQL, its ``:name`` parameters in psycopg's form; messages name the
     database, never the URL (it may hold a password)."""
 

@@ -2,8 +2,14 @@
 
 Each method is one transaction, committed before it returns: when a caller
 moves on, what it recorded survives a ``kill -9`` or a power cut
-(``synchronous=FULL``). Methods return frozen snapshots, never live ORM
-objects, so no caller can change state behind the store's back.
+(``synchronous=FULL``). Methods return frozen snapshots, never live rows,
+so no caller can change state behind the store's back.
+
+Every statement is SQLAlchemy Core on the tables of ``glacierd.store.tables``;
+the per-file and per-part ones run on the driver's cursor (``_direct_tx``,
+``glacierd.store.direct``). There is no ORM: a session's set-up, unit of work
+and reloads cost several times the statements themselves, and importing the
+ORM and mapping the classes cost about 0.15 s of every command's start-up.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import json
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -38,15 +44,6 @@ from glacierd.pathtext import shown
 from . import totals
 from .db import create_store_engine, translated_errors
 from .direct import CacheEntry, DirectConnection
-from .models import (
-    Archive,
-    Event,
-    File,
-    InventoryRecord,
-    Part,
-    Upload,
-    map_models,
-)
 from .schema import require_current
 from .states import UNFINISHED, FileState, RestoreStatus, UploadStatus, utcnow
 from .tables import (
@@ -56,6 +53,7 @@ from .tables import (
     events,
     files,
     folder_problems,
+    inventories,
     jobs,
     parts,
     restore_segments,
@@ -64,9 +62,6 @@ from .tables import (
     uploads,
 )
 from .tables import totals as total_deltas
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session, sessionmaker
 
 
 @dataclass(frozen=True)
@@ -209,11 +204,6 @@ class Adoption:
     """(level, kind, message) recorded with it, if it is adopted."""
 
 
-def _file(row: File) -> FileRecord:
-    return FileRecord(row.id, row.path, row.size, row.mtime_ns, row.inode, row.state, row.error,
-                      row.attempts, row.retry_at)
-
-
 _UPLOAD_ROWS = (select(uploads.c.id, uploads.c.file_id, files.c.path, uploads.c.vault,
                        uploads.c.upload_id, uploads.c.token, uploads.c.description,
                        uploads.c.part_size, uploads.c.size, uploads.c.mtime_ns, uploads.c.inode,
@@ -257,14 +247,6 @@ def _host_in(text: str | None) -> str | None:
     """The host an archive's description names (None: none, or not glacierd's)."""
     public = description.public_part(text) if text else None
     return public.host if public is not None else None
-
-
-def _archive(row: Archive) -> ArchiveRecord:
-    bundle = row.bundle
-    return ArchiveRecord(row.id, row.archive_id, row.vault, row.size, row.tree_hash,
-                         row.source_path, row.mtime_ns, row.created_at, row.plain_size,
-                         row.plain_sha256, bundle.archive_id if bundle is not None else None,
-                         row.member_offset, bundle.size if bundle is not None else None)
 
 
 def _file_by_id(conn: Connection, file_id: int) -> FileRecord:
@@ -359,7 +341,6 @@ class Store:
         self.host = host or this_host()
         """The machine whose files this store works on: a catalog on PostgreSQL may
         hold several hosts' files (each row knows its host)."""
-        self._sessions: sessionmaker[Session] | None = None
         self._compiled: dict[tuple[int, tuple[str, ...]], CacheEntry] = {}
 
     @classmethod
@@ -406,23 +387,9 @@ class Store:
             self._host_lock = None
 
     @contextmanager
-    def _tx(self) -> Iterator[Session]:
-        """A transaction in an ORM session. The ORM is imported, and the models
-        mapped, on the first (``glacierd.store.models``): a command whose store
-        calls are all Core never pays for them."""
-        if self._sessions is None:
-            from sqlalchemy.orm import sessionmaker
-
-            map_models()
-            self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        with translated_errors(self.url), self._sessions.begin() as session:
-            yield session
-
-    @contextmanager
     def _core_tx(self) -> Iterator[Connection]:
-        """A transaction without an ORM session, for the per-part hot path: a
-        session's set-up and unit of work cost about 1 ms of CPU a commit, three
-        times the statements' own cost, on the cores that hash and send."""
+        """A transaction on SQLAlchemy's connection: every store call but the
+        per-file and per-part ones (``_direct_tx``)."""
         with translated_errors(self.url), self.engine.begin() as conn:
             yield conn
 
@@ -539,21 +506,24 @@ class Store:
                          now: dt.datetime) -> list[FileRecord]:
         """``glacierd retry`` (FAILED: due now) and ``forget`` (FORGOTTEN) on failed
         files: all of them, or those at or below ``paths``."""
-        with self._tx() as s:
-            query = select(File).where(File.host == self.host, File.state == FileState.FAILED)
-            rows = [r for r in s.scalars(query.order_by(File.path))
+        with self._core_tx() as conn:
+            query = _FILE_ROWS.where(files.c.host == self.host,
+                                     files.c.state == FileState.FAILED.value)
+            rows = [FileRecord(*r) for r in conn.execute(query.order_by(files.c.path))
                     if paths is None or any(r.path == p or r.path.startswith(p.rstrip("/") + "/")
                                             for p in paths)]
+            if state == FileState.FORGOTTEN:
+                rows = [replace(r, state=FileState.FORGOTTEN.value, retry_at=None) for r in rows]
+            else:
+                rows = [replace(r, retry_at=now) for r in rows]
             for row in rows:
+                conn.execute(_UPDATE_FILE, {"file": row.id, "state": row.state,
+                                            "retry_at": row.retry_at})
                 if state == FileState.FORGOTTEN:
-                    row.state, row.retry_at = FileState.FORGOTTEN, None
-                    s.add(Event(level="info", kind="forgotten",
-                                message=f"{shown(row.path)}: no longer retried (forget)",
-                                file_id=row.id))
-                else:
-                    row.retry_at = now
-            s.flush()
-            return [_file(r) for r in rows]
+                    conn.execute(_NEW_EVENT, {
+                        "level": "info", "kind": "forgotten", "file_id": row.id,
+                        "message": f"{shown(row.path)}: no longer retried (forget)"})
+            return rows
 
     def record_empty_archive(self, file_id: int, vault: str, mtime_ns: int,
                              description: str | None = None) -> ArchiveRecord:
@@ -617,20 +587,19 @@ class Store:
     def forget_parts(self, upload: UploadRecord, indices: Sequence[int]) -> UploadRecord:
         """Parts recorded as acknowledged that the service no longer lists: they
         are sent again (docs/design.md invariant 3: the resume plan, not the record, decides)."""
-        with self._tx() as s:
-            gone = list(s.scalars(select(Part).where(Part.upload_id == upload.id,
-                                                     Part.index.in_(list(indices)))))
-            s.execute(delete(Part).where(Part.upload_id == upload.id,
-                                         Part.index.in_(list(indices))))
-            row = s.get(Upload, upload.id)
-            assert row is not None
-            row.bytes_acked -= sum(p.length for p in gone)
-            s.add(Event(level="warning", kind="part-lost",
-                        message=f"{shown(row.file.path)}: parts {sorted(indices)[:10]} were "
-                                "acknowledged but the service no longer lists them: sending "
-                                "them again", file_id=row.file_id))
-            s.flush()
-            return _uploads(s.connection(), _UPLOAD_BY_ID, {"upload": upload.id})[0]
+        with self._core_tx() as conn:
+            lost = (parts.c.upload_id == upload.id, parts.c.index.in_(list(indices)))
+            length = conn.execute(select(func.coalesce(func.sum(parts.c.length), 0))
+                                  .where(*lost)).scalar_one()
+            conn.execute(delete(parts).where(*lost))
+            conn.execute(update(uploads).where(uploads.c.id == upload.id)
+                         .values(bytes_acked=uploads.c.bytes_acked - length))
+            conn.execute(_NEW_EVENT, {
+                "level": "warning", "kind": "part-lost", "file_id": upload.file_id,
+                "message": f"{shown(upload.path)}: parts {sorted(indices)[:10]} were "
+                           "acknowledged but the service no longer lists them: sending "
+                           "them again"})
+            return _uploads(conn, _UPLOAD_BY_ID, {"upload": upload.id})[0]
 
     def set_completing(self, upload: UploadRecord, tree_hash: str,
                        plain_sha256: str | None = None) -> UploadRecord:
@@ -922,8 +891,6 @@ class Store:
             return [_job(r) for r in conn.execute(query)]
 
     # --- restores ------------------------------------------------------------------
-    # Core statements, like the per-file path: a restore command then imports no ORM
-    # and maps no class (about 0.15 s of its start-up; glacierd.store.models).
 
     def add_restore(self, archive: ArchiveRecord, dest_path: str, tier: str, segment_size: int,
                     overwrite: bool, byte_range: tuple[int, int] | None = None) -> RestoreRecord:
@@ -1086,21 +1053,21 @@ class Store:
 
     def add_inventory(self, vault: str, job_id: str, inventory_date: dt.datetime,
                       archive_count: int, total_size: int, output_path: str) -> None:
-        with self._tx() as s:
-            s.add(InventoryRecord(vault=vault, job_id=job_id, inventory_date=inventory_date,
-                                  archive_count=archive_count, total_size=total_size,
-                                  output_path=output_path))
+        with self._core_tx() as conn:
+            conn.execute(insert(inventories).values(
+                vault=vault, job_id=job_id, inventory_date=inventory_date,
+                archive_count=archive_count, total_size=total_size, output_path=output_path))
 
     def last_inventory(self, vault: str | None = None) -> InventorySummary | None:
-        with self._tx() as s:
-            query = select(InventoryRecord).order_by(InventoryRecord.id.desc()).limit(1)
+        inventory = inventories.c
+        with self._core_tx() as conn:
+            query = select(inventory.vault, inventory.job_id, inventory.inventory_date,
+                           inventory.archive_count, inventory.total_size, inventory.output_path,
+                           inventory.fetched_at).order_by(inventory.id.desc()).limit(1)
             if vault:
-                query = query.where(InventoryRecord.vault == vault)
-            row = s.scalar(query)
-            if row is None:
-                return None
-            return InventorySummary(row.vault, row.job_id, row.inventory_date, row.archive_count,
-                                    row.total_size, row.output_path, row.fetched_at)
+                query = query.where(inventory.vault == vault)
+            row = conn.execute(query).first()
+            return InventorySummary(*row) if row is not None else None
 
     def adopt_archives(self, found: Sequence[Adoption]) -> list[bool]:
         """Archives found in an inventory, added to the catalog in one transaction
@@ -1172,7 +1139,7 @@ class Store:
         """The archive is gone from the vault; a file whose current version it held
         has no backup any more and goes back in the queue (uploaded again if it is
         in a watched folder or named to ``glacierd upload``)."""
-        self._mark_deleted(Archive.archive_id == archive_id, archive_id)
+        self._mark_deleted(archives.c.archive_id == archive_id, archive_id)
 
     def mark_member_deleted(self, row_id: int) -> str | None:
         """A packed file's catalog entry is deleted (its bytes stay in its bundle:
@@ -1194,22 +1161,24 @@ class Store:
     def bundles_to_repack(self, vault: str, min_dead: float) -> list[RepackCandidate]:
         """Live bundles in ``vault`` whose deleted files are at least ``min_dead`` of
         their bytes, with their files still alive (what a new bundle must hold)."""
-        with self._tx() as s:
-            dead = (select(Archive.bundle_row, func.sum(Archive.size).label("dead"))
-                    .where(Archive.bundle_row.is_not(None), Archive.deleted_at.is_not(None))
-                    .group_by(Archive.bundle_row).subquery())
-            bundles = s.execute(select(Archive, dead.c.dead).join(
-                dead, dead.c.bundle_row == Archive.id).where(
-                Archive.vault == vault, Archive.deleted_at.is_(None))).all()
+        with self._core_tx() as conn:
+            dead = (select(archives.c.bundle_row, func.sum(archives.c.size).label("dead"))
+                    .where(archives.c.bundle_row.is_not(None),
+                           archives.c.deleted_at.is_not(None))
+                    .group_by(archives.c.bundle_row).subquery())
+            bundles = conn.execute(_LISTED_ARCHIVES.add_columns(dead.c.dead).join(
+                dead, dead.c.bundle_row == archives.c.id).where(
+                archives.c.vault == vault, archives.c.deleted_at.is_(None))).all()
             out = []
-            for bundle, dead_bytes in bundles:
-                if int(dead_bytes) < min_dead * bundle.size:
+            for row in bundles:
+                bundle, dead_bytes = ArchiveRecord(*tuple(row)[:-2]), int(row.dead)
+                if dead_bytes < min_dead * bundle.size:
                     continue
-                alive = s.scalars(select(Archive).where(
-                    Archive.bundle_row == bundle.id, Archive.deleted_at.is_(None)).order_by(
-                    Archive.member_offset))
-                out.append(RepackCandidate(_archive(bundle), int(dead_bytes),
-                                           [_archive(a) for a in alive]))
+                alive = conn.execute(_LISTED_ARCHIVES.where(
+                    archives.c.bundle_row == bundle.id, archives.c.deleted_at.is_(None))
+                    .order_by(archives.c.member_offset))
+                out.append(RepackCandidate(bundle, dead_bytes,
+                                           [ArchiveRecord(*tuple(a)[:-1]) for a in alive]))
             return out
 
     def unindexed_bundles(self, vault: str) -> list[ArchiveRecord]:
@@ -1264,24 +1233,28 @@ class Store:
             return [str(r[0]) for r in rows]
 
     def _mark_deleted(self, which: Any, what: str) -> None:
-        with self._tx() as s:
-            archive = s.scalar(select(Archive).where(which))
-            s.execute(update(Archive).where(which).values(deleted_at=utcnow()))
-            s.add(Event(level="info", kind="deleted-archive", message=what))
-            row = s.get(File, archive.file_id) if archive and archive.file_id else None
+        with self._core_tx() as conn:
+            file_id = conn.execute(select(archives.c.file_id).where(which)).scalar()
+            conn.execute(update(archives).where(which).values(deleted_at=utcnow()))
+            conn.execute(_NEW_EVENT, {"level": "info", "kind": "deleted-archive",
+                                      "message": what})
+            row = conn.execute(select(files.c.id, files.c.path, files.c.size,
+                                      files.c.mtime_ns, files.c.state, files.c.is_bundle)
+                               .where(files.c.id == file_id)).first() if file_id else None
             if row is None or row.state != FileState.ARCHIVED:
                 return
             if row.is_bundle:  # a bundle is made once, never queued again
-                row.state = FileState.GONE
+                conn.execute(_UPDATE_FILE, {"file": row.id, "state": FileState.GONE.value})
                 return
-            still = s.scalar(select(Archive.id).where(
-                Archive.file_id == row.id, Archive.deleted_at.is_(None),
-                Archive.size == row.size, Archive.mtime_ns == row.mtime_ns))
+            still = conn.execute(select(archives.c.id).where(
+                archives.c.file_id == row.id, archives.c.deleted_at.is_(None),
+                archives.c.size == row.size, archives.c.mtime_ns == row.mtime_ns)).first()
             if still is None:
-                row.state, row.error, row.retry_at = FileState.PENDING, None, None
-                s.add(Event(level="warning", kind="backup-deleted",
-                            message=f"{shown(row.path)}: its backup was deleted; queued again",
-                            file_id=row.id))
+                conn.execute(_UPDATE_FILE, {"file": row.id, "state": FileState.PENDING.value,
+                                            "error": None, "retry_at": None})
+                conn.execute(_NEW_EVENT, {
+                    "level": "warning", "kind": "backup-deleted", "file_id": row.id,
+                    "message": f"{shown(row.path)}: its backup was deleted; queued again"})
 
     def archive_by_id(self, archive_id: str) -> ArchiveRecord | None:
         with self._core_tx() as conn:
@@ -1345,15 +1318,15 @@ class Store:
 
     def files_without_backup(self, path_prefix: str | None = None) -> list[str]:
         """Paths the store knows (neither gone nor forgotten) with no live archive."""
-        with self._tx() as s:
-            live = select(Archive.file_id).where(Archive.deleted_at.is_(None),
-                                                 Archive.file_id.is_not(None))
-            query = select(File.path).where(File.host == self.host, File.id.not_in(live),
-                                            File.state.not_in(
-                [FileState.GONE, FileState.FORGOTTEN]))
+        with self._core_tx() as conn:
+            live = select(archives.c.file_id).where(archives.c.deleted_at.is_(None),
+                                                    archives.c.file_id.is_not(None))
+            query = select(files.c.path).where(
+                files.c.host == self.host, files.c.id.not_in(live),
+                files.c.state.not_in([FileState.GONE.value, FileState.FORGOTTEN.value]))
             if path_prefix:
-                query = query.where(*_under(File.path, path_prefix, self.engine))
-            return list(s.scalars(query.order_by(File.path)))
+                query = query.where(*_under(files.c.path, path_prefix, self.engine))
+            return list(conn.scalars(query.order_by(files.c.path)))
 
     def set_folder_problems(self, problems: dict[str, str]) -> None:
         """The folders the last scan could not read (replacing the earlier set; a
