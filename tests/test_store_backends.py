@@ -517,3 +517,41 @@ def test_an_inventory_of_many_archives_is_adopted_in_batches(store_url: str,
         assert store.catalog_size() == (count, count)
     finally:
         store.close()
+
+
+def test_the_rarer_store_calls_on_each_database(store_url: str) -> None:
+    """Calls moved from ORM sessions to Core statements (failures, retry and
+    forget, files without a backup, inventories, pruned events, the daemon row):
+    the same outcomes on SQLite and PostgreSQL."""
+    store = store_for(store_url)
+    try:
+        a, b = store.files_seen([("/d/a", 1, 1, 1), ("/d/b", 2, 2, 2)])
+        failed = store.record_failure(a.id, "it broke", NOW)
+        assert (failed.state, failed.error, failed.attempts) == ("failed", "it broke", 1)
+        store.record_failure(b.id, "so did this", None)
+        assert [f.retry_at for f in store.set_failed_files(FileState.FAILED, None, NOW)] \
+            == [NOW, NOW]
+        [forgotten] = store.set_failed_files(FileState.FORGOTTEN, ["/d/b"], NOW)
+        assert (forgotten.path, forgotten.state) == ("/d/b", "forgotten")
+        assert store.file("/d/b").state == "forgotten"  # type: ignore[union-attr]
+        assert store.files_without_backup("/d") == ["/d/a"]  # forgotten ones are not listed
+        store.file_gone(a.id, "/d/a: gone")
+        assert store.file_by_id(a.id).state == "gone" and store.files_without_backup() == []
+        assert store.last_inventory() is None
+        store.add_inventory("v", "job-1", NOW, 3, 30, "/state/inventory-1.json")
+        store.add_inventory("w", "job-2", NOW, 4, 40, "/state/inventory-2.json")
+        assert store.last_inventory().job_id == "job-2"  # type: ignore[union-attr]
+        assert store.last_inventory("v").archive_count == 3  # type: ignore[union-attr]
+        kinds = [kind for kind, _ in store.events()]
+        assert {"upload-failed", "forgotten", "file-gone"} <= set(kinds)
+        assert store.prune_events(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)) \
+            == len(kinds)
+        assert store.events() == []
+        store.heartbeat(7, "v", NOW, "running")
+        store.daemon_stopped(8)  # another pid: not this daemon's row
+        assert store.daemon().stopped_at is None  # type: ignore[union-attr]
+        store.daemon_stopped(7)
+        stopped = store.daemon()
+        assert stopped is not None and stopped.status == "stopped" and stopped.stopped_at
+    finally:
+        store.close()
