@@ -331,7 +331,8 @@ _OPEN_UPLOADS_OF = (_UPLOAD_ROWS.where(uploads.c.file_id == bindparam("file"),
 
 
 class Store:
-    """The state store. Thread-safe: each call uses its own session."""
+    """The state store. Thread-safe: each call is its own transaction, on a
+    connection of the engine's pool."""
 
     def __init__(self, engine: Engine, url: str, host: str | None = None) -> None:
         from glacierd.hostname import this_host
@@ -546,9 +547,9 @@ class Store:
 
     # --- uploads ---------------------------------------------------------------------
 
-    # The per-file path (create, set id, set completing) runs Core statements and
-    # builds the snapshot from what it wrote: an ORM session and the reloads of the
-    # row and its parts cost several times the statements themselves, once a file.
+    # The per-file path (create, set id, set completing) builds the snapshot from
+    # what it wrote: reloading the row and its parts would cost more than the
+    # statements themselves, once a file.
 
     def create_upload(self, file_id: int, vault: str, token: str, description: str,
                       part_size: int, size: int, mtime_ns: int, inode: int, *,
