@@ -152,10 +152,16 @@ def test_two_hosts_share_one_catalog_through_sigkills(tmp_path: Path,
                                     text=True, env=env)
 
         killed = [run("alpha", "after-part-2xx:2"), run("beta", "after-part-2xx:3")]
-        for proc in killed:
-            proc.wait(timeout=90)
-            assert proc.returncode == -9, (tmp_path / "alpha.log").read_text() + (
-                tmp_path / "beta.log").read_text()
+        try:
+            for proc in killed:
+                proc.wait(timeout=90)
+                assert proc.returncode == -9, (tmp_path / "alpha.log").read_text() + (
+                    tmp_path / "beta.log").read_text()
+        finally:  # a failed assertion must not leave the other daemon running
+            for proc in killed:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(timeout=30)
         survivors = [run("alpha", None), run("beta", None)]
         try:
             hosts: dict[str, dict[str, object]] = {}
