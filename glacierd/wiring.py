@@ -16,16 +16,18 @@ from typing import TYPE_CHECKING, Any
 from glacierd.backends import Backend
 from glacierd.config import Config
 from glacierd.errors import ConfigError
-from glacierd.packer import Packer, PackSettings
 from glacierd.ratelimit import TokenBucket
-from glacierd.restorer import Restorer, RestoreSettings
 from glacierd.store.repository import FileRecord, Store
 from glacierd.uploader import FileProgress, Uploader, UploadSettings
 
 if TYPE_CHECKING:
+    # For types only: the packer (with the bundle format) is loaded by the daemon
+    # alone, the restorer by what restores (make_packer, make_restorer).
     from glacierd.description import ArchiveInfo
     from glacierd.encryption import Encryption
     from glacierd.glacier import GlacierClient
+    from glacierd.packer import Packer, PackSettings
+    from glacierd.restorer import Restorer
     from glacierd.s3.client import S3Client
 
 
@@ -231,6 +233,8 @@ def make_uploader(config: Config, store: Store, backend: Backend,
 
 def make_restorer(config: Config, store: Store, backend: Backend,
                   **kw: Any) -> Restorer:
+    from glacierd.restorer import Restorer, RestoreSettings
+
     r = config.restore
     keys = encryption(config)
     return Restorer(store, backend, RestoreSettings(
@@ -249,6 +253,8 @@ def bundles_dir(config: Config) -> Path:
 def pack_settings(config: Config) -> PackSettings:
     """``[pack]``; no packing with ``[encryption]`` (a packed file is restored from a
     range of its bundle, and a range of an age file cannot be read alone)."""
+    from glacierd.packer import PackSettings
+
     pack = config.pack
     threshold = pack.threshold if config.encryption is None else 0
     return PackSettings(threshold, pack.target_mib * 1024 * 1024,
@@ -258,6 +264,8 @@ def pack_settings(config: Config) -> PackSettings:
 def make_packer(config: Config, store: Store, *, host: str,
                 root_of: Callable[[str], str | None], now: Callable[[], dt.datetime],
                 on_failure: Callable[[FileRecord, str], None]) -> Packer:
+    from glacierd.packer import Packer
+
     return Packer(store, bundles_dir(config), pack_settings(config), host=host,
                   follow_symlinks=config.upload.follow_symlinks, root_of=root_of, now=now,
                   on_failure=on_failure)

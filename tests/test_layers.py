@@ -102,6 +102,8 @@ def test_uploading_a_file_loads_no_orm(tmp_path: Path, emulator: Emulator) -> No
         f"assert main(['--config', {str(cfg)!r}, 'upload', {str(data)!r}]) == 0")
     assert "glacierd.uploader" in loaded
     assert "sqlalchemy.orm" not in loaded
+    # nor the daemon's packer (with the bundle format, tarfile) or the restorer
+    assert not {"glacierd.packer", "glacierd.bundle", "glacierd.restorer"} & loaded
     [(archive_id, parts)] = query_state(
         tmp_path / "state" / "glacierd.db",
         "SELECT a.archive_id, count(p.id) FROM archives a JOIN parts p "
