@@ -318,15 +318,15 @@ _NEWEST_ARCHIVE = (select(*_ARCHIVE_COLUMNS)
                    .where(archives.c.file_id == bindparam("file"), archives.c.deleted_at.is_(None))
                    .order_by(archives.c.id.desc()).limit(1))
 _LIVE_ARCHIVES = select(archives.c.id).where(archives.c.file_id == bindparam("file"),
-                                          archives.c.deleted_at.is_(None))
+                                             archives.c.deleted_at.is_(None))
 _OPEN_STATUSES = [s.value for s in (*UNFINISHED, UploadStatus.UNCONFIRMED)]
 _OPEN_UPLOADS = select(uploads.c.id).where(uploads.c.file_id == bindparam("file"),
-                                        uploads.c.status.in_(_OPEN_STATUSES))
+                                           uploads.c.status.in_(_OPEN_STATUSES))
 _WHAT_FILE_HAS = select(_LIVE_ARCHIVES.exists(), _OPEN_UPLOADS.exists())
 """Whether a file has a live archive, and an open upload: one statement where a
 file queued by the watcher and never uploaded has neither."""
 _OPEN_UPLOADS_OF = (_UPLOAD_ROWS.where(uploads.c.file_id == bindparam("file"),
-                                      uploads.c.status.in_(_OPEN_STATUSES))
+                                       uploads.c.status.in_(_OPEN_STATUSES))
                     .order_by(uploads.c.id.desc()))
 
 
@@ -1466,7 +1466,7 @@ def _archive_members(conn: Connection, bundle_file: int, bundle_row: int, vault:
     replaced = [m.replaces for m in members if m.replaces is not None]
     if replaced:  # repacked: the old bundle's rows of these bytes retire with this commit
         conn.execute(update(archives).where(archives.c.id.in_(replaced),
-                                           archives.c.deleted_at.is_(None)).values(
+                                            archives.c.deleted_at.is_(None)).values(
             deleted_at=created))
     # A member seen in a newer version meanwhile was queued by the watcher (and may
     # be packed in another bundle by now): its row is that version's, left alone.
