@@ -4,9 +4,9 @@ shared cores), beside the interpreter's own floor, with the slowest imports.
     python bench/startup.py [--runs 10]
 
 Measures `python -c pass`, `glacierd --help`, `glacierd status` on a small
-store (a config with only [state]) and a 1-byte `glacierd upload` to an
-emulator process; each the minimum over the runs of user + system CPU of the
-child. Then lists the ten slowest imports (`-X importtime`, cumulative) of
+store (a config with only [state]), a 1-byte `glacierd upload` to an
+emulator process and `glacierd restore --wait` of that file; each the
+minimum over the runs of user + system CPU of the child. Then lists the ten slowest imports (`-X importtime`, cumulative) of
 `--help` and `status`.
 """
 
@@ -78,6 +78,11 @@ def main() -> None:
                 one.write_bytes(b"x" * (i + 1))  # a new version each time: a real upload
                 uploads.append(cpu_of([*GLACIERD, "--config", str(cfg), "upload", str(one)]))
             results["glacierd upload (1 byte)"] = min(uploads)
+            # Its newest version back, each time to a new folder: a retrieval job
+            # (ready at once on the emulator), a download, its rows and events.
+            restores = [cpu_of([*GLACIERD, "--config", str(cfg), "restore", str(one), "--wait",
+                                "--to", str(tmp / f"back-{i}")]) for i in range(args.runs)]
+            results["glacierd restore (1 file)"] = min(restores)
             print(f"CPU-seconds, best of {args.runs} (user + system of the child):")
             for label, seconds in results.items():
                 print(f"  {label:<28}{seconds * 1000:>8.0f} ms")
