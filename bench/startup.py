@@ -6,8 +6,8 @@ shared cores), beside the interpreter's own floor, with the slowest imports.
 Measures `python -c pass`, `glacierd --help`, `glacierd status` on a small
 store (a config with only [state]), a 1-byte `glacierd upload` to an
 emulator process and `glacierd restore --wait` of that file; each the
-minimum over the runs of user + system CPU of the child. Then lists the ten slowest imports (`-X importtime`, cumulative) of
-`--help` and `status`.
+minimum over the runs of user + system CPU of the child. Then lists the
+ten slowest imports (`-X importtime`, cumulative) of `--help` and `status`.
 """
 
 from __future__ import annotations
