@@ -34,6 +34,7 @@ from glacierd.store.states import (
     MigrationStatus,
     RestoreStatus,
     UploadStatus,
+    utcnow,
 )
 
 if TYPE_CHECKING:
@@ -54,10 +55,6 @@ ACTIVE_UPLOADS = _sql_list(UNFINISHED)
 SENDING_UPLOADS = _sql_list((UploadStatus.UPLOADING, UploadStatus.COMPLETING))
 RESTORE_DONE = RestoreStatus.DONE.value
 MIGRATION_DONE, MIGRATION_RETRIEVING = MigrationStatus.DONE.value, MigrationStatus.RETRIEVING.value
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -24,6 +24,20 @@ def _modules_after(code: str) -> set[str]:
     return set(out.stdout.split())
 
 
+def _configured(tmp_path: Path, emulator: Emulator, extra: str = "") -> Path:
+    """A config for the emulator, its state in ``tmp_path / "state"``; ``extra``:
+    sections added."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(aws_config(emulator.endpoint_url, "v").replace(
+        'dir = "state"', f'dir = "{tmp_path / "state"}"') + extra)
+    return cfg
+
+
+def _glacierd(cfg: Path, *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "glacierd.cli", "--config", str(cfg), *args],
+                   check=True, capture_output=True, timeout=60)
+
+
 def test_the_pure_and_store_layers_do_not_import_requests() -> None:
     loaded = _modules_after("import glacierd.glacier.treehash, glacierd.glacier.sigv4, "
                             "glacierd.config, glacierd.description, glacierd.pathtext, "
@@ -64,9 +78,7 @@ def test_restoring_loads_no_daemon_and_no_watcher(tmp_path: Path,
                                                   emulator: Emulator) -> None:
     """``glacierd restore`` runs the restorer alone (``wiring.make_restorer``): the
     daemon's module, with the watcher and the drain, is not part of its start-up."""
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(aws_config(emulator.endpoint_url, "v").replace(
-        'dir = "state"', f'dir = "{tmp_path / "state"}"'))
+    cfg = _configured(tmp_path, emulator)
     loaded = _modules_after(
         "from glacierd.cli import main\n"
         f"assert main(['--config', {str(cfg)!r}, 'db', 'upgrade']) == 0\n"
@@ -88,15 +100,12 @@ def test_uploading_a_file_loads_no_orm(tmp_path: Path, emulator: Emulator) -> No
     (``store.direct``): importing SQLAlchemy's ORM (and mapping classes), about
     0.15 s of start-up, is not part of it. Two parts, so every per-part call runs,
     and long enough for its progress to be written."""
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(aws_config(emulator.endpoint_url, "v").replace(
-        'dir = "state"', f'dir = "{tmp_path / "state"}"')
-        # 1 MiB parts; 1.5 s at 1 MiB/s, so its progress is written too (once a second)
-        + '[upload]\npart_size_mib = 1\nbandwidth_limit = "1M"\n')
+    # 1 MiB parts; 1.5 s at 1 MiB/s, so its progress is written too (once a second)
+    cfg = _configured(tmp_path, emulator,
+                      '[upload]\npart_size_mib = 1\nbandwidth_limit = "1M"\n')
     data = tmp_path / "two-parts"
     data.write_bytes(bytes(range(256)) * (6 * 1024))  # 1.5 MiB: two 1 MiB parts
-    subprocess.run([sys.executable, "-m", "glacierd.cli", "--config", str(cfg), "db",
-                    "upgrade"], check=True, capture_output=True, timeout=60)
+    _glacierd(cfg, "db", "upgrade")
     loaded = _modules_after(
         "from glacierd.cli import main\n"
         f"assert main(['--config', {str(cfg)!r}, 'upload', {str(data)!r}]) == 0")
@@ -116,16 +125,13 @@ def test_restoring_a_file_loads_no_orm(tmp_path: Path, emulator: Emulator) -> No
     """``glacierd restore --wait``'s store calls (the choice of archives, the
     restore's rows, its job, its segments, the events) are Core statements: no
     ``sqlalchemy.orm`` either."""
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(aws_config(emulator.endpoint_url, "v").replace(
-        'dir = "state"', f'dir = "{tmp_path / "state"}"') + "[restore]\nsegment_mib = 1\n")
+    cfg = _configured(tmp_path, emulator, "[restore]\nsegment_mib = 1\n")
     data = tmp_path / "data" / "f.bin"
     data.parent.mkdir()
     body = bytes(range(256)) * (10 * 1024)  # 2.5 MiB: three segments
     data.write_bytes(body)
-    for command in (["db", "upgrade"], ["upload", str(data)]):
-        subprocess.run([sys.executable, "-m", "glacierd.cli", "--config", str(cfg), *command],
-                       check=True, capture_output=True, timeout=60)
+    _glacierd(cfg, "db", "upgrade")
+    _glacierd(cfg, "upload", str(data))
     data.unlink()
     loaded = _modules_after(
         "from glacierd.cli import main\n"
@@ -148,9 +154,7 @@ def test_the_daemon_archives_a_file_without_the_orm(tmp_path: Path,
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "a.txt").write_bytes(b"a small file")
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(aws_config(emulator.endpoint_url, "v").replace(
-        'dir = "state"', f'dir = "{tmp_path / "state"}"') + f"""
+    cfg = _configured(tmp_path, emulator, f"""
 [schedule]
 drain_seconds = 0.2
 settle_check_seconds = 0.2
@@ -160,8 +164,7 @@ threshold = 0
 path = "{inbox}"
 settle_seconds = 0.5
 """)
-    subprocess.run([sys.executable, "-m", "glacierd.cli", "--config", str(cfg), "db",
-                    "upgrade"], check=True, capture_output=True, timeout=60)
+    _glacierd(cfg, "db", "upgrade")
     loaded = tmp_path / "modules.txt"
     probe = ("import atexit, sys\n"
              f"atexit.register(lambda: open({str(loaded)!r}, 'w').write(' '.join(sys.modules)))\n"

@@ -303,6 +303,14 @@ _LISTED_ARCHIVES = (select(*_ARCHIVE_COLUMNS, _BUNDLES.c.archive_id, archives.c.
                                     _BUNDLES.c.id == archives.c.bundle_row))
 """Archives as ``ArchiveRecord``s (a packed file's bundle joined), and, last, each
 one's description (whose host a listing may filter on)."""
+_RECORD_FIELDS = len(_LISTED_ARCHIVES.selected_columns) - 1
+
+
+def _listed(row: Any) -> ArchiveRecord:
+    """A ``_LISTED_ARCHIVES`` row (with any columns added after it) as a record."""
+    return ArchiveRecord(*tuple(row)[:_RECORD_FIELDS])
+
+
 _NEW_ARCHIVE = insert(archives).returning(archives.c.id)
 _UPLOAD_DONE = (update(uploads).where(uploads.c.id == bindparam("upload"))
                 .values(status=UploadStatus.DONE.value, error=None, bytes_in_flight=0,
@@ -825,7 +833,7 @@ class Store:
         with self._core_tx() as conn:  # Core: a million archives in seconds, not 40
             for row in conn.execution_options(yield_per=1000).execute(query):
                 if host is None or _host_in(row[-1]) == host:
-                    yield ArchiveRecord(*tuple(row)[:-1])
+                    yield _listed(row)
 
     def catalog_size(self) -> tuple[int, int]:
         """(live archives, distinct paths) of what ``archives()`` lists, counted by the
@@ -855,11 +863,8 @@ class Store:
                 archive_id: str | None = None, byte_range: str | None = None,
                 created_at: dt.datetime | None = None) -> JobRecord:
         with self._core_tx() as conn:
-            conn.execute(insert(jobs).values(
-                job_id=job_id, vault=vault, kind=kind, tier=tier, archive_id=archive_id,
-                byte_range=byte_range, status="InProgress", created_at=created_at or utcnow()))
-            conn.execute(_NEW_EVENT, {"level": "info", "kind": "job-started",
-                                      "message": f"{kind} job {job_id}"})
+            _insert_job(conn, job_id, vault, kind, tier=tier, archive_id=archive_id,
+                        byte_range=byte_range, created_at=created_at)
             return _job(conn.execute(_JOB_ROWS.where(jobs.c.job_id == job_id)).one())
 
     def update_job(self, job_id: str, status: str, *, output_path: str | None = None,
@@ -995,12 +1000,8 @@ class Store:
                 status=(RestoreStatus.WAITING if job_id else RestoreStatus.REQUESTED).value,
             ).returning(restores.c.vault, restores.c.tier, restores.c.archive_id)).one()
             if new_job and job_id is not None:
-                conn.execute(insert(jobs).values(
-                    job_id=job_id, vault=row.vault, kind="archive-retrieval", tier=row.tier,
-                    archive_id=row.archive_id, status="InProgress",
-                    created_at=requested_at or utcnow()))
-                conn.execute(_NEW_EVENT, {"level": "info", "kind": "job-started",
-                                          "message": f"archive-retrieval job {job_id}"})
+                _insert_job(conn, job_id, row.vault, "archive-retrieval", tier=row.tier,
+                            archive_id=row.archive_id, created_at=requested_at)
             return _restore_by_id(conn, restore.id)
 
     def set_restore_status(self, restore: RestoreRecord, status: RestoreStatus,
@@ -1172,14 +1173,14 @@ class Store:
                 archives.c.vault == vault, archives.c.deleted_at.is_(None))).all()
             out = []
             for row in bundles:
-                bundle, dead_bytes = ArchiveRecord(*tuple(row)[:-2]), int(row.dead)
+                bundle, dead_bytes = _listed(row), int(row.dead)
                 if dead_bytes < min_dead * bundle.size:
                     continue
                 alive = conn.execute(_LISTED_ARCHIVES.where(
                     archives.c.bundle_row == bundle.id, archives.c.deleted_at.is_(None))
                     .order_by(archives.c.member_offset))
                 out.append(RepackCandidate(bundle, dead_bytes,
-                                           [ArchiveRecord(*tuple(a)[:-1]) for a in alive]))
+                                           [_listed(a) for a in alive]))
             return out
 
     def unindexed_bundles(self, vault: str) -> list[ArchiveRecord]:
@@ -1192,7 +1193,7 @@ class Store:
                 archives.c.vault == vault, archives.c.is_bundle.is_(True),
                 archives.c.deleted_at.is_(None), archives.c.archive_id.is_not(None),
                 ~has_members.exists()))
-            return [replace(ArchiveRecord(*tuple(r)[:-1]), description=r.description)
+            return [replace(_listed(r), description=r.description)
                     for r in rows]
 
     def adopt_members(self, bundle: ArchiveRecord, entries: Sequence[Any], host: str,
@@ -1260,7 +1261,7 @@ class Store:
     def archive_by_id(self, archive_id: str) -> ArchiveRecord | None:
         with self._core_tx() as conn:
             row = conn.execute(_LISTED_ARCHIVES.where(archives.c.archive_id == archive_id)).first()
-            return ArchiveRecord(*tuple(row)[:-1]) if row else None
+            return _listed(row) if row else None
 
     def pending_files(self, now: dt.datetime, limit: int = 100,
                       after: FileRecord | None = None) -> list[FileRecord]:
@@ -1667,6 +1668,17 @@ class JobRecord:
     created_at: dt.datetime
     updated_at: dt.datetime
     byte_range: str | None = None
+
+
+def _insert_job(conn: Connection, job_id: str, vault: str, kind: str, *, tier: str | None,
+                archive_id: str | None, byte_range: str | None = None,
+                created_at: dt.datetime | None) -> None:
+    """A job glacierd started, and its event (``add_job``, ``restore_job``)."""
+    conn.execute(insert(jobs).values(
+        job_id=job_id, vault=vault, kind=kind, tier=tier, archive_id=archive_id,
+        byte_range=byte_range, status="InProgress", created_at=created_at or utcnow()))
+    conn.execute(_NEW_EVENT, {"level": "info", "kind": "job-started",
+                              "message": f"{kind} job {job_id}"})
 
 
 _JOB_ROWS = select(jobs.c.job_id, jobs.c.vault, jobs.c.kind, jobs.c.status, jobs.c.tier,
